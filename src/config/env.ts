@@ -1,0 +1,36 @@
+/**
+ * Environment variables that override configuration values. Where the original
+ * Cluster Manager had a variable for the same thing its name is accepted too.
+ */
+export interface EnvBinding {
+  names: string[];
+  path: string;
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'nullable-string';
+  description: string;
+}
+
+export const envBindings: EnvBinding[] = [
+  { names: ['DATA_DIR'], path: 'dataDir', type: 'string', description: 'Directory for durable state (embedded core data, bdSeq, keys)' },
+  { names: ['LOG_LEVEL'], path: 'log.level', type: 'string', description: 'fatal|error|warn|info|debug|trace|silent' },
+  { names: ['LOG_PRETTY'], path: 'log.pretty', type: 'boolean', description: 'Readable logs (default: when stdout is a terminal)' },
+  { names: ['HTTP_HOST'], path: 'http.host', type: 'string', description: 'HTTP listen address' },
+  { names: ['PORT', 'HTTP_PORT'], path: 'http.port', type: 'integer', description: 'HTTP listen port' },
+  { names: ['EXTERNAL_URL'], path: 'http.externalUrl', type: 'nullable-string', description: 'Base URL clients use to reach this service (bootstrap URLs)' },
+  { names: ['DIRECTORY_URL'], path: 'factoryplus.directoryUrl', type: 'nullable-string', description: 'Factory+ Directory; when set the embedded core is not started' },
+  { names: ['SERVICE_USERNAME'], path: 'factoryplus.username', type: 'nullable-string', description: 'Service account for Factory+ services' },
+  { names: ['SERVICE_PASSWORD'], path: 'factoryplus.password', type: 'nullable-string', description: 'Password of the service account' },
+  { names: ['MQTT_URL'], path: 'factoryplus.mqttUrl', type: 'nullable-string', description: 'MQTT broker (default: from the Directory)' },
+  { names: ['ORGANISATION_PREFIX'], path: 'factoryplus.organisation', type: 'string', description: 'Prefix of Sparkplug groups' },
+  { names: ['REALM'], path: 'factoryplus.realm', type: 'string', description: 'Kerberos realm of account identities' },
+  { names: ['EXTERNAL_DOMAIN'], path: 'factoryplus.externalDomain', type: 'string', description: 'Base domain of the installation' },
+  { names: ['GIT_EMAIL'], path: 'factoryplus.gitEmail', type: 'string', description: 'Author e-mail of commits' },
+  { names: ['KRBKEYS_IMAGE'], path: 'factoryplus.krbkeysImage', type: 'string', description: 'Image of the edge bootstrap pod' },
+  { names: ['SPARKPLUG_ADDRESS'], path: 'sparkplug.address', type: 'nullable-string', description: 'Sparkplug group/node of this service' },
+  { names: ['RESYNC_SECONDS'], path: 'reconcile.resyncSeconds', type: 'number', description: 'Interval of the full resync' },
+  { names: ['EMBEDDED_HOST'], path: 'embedded.host', type: 'string', description: 'Listen address of the embedded core' },
+  { names: ['EMBEDDED_DIRECTORY_PORT'], path: 'embedded.ports.directory', type: 'integer', description: 'Embedded Directory port' },
+  { names: ['EMBEDDED_CONFIGDB_PORT'], path: 'embedded.ports.configdb', type: 'integer', description: 'Embedded Config Store port' },
+  { names: ['EMBEDDED_AUTH_PORT'], path: 'embedded.ports.auth', type: 'integer', description: 'Embedded Auth port' },
+  { names: ['EMBEDDED_GIT_PORT'], path: 'embedded.ports.git', type: 'integer', description: 'Embedded Git server port' },
+  { names: ['EMBEDDED_MQTT_PORT'], path: 'embedded.ports.mqtt', type: 'integer', description: 'Embedded MQTT broker port' },
+];

@@ -1,0 +1,3 @@
+export * from './types.js';
+export { loadConfig, ConfigError, overlay, configDir } from './load.js';
+export { envBindings } from './env.js';

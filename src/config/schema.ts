@@ -1,0 +1,87 @@
+const uuid = { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' };
+const port = { type: 'integer', minimum: 0, maximum: 65535 };
+const url = { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://[^\\s]+$' };
+const nullableUrl = { anyOf: [url, { type: 'null' }] };
+const nullableString = { type: ['string', 'null'] };
+
+function uuidGroup(keys: string[]) {
+  return {
+    type: 'object',
+    required: keys,
+    additionalProperties: false,
+    properties: Object.fromEntries(keys.map((k) => [k, uuid])),
+  };
+}
+
+/** JSON schema of the merged configuration; every value is checked before start. */
+export const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['profile', 'dataDir', 'log', 'http', 'factoryplus', 'sparkplug', 'reconcile', 'embedded', 'uuids'],
+  properties: {
+    profile: { enum: ['seed', 'acs'] },
+    dataDir: { type: 'string', minLength: 1 },
+    log: {
+      type: 'object', additionalProperties: false, required: ['level', 'pretty'],
+      properties: {
+        level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+        pretty: { type: ['boolean', 'null'] },
+      },
+    },
+    http: {
+      type: 'object', additionalProperties: false, required: ['host', 'port', 'externalUrl'],
+      properties: { host: { type: 'string', minLength: 1 }, port, externalUrl: nullableUrl },
+    },
+    factoryplus: {
+      type: 'object', additionalProperties: false,
+      required: ['directoryUrl', 'username', 'password', 'mqttUrl', 'organisation', 'realm', 'externalDomain', 'gitEmail', 'krbkeysImage'],
+      properties: {
+        directoryUrl: nullableUrl,
+        username: nullableString,
+        password: nullableString,
+        mqttUrl: nullableUrl,
+        organisation: { type: 'string', pattern: '^[A-Za-z0-9_]+$' },
+        realm: { type: 'string', pattern: '^[A-Za-z0-9.-]+$' },
+        externalDomain: { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]+)?$' },
+        gitEmail: { type: 'string', pattern: '^[^@\\s]+@[^@\\s]+$' },
+        krbkeysImage: { type: 'string', minLength: 1 },
+      },
+    },
+    sparkplug: {
+      type: 'object', additionalProperties: false, required: ['address'],
+      properties: { address: { anyOf: [{ type: 'string', pattern: '^[^/#+\\s]+/[^/#+\\s]+$' }, { type: 'null' }] } },
+    },
+    reconcile: {
+      type: 'object', additionalProperties: false, required: ['resyncSeconds', 'backoffBaseMs', 'backoffMaxMs', 'concurrency'],
+      properties: {
+        resyncSeconds: { type: 'number', exclusiveMinimum: 0 },
+        backoffBaseMs: { type: 'integer', minimum: 1 },
+        backoffMaxMs: { type: 'integer', minimum: 1 },
+        concurrency: { type: 'integer', minimum: 1, maximum: 256 },
+      },
+    },
+    embedded: {
+      type: 'object', additionalProperties: false, required: ['host', 'ports', 'adminUsername'],
+      properties: {
+        host: { type: 'string', minLength: 1 },
+        ports: {
+          type: 'object', additionalProperties: false, required: ['directory', 'configdb', 'auth', 'git', 'mqtt'],
+          properties: { directory: port, configdb: port, auth: port, git: port, mqtt: port },
+        },
+        adminUsername: { type: 'string', pattern: '^[a-zA-Z0-9_.-]+$' },
+      },
+    },
+    uuids: {
+      type: 'object', additionalProperties: false, required: ['service', 'app', 'class', 'resource', 'perm', 'special'],
+      properties: {
+        service: uuidGroup(['clusterManager', 'configdb', 'directory', 'auth', 'git', 'mqtt']),
+        app: uuidGroup(['clusterConfig', 'setupStatus', 'edgeStatus', 'fluxTemplate', 'bootstrapTemplate', 'helmChartTemplate',
+          'k8sTemplate', 'gitRepoConfig', 'sparkplugAddress', 'info', 'serviceConfig', 'registration', 'configSchema']),
+        class: uuidGroup(['edgeCluster', 'edgeAccount']),
+        resource: uuidGroup(['helmRelease', 'gitRepository']),
+        perm: uuidGroup(['manageClusters', 'manageSecrets', 'gitPull', 'gitPush']),
+        special: uuidGroup(['wildcard', 'factoryplus', 'serviceSchema', 'configdbDevice']),
+      },
+    },
+  },
+} as const;

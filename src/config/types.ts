@@ -1,0 +1,38 @@
+export type UuidProfile = 'seed' | 'acs';
+
+export interface Uuids {
+  service: { clusterManager: string; configdb: string; directory: string; auth: string; git: string; mqtt: string };
+  app: {
+    clusterConfig: string; setupStatus: string; edgeStatus: string; fluxTemplate: string;
+    bootstrapTemplate: string; helmChartTemplate: string; k8sTemplate: string; gitRepoConfig: string;
+    sparkplugAddress: string; info: string; serviceConfig: string; registration: string; configSchema: string;
+  };
+  class: { edgeCluster: string; edgeAccount: string };
+  resource: { helmRelease: string; gitRepository: string };
+  perm: { manageClusters: string; manageSecrets: string; gitPull: string; gitPush: string };
+  special: { wildcard: string; factoryplus: string; serviceSchema: string; configdbDevice: string };
+}
+
+export interface EmbeddedPorts { directory: number; configdb: number; auth: number; git: number; mqtt: number }
+
+export interface Config {
+  profile: UuidProfile;
+  dataDir: string;
+  log: { level: string; pretty: boolean | null };
+  http: { host: string; port: number; externalUrl: string | null };
+  factoryplus: {
+    directoryUrl: string | null;
+    username: string | null;
+    password: string | null;
+    mqttUrl: string | null;
+    organisation: string;
+    realm: string;
+    externalDomain: string;
+    gitEmail: string;
+    krbkeysImage: string;
+  };
+  sparkplug: { address: string | null };
+  reconcile: { resyncSeconds: number; backoffBaseMs: number; backoffMaxMs: number; concurrency: number };
+  embedded: { host: string; ports: EmbeddedPorts; adminUsername: string };
+  uuids: Uuids;
+}

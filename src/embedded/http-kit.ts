@@ -1,0 +1,139 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa, { type Context, type Next } from 'koa';
+import type { Logger } from 'pino';
+import { HttpError, jsonErrors } from '../lib/http-errors.js';
+import type { AuthModel, Principal } from './auth/model.js';
+
+export interface State {
+  principal?: Principal;
+}
+export type Ctx = Context & { state: State };
+
+const TOKEN_LIFETIME_MS = 3 * 60 * 60 * 1000;
+
+/** Bearer tokens issued by one service's `POST /token`, as Factory+ services keep them: in memory. */
+export class TokenStore {
+  private readonly tokens = new Map<string, { principal: string; expiry: number }>();
+
+  constructor(private readonly now: () => number = Date.now, private readonly lifetimeMs = TOKEN_LIFETIME_MS) {}
+
+  issue(principal: string): { token: string; expiry: number } {
+    const token = randomBytes(66).toString('base64');
+    const expiry = this.now() + this.lifetimeMs;
+    this.tokens.set(token, { principal, expiry });
+    return { token, expiry };
+  }
+
+  /** A token within a minute of expiry is refused, as the original services do. */
+  lookup(token: string): string | undefined {
+    const t = this.tokens.get(token);
+    if (!t) return undefined;
+    if (t.expiry - 60_000 <= this.now()) {
+      this.tokens.delete(token);
+      return undefined;
+    }
+    return t.principal;
+  }
+}
+
+export interface ServiceAppOptions {
+  serviceUuid: string;
+  version: string;
+  application: string;
+  auth: AuthModel;
+  tokens: TokenStore;
+  log: Logger;
+  /** Paths that may be requested without credentials. */
+  isPublic?: (ctx: Context) => boolean;
+}
+
+export const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Basic realm="Factory+"' };
+
+function authenticate(ctx: Context, auth: AuthModel, tokens: TokenStore): Principal | undefined {
+  const header = ctx.get('authorization');
+  if (!header) return undefined;
+  const [scheme, cred] = header.split(/\s+/, 2);
+  if (/^basic$/i.test(scheme ?? '') && cred) {
+    const text = Buffer.from(cred, 'base64').toString('utf8');
+    const colon = text.indexOf(':');
+    if (colon < 0) return undefined;
+    return auth.verifyPassword(text.slice(0, colon), text.slice(colon + 1));
+  }
+  if (/^bearer$/i.test(scheme ?? '') && cred) {
+    const uuid = tokens.lookup(cred);
+    return uuid ? auth.principal(uuid) : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * A Koa app with what every Factory+ service has: JSON errors, Basic and
+ * Bearer authentication on every route, `GET /ping` and `POST /token`.
+ */
+export function createServiceApp(opts: ServiceAppOptions): Koa<State> {
+  const app = new Koa<State>();
+  app.proxy = false;
+  app.use(jsonErrors(opts.log));
+  app.use(async (ctx: Ctx, next: Next) => {
+    const principal = authenticate(ctx, opts.auth, opts.tokens);
+    if (principal) ctx.state.principal = principal;
+    else if (ctx.get('authorization') || !opts.isPublic?.(ctx)) {
+      throw new HttpError(401, ctx.get('authorization') ? 'invalid credentials' : 'authentication required', UNAUTHORIZED_HEADERS);
+    }
+    await next();
+  });
+  app.use(async (ctx: Ctx, next: Next) => {
+    if (ctx.path === '/ping' && ctx.method === 'GET') {
+      ctx.body = { service: opts.serviceUuid, version: opts.version, software: { vendor: 'Factory+ Cluster Manager project', application: opts.application } };
+      return;
+    }
+    if (ctx.path === '/token') {
+      if (ctx.method !== 'POST') throw new HttpError(405, 'use POST /token', { Allow: 'POST' });
+      ctx.body = opts.tokens.issue(ctx.state.principal!.uuid);
+      return;
+    }
+    await next();
+  });
+  return app;
+}
+
+export function principalOf(ctx: Ctx): Principal {
+  const p = ctx.state.principal;
+  if (!p) throw new HttpError(401, 'authentication required', UNAUTHORIZED_HEADERS);
+  return p;
+}
+
+export function requirePermission(ctx: Ctx, auth: AuthModel, permission: string, target: string, what: string): void {
+  if (!auth.check(principalOf(ctx), permission, target)) {
+    throw new HttpError(403, `not permitted: ${what}`);
+  }
+}
+
+export interface Listening {
+  server: Server;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Listens on host:port (0 = ephemeral) and resolves with the base URL. */
+export async function listen(handler: Parameters<typeof createServer>[1], host: string, port: number): Promise<Listening> {
+  const server = createServer(handler);
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+  });
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port: actual,
+    url: `http://${host}:${actual}`,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}

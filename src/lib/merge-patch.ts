@@ -1,0 +1,44 @@
+/** JSON values as they travel over the wire. */
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+export function isJsonObject(v: unknown): v is { [k: string]: Json } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** RFC 7396 JSON merge patch: returns a new value, never mutates its inputs. */
+export function applyMergePatch(target: Json | undefined, patch: Json): Json {
+  if (!isJsonObject(patch)) return patch;
+  const out: { [k: string]: Json } = isJsonObject(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = applyMergePatch(out[k], v);
+  }
+  return out;
+}
+
+/**
+ * Combines two patches into one (json-merge-patch's `merge`): nested objects
+ * merge, anything else from `b` replaces, and nulls in `b` are kept.
+ */
+export function mergePatches(a: Json, b: Json): Json {
+  if (!isJsonObject(a) || !isJsonObject(b)) return b;
+  const out: { [k: string]: Json } = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    out[k] = k in out && isJsonObject(out[k]) && isJsonObject(v) ? mergePatches(out[k], v) : v;
+  }
+  return out;
+}
+
+/** Canonical JSON text (sorted keys) for equality checks and hashing. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    const keys = Object.keys(v as object).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v) ?? 'null';
+}
+
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
