@@ -1,0 +1,61 @@
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/**
+ * Bare repositories on disk, one per repo UUID, created on first access with
+ * `main` as the default branch. Storage outlives the repo's configuration
+ * entry, as on the Factory+ Git server.
+ */
+export class GitStorage {
+  private readonly creating = new Map<string, Promise<void>>();
+
+  constructor(readonly root: string) {
+    mkdirSync(root, { recursive: true });
+  }
+
+  dir(uuid: string): string {
+    return join(this.root, `${uuid}.git`);
+  }
+
+  has(uuid: string): boolean {
+    return existsSync(join(this.dir(uuid), 'HEAD'));
+  }
+
+  list(): string[] {
+    return readdirSync(this.root).filter((n) => n.endsWith('.git')).map((n) => n.slice(0, -4)).sort();
+  }
+
+  async ensure(uuid: string): Promise<void> {
+    if (this.has(uuid)) return;
+    let p = this.creating.get(uuid);
+    if (!p) {
+      p = this.create(uuid).finally(() => this.creating.delete(uuid));
+      this.creating.set(uuid, p);
+    }
+    await p;
+  }
+
+  private async create(uuid: string): Promise<void> {
+    const dir = this.dir(uuid);
+    await run('git', ['init', '--quiet', '--bare', '--initial-branch=main', dir]);
+    await run('git', ['-C', dir, 'config', 'http.receivepack', 'true']);
+    // Pushes of many small commits should not leave loose objects forever.
+    await run('git', ['-C', dir, 'config', 'receive.unpackLimit', '100']);
+  }
+
+  /** Branch name -> commit id. */
+  async branches(uuid: string): Promise<Record<string, string>> {
+    if (!this.has(uuid)) return {};
+    const { stdout } = await run('git', ['-C', this.dir(uuid), 'for-each-ref', '--format=%(refname:short) %(objectname)', 'refs/heads']);
+    const out: Record<string, string> = {};
+    for (const line of stdout.split('\n')) {
+      const [name, sha] = line.trim().split(' ');
+      if (name && sha) out[name] = sha;
+    }
+    return out;
+  }
+}

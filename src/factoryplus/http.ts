@@ -1,0 +1,133 @@
+import type { Logger } from 'pino';
+import { silentLogger } from '../lib/log.js';
+
+/** A Factory+ service answered with an unexpected status, or could not be reached (status 0). */
+export class ServiceError extends Error {
+  constructor(
+    readonly service: string,
+    readonly status: number,
+    message: string,
+    readonly body?: unknown,
+  ) {
+    super(message);
+    this.name = 'ServiceError';
+  }
+}
+
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Raw bytes/text body; `body` is sent as JSON otherwise. */
+  raw?: string | Uint8Array;
+  contentType?: string;
+  headers?: Record<string, string>;
+  /** Statuses that are answers rather than errors (default: 2xx). */
+  accept?: number[];
+  timeoutMs?: number;
+}
+
+export interface Response<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+interface Token {
+  token: string;
+  expiry: number;
+}
+
+/**
+ * HTTP to Factory+ services: exchanges the service credentials for a bearer
+ * token at each service's `/token`, sends it on every request, fetches a new
+ * one on a 401 and retries once. The same client talks to the embedded core
+ * and to a real installation.
+ */
+export class FplusHttp {
+  private readonly tokens = new Map<string, Promise<Token>>();
+  private readonly log: Logger;
+  readonly timeoutMs: number;
+
+  constructor(private readonly creds: Credentials, opts: { log?: Logger; timeoutMs?: number } = {}) {
+    this.log = opts.log ?? silentLogger;
+    this.timeoutMs = opts.timeoutMs ?? 15_000;
+  }
+
+  private basic(): string {
+    return `Basic ${Buffer.from(`${this.creds.username}:${this.creds.password}`).toString('base64')}`;
+  }
+
+  private async fetchToken(origin: string): Promise<Token> {
+    const url = new URL('/token', origin);
+    let res: globalThis.Response;
+    try {
+      res = await fetch(url, { method: 'POST', headers: { Authorization: this.basic(), Accept: 'application/json' },
+        signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (e) {
+      throw new ServiceError(origin, 0, `cannot reach ${url}: ${(e as Error).message}`);
+    }
+    const text = await res.text();
+    if (res.status !== 200) {
+      throw new ServiceError(origin, res.status, `token request to ${url} failed with ${res.status}: ${text.slice(0, 200)}`);
+    }
+    const tok = JSON.parse(text) as Token;
+    if (typeof tok.token !== 'string') throw new ServiceError(origin, 502, `token answer from ${url} has no token`);
+    return tok;
+  }
+
+  /** A valid token for the service at `origin`; concurrent callers share one request. */
+  async token(origin: string, fresh = false): Promise<string> {
+    let p = this.tokens.get(origin);
+    if (p && !fresh) {
+      const t = await p.catch(() => undefined);
+      if (t && t.expiry - Date.now() > 120_000) return t.token;
+      if (this.tokens.get(origin) !== p) return this.token(origin);
+    }
+    p = this.fetchToken(origin);
+    this.tokens.set(origin, p);
+    p.catch(() => { if (this.tokens.get(origin) === p) this.tokens.delete(origin); });
+    return (await p).token;
+  }
+
+  async request<T = unknown>(base: string, method: string, path: string, opts: RequestOptions = {}): Promise<Response<T>> {
+    const url = new URL(path, base);
+    const accept = opts.accept ?? [];
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.token(url.origin, attempt > 0);
+      const headers: Record<string, string> = { Accept: 'application/json', Authorization: `Bearer ${token}`, ...opts.headers };
+      let body: BodyInit | undefined;
+      if (opts.raw !== undefined) {
+        body = typeof opts.raw === "string" ? opts.raw : new Blob([opts.raw as Uint8Array<ArrayBuffer>]);
+        headers['Content-Type'] = opts.contentType ?? 'application/octet-stream';
+      } else if (opts.body !== undefined) {
+        body = JSON.stringify(opts.body);
+        headers['Content-Type'] = opts.contentType ?? 'application/json';
+      }
+      let res: globalThis.Response;
+      try {
+        res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs) });
+      } catch (e) {
+        throw new ServiceError(url.origin, 0, `${method} ${url} failed: ${(e as Error).message}`);
+      }
+      if (res.status === 401 && attempt === 0) {
+        await res.body?.cancel();
+        this.log.debug({ url: url.href }, 'token refused, fetching a new one');
+        continue;
+      }
+      const text = await res.text();
+      let parsed: unknown = text;
+      if (text && (res.headers.get('content-type') ?? '').includes('json')) {
+        try { parsed = JSON.parse(text); } catch { parsed = text; }
+      }
+      if ((res.status >= 200 && res.status < 300) || accept.includes(res.status)) {
+        return { status: res.status, headers: res.headers, body: (text ? parsed : undefined) as T };
+      }
+      const detail = typeof parsed === 'object' && parsed && 'message' in parsed ? (parsed as { message: string }).message : text.slice(0, 300);
+      throw new ServiceError(url.origin, res.status, `${method} ${url.pathname} answered ${res.status}: ${detail}`, parsed);
+    }
+  }
+}
