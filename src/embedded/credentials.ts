@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface Credential {
@@ -22,6 +22,7 @@ function generate(username: string): Credential {
  * the data directory (mode 0600) so that a restart keeps them.
  */
 export function loadCredentials(dataDir: string, adminUsername: string, adminPassword?: string): CoreCredentials {
+  mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, 'credentials.json');
   let creds: CoreCredentials;
   if (existsSync(file)) {

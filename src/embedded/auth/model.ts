@@ -5,6 +5,11 @@ import { newUuid, WILDCARD } from '../../lib/uuid.js';
 
 export const SELF = '5855a1cc-46d8-4b16-84f8-ab3916ecb230';
 export const MINE = '724c0316-4cfd-11f0-b355-0b70840faae8';
+/** Class whose (recursive) members are principals. */
+export const PRINCIPAL_CLASS = '11614546-b6d7-11ef-aebd-8fbb45451d7c';
+
+/** Kerberos principal names as the Auth service accepts them. */
+export const UPN_RE = /^[a-zA-Z0-9_./-]+@[A-Za-z0-9-.]+$/;
 
 export interface Principal {
   uuid: string;
@@ -20,12 +25,45 @@ export interface Grant {
   plural: boolean;
 }
 
+export type GrantSpec = Omit<Grant, 'uuid'>;
+
 export interface AclEntry {
   permission: string;
   target: string;
 }
 
+/** A test of targets for one permission: true if the target is covered. */
+export type TargetTest = (target: string) => boolean;
+
+/** Auth dump v2 (`POST /load`), already validated. */
+export interface AuthDump {
+  service: string;
+  version: 2;
+  identities?: Record<string, { kerberos?: string }>;
+  /** principal -> permission -> null (wildcard target) or target -> plural (`"both"` = plural and not). */
+  grants?: Record<string, Record<string, null | Record<string, boolean | 'both'>>>;
+}
+
+export interface AuthModelOptions {
+  realm: string;
+  /** Principal UUIDs that may do everything (the configured root principal). */
+  roots: Set<string>;
+  /** Lifetime of a cached expanded ACL; changes made through this process invalidate it at once. */
+  aclCacheMs?: number;
+  /** Number of principals whose ACLs are kept; 0 disables the cache. */
+  aclCacheSize?: number;
+  now?: () => number;
+}
+
 interface GrantRow { uuid: string; principal: string; permission: string; target: string; plural: number }
+
+interface CachedAcl {
+  expires: number;
+  entries: AclEntry[];
+  byPermission: Map<string, Set<string>>;
+}
+
+export class DumpConflict extends Error {}
 
 function hashPassword(password: string, salt: Buffer): Buffer {
   return scryptSync(password, salt, 32, { N: 16384, r: 8, p: 1 });
@@ -39,15 +77,29 @@ function toGrant(r: GrantRow): Grant {
  * The embedded Auth service's data: principals with Kerberos-style identities,
  * local passwords, grants, and the ACL expansion the real Auth service does
  * (class grants, permission groups, plural targets, Self and Mine).
+ *
+ * Expanded ACLs are cached per principal because every request of every
+ * embedded service checks one. Any grant change here and any change of the
+ * class graph (ObjectRegistry.onChange: memberships, subclasses, ownership)
+ * empties the cache; the short lifetime only bounds staleness from writers
+ * outside this process.
  */
 export class AuthModel {
   private readonly verified = new Map<string, { hash: Buffer; principal: string }>();
+  private readonly cache = new Map<string, CachedAcl>();
+  private readonly cacheMs: number;
+  private readonly cacheSize: number;
+  private readonly now: () => number;
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly db: Db,
     private readonly objects: ObjectRegistry,
-    private readonly opts: { realm: string; roots: Set<string> },
+    private readonly opts: AuthModelOptions,
   ) {
+    this.cacheMs = opts.aclCacheMs ?? 5000;
+    this.cacheSize = opts.aclCacheSize ?? 1000;
+    this.now = opts.now ?? Date.now;
     db.exec(`
       CREATE TABLE IF NOT EXISTS principal (uuid TEXT PRIMARY KEY, upn TEXT UNIQUE);
       CREATE TABLE IF NOT EXISTS password (
@@ -58,6 +110,13 @@ export class AuthModel {
         UNIQUE (principal, permission, target, plural));
       CREATE INDEX IF NOT EXISTS grants_principal ON grants(principal);
     `);
+    this.unsubscribe = objects.onChange(() => this.invalidate());
+  }
+
+  /** Stops listening to the class graph (for models opened and closed repeatedly). */
+  dispose(): void {
+    this.unsubscribe();
+    this.cache.clear();
   }
 
   get realm(): string {
@@ -67,6 +126,11 @@ export class AuthModel {
   /** Adds the realm to a bare user name, as Factory+ services do for Basic auth. */
   qualify(name: string): string {
     return name.includes('@') ? name : `${name}@${this.opts.realm}`;
+  }
+
+  /** Forgets every cached ACL. */
+  invalidate(): void {
+    this.cache.clear();
   }
 
   principal(uuid: string): Principal | undefined {
@@ -79,7 +143,17 @@ export class AuthModel {
     return r && { uuid: r.uuid, upn: r.upn, root: this.opts.roots.has(r.uuid) };
   }
 
-  /** Sets (or replaces) a principal's Kerberos identity; 'conflict' if another principal has it. */
+  /** Principals known here (with or without identity) plus members of the ConfigDB Principal class. */
+  isPrincipal(uuid: string): boolean {
+    return this.principal(uuid) !== undefined || this.objects.isMember(PRINCIPAL_CLASS, uuid);
+  }
+
+  /** UUIDs of principals that have a Kerberos identity. */
+  principalsWithIdentity(): string[] {
+    return (this.db.prepare('SELECT uuid FROM principal WHERE upn IS NOT NULL ORDER BY uuid').all() as { uuid: string }[]).map((r) => r.uuid);
+  }
+
+  /** Sets a principal's Kerberos identity; 'conflict' if another principal has it or this one has another. */
   setIdentity(uuid: string, upn: string): 'created' | 'unchanged' | 'conflict' {
     const owner = this.principalByUpn(upn);
     if (owner && owner.uuid !== uuid) return 'conflict';
@@ -126,13 +200,14 @@ export class AuthModel {
     return this.principal(row.principal);
   }
 
-  addGrant(g: Omit<Grant, 'uuid'>): { uuid: string; created: boolean } {
+  addGrant(g: GrantSpec): { uuid: string; created: boolean } {
     const existing = this.db.prepare('SELECT uuid FROM grants WHERE principal = ? AND permission = ? AND target = ? AND plural = ?')
       .get(g.principal, g.permission, g.target, g.plural ? 1 : 0) as { uuid: string } | undefined;
     if (existing) return { uuid: existing.uuid, created: false };
     const uuid = newUuid();
     this.db.prepare('INSERT INTO grants (uuid, principal, permission, target, plural) VALUES (?, ?, ?, ?, ?)')
       .run(uuid, g.principal, g.permission, g.target, g.plural ? 1 : 0);
+    this.invalidate();
     return { uuid, created: true };
   }
 
@@ -141,17 +216,28 @@ export class AuthModel {
     return r && toGrant(r);
   }
 
-  replaceGrant(uuid: string, g: Omit<Grant, 'uuid'>): boolean {
+  /**
+   * Replaces a grant's content; 'missing' if there is no such grant,
+   * 'duplicate' if another grant already has exactly that content.
+   */
+  replaceGrant(uuid: string, g: GrantSpec): 'replaced' | 'missing' | 'duplicate' {
+    const other = this.db.prepare('SELECT uuid FROM grants WHERE principal = ? AND permission = ? AND target = ? AND plural = ? AND uuid <> ?')
+      .get(g.principal, g.permission, g.target, g.plural ? 1 : 0, uuid) as { uuid: string } | undefined;
+    if (other) return this.getGrant(uuid) ? 'duplicate' : 'missing';
     const r = this.db.prepare('UPDATE grants SET principal = ?, permission = ?, target = ?, plural = ? WHERE uuid = ?')
       .run(g.principal, g.permission, g.target, g.plural ? 1 : 0, uuid);
-    return r.changes > 0;
+    if (r.changes === 0) return 'missing';
+    this.invalidate();
+    return 'replaced';
   }
 
   deleteGrant(uuid: string): boolean {
-    return this.db.prepare('DELETE FROM grants WHERE uuid = ?').run(uuid).changes > 0;
+    const deleted = this.db.prepare('DELETE FROM grants WHERE uuid = ?').run(uuid).changes > 0;
+    if (deleted) this.invalidate();
+    return deleted;
   }
 
-  findGrants(q: Partial<Omit<Grant, 'uuid'>>): Grant[] {
+  findGrants(q: Partial<GrantSpec>): Grant[] {
     const where: string[] = [];
     const args: unknown[] = [];
     for (const k of ['principal', 'permission', 'target'] as const) {
@@ -162,33 +248,132 @@ export class AuthModel {
     return (this.db.prepare(sql).all(...args) as GrantRow[]).map(toGrant);
   }
 
-  private expandPermission(perm: string, seen = new Set<string>()): string[] {
-    if (seen.has(perm)) return [];
-    seen.add(perm);
-    const out = [perm];
-    for (const m of this.objects.directMembers(perm)) out.push(...this.expandPermission(m, seen));
-    for (const s of this.objects.directSubclasses(perm)) out.push(...this.expandPermission(s, seen));
-    return out;
-  }
-
-  private expandTarget(principal: string, g: Grant): string[] {
-    if (g.target === SELF) return [principal];
-    if (g.target === MINE) return this.objects.ownedBy(principal);
-    return g.plural ? this.objects.members(g.target) : [g.target];
+  /**
+   * Loads an Auth dump v2 in one transaction: identities first (an identical
+   * record is left alone, a conflicting one fails the whole dump with
+   * DumpConflict), then grants (existing identical grants are kept).
+   * Bare user names get the realm appended.
+   */
+  loadDump(dump: AuthDump): { identities: number; grants: number } {
+    let identities = 0;
+    let grants = 0;
+    this.db.transaction(() => {
+      for (const [uuid, ids] of Object.entries(dump.identities ?? {})) {
+        if (ids.kerberos === undefined) {
+          this.ensurePrincipal(uuid);
+          continue;
+        }
+        const upn = this.qualify(ids.kerberos);
+        const r = this.setIdentity(uuid, upn);
+        if (r === 'conflict') throw new DumpConflict(`identity ${upn} for ${uuid} conflicts with an existing record`);
+        if (r === 'created') identities++;
+      }
+      for (const [principal, perms] of Object.entries(dump.grants ?? {})) {
+        for (const [permission, targets] of Object.entries(perms)) {
+          const specs: GrantSpec[] = [];
+          if (targets === null) specs.push({ principal, permission, target: WILDCARD, plural: false });
+          else {
+            for (const [target, plural] of Object.entries(targets)) {
+              if (plural === 'both' || plural === false) specs.push({ principal, permission, target, plural: false });
+              if (plural === 'both' || plural === true) specs.push({ principal, permission, target, plural: true });
+            }
+          }
+          for (const spec of specs) if (this.addGrant(spec).created) grants++;
+        }
+      }
+    })();
+    this.invalidate();
+    return { identities, grants };
   }
 
   /** The principal's effective ACL, fully expanded as the Auth service returns it. */
   acl(principal: string): AclEntry[] {
+    return this.cached(principal).entries.slice();
+  }
+
+  /**
+   * The targets a principal holds a permission on, as a test: null when it
+   * holds the permission on nothing at all; with `wild`, a wildcard grant
+   * covers every target. Root holds everything.
+   */
+  permitted(principal: Principal, permission: string, wild = true): TargetTest | null {
+    if (principal.root) return () => true;
+    const targets = this.cached(principal.uuid).byPermission.get(permission);
+    if (!targets || targets.size === 0) return null;
+    if (wild && targets.has(WILDCARD)) return () => true;
+    return (target) => targets.has(target);
+  }
+
+  /** check_acl semantics: root passes; otherwise an entry with the permission on the target (or the wildcard). */
+  check(principal: Principal, permission: string, target: string, wild = true): boolean {
+    return this.permitted(principal, permission, wild)?.(target) ?? false;
+  }
+
+  private cached(principal: string): CachedAcl {
+    const now = this.now();
+    const hit = this.cache.get(principal);
+    if (hit && hit.expires > now) return hit;
+    const entries = this.expand(principal);
+    const byPermission = new Map<string, Set<string>>();
+    for (const e of entries) {
+      let set = byPermission.get(e.permission);
+      if (!set) byPermission.set(e.permission, (set = new Set()));
+      set.add(e.target);
+    }
+    const fresh = { expires: now + this.cacheMs, entries, byPermission };
+    if (this.cacheSize > 0 && this.cacheMs > 0) {
+      this.cache.delete(principal);
+      while (this.cache.size >= this.cacheSize) {
+        const oldest = this.cache.keys().next().value as string;
+        this.cache.delete(oldest);
+      }
+      this.cache.set(principal, fresh);
+    }
+    return fresh;
+  }
+
+  /**
+   * The expansion of the Auth service (reference §5.1):
+   * - grants to the principal and to every class it is (recursively) a member of;
+   * - a permission that is a class (a permission group or composite permission)
+   *   stands for its recursive members; an individual permission for itself;
+   * - a plural grant's target stands for the recursive members of the target class;
+   * - target Self is the principal itself; target Mine every object it owns.
+   */
+  private expand(principal: string): AclEntry[] {
     const subjects = [principal, ...this.objects.classesOf(principal)];
-    const placeholders = subjects.map(() => '?').join(',');
-    const grants = (this.db.prepare(`SELECT * FROM grants WHERE principal IN (${placeholders})`).all(...subjects) as GrantRow[]).map(toGrant);
+    const grants = (this.db.prepare(`SELECT * FROM grants WHERE principal IN (${subjects.map(() => '?').join(',')}) ORDER BY permission, target`)
+      .all(...subjects) as GrantRow[]).map(toGrant);
+    const members = new Map<string, string[]>();
+    const membersOf = (cls: string): string[] => {
+      let m = members.get(cls);
+      if (!m) members.set(cls, (m = this.objects.members(cls)));
+      return m;
+    };
+    const permissions = new Map<string, string[]>();
+    const expandPermission = (perm: string): string[] => {
+      let p = permissions.get(perm);
+      if (!p) {
+        const reg = this.objects.get(perm);
+        p = reg && reg.rank >= 1 ? membersOf(perm) : [perm];
+        permissions.set(perm, p);
+      }
+      return p;
+    };
+    let owned: string[] | undefined;
+    const expandTarget = (g: Grant): string[] => {
+      if (g.target === SELF) return [principal];
+      if (g.target === MINE) return (owned ??= this.objects.ownedBy(principal));
+      return g.plural ? membersOf(g.target) : [g.target];
+    };
+
     const seen = new Set<string>();
     const out: AclEntry[] = [];
     for (const g of grants) {
-      const targets = this.expandTarget(principal, g);
-      for (const permission of this.expandPermission(g.permission)) {
+      const targets = expandTarget(g);
+      for (const permission of expandPermission(g.permission)) {
         for (const target of targets) {
-          const key = `${permission}/${target}`;
+          const key = `${permission} ${target}`;
           if (seen.has(key)) continue;
           seen.add(key);
           out.push({ permission, target });
@@ -196,11 +381,5 @@ export class AuthModel {
       }
     }
     return out;
-  }
-
-  /** check_acl semantics: root passes; otherwise an entry with the permission on the target (or the wildcard). */
-  check(principal: Principal, permission: string, target: string, wild = true): boolean {
-    if (principal.root) return true;
-    return this.acl(principal.uuid).some((e) => e.permission === permission && (e.target === target || (wild && e.target === WILDCARD)));
   }
 }

@@ -1,0 +1,164 @@
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+import type { EmbeddedPorts, Uuids } from '../config/types.js';
+import { AuthModel } from './auth/model.js';
+import { createAuthApp } from './auth/index.js';
+import { startBroker, type EmbeddedBroker } from './broker/index.js';
+import { ConfigStore } from './configdb/store.js';
+import { createConfigDbApp } from './configdb/index.js';
+import { ObjectRegistry } from './configdb/objects.js';
+import { loadCredentials, type CoreCredentials } from './credentials.js';
+import { openDatabase, type Db } from './db.js';
+import { createDirectoryApp } from './directory/index.js';
+import { createGitApp, GitStorage } from './git/index.js';
+import { listen, TokenStore, type Listening } from './http-kit.js';
+import { startConfigDbNode, type ConfigDbNode } from './notify/configdb-node.js';
+import { seedHelmRepo } from './seed/helm-repo.js';
+import { applySeed } from './seed/apply.js';
+import { Local } from './seed/local-uuids.js';
+import { seedPlan } from './seed/plan.js';
+
+export interface EmbeddedCoreOptions {
+  dataDir: string;
+  host: string;
+  ports: EmbeddedPorts;
+  uuids: Uuids;
+  organisation: string;
+  realm: string;
+  domain: string;
+  adminUsername: string;
+  /** Fixed admin password (otherwise one is generated on first start and kept). */
+  adminPassword?: string;
+  /** Use this broker instead of starting the embedded one (its credentials are not checked here). */
+  externalMqttUrl?: string;
+  log: Logger;
+}
+
+/** Base URLs of the embedded services and a credential every one of them accepts. */
+export interface Endpoints {
+  directory: string;
+  configdb: string;
+  auth: string;
+  git: string;
+  clusterManager: string | null;
+  mqtt: string;
+  username: string;
+  password: string;
+}
+
+export interface EmbeddedCore {
+  endpoints: Endpoints;
+  credentials: CoreCredentials;
+  db: Db;
+  objects: ObjectRegistry;
+  store: ConfigStore;
+  auth: AuthModel;
+  git: GitStorage;
+  /** Registers the Cluster Manager's URL with the Directory and the endpoints file. */
+  advertiseClusterManager(url: string): void;
+  writeEndpointsFile(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the embedded Factory+ core: Config Store, Directory, Auth, Git server
+ * and MQTT broker, each on its own loopback port and speaking its real
+ * service's protocol, backed by one SQLite file in the data directory.
+ */
+export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<EmbeddedCore> {
+  const log = opts.log;
+  const dataDir = resolve(opts.dataDir);
+  const creds = loadCredentials(dataDir, opts.adminUsername, opts.adminPassword);
+  const db = openDatabase(join(dataDir, 'core.sqlite'));
+  const objects = new ObjectRegistry(db);
+  const auth = new AuthModel(db, objects, { realm: opts.realm, roots: new Set([Local.account.admin]) });
+  const store = new ConfigStore(db, objects, { log: log.child({ svc: 'configdb' }) });
+  const git = new GitStorage(join(dataDir, 'git'));
+  const { uuids: u } = opts;
+
+  const servers: Listening[] = [];
+  let broker: EmbeddedBroker | undefined;
+  let node: ConfigDbNode | undefined;
+  const stop = async () => {
+    await node?.stop().catch(() => undefined);
+    await broker?.close().catch(() => undefined);
+    await Promise.all(servers.map((s) => s.close()));
+    auth.dispose?.();
+    db.close();
+  };
+
+  try {
+    const serve = async (app: Koa, port: number) => {
+      const l = await listen(app.callback(), opts.host, port);
+      servers.push(l);
+      return l.url;
+    };
+    const adverts = new Map<string, { url: string | null; device: string | null }>();
+    const directoryUrl = await serve(createDirectoryApp({
+      auth, db, tokens: new TokenStore(), log: log.child({ svc: 'directory' }),
+      adverts: () => [...adverts].map(([service, a]) => ({ service, ...a })),
+      devices: () => [{ uuid: u.special.configdbDevice, group_id: `${opts.organisation}-Service-Core`, node_id: 'Config_DB', device_id: null }],
+    }), opts.ports.directory);
+
+    applySeed({ store, objects, auth }, seedPlan({
+      uuids: u, organisation: opts.organisation, realm: opts.realm, domain: opts.domain, directoryUrl,
+    }), creds, log);
+
+    const configdbUrl = await serve(createConfigDbApp({ db, objects, store, auth, tokens: new TokenStore(), log: log.child({ svc: 'configdb' }) }), opts.ports.configdb);
+    const authUrl = await serve(createAuthApp({ auth, objects, tokens: new TokenStore(), log: log.child({ svc: 'auth' }) }), opts.ports.auth);
+    const gitUrl = await serve(createGitApp({
+      storage: git, auth, tokens: new TokenStore(), log: log.child({ svc: 'git' }),
+      repoConfig: (uuid) => {
+        const e = store.get(u.app.gitRepoConfig, uuid)?.json as { path?: unknown } | undefined;
+        return e && typeof e.path === 'string' ? { path: e.path } : undefined;
+      },
+      resolvePath: (path) => {
+        const hits = store.entries(u.app.gitRepoConfig).filter(([, v]) => (v as { path?: unknown } | null)?.path === path);
+        return hits.length === 1 ? hits[0][0] : undefined;
+      },
+    }), opts.ports.git);
+    await seedHelmRepo(git, Local.repo.helmCharts);
+
+    let mqttUrl = opts.externalMqttUrl;
+    if (!mqttUrl) {
+      broker = await startBroker({
+        host: opts.host, port: opts.ports.mqtt, log: log.child({ svc: 'mqtt' }),
+        authenticate: (username, password) => auth.verifyPassword(username, password) !== undefined,
+      });
+      mqttUrl = broker.url;
+    }
+    node = await startConfigDbNode({
+      mqttUrl, username: creds.configdb.username, password: creds.configdb.password,
+      group: `${opts.organisation}-Service-Core`, node: 'Config_DB', instanceUuid: u.special.configdbDevice,
+      onChange: (listener) => store.onChange(listener), log: log.child({ svc: 'configdb-sparkplug' }),
+    });
+
+    adverts.set(u.service.directory, { url: directoryUrl, device: null });
+    adverts.set(u.service.configdb, { url: configdbUrl, device: u.special.configdbDevice });
+    adverts.set(u.service.auth, { url: authUrl, device: null });
+    adverts.set(u.service.git, { url: gitUrl, device: null });
+    adverts.set(u.service.mqtt, { url: mqttUrl, device: null });
+
+    const endpoints: Endpoints = {
+      directory: directoryUrl, configdb: configdbUrl, auth: authUrl, git: gitUrl, clusterManager: null, mqtt: mqttUrl,
+      username: creds.admin.username, password: creds.admin.password,
+    };
+    const writeEndpointsFile = () => {
+      const file = join(dataDir, 'endpoints.json');
+      writeFileSync(file, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
+      return file;
+    };
+    return {
+      endpoints, credentials: creds, db, objects, store, auth, git, stop, writeEndpointsFile,
+      advertiseClusterManager(url: string) {
+        endpoints.clusterManager = url;
+        adverts.set(u.service.clusterManager, { url, device: null });
+      },
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

@@ -1,0 +1,17 @@
+/**
+ * Sparkplug B: payload codec and topic names. Knows nothing about the
+ * Cluster Manager or Factory+; see `types.ts` for the value mapping.
+ */
+export * from './types.js';
+export {
+  SparkplugError,
+  SparkplugEncodeError,
+  SparkplugDecodeError,
+  encodePayload,
+  decodePayload,
+  dataTypeName,
+  isScalarType,
+  findSparkplugProto,
+  loadSparkplugSchema,
+} from './codec.js';
+export * from './topic.js';

@@ -1,0 +1,101 @@
+import { resolve } from 'node:path';
+import { ConfigError, loadConfig, type Config } from './config/index.js';
+import { startEmbeddedCore, type EmbeddedCore } from './embedded/core.js';
+import { listen } from './embedded/http-kit.js';
+import { createApp } from './http/app.js';
+import { createLogger } from './lib/log.js';
+
+const USAGE = `usage: cluster-manager [serve]
+
+  serve   run the Cluster Manager (default). Without DIRECTORY_URL it first
+          starts the embedded Factory+ core on loopback.
+`;
+
+function printEndpoints(core: EmbeddedCore, file: string): void {
+  const e = core.endpoints;
+  const lines = [
+    '',
+    'Factory+ Cluster Manager with the embedded Factory+ core',
+    `  Cluster Manager  ${e.clusterManager}`,
+    `  Directory        ${e.directory}`,
+    `  Config Store     ${e.configdb}`,
+    `  Auth             ${e.auth}`,
+    `  Git server       ${e.git}`,
+    `  MQTT broker      ${e.mqtt}`,
+    `  Credential       ${e.username} / ${e.password}   (Basic auth, every service)`,
+    `  Written to       ${file}`,
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+async function serve(config: Config): Promise<void> {
+  const log = createLogger({ level: config.log.level, pretty: config.log.pretty, name: 'cluster-manager' });
+  let core: EmbeddedCore | undefined;
+  if (!config.factoryplus.directoryUrl) {
+    core = await startEmbeddedCore({
+      dataDir: resolve(config.dataDir),
+      host: config.embedded.host,
+      ports: config.embedded.ports,
+      uuids: config.uuids,
+      organisation: config.factoryplus.organisation,
+      realm: config.factoryplus.realm,
+      domain: config.factoryplus.externalDomain,
+      adminUsername: config.embedded.adminUsername,
+      adminPassword: process.env.ADMIN_PASSWORD || undefined,
+      log: log.child({ embedded: true }),
+    });
+  }
+
+  const app = createApp({ log, health: { ready: () => true, details: () => ({}) } });
+  const http = await listen(app.callback(), config.http.host, config.http.port);
+  log.info({ url: http.url }, 'HTTP API listening');
+  if (core) {
+    core.advertiseClusterManager(http.url);
+    printEndpoints(core, core.writeEndpointsFile());
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => process.exit(1), 10_000);
+    timer.unref();
+    await http.close();
+    await core?.stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const command = argv[0] ?? 'serve';
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (command !== 'serve') {
+    process.stderr.write(`unknown command: ${command}\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`cluster-manager: ${e.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+  await serve(config);
+}
+
+main(process.argv.slice(2)).catch((e: Error) => {
+  process.stderr.write(`cluster-manager: ${e.message}\n`);
+  process.exit(1);
+});

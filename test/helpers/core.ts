@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/index.js';
+import { startEmbeddedCore, type EmbeddedCore } from '../../src/embedded/core.js';
+import { silentLogger } from '../../src/lib/log.js';
+
+export interface TestCore {
+  core: EmbeddedCore;
+  dataDir: string;
+  restart(): Promise<EmbeddedCore>;
+  stop(): Promise<void>;
+}
+
+export function tempDir(prefix = 'fplus-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * The embedded core on ephemeral loopback ports in a fresh data directory.
+ * With TEST_MQTT_URL set (CI runs the suite again against mosquitto) the core
+ * uses that broker instead of its own.
+ */
+export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' | 'acs' } = {}): Promise<TestCore> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const config = loadConfig({ env: {}, overrides: { profile: opts.profile ?? 'seed' } });
+  const start = () => startEmbeddedCore({
+    dataDir,
+    host: '127.0.0.1',
+    ports: { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0 },
+    uuids: config.uuids,
+    organisation: config.factoryplus.organisation,
+    realm: config.factoryplus.realm,
+    domain: config.factoryplus.externalDomain,
+    adminUsername: 'admin',
+    externalMqttUrl: process.env.TEST_MQTT_URL || undefined,
+    log: silentLogger,
+  });
+  const t: TestCore = {
+    core: await start(),
+    dataDir,
+    async restart() {
+      await t.core.stop();
+      t.core = await start();
+      return t.core;
+    },
+    async stop() {
+      await t.core.stop();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}
+
+export function basic(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
+export function adminAuth(core: EmbeddedCore): string {
+  return basic(core.credentials.admin.username, core.credentials.admin.password);
+}
