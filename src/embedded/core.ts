@@ -90,8 +90,12 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
   };
 
   try {
-    const serve = async (app: Koa, port: number) => {
-      const l = await listen(app.callback(), opts.host, port);
+    const serve = async (app: Koa, port: number, name: string, env: string) => {
+      const l = await listen(app.callback(), opts.host, port).catch((e: NodeJS.ErrnoException) => {
+        throw e.code === 'EADDRINUSE'
+          ? new Error(`port ${port} for the embedded ${name} is in use on ${opts.host}; stop what uses it or set ${env}`)
+          : e;
+      });
       servers.push(l);
       return l.url;
     };
@@ -100,14 +104,14 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
       auth, db, tokens: new TokenStore(), log: log.child({ svc: 'directory' }),
       adverts: () => [...adverts].map(([service, a]) => ({ service, ...a })),
       devices: () => [{ uuid: u.special.configdbDevice, group_id: `${opts.organisation}-Service-Core`, node_id: 'Config_DB', device_id: null }],
-    }), opts.ports.directory);
+    }), opts.ports.directory, 'Directory', 'EMBEDDED_DIRECTORY_PORT');
 
     applySeed({ store, objects, auth }, seedPlan({
       uuids: u, organisation: opts.organisation, realm: opts.realm, domain: opts.domain, directoryUrl,
     }), creds, log);
 
-    const configdbUrl = await serve(createConfigDbApp({ db, objects, store, auth, tokens: new TokenStore(), log: log.child({ svc: 'configdb' }) }), opts.ports.configdb);
-    const authUrl = await serve(createAuthApp({ auth, objects, tokens: new TokenStore(), log: log.child({ svc: 'auth' }) }), opts.ports.auth);
+    const configdbUrl = await serve(createConfigDbApp({ db, objects, store, auth, tokens: new TokenStore(), log: log.child({ svc: 'configdb' }) }), opts.ports.configdb, 'Config Store', 'EMBEDDED_CONFIGDB_PORT');
+    const authUrl = await serve(createAuthApp({ auth, objects, tokens: new TokenStore(), log: log.child({ svc: 'auth' }) }), opts.ports.auth, 'Auth service', 'EMBEDDED_AUTH_PORT');
     const gitUrl = await serve(createGitApp({
       storage: git, auth, tokens: new TokenStore(), log: log.child({ svc: 'git' }),
       repoConfig: (uuid) => {
@@ -118,7 +122,7 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
         const hits = store.entries(u.app.gitRepoConfig).filter(([, v]) => (v as { path?: unknown } | null)?.path === path);
         return hits.length === 1 ? hits[0][0] : undefined;
       },
-    }), opts.ports.git);
+    }), opts.ports.git, 'Git server', 'EMBEDDED_GIT_PORT');
     await seedHelmRepo(git, Local.repo.helmCharts);
 
     let mqttUrl = opts.externalMqttUrl;
