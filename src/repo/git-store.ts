@@ -29,10 +29,11 @@ export const BRANCH = 'main';
  * writes trees directly (there is no checkout to get out of step), commits on
  * top of the fetched head and pushes. All functions take explicit inputs.
  */
-export async function openStore(gitdir: string): Promise<void> {
+export async function openStore(gitdir: string, url: string): Promise<void> {
   if (fs.existsSync(`${gitdir}/HEAD`)) return;
   await mkdir(gitdir, { recursive: true });
   await git.init({ fs, gitdir, bare: true, defaultBranch: BRANCH });
+  await git.addRemote({ fs, gitdir, remote: 'origin', url, force: true });
 }
 
 export async function dropStore(gitdir: string): Promise<void> {
@@ -48,9 +49,8 @@ export async function fetchHead(gitdir: string, remote: Remote): Promise<string 
     });
     return r.fetchHead ?? null;
   } catch (e) {
-    if (e instanceof Errors.NotFoundError || e instanceof Errors.EmptyServerResponseError) return null;
-    // An empty repository advertises no refs at all.
-    if ((e as Error).message.includes('Could not find') || (e as Error).message.includes('no refs')) return null;
+    // An empty repository has no branch to fetch.
+    if (e instanceof Errors.NotFoundError && /\bmain\b/.test((e as Error).message)) return null;
     throw e;
   }
 }

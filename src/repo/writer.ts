@@ -101,7 +101,7 @@ export class RepoWriter {
 
   /** Reads the current files without changing anything. */
   async read<T>(fn: (files: FileSet) => Promise<T>): Promise<T> {
-    await openStore(this.gitdir);
+    await openStore(this.gitdir, this.remote.url);
     const head = await fetchHead(this.gitdir, this.remote);
     this.knownHead = head;
     return fn(new Files(this.gitdir, await snapshot(this.gitdir, head)));
@@ -125,7 +125,7 @@ export class RepoWriter {
     let lastError: Error | undefined;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       try {
-        await openStore(this.gitdir);
+        await openStore(this.gitdir, this.remote.url);
         // A warm copy trusts its last head and learns of remote moves from a rejected push.
         const head = this.knownHead === undefined || attempt > 1 ? await fetchHead(this.gitdir, this.remote) : this.knownHead;
         const snap = await snapshot(this.gitdir, head);

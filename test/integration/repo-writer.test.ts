@@ -1,0 +1,128 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { loadConfig } from '../../src/config/index.js';
+import { Local } from '../../src/embedded/seed/local-uuids.js';
+import { RepoWriter } from '../../src/repo/writer.js';
+import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
+
+const run = promisify(execFile);
+const u = loadConfig({ env: {} }).uuids;
+const gitEnv = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_AUTHOR_NAME: 'h', GIT_AUTHOR_EMAIL: 'h@h', GIT_COMMITTER_NAME: 'h', GIT_COMMITTER_EMAIL: 'h@h' };
+
+describe('repo writer over smart HTTP', function () {
+  this.timeout(60_000);
+  let t: TestCore;
+  let repo: string;
+  let cloneUrl: string;
+
+  const newRepo = async (path: string) => {
+    const { configdb } = t.core.endpoints;
+    const h = { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' };
+    const uuid = (await (await fetch(`${configdb}/v2/object`, { method: 'POST', headers: h, body: JSON.stringify({ class: u.class.edgeCluster }) })).json()).uuid;
+    await fetch(`${configdb}/v2/app/${u.app.gitRepoConfig}/object/${uuid}`, { method: 'PUT', headers: h, body: JSON.stringify({ path }) });
+    await fetch(`${configdb}/v2/class/${Local.repoGroup.cluster}/direct/member/${uuid}`, { method: 'PUT', headers: h });
+    return uuid;
+  };
+
+  const writer = (uuid: string) => {
+    const cm = t.core.credentials.clusterManager;
+    return new RepoWriter(join(tempDir('wc-'), uuid), {
+      url: `${t.core.endpoints.git}/uuid/${uuid}`,
+      headers: async () => ({ Authorization: `Basic ${Buffer.from(`${cm.username}:${cm.password}`).toString('base64')}` }),
+    }, { name: 'Edge deployment operator', email: 'cm@test' });
+  };
+
+  const log = async (dir: string) => (await run('git', ['-C', dir, 'log', '--format=%s'], { env: gitEnv })).stdout.trim().split('\n');
+
+  before(async () => {
+    t = await startTestCore();
+    repo = await newRepo('cluster/Writer_Test');
+    const a = t.core.credentials.admin;
+    const url = new URL(`/uuid/${repo}`, t.core.endpoints.git);
+    url.username = a.username; url.password = a.password;
+    cloneUrl = url.href;
+  });
+  after(async () => { await t.stop(); });
+
+  it('makes the first commit of an empty repo, then commits only when content changes', async () => {
+    const w = writer(repo);
+    const first = await w.submit({ message: 'Cluster flux update', apply: async (f) => { await f.write('README.md', 'hello\n'); await f.write('edo/cluster/a.yaml', 'a: 1\n'); } });
+    expect(first.committed).to.equal(true);
+    const same = await w.submit({ message: 'Cluster flux update', apply: async (f) => { await f.write('README.md', 'hello\n'); } });
+    expect(same.committed).to.equal(false);
+    expect(same.head).to.equal(first.head);
+    const wd = tempDir('clone-');
+    await run('git', ['clone', '-q', cloneUrl, 'c'], { cwd: wd, env: gitEnv });
+    expect(readFileSync(join(wd, 'c', 'edo/cluster/a.yaml'), 'utf8')).to.equal('a: 1\n');
+    expect(await log(join(wd, 'c'))).to.deep.equal(['Cluster flux update']);
+  });
+
+  it('coalesces concurrent edits into one commit that lists each change', async () => {
+    const w = writer(repo);
+    await w.submit({ message: 'warm up', apply: async (f) => { await f.write('warm', '1'); } });
+    const edits = Array.from({ length: 20 }, (_, i) => w.submit({
+      message: `Updated sealed secret ns/s${i}/k`, apply: async (f) => { await f.write(`edo/secrets/ns/s${i}.yaml`, `n: ${i}\n`); },
+    }));
+    const results = await Promise.all(edits);
+    expect(results.every((r) => r.committed)).to.equal(true);
+    const heads = new Set(results.map((r) => r.head));
+    expect(heads.size).to.be.lessThan(5);
+    const wd = tempDir('clone-');
+    await run('git', ['clone', '-q', cloneUrl, 'c'], { cwd: wd, env: gitEnv });
+    for (let i = 0; i < 20; i++) expect(readFileSync(join(wd, 'c', `edo/secrets/ns/s${i}.yaml`), 'utf8')).to.equal(`n: ${i}\n`);
+    const subjects = await log(join(wd, 'c'));
+    expect(subjects.length).to.be.lessThan(2 + 20);
+    expect(subjects.some((s) => /^\d+ changes$/.test(s))).to.equal(true);
+  });
+
+  it('rejects only the edit that throws and keeps the rest of the batch', async () => {
+    const w = writer(repo);
+    const bad = w.submit({ message: 'bad', apply: async () => { throw new Error('broken edit'); } });
+    const good = w.submit({ message: 'good', apply: async (f) => { await f.write('good.txt', 'ok'); } });
+    await expectRejected(bad, /broken edit/);
+    expect((await good).committed).to.equal(true);
+  });
+
+  it('redoes a write on the new head when someone pushed meanwhile, keeping both changes', async () => {
+    const w = writer(repo);
+    await w.submit({ message: 'before', apply: async (f) => { await f.write('before.txt', 'x'); } });
+    const wd = tempDir('hand-');
+    await run('git', ['clone', '-q', cloneUrl, 'h'], { cwd: wd, env: gitEnv });
+    mkdirSync(join(wd, 'h', 'by-hand'), { recursive: true });
+    writeFileSync(join(wd, 'h', 'by-hand', 'extra.yaml'), 'kind: ConfigMap\n');
+    await run('git', ['-C', join(wd, 'h'), 'add', '-A'], { env: gitEnv });
+    await run('git', ['-C', join(wd, 'h'), 'commit', '-qm', 'by hand'], { env: gitEnv });
+    await run('git', ['-C', join(wd, 'h'), 'push', '-q', 'origin', 'HEAD:main'], { env: gitEnv });
+    // The writer still believes its own last head; its push is refused and redone.
+    const r = await w.submit({ message: 'after', apply: async (f) => { await f.write('after.txt', 'y'); } });
+    expect(r.committed).to.equal(true);
+    const wd2 = tempDir('clone-');
+    await run('git', ['clone', '-q', cloneUrl, 'c'], { cwd: wd2, env: gitEnv });
+    expect(readFileSync(join(wd2, 'c', 'by-hand/extra.yaml'), 'utf8')).to.equal('kind: ConfigMap\n');
+    expect(readFileSync(join(wd2, 'c', 'after.txt'), 'utf8')).to.equal('y');
+  });
+
+  it('fails cleanly without push permission and writes nothing', async () => {
+    const other = await newRepo('cluster/Not_Mine');
+    await fetch(`${t.core.endpoints.configdb}/v2/class/${Local.repoGroup.cluster}/direct/member/${other}`, {
+      method: 'DELETE', headers: { Authorization: adminAuth(t.core) },
+    });
+    const w = writer(other);
+    await expectRejected(w.submit({ message: 'x', apply: async (f) => { await f.write('x', 'x'); } }), /403|denied|HTTP Error/i);
+    const branches = await (await fetch(`${t.core.endpoints.git}/v1/status/${other}`, { headers: { Authorization: adminAuth(t.core) } })).json();
+    expect(branches).to.deep.equal({});
+  });
+});
+
+async function expectRejected(p: Promise<unknown>, pattern: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    expect((e as Error).message).to.match(pattern);
+    return;
+  }
+  expect.fail('expected a rejection');
+}
