@@ -1,0 +1,8 @@
+export {
+  ChangeFeed,
+  LAST_CHANGED_APPLICATION,
+  type ChangeFeedEvents,
+  type ChangeFeedOptions,
+  type FeedState,
+  type ResyncReason,
+} from './change-feed.js';
