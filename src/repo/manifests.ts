@@ -1,0 +1,129 @@
+import { isJsonObject, mergePatches, type Json } from '../lib/merge-patch.js';
+import { renderTemplate } from './template.js';
+import { isDnsLabel, k8sName, toMultiDoc } from './yaml.js';
+
+/** An Edge cluster configuration entry. */
+export interface ClusterSpec {
+  name: string;
+  namespace: string;
+  chart?: string;
+  bare?: boolean;
+  values?: Record<string, Json>;
+}
+
+export interface ManifestTemplates {
+  /** Flux template entry: file name -> manifest templates. */
+  flux: Json;
+  /** K8s resource template entry for HelmRelease; only `template` is used. */
+  helmRelease: Json;
+  /** Helm chart template entry of the cluster's chart. */
+  chart: Json;
+}
+
+export interface RenderInput {
+  uuid: string;
+  spec: ClusterSpec;
+  templates: ManifestTemplates;
+  /** Base URL of the Git server (repo URL = base + `uuid/<repo>`). */
+  gitBase: string;
+  helmRepo: string;
+}
+
+export interface RenderedRepo {
+  /** Path in the repo -> file text, for every file under `edo/cluster/`. */
+  files: Map<string, string>;
+  /** The `self-link.yaml` manifests, as embedded in the bootstrap script. */
+  selfLink: string;
+}
+
+export class SpecError extends Error {
+  constructor(readonly reason: string, message: string) {
+    super(message);
+    this.name = 'SpecError';
+  }
+}
+
+const NAME = /^[A-Za-z0-9_]{1,63}$/;
+
+/**
+ * Checks a configuration entry before anything is made from it. A cluster's
+ * name becomes a Sparkplug group, a repo path and Kerberos principal names,
+ * so it is held to the characters all of those accept.
+ */
+export function validateSpec(spec: unknown): ClusterSpec {
+  if (!isJsonObject(spec)) throw new SpecError('InvalidSpec', 'the configuration entry is not a JSON object');
+  const { name, namespace, chart, bare, values } = spec;
+  if (typeof name !== 'string' || name === '') throw new SpecError('MissingName', 'the configuration has no name');
+  if (!NAME.test(name)) {
+    throw new SpecError('InvalidName', `name ${JSON.stringify(name)} must be 1-63 letters, digits or underscores`);
+  }
+  if (typeof namespace !== 'string' || !isDnsLabel(namespace)) {
+    throw new SpecError('InvalidNamespace', `namespace ${JSON.stringify(namespace ?? null)} is not a valid Kubernetes namespace (lower-case RFC 1123 label)`);
+  }
+  if (chart !== undefined && typeof chart !== 'string') throw new SpecError('InvalidChart', 'chart must be a UUID string');
+  if (bare !== undefined && typeof bare !== 'boolean') throw new SpecError('InvalidSpec', 'bare must be true or false');
+  if (values !== undefined && !isJsonObject(values)) throw new SpecError('InvalidValues', 'values must be an object');
+  return spec as unknown as ClusterSpec;
+}
+
+function gitUrl(base: string, repo: string): string {
+  return new URL(`uuid/${repo}`, base.endsWith('/') ? base : `${base}/`).href;
+}
+
+function asDocs(v: unknown, file: string): unknown[] {
+  if (!Array.isArray(v)) throw new SpecError('InvalidTemplate', `the Flux template's ${file} did not render to a list of manifests`);
+  for (const d of v) {
+    if (!isJsonObject(d as Json)) throw new SpecError('InvalidTemplate', `the Flux template's ${file} has a manifest that rendered to ${JSON.stringify(d)}`);
+  }
+  return v;
+}
+
+/**
+ * The Flux manifests of one cluster, rendered as the Factory+ templates say:
+ * chart template (name, uuid) -> merged Helm values -> HelmRelease template ->
+ * Flux template (helm, namespace, url.self, url.helm); `bare` leaves out
+ * `flux-system.yaml`.
+ */
+export function renderClusterRepo(input: RenderInput): RenderedRepo {
+  const { uuid, spec, templates } = input;
+  const chart = renderTemplate(templates.chart, { uuid, name: spec.name });
+  if (!isJsonObject(chart as Json)) throw new SpecError('InvalidTemplate', 'the Helm chart template did not render to an object');
+  const chartObj = chart as Record<string, Json>;
+  const values = mergePatches((isJsonObject(chartObj.values) ? chartObj.values : {}) as Json, (spec.values ?? {}) as Json);
+
+  const hr = templates.helmRelease;
+  if (!isJsonObject(hr) || !isJsonObject(hr.template)) throw new SpecError('InvalidTemplate', 'the HelmRelease template has no template object');
+  const helm = renderTemplate(hr.template, {
+    ...chartObj, uuid, values, name: k8sName('edge-cluster', uuid), prefix: 'edge-cluster', source: 'helm-charts',
+  }) as Record<string, Json>;
+  if (!isJsonObject(helm.metadata)) helm.metadata = {};
+  (helm.metadata as Record<string, Json>).namespace = spec.namespace;
+
+  const flux = renderTemplate(templates.flux, {
+    helm, namespace: spec.namespace, url: { self: gitUrl(input.gitBase, uuid), helm: gitUrl(input.gitBase, input.helmRepo) },
+  });
+  if (!isJsonObject(flux as Json)) throw new SpecError('InvalidTemplate', 'the Flux template did not render to an object');
+  const fluxObj = { ...(flux as Record<string, unknown>) };
+  if (spec.bare === true) delete fluxObj['flux-system.yaml'];
+  if (!('self-link.yaml' in fluxObj)) throw new SpecError('InvalidTemplate', 'the Flux template has no self-link.yaml');
+
+  const files = new Map<string, string>();
+  for (const [file, docs] of Object.entries(fluxObj)) {
+    if (file.includes('/') || file.startsWith('.') || file === '') throw new SpecError('InvalidTemplate', `the Flux template names an unsafe file ${JSON.stringify(file)}`);
+    files.set(`edo/cluster/${file}`, toMultiDoc(asDocs(docs, file)));
+  }
+  return { files, selfLink: files.get('edo/cluster/self-link.yaml')! };
+}
+
+/** The repo README, as the original writes it. */
+export const REPO_README = `
+This repo is managed by the Edge Deployment Operator.
+As such some conventions need to be observed.
+
+* Manifests created by hand go under the 'by-hand' directory.
+* These must not conflict with the generated manifests.
+* Other manifests must not be edited.
+
+Generated manifests are named 'SERVICE/SUBSYSTEM/*', where SERVICE will
+normally be 'edo'.
+`;
