@@ -8,7 +8,8 @@ import { silentLogger } from '../../src/lib/log.js';
 export interface TestCore {
   core: EmbeddedCore;
   dataDir: string;
-  restart(): Promise<EmbeddedCore>;
+  /** Stops and starts the core on the same data; `samePorts` keeps every service's port. */
+  restart(opts?: { samePorts?: boolean }): Promise<EmbeddedCore>;
   stop(): Promise<void>;
 }
 
@@ -24,10 +25,11 @@ export function tempDir(prefix = 'fplus-test-'): string {
 export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' | 'acs' } = {}): Promise<TestCore> {
   const dataDir = opts.dataDir ?? tempDir();
   const config = loadConfig({ env: {}, overrides: { profile: opts.profile ?? 'seed' } });
-  const start = () => startEmbeddedCore({
+  const anyPorts = { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0 };
+  const start = (ports = anyPorts) => startEmbeddedCore({
     dataDir,
     host: '127.0.0.1',
-    ports: { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0 },
+    ports,
     uuids: config.uuids,
     organisation: config.factoryplus.organisation,
     realm: config.factoryplus.realm,
@@ -39,9 +41,16 @@ export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' |
   const t: TestCore = {
     core: await start(),
     dataDir,
-    async restart() {
+    async restart(o = {}) {
+      const e = t.core.endpoints;
+      const port = (url: string) => Number(new URL(url).port);
+      const ports = o.samePorts && !process.env.TEST_MQTT_URL
+        ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: port(e.mqtt) }
+        : o.samePorts
+          ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: 0 }
+          : anyPorts;
       await t.core.stop();
-      t.core = await start();
+      t.core = await start(ports);
       return t.core;
     },
     async stop() {

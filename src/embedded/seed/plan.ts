@@ -147,7 +147,7 @@ export function seedPlan(ctx: SeedContext): SeedPlan {
   grant(role, K.perm.manageAcl, u.perm.gitPull);
   for (const app of [u.app.info, u.app.serviceConfig, u.app.clusterConfig, u.app.setupStatus, u.app.edgeStatus,
     u.app.fluxTemplate, u.app.helmChartTemplate, u.app.k8sTemplate, u.app.bootstrapTemplate, u.app.sparkplugAddress,
-    u.app.gitRepoConfig]) grant(role, K.perm.readConfig, app);
+    u.app.gitRepoConfig, u.app.registration]) grant(role, K.perm.readConfig, app);
   for (const app of [u.app.info, u.app.setupStatus, u.app.gitRepoConfig, u.app.sparkplugAddress]) grant(role, K.perm.writeConfig, app);
   grant(role, K.perm.createObject, u.class.edgeAccount);
   grant(role, K.perm.writeMemberships, K.special.mine);
