@@ -1,0 +1,80 @@
+import { expect } from 'chai';
+import { loadConfig } from '../../src/config/index.js';
+import { startEmbeddedCore } from '../../src/embedded/core.js';
+import { ConfigDbClient } from '../../src/factoryplus/configdb.js';
+import { FplusHttp } from '../../src/factoryplus/http.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { StatusStore } from '../../src/reconcile/status.js';
+import { startTestCore, tempDir, type TestCore } from '../helpers/core.js';
+
+const u = loadConfig({ env: {} }).uuids;
+const A = '5a8f7c6e-0000-4000-8000-00000000a001';
+const B = '5a8f7c6e-0000-4000-8000-00000000b002';
+
+describe('setup status store', function () {
+  this.timeout(40_000);
+  let t: TestCore;
+  let cdb: ConfigDbClient;
+
+  before(async () => {
+    t = await startTestCore({ dataDir: tempDir() });
+    // Status entries are for registered objects (clusters).
+    for (const id of [A, B]) t.core.objects.create({ class: u.class.edgeCluster, uuid: id, owner: id });
+    cdb = new ConfigDbClient(new FplusHttp(t.core.credentials.clusterManager), async () => `${t.core.endpoints.configdb}/`);
+  });
+  after(async () => { await t.stop(); });
+
+  it('writes merge patches in order and serves the patched status at once', async () => {
+    const s = new StatusStore(cdb, u.app.setupStatus);
+    const writes = [
+      s.update(A, { spec: { name: 'A', namespace: 'ns', values: { x: 1 } } }),
+      s.update(A, { flux: { uuid: 'f' } }),
+      s.update(A, { flux: { done: true }, spec: { values: null } }),
+      s.update(B, { ready: false }),
+    ];
+    expect(s.get(A)).to.deep.equal({ spec: { name: 'A', namespace: 'ns' }, flux: { uuid: 'f', done: true } });
+    await Promise.all(writes);
+    expect(await cdb.get(u.app.setupStatus, A)).to.deep.equal(s.get(A));
+    expect(await cdb.get(u.app.setupStatus, B)).to.deep.equal({ ready: false });
+
+    const reloaded = new StatusStore(cdb, u.app.setupStatus);
+    await reloaded.load();
+    expect(reloaded.get(A)).to.deep.equal(s.get(A));
+    expect(reloaded.clusters().sort()).to.deep.equal([A, B].sort());
+
+    await s.update(B, null);
+    expect(s.get(B)).to.equal(undefined);
+    expect(await cdb.get(u.app.setupStatus, B)).to.equal(undefined);
+  });
+
+  it('keeps retrying through a Config Store outage and lands every patch in order', async () => {
+    const s = new StatusStore(cdb, u.app.setupStatus, { retryBaseMs: 50, retryMaxMs: 200 });
+    let errors = 0;
+    s.onWriteError = () => { errors++; };
+    await s.load();
+    const e = t.core.endpoints;
+    const port = (url: string) => Number(new URL(url).port);
+    const ports = { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: 0 };
+    await t.core.stop();
+
+    const writes: Promise<void>[] = [];
+    for (let i = 0; i < 20; i++) writes.push(s.update(A, { counter: i, [`k${i}`]: i % 3 === 0 ? null : i }));
+    await new Promise((r) => setTimeout(r, 400));
+    expect(s.degraded).to.equal(true);
+    expect(s.pending).to.be.greaterThan(0);
+
+    const config = loadConfig({ env: {} });
+    t.core = await startEmbeddedCore({
+      dataDir: t.dataDir, host: '127.0.0.1', ports, uuids: config.uuids, organisation: 'AMRC', realm: config.factoryplus.realm,
+      domain: config.factoryplus.externalDomain, adminUsername: 'admin', externalMqttUrl: process.env.TEST_MQTT_URL || undefined, log: silentLogger,
+    });
+    await Promise.all(writes);
+    await s.flush();
+    expect(errors).to.be.greaterThan(0);
+    expect(s.degraded).to.equal(false);
+    expect(s.pending).to.equal(0);
+    const stored = await cdb.get<Record<string, unknown>>(u.app.setupStatus, A);
+    expect(stored).to.deep.equal(s.get(A));
+    expect(stored?.counter).to.equal(19);
+  });
+});
