@@ -1,0 +1,130 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { loadConfig } from '../../src/config/index.js';
+import { Local } from '../../src/embedded/seed/local-uuids.js';
+import { AuthClient } from '../../src/factoryplus/auth.js';
+import { ConfigDbClient } from '../../src/factoryplus/configdb.js';
+import { DirectoryClient } from '../../src/factoryplus/directory.js';
+import { FplusHttp } from '../../src/factoryplus/http.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { Commissioner, FLUX_VERSION, type ServiceConfig } from '../../src/reconcile/commission.js';
+import { StatusStore } from '../../src/reconcile/status.js';
+import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
+
+const run = promisify(execFile);
+const config = loadConfig({ env: {} });
+const u = config.uuids;
+
+describe('commissioning steps against the embedded core', function () {
+  this.timeout(60_000);
+  let t: TestCore;
+  let cdb: ConfigDbClient;
+  let status: StatusStore;
+  let c: Commissioner;
+
+  const adminPut = (app: string, obj: string, body: unknown) => fetch(`${t.core.endpoints.configdb}/v2/app/${app}/object/${obj}`, {
+    method: 'PUT', headers: { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const newCluster = async (spec: unknown) => {
+    const uuid = t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
+    expect((await adminPut(u.app.clusterConfig, uuid, spec)).status).to.equal(201);
+    return uuid;
+  };
+  const clone = async (uuid: string) => {
+    const a = t.core.credentials.admin;
+    const url = new URL(`/uuid/${uuid}`, t.core.endpoints.git);
+    url.username = a.username; url.password = a.password;
+    const wd = tempDir('clone-');
+    await run('git', ['clone', '-q', url.href, 'r'], { cwd: wd });
+    return join(wd, 'r');
+  };
+
+  before(async () => {
+    t = await startTestCore();
+    const http = new FplusHttp(t.core.credentials.clusterManager);
+    const dir = new DirectoryClient(http, t.core.endpoints.directory);
+    cdb = new ConfigDbClient(http, () => dir.serviceUrl(u.service.configdb));
+    const auth = new AuthClient(http, () => dir.serviceUrl(u.service.auth));
+    status = new StatusStore(cdb, u.app.setupStatus);
+    c = new Commissioner({
+      cdb, auth, http, gitBase: () => dir.serviceUrl(u.service.git), uuids: u, organisation: 'AMRC', realm: config.factoryplus.realm,
+      gitEmail: 'cm@test', status, checkoutsDir: tempDir('co-'), log: silentLogger,
+      serviceConfig: async () => (await cdb.get<ServiceConfig>(u.app.serviceConfig, u.service.clusterManager))!,
+    });
+  });
+  after(async () => { await t.stop(); });
+
+  it('commissions a cluster: address, accounts, repo, ready', async () => {
+    const uuid = await newCluster({ name: 'Building_1', namespace: 'fplus-edge' });
+    await c.update(uuid, { name: 'Building_1', namespace: 'fplus-edge' });
+    await status.flush();
+    const st = (await cdb.get<Record<string, any>>(u.app.setupStatus, uuid))!;
+    expect(st).to.deep.include({ ready: true, fluxVersion: FLUX_VERSION, phase: 'ready' });
+    expect(st.flux.done).to.equal(true);
+    expect(st.krbkeys.done).to.equal(true);
+    expect(st.repo.head).to.match(/^[0-9a-f]{40}$/);
+    expect(st.self_link).to.include(`/uuid/${uuid}`);
+    expect(await cdb.get(u.app.sparkplugAddress, uuid)).to.deep.equal({ group_id: 'AMRC-Building_1' });
+    expect(await cdb.get(u.app.gitRepoConfig, uuid)).to.deep.equal({ path: 'cluster/Building_1' });
+    expect(t.core.auth.principal(st.flux.uuid)?.upn).to.equal(`op1flux/Building_1@${config.factoryplus.realm}`);
+    expect(t.core.auth.principal(st.krbkeys.uuid)?.upn).to.equal(`op1krbkeys/Building_1@${config.factoryplus.realm}`);
+    expect(t.core.objects.isMember(Local.role.edgeFlux, st.flux.uuid)).to.equal(true);
+    expect(t.core.auth.check(t.core.auth.principal(st.flux.uuid)!, u.perm.gitPull, uuid)).to.equal(true);
+
+    const dir = await clone(uuid);
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).to.match(/Edge Deployment Operator/);
+    for (const f of ['edge-cluster.yaml', 'flux-system.yaml', 'helm-charts.yaml', 'self-link.yaml']) {
+      const docs = parseAllDocuments(readFileSync(join(dir, 'edo/cluster', f), 'utf8')) as unknown as Array<{ errors: unknown[]; toJS(): any }>;
+      for (const d of docs) {
+        expect(d.errors).to.deep.equal([]);
+        expect(d.toJS().metadata.namespace).to.equal('fplus-edge');
+      }
+    }
+    const { stdout } = await run('git', ['-C', dir, 'log', '--format=%an|%s']);
+    expect(stdout.trim()).to.equal('Edge deployment operator|Cluster flux update');
+
+    // Running again changes nothing.
+    await c.update(uuid, { name: 'Building_1', namespace: 'fplus-edge' });
+    await status.flush();
+    expect((await cdb.get<Record<string, any>>(u.app.setupStatus, uuid))!.repo.head).to.equal(st.repo.head);
+  });
+
+  it('re-renders a ready cluster when its values change, and refuses a rename', async () => {
+    const spec = { name: 'Line_2', namespace: 'edge' };
+    const uuid = await newCluster(spec);
+    await c.update(uuid, spec);
+    const head1 = status.get(uuid)!.repo as { head: string };
+    await c.update(uuid, { ...spec, values: { cluster: { tier: 'gold' } } });
+    await status.flush();
+    const st = status.get(uuid)!;
+    expect(st.ready).to.equal(true);
+    expect((st.repo as { head: string }).head).to.not.equal(head1.head);
+    const dir = await clone(uuid);
+    expect(readFileSync(join(dir, 'edo/cluster/edge-cluster.yaml'), 'utf8')).to.include('tier: gold');
+    const { stdout } = await run('git', ['-C', dir, 'rev-list', '--count', 'HEAD']);
+    expect(stdout.trim()).to.equal('2');
+
+    const before = JSON.stringify(await cdb.get(u.app.gitRepoConfig, uuid));
+    await c.update(uuid, { ...spec, name: 'Renamed' });
+    const conds = status.get(uuid)!.conditions as Array<{ reason: string; message: string }>;
+    expect(conds.some((x) => x.reason === 'NameChangeRefused' && /Renamed/.test(x.message))).to.equal(true);
+    expect(JSON.stringify(await cdb.get(u.app.gitRepoConfig, uuid))).to.equal(before);
+    expect(existsSync(dir)).to.equal(true);
+  });
+
+  it('fails a bad entry with a condition naming the problem, and recovers when it is fixed', async () => {
+    const uuid = t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
+    await c.update(uuid, { name: 'Bad', namespace: 'Not_A_Namespace' });
+    let st = status.get(uuid)!;
+    expect(st.phase).to.equal('failed');
+    expect((st.conditions as Array<{ reason: string }>)[0].reason).to.equal('InvalidNamespace');
+    await c.update(uuid, { name: 'Bad', namespace: 'fixed', chart: '5a8f7c6e-0000-4000-8000-0000000000cc' });
+    st = status.get(uuid)!;
+    expect((st.conditions as Array<{ reason: string }>)[0].reason).to.equal('UnknownChart');
+    await c.update(uuid, { name: 'Bad', namespace: 'fixed' });
+    expect(status.get(uuid)!.ready).to.equal(true);
+  });
+});
