@@ -164,6 +164,42 @@ export class Commissioner {
     this.d.log.info({ cluster, name }, 'cluster is ready');
   }
 
+  /**
+   * Tears down what setup made, in reverse order, recording progress so that
+   * a crash part-way resumes: accounts (grants, identity, role membership,
+   * the account object), repo configuration and membership, Sparkplug
+   * address, then the status entry itself. The repo's history is kept by the
+   * Git server, as in Factory+.
+   */
+  async remove(cluster: string): Promise<void> {
+    const { cdb, auth, uuids: u } = this.d;
+    const status = this.d.status.get(cluster);
+    if (!status) return;
+    const sc = await this.d.serviceConfig();
+    if (status.phase !== 'deleting') await this.patch(cluster, { phase: 'deleting', ready: false });
+    for (const acc of [...ACCOUNTS].reverse()) {
+      const rec = this.d.status.get(cluster)?.[acc.role] as { uuid?: string } | string | undefined;
+      const uuid = typeof rec === 'string' ? rec : rec?.uuid;
+      if (!uuid) continue;
+      await this.patch(cluster, { [acc.role]: { done: false } });
+      for (const g of await auth.findGrants({ principal: uuid })) await auth.deleteGrant(g);
+      await auth.deleteKerberos(uuid);
+      // Once deleted the object is no longer ours, so a resumed removal must not touch it again.
+      if (await cdb.registration(uuid)) {
+        await cdb.removeMember(sc.group[acc.role].uuid, uuid);
+        await cdb.delete(u.app.info, uuid);
+        await cdb.deleteObject(uuid);
+      }
+      await this.patch(cluster, { [acc.role]: null });
+    }
+    await cdb.delete(u.app.gitRepoConfig, cluster);
+    await cdb.removeMember(sc.group.cluster.uuid, cluster);
+    await cdb.delete(u.app.sparkplugAddress, cluster);
+    this.writers.delete(cluster);
+    await this.patch(cluster, null);
+    this.d.log.info({ cluster, name: (status.spec as { name?: string } | undefined)?.name }, 'cluster removed');
+  }
+
   private async account(cluster: string, name: string, acc: typeof ACCOUNTS[number], sc: ServiceConfig): Promise<void> {
     const { cdb, auth, uuids: u } = this.d;
     const current = this.d.status.get(cluster)?.[acc.role] as { uuid?: string; done?: boolean } | undefined;

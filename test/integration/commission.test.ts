@@ -127,4 +127,46 @@ describe('commissioning steps against the embedded core', function () {
     await c.update(uuid, { name: 'Bad', namespace: 'fixed' });
     expect(status.get(uuid)!.ready).to.equal(true);
   });
+
+  it('removes everything setup made, then the status entry', async () => {
+    const spec = { name: 'Doomed', namespace: 'edge' };
+    const uuid = await newCluster(spec);
+    await c.update(uuid, spec);
+    await status.flush();
+    const st = status.get(uuid)! as Record<string, any>;
+    const accounts = [st.flux.uuid, st.krbkeys.uuid];
+    await c.remove(uuid);
+    await status.flush();
+    expect(status.get(uuid)).to.equal(undefined);
+    expect(await cdb.get(u.app.setupStatus, uuid)).to.equal(undefined);
+    expect(await cdb.get(u.app.gitRepoConfig, uuid)).to.equal(undefined);
+    expect(await cdb.get(u.app.sparkplugAddress, uuid)).to.equal(undefined);
+    expect(t.core.objects.isMember(Local.repoGroup.cluster, uuid)).to.equal(false);
+    for (const a of accounts) {
+      expect(t.core.objects.exists(a), a).to.equal(false);
+      expect(t.core.auth.principal(a)?.upn ?? null).to.equal(null);
+      expect(t.core.auth.findGrants({ principal: a })).to.deep.equal([]);
+      expect(await cdb.get(u.app.info, a)).to.equal(undefined);
+    }
+    // Removing again is harmless.
+    await c.remove(uuid);
+  });
+
+  it('resumes a removal that stopped half-way', async () => {
+    const spec = { name: 'Half_Gone', namespace: 'edge' };
+    const uuid = await newCluster(spec);
+    await c.update(uuid, spec);
+    await status.flush();
+    const krb = (status.get(uuid) as Record<string, any>).krbkeys.uuid;
+    // As if a previous run deleted the krbkeys account object and then died.
+    await status.update(uuid, { phase: 'deleting' });
+    t.core.auth.deleteIdentity(krb);
+    t.core.objects.removeMember(Local.role.edgeKrbkeys, krb);
+    t.core.store.delete(u.app.info, krb);
+    t.core.store.deleteObject(krb);
+    await c.remove(uuid);
+    await status.flush();
+    expect(await cdb.get(u.app.setupStatus, uuid)).to.equal(undefined);
+    expect(t.core.objects.exists(krb)).to.equal(false);
+  });
 });
