@@ -4,6 +4,7 @@ import { startEmbeddedCore, type EmbeddedCore } from './embedded/core.js';
 import { listen } from './embedded/http-kit.js';
 import { createApp } from './http/app.js';
 import { createLogger } from './lib/log.js';
+import { startManager } from './manager.js';
 
 const USAGE = `usage: cluster-manager [serve]
 
@@ -47,7 +48,22 @@ async function serve(config: Config): Promise<void> {
     });
   }
 
-  const app = createApp({ log, health: { ready: () => true, details: () => ({}) } });
+  const directoryUrl = core?.endpoints.directory ?? config.factoryplus.directoryUrl!;
+  const credentials = core?.credentials.clusterManager
+    ?? (config.factoryplus.username && config.factoryplus.password
+      ? { username: config.factoryplus.username, password: config.factoryplus.password } : undefined);
+  if (!credentials) {
+    throw new Error('DIRECTORY_URL is set but SERVICE_USERNAME and SERVICE_PASSWORD are not: the Cluster Manager needs a service account');
+  }
+  const manager = await startManager({ config, directoryUrl, credentials, mqttProtocol: core ? 4 : 5, log });
+
+  const app = createApp({
+    log,
+    health: {
+      ready: () => manager.controller.ready,
+      details: () => ({ mqtt: manager.feed.connected, statusWritesPending: manager.status.pending, queue: manager.controller.stats }),
+    },
+  });
   const http = await listen(app.callback(), config.http.host, config.http.port);
   log.info({ url: http.url }, 'HTTP API listening');
   if (core) {
@@ -63,6 +79,7 @@ async function serve(config: Config): Promise<void> {
     const timer = setTimeout(() => process.exit(1), 10_000);
     timer.unref();
     await http.close();
+    await manager.stop();
     await core?.stop();
     process.exit(0);
   };
