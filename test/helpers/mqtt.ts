@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { decodePayload, type SparkplugPayload } from '../../src/lib/sparkplug/index.js';
 
@@ -133,4 +134,16 @@ export function waitForEvent(client: MqttClient, event: 'close' | 'offline' | 'c
       resolve();
     });
   });
+}
+
+/** Config Store change events as the Sparkplug node's real `onChange` interface consumes them. */
+export class ChangeEmitter extends EventEmitter {
+  onChange = (listener: (app: string, obj: string) => void): (() => void) => {
+    this.on('change', listener);
+    return () => this.off('change', listener);
+  };
+
+  change(app: string, obj = '00000000-0000-0000-0000-000000000001'): void {
+    this.emit('change', app, obj);
+  }
 }

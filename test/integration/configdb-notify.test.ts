@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
@@ -16,7 +15,7 @@ import {
 } from '../../src/embedded/notify/configdb-node.js';
 import { encodePayload, type SparkplugMetric } from '../../src/lib/sparkplug/index.js';
 import { silentLogger } from '../../src/lib/log.js';
-import { connectClient, subscribe, type Received, type Subscriber } from '../helpers/mqtt.js';
+import { ChangeEmitter, connectClient, subscribe, type Received, type Subscriber } from '../helpers/mqtt.js';
 
 const CREDS = { username: 'configdb', password: 'configdb-secret' };
 const WATCHER = { username: 'watcher', password: 'watcher-secret' };
@@ -29,17 +28,6 @@ const T = (type: string): string => `spBv1.0/${GROUP}/${type}/${NODE}`;
 const APP_A = 'bdb13634-0b3d-4e38-a065-9d88c12ee78d';
 const APP_B = '8e32801b-f35a-4cbf-a5c3-2af64d3debd7';
 
-/** The Config Store's change events, as the real `onChange` interface sees them. */
-class ChangeEmitter extends EventEmitter {
-  onChange = (listener: (app: string, obj: string) => void): (() => void) => {
-    this.on('change', listener);
-    return () => this.off('change', listener);
-  };
-
-  change(app: string, obj = '00000000-0000-0000-0000-000000000001'): void {
-    this.emit('change', app, obj);
-  }
-}
 
 /** TCP relay whose connections the test can cut, so the broker sees an unclean disconnect. */
 async function startRelay(target: number): Promise<{ port: number; cut(): void; close(): Promise<void> }> {

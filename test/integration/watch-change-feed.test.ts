@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
@@ -14,7 +13,7 @@ import {
   type FeedState,
   type ResyncReason,
 } from '../../src/watch/index.js';
-import { connectClient, subscribe, type Subscriber } from '../helpers/mqtt.js';
+import { ChangeEmitter, connectClient, subscribe, type Subscriber } from '../helpers/mqtt.js';
 
 /** CI sets this to run against mosquitto (anonymous access); otherwise an embedded broker is started. */
 const EXTERNAL_MQTT_URL = process.env.TEST_MQTT_URL || undefined;
@@ -29,17 +28,6 @@ const APP_A = 'bdb13634-0b3d-4e38-a065-9d88c12ee78d';
 const APP_B = 'f6c67e6f-a0b6-4be3-8b1c-2f1e5c6d7a80';
 const APP_OTHER = '8e32801b-f35a-4cbf-a5c3-2af64d3debd7';
 
-/** The Config Store's change events, as the node's real `onChange` interface sees them. */
-class ChangeEmitter extends EventEmitter {
-  onChange = (listener: (app: string, obj: string) => void): (() => void) => {
-    this.on('change', listener);
-    return () => this.off('change', listener);
-  };
-
-  change(app: string, obj = '00000000-0000-0000-0000-000000000001'): void {
-    this.emit('change', app, obj);
-  }
-}
 
 type Event =
   | { kind: 'changed'; value: string; at: number }
