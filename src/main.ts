@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { startEmbeddedCore, type EmbeddedCore } from './embedded/core.js';
-import { listen } from './embedded/http-kit.js';
 import { createApp } from './http/app.js';
+import { listen } from './lib/listen.js';
 import { createLogger } from './lib/log.js';
 import { startManager } from './manager.js';
 

@@ -85,7 +85,7 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
     await node?.stop().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     await Promise.all(servers.map((s) => s.close()));
-    auth.dispose?.();
+    auth.dispose();
     db.close();
   };
 
@@ -103,7 +103,11 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
     const directoryUrl = await serve(createDirectoryApp({
       auth, db, tokens: new TokenStore(), log: log.child({ svc: 'directory' }),
       adverts: () => [...adverts].map(([service, a]) => ({ service, ...a })),
-      devices: () => [{ uuid: u.special.configdbDevice, group_id: `${opts.organisation}-Service-Core`, node_id: 'Config_DB', device_id: null }],
+      // Devices are the objects whose Sparkplug address names a node.
+      devices: () => store.entries(u.app.sparkplugAddress).flatMap(([uuid, a]) => {
+        const addr = a as { group_id?: string; node_id?: string; device_id?: string } | null;
+        return addr?.group_id && addr.node_id ? [{ uuid, group_id: addr.group_id, node_id: addr.node_id, device_id: addr.device_id ?? null }] : [];
+      }),
     }), opts.ports.directory, 'Directory', 'EMBEDDED_DIRECTORY_PORT');
 
     applySeed({ store, objects, auth }, seedPlan({

@@ -73,6 +73,7 @@ export class RepoWriter {
   private running = false;
   private knownHead: string | null | undefined;
   private readonly log: Logger;
+  private readonly maxAttempts: number;
   lastUsed = Date.now();
 
   constructor(
@@ -84,8 +85,6 @@ export class RepoWriter {
     this.log = opts.log ?? silentLogger;
     this.maxAttempts = opts.maxAttempts ?? 5;
   }
-
-  private readonly maxAttempts: number;
 
   get idle(): boolean {
     return !this.running && this.queue.length === 0;

@@ -3,7 +3,6 @@ import type { AuthModel } from '../auth/model.js';
 import type { ObjectRegistry } from '../configdb/objects.js';
 import type { ConfigStore } from '../configdb/store.js';
 import type { CoreCredentials } from '../credentials.js';
-import { Local } from './local-uuids.js';
 import type { SeedPlan } from './plan.js';
 
 /**
@@ -21,7 +20,7 @@ export function applySeed(
   let created = 0;
   store.transaction(() => {
     for (const o of plan.objects) {
-      if (objects.create({ class: o.class, uuid: o.uuid, owner: Local.account.admin }).created) created++;
+      if (objects.create({ class: o.class, uuid: o.uuid, owner: plan.accounts.admin }).created) created++;
     }
     for (const o of plan.objects) {
       for (const c of o.memberOf ?? []) objects.addMember(c, o.uuid);
@@ -32,17 +31,12 @@ export function applySeed(
     }
     for (const g of plan.grants) if (auth.addGrant(g).created) created++;
 
-    const accounts: Array<[string, { username: string; password: string }]> = [
-      [Local.account.admin, creds.admin],
-      [Local.account.clusterManager, creds.clusterManager],
-      [UUID_CONFIGDB_ACCOUNT, creds.configdb],
-    ];
-    for (const [uuid, cred] of accounts) {
+    for (const role of ['admin', 'clusterManager', 'configdb'] as const) {
+      const uuid = plan.accounts[role];
+      const cred = creds[role];
       if (!auth.principal(uuid)?.upn) auth.setIdentity(uuid, auth.qualify(cred.username));
       auth.setPassword(cred.username, uuid, cred.password);
     }
   });
   if (created) log.info({ created }, 'seeded the embedded core');
 }
-
-const UUID_CONFIGDB_ACCOUNT = '36861e8d-9152-40c4-8f08-f51c2d7e3c25';

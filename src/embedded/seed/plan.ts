@@ -21,6 +21,8 @@ export interface SeedGrant {
 }
 
 export interface SeedPlan {
+  /** Principals with local passwords: which credential belongs to which object. */
+  accounts: { admin: string; clusterManager: string; configdb: string };
   objects: SeedObject[];
   configs: Array<{ app: string; object: string; value: Json }>;
   grants: SeedGrant[];
@@ -161,5 +163,8 @@ export function seedPlan(ctx: SeedContext): SeedPlan {
   // The administrator may manage every cluster and its secrets.
   grant(Local.account.admin, K.permGroup.clusters, K.special.wildcard);
 
-  return { objects, configs, grants };
+  return {
+    accounts: { admin: Local.account.admin, clusterManager: Local.account.clusterManager, configdb: u.special.configdbDevice },
+    objects, configs, grants,
+  };
 }
