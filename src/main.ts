@@ -3,13 +3,16 @@ import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { startEmbeddedCore, type EmbeddedCore } from './embedded/core.js';
 import { createApp } from './http/app.js';
 import { listen } from './lib/listen.js';
+import type { Logger } from 'pino';
 import { createLogger } from './lib/log.js';
 import { startManager } from './manager.js';
 
-const USAGE = `usage: cluster-manager [serve]
+const USAGE = `usage: cluster-manager [serve|core]
 
   serve   run the Cluster Manager (default). Without DIRECTORY_URL it first
           starts the embedded Factory+ core on loopback.
+  core    run only the embedded Factory+ core (Config Store, Directory, Auth,
+          Git server, MQTT broker), for a Cluster Manager in Factory+ mode.
 `;
 
 function printEndpoints(core: EmbeddedCore, file: string): void {
@@ -17,7 +20,7 @@ function printEndpoints(core: EmbeddedCore, file: string): void {
   const lines = [
     '',
     'Factory+ Cluster Manager with the embedded Factory+ core',
-    `  Cluster Manager  ${e.clusterManager}`,
+    ...(e.clusterManager ? [`  Cluster Manager  ${e.clusterManager}`] : []),
     `  Directory        ${e.directory}`,
     `  Config Store     ${e.configdb}`,
     `  Auth             ${e.auth}`,
@@ -30,11 +33,8 @@ function printEndpoints(core: EmbeddedCore, file: string): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-async function serve(config: Config): Promise<void> {
-  const log = createLogger({ level: config.log.level, pretty: config.log.pretty, name: 'cluster-manager' });
-  let core: EmbeddedCore | undefined;
-  if (!config.factoryplus.directoryUrl) {
-    core = await startEmbeddedCore({
+function startCore(config: Config, log: Logger): Promise<EmbeddedCore> {
+  return startEmbeddedCore({
       dataDir: resolve(config.dataDir),
       host: config.embedded.host,
       ports: config.embedded.ports,
@@ -46,7 +46,33 @@ async function serve(config: Config): Promise<void> {
       adminPassword: process.env.ADMIN_PASSWORD || undefined,
       log: log.child({ embedded: true }),
     });
-  }
+}
+
+function onSignals(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const timer = setTimeout(() => process.exit(1), 10_000);
+    timer.unref();
+    await stop();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+async function core(config: Config): Promise<void> {
+  const log = createLogger({ level: config.log.level, pretty: config.log.pretty, name: 'factoryplus-core' });
+  const c = await startCore(config, log);
+  printEndpoints(c, c.writeEndpointsFile());
+  onSignals(log, () => c.stop());
+}
+
+async function serve(config: Config): Promise<void> {
+  const log = createLogger({ level: config.log.level, pretty: config.log.pretty, name: 'cluster-manager' });
+  const core = config.factoryplus.directoryUrl ? undefined : await startCore(config, log);
 
   const directoryUrl = core?.endpoints.directory ?? config.factoryplus.directoryUrl!;
   const credentials = core?.credentials.clusterManager
@@ -55,7 +81,7 @@ async function serve(config: Config): Promise<void> {
   if (!credentials) {
     throw new Error('DIRECTORY_URL is set but SERVICE_USERNAME and SERVICE_PASSWORD are not: the Cluster Manager needs a service account');
   }
-  const manager = await startManager({ config, directoryUrl, credentials, mqttProtocol: core ? 4 : 5, log });
+  const manager = await startManager({ config, directoryUrl, credentials, mqttProtocol: core ? 4 : config.factoryplus.mqttProtocol, log });
 
   const app = createApp({
     log,
@@ -71,20 +97,11 @@ async function serve(config: Config): Promise<void> {
     printEndpoints(core, core.writeEndpointsFile());
   }
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const timer = setTimeout(() => process.exit(1), 10_000);
-    timer.unref();
+  onSignals(log, async () => {
     await http.close();
     await manager.stop();
     await core?.stop();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  });
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -93,7 +110,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (command !== 'serve') {
+  if (command !== 'serve' && command !== 'core') {
     process.stderr.write(`unknown command: ${command}\n${USAGE}`);
     process.exitCode = 2;
     return;
@@ -109,7 +126,7 @@ async function main(argv: string[]): Promise<void> {
     }
     throw e;
   }
-  await serve(config);
+  await (command === 'core' ? core(config) : serve(config));
 }
 
 main(process.argv.slice(2)).catch((e: Error) => {

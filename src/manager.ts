@@ -5,9 +5,10 @@ import { AuthClient } from './factoryplus/auth.js';
 import { ConfigDbClient } from './factoryplus/configdb.js';
 import { DirectoryClient } from './factoryplus/directory.js';
 import { FplusHttp } from './factoryplus/http.js';
-import { Commissioner, type ServiceConfig } from './reconcile/commission.js';
+import { Commissioner } from './reconcile/commission.js';
 import { Controller } from './reconcile/controller.js';
 import { StatusStore } from './reconcile/status.js';
+import { TemplateCache } from './reconcile/templates.js';
 import { ChangeFeed } from './watch/change-feed.js';
 
 export interface ManagerOptions {
@@ -35,26 +36,25 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   const { config, log } = o;
   const u = config.uuids;
   const http = new FplusHttp(o.credentials, { log });
-  const dir = new DirectoryClient(http, o.directoryUrl);
+  const fp = config.factoryplus;
+  const dir = new DirectoryClient(http, o.directoryUrl, {
+    [u.service.configdb]: fp.configdbUrl, [u.service.auth]: fp.authUrl, [u.service.git]: fp.gitUrl,
+  });
   const cdb = new ConfigDbClient(http, () => dir.serviceUrl(u.service.configdb));
   const auth = new AuthClient(http, () => dir.serviceUrl(u.service.auth));
 
-  const serviceConfig = async () => {
-    const sc = await cdb.get<ServiceConfig>(u.app.serviceConfig, u.service.clusterManager);
-    if (!sc) throw new Error(`the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) does not exist`);
-    return sc;
-  };
-  await serviceConfig();
+  const templates = new TemplateCache(cdb, u);
+  await templates.serviceConfig();
 
   const status = new StatusStore(cdb, u.app.setupStatus, { log });
   await status.load();
   const commissioner = new Commissioner({
     cdb, auth, http, gitBase: () => dir.serviceUrl(u.service.git), uuids: u,
     organisation: config.factoryplus.organisation, realm: config.factoryplus.realm, gitEmail: config.factoryplus.gitEmail,
-    status, serviceConfig, checkoutsDir: join(resolve(config.dataDir), 'checkouts'), log,
+    status, templates, checkoutsDir: join(resolve(config.dataDir), 'checkouts'), log,
   });
   const controller = new Controller({
-    cdb, status, commissioner, clusterConfigApp: u.app.clusterConfig, concurrency: config.reconcile.concurrency,
+    cdb, status, commissioner, templates, clusterConfigApp: u.app.clusterConfig, concurrency: config.reconcile.concurrency,
     backoffBaseMs: config.reconcile.backoffBaseMs, backoffMaxMs: config.reconcile.backoffMaxMs, log,
   });
 
@@ -64,12 +64,15 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   const feed = new ChangeFeed({
     mqttUrl: mqttUrl.replace(/\/$/, ''), username: o.credentials.username, password: o.credentials.password,
     group: address?.group_id ?? `${config.factoryplus.organisation}-Service-Core`, node: address?.node_id ?? 'Config_DB',
-    apps: [u.app.clusterConfig, u.app.edgeStatus], protocolVersion: o.mqttProtocol,
+    apps: [u.app.clusterConfig, u.app.edgeStatus, ...templates.apps], protocolVersion: o.mqttProtocol,
     resyncIntervalMs: config.reconcile.resyncSeconds * 1000, log: log.child({ part: 'change-feed' }),
   });
   const resync = (reason: string) => { controller.resync(reason).catch(() => undefined); };
   feed.on('resync', resync);
-  feed.on('changed', (app) => { if (app === u.app.clusterConfig) resync('changed'); });
+  feed.on('changed', (app) => {
+    if (templates.apps.includes(app)) templates.invalidate(app);
+    if (app === u.app.clusterConfig || templates.apps.includes(app)) resync('changed');
+  });
   await feed.start();
 
   return {

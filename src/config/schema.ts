@@ -34,12 +34,16 @@ export const configSchema = {
     },
     factoryplus: {
       type: 'object', additionalProperties: false,
-      required: ['directoryUrl', 'username', 'password', 'mqttUrl', 'organisation', 'realm', 'externalDomain', 'gitEmail', 'krbkeysImage'],
+      required: ['directoryUrl', 'username', 'password', 'mqttUrl', 'mqttProtocol', 'configdbUrl', 'authUrl', 'gitUrl', 'organisation', 'realm', 'externalDomain', 'gitEmail', 'krbkeysImage'],
       properties: {
         directoryUrl: nullableUrl,
         username: nullableString,
         password: nullableString,
         mqttUrl: nullableUrl,
+        mqttProtocol: { enum: [4, 5] },
+        configdbUrl: nullableUrl,
+        authUrl: nullableUrl,
+        gitUrl: nullableUrl,
         organisation: { type: 'string', pattern: '^[A-Za-z0-9_]+$' },
         realm: { type: 'string', pattern: '^[A-Za-z0-9.-]+$' },
         externalDomain: { type: 'string', pattern: '^[A-Za-z0-9.-]+(:[0-9]+)?$' },

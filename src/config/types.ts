@@ -25,6 +25,12 @@ export interface Config {
     username: string | null;
     password: string | null;
     mqttUrl: string | null;
+    /** Service URLs that bypass the Directory lookup. */
+    configdbUrl: string | null;
+    authUrl: string | null;
+    gitUrl: string | null;
+    /** MQTT protocol level: 5, or 4 (3.1.1) for brokers without MQTT 5 such as the embedded one. */
+    mqttProtocol: 4 | 5;
     organisation: string;
     realm: string;
     externalDomain: string;

@@ -42,9 +42,20 @@ export class ConfigDbClient {
     return res.status === 404 ? [] : res.body;
   }
 
+  /**
+   * Selected properties of every entry of an app in one request (the v1
+   * search with `@NAME=PATH` pairs): `{object: {name: value}}`, absent
+   * properties left out.
+   */
+  async select(app: string, fields: readonly string[]): Promise<Record<string, Record<string, Json>>> {
+    const query = fields.map((f) => `@${encodeURIComponent(f)}=${encodeURIComponent(f)}`).join('&');
+    const res = await this.req<Record<string, Record<string, Json>>>('GET', `v1/app/${app}/search?${query}`, { accept: [404] });
+    return res.status === 404 ? {} : res.body;
+  }
+
   /** Creates an object of a class and returns its UUID. */
   async createObject(klass: string, uuid?: string): Promise<string> {
-    const res = await this.req<{ uuid: string }>('POST', 'v2/object', { body: uuid ? { class: klass, uuid } : { class: klass } });
+    const res = await this.req<{ uuid: string }>('POST', 'v2/object', { body: uuid ? { class: klass, uuid } : { class: klass }, idempotent: uuid !== undefined });
     return res.body.uuid;
   }
 

@@ -10,7 +10,10 @@ export interface SparkplugAddress {
 export class DirectoryClient {
   private readonly urls = new Map<string, string>();
 
-  constructor(private readonly http: FplusHttp, readonly baseUrl: string) {}
+  /** `overrides`: service UUID -> URL used instead of asking the Directory (the service client's CONFIGDB_URL etc.). */
+  constructor(private readonly http: FplusHttp, readonly baseUrl: string, overrides: Record<string, string | null> = {}) {
+    for (const [service, url] of Object.entries(overrides)) if (url) this.urls.set(service, url.endsWith('/') ? url : `${url}/`);
+  }
 
   /** Base URL of a service; cached, since service URLs change only with a redeployment. */
   async serviceUrl(service: string): Promise<string> {

@@ -28,6 +28,8 @@ export interface RequestOptions {
   /** Statuses that are answers rather than errors (default: 2xx). */
   accept?: number[];
   timeoutMs?: number;
+  /** A POST that may safely be sent twice (e.g. creating an object under a given UUID). */
+  idempotent?: boolean;
 }
 
 export interface Response<T = unknown> {
@@ -51,10 +53,14 @@ export class FplusHttp {
   private readonly tokens = new Map<string, Promise<Token>>();
   private readonly log: Logger;
   readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly retryDelayMs: number;
 
-  constructor(private readonly creds: Credentials, opts: { log?: Logger; timeoutMs?: number } = {}) {
+  constructor(private readonly creds: Credentials, opts: { log?: Logger; timeoutMs?: number; retries?: number; retryDelayMs?: number } = {}) {
     this.log = opts.log ?? silentLogger;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
+    this.retries = opts.retries ?? 2;
+    this.retryDelayMs = opts.retryDelayMs ?? 100;
   }
 
   private basic(): string {
@@ -93,7 +99,26 @@ export class FplusHttp {
     return (await p).token;
   }
 
+  /**
+   * One request. Idempotent requests (all but POST, unless `idempotent`) are
+   * retried a few times on a 5xx answer or a lost connection, so a service's
+   * passing hiccup does not fail a whole reconcile step.
+   */
   async request<T = unknown>(base: string, method: string, path: string, opts: RequestOptions = {}): Promise<Response<T>> {
+    const retries = method === 'POST' && !opts.idempotent ? 0 : this.retries;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.once<T>(base, method, path, opts);
+      } catch (e) {
+        const transient = e instanceof ServiceError && (e.status === 0 || (e.status >= 500 && e.status !== 501));
+        if (!transient || attempt >= retries) throw e;
+        this.log.debug({ method, path, err: (e as Error).message, attempt }, 'retrying a request');
+        await new Promise((r) => setTimeout(r, this.retryDelayMs * 3 ** attempt));
+      }
+    }
+  }
+
+  private async once<T>(base: string, method: string, path: string, opts: RequestOptions): Promise<Response<T>> {
     const url = new URL(path, base);
     const accept = opts.accept ?? [];
     for (let attempt = 0; ; attempt++) {

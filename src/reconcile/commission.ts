@@ -1,14 +1,17 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Uuids } from '../config/types.js';
 import type { AuthClient } from '../factoryplus/auth.js';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
-import type { FplusHttp } from '../factoryplus/http.js';
+import { ServiceError, type FplusHttp } from '../factoryplus/http.js';
 import { canonicalJson, type Json } from '../lib/merge-patch.js';
 import { REPO_README, renderClusterRepo, SpecError, validateSpec, type ClusterSpec } from '../repo/manifests.js';
 import { RepoWriter } from '../repo/writer.js';
 import type { Status, StatusStore } from './status.js';
+import { MissingEntry, type RenderInputs, type ServiceConfig, type TemplateCache } from './templates.js';
+
+export type { ServiceConfig } from './templates.js';
 
 export const FLUX_VERSION = '2.7.5';
 
@@ -22,12 +25,6 @@ export interface Condition {
   lastTransitionTime: string;
 }
 
-/** The Cluster Manager's ServiceConfig entry. */
-export interface ServiceConfig {
-  group: { cluster: { path: string; uuid: string }; flux: { uuid: string }; krbkeys: { uuid: string } };
-  helm: { cluster: string };
-  repo: { helm: { uuid: string } };
-}
 
 export interface CommissionDeps {
   cdb: ConfigDbClient;
@@ -39,11 +36,14 @@ export interface CommissionDeps {
   realm: string;
   gitEmail: string;
   status: StatusStore;
-  serviceConfig: () => Promise<ServiceConfig>;
+  templates: TemplateCache;
   checkoutsDir: string;
   log: Logger;
   now?: () => Date;
 }
+
+/** The steps of commissioning, in order; `phase` names the one in progress. */
+const STEPS: Phase[] = ['address', 'accounts', 'repo'];
 
 const ACCOUNTS = [
   { role: 'flux', label: 'Edge flux', upn: 'op1flux' },
@@ -54,8 +54,14 @@ export function condition(type: string, ok: boolean, reason: string, message: st
   return { type, status: ok ? 'True' : 'False', reason, message, lastTransitionTime: now.toISOString() };
 }
 
-function specHash(spec: ClusterSpec, templates: unknown): string {
-  return createHash('sha256').update(canonicalJson({ spec, templates, flux: FLUX_VERSION })).digest('hex').slice(0, 16);
+function specHash(spec: ClusterSpec, inputs: RenderInputs): string {
+  const templates = { ...inputs.templates, sc: inputs.sc };
+  return createHash('sha256').update(canonicalJson({ spec, templates, flux: FLUX_VERSION } as unknown as Json)).digest('hex').slice(0, 16);
+}
+
+/** True when the recorded status says the cluster is already commissioned as `hash` describes. */
+export function isCurrent(status: Status | undefined, hash: string): boolean {
+  return status?.ready === true && status.specHash === hash && status.fluxVersion === FLUX_VERSION;
 }
 
 /**
@@ -96,6 +102,22 @@ export class Commissioner {
     await this.patch(cluster, { phase: 'failed', ready: false, conditions: [condition('Ready', false, reason, message, this.now())] as unknown as Json });
   }
 
+  /**
+   * Whether a cluster needs no work for this configuration entry, decided
+   * from the recorded status and the cached templates alone: a resync of
+   * thousands of ready clusters then costs no request per cluster.
+   */
+  async upToDate(cluster: string, config: unknown): Promise<boolean> {
+    const status = this.d.status.get(cluster);
+    if (status?.ready !== true) return false;
+    try {
+      const spec = validateSpec(config);
+      return isCurrent(status, specHash(spec, await this.d.templates.forChart(spec.chart)));
+    } catch {
+      return false;
+    }
+  }
+
   /** Brings one cluster to match its configuration entry. */
   async update(cluster: string, config: unknown): Promise<void> {
     const { cdb, uuids: u } = this.d;
@@ -117,33 +139,38 @@ export class Commissioner {
       }
       return;
     }
-    const sc = await this.d.serviceConfig();
-    const chartUuid = spec.chart ?? sc.helm.cluster;
-    const [flux, helmRelease, chart] = await Promise.all([
-      cdb.get(u.app.fluxTemplate, u.app.fluxTemplate),
-      cdb.get(u.app.k8sTemplate, u.resource.helmRelease),
-      cdb.get(u.app.helmChartTemplate, chartUuid),
-    ]);
-    if (!flux) return this.fail(cluster, 'MissingTemplate', `the Flux template entry ${u.app.fluxTemplate} does not exist`);
-    if (!helmRelease) return this.fail(cluster, 'MissingTemplate', `the HelmRelease template entry ${u.resource.helmRelease} does not exist`);
-    if (!chart) return this.fail(cluster, 'UnknownChart', `Helm chart template ${chartUuid} does not exist`);
-    const hash = specHash(spec, { flux, helmRelease, chart, sc });
-    if (status.ready === true && status.specHash === hash && status.fluxVersion === FLUX_VERSION) return;
+    let inputs: RenderInputs;
+    try {
+      inputs = await this.d.templates.forChart(spec.chart);
+    } catch (e) {
+      if (e instanceof MissingEntry) return this.fail(cluster, e.reason, e.message);
+      throw e;
+    }
+    const { sc } = inputs;
+    const hash = specHash(spec, inputs);
+    if (isCurrent(status, hash)) return;
 
     const name = spec.name;
-    await this.patch(cluster, { spec: spec as unknown as Json, phase: 'address', ready: false });
-    await cdb.put(u.app.sparkplugAddress, cluster, { group_id: `${this.d.organisation}-${name}` });
-
-    await this.patch(cluster, { phase: 'accounts' });
-    for (const acc of ACCOUNTS) await this.account(cluster, name, acc, sc);
-
-    await this.patch(cluster, { phase: 'repo' });
+    // Work already recorded for this same spec is not repeated: a retry
+    // after a failure or a crash resumes at the step that was in progress.
+    const resumeAt = status.specHash === hash ? STEPS.indexOf(status.phase as Phase) : -1;
+    if (resumeAt < 0) {
+      await this.patch(cluster, { spec: spec as unknown as Json, specHash: hash, phase: 'address', ready: false });
+    }
+    if (resumeAt <= 0) {
+      await cdb.put(u.app.sparkplugAddress, cluster, { group_id: `${this.d.organisation}-${name}` });
+      await this.patch(cluster, { phase: 'accounts' });
+    }
+    if (resumeAt <= 1) {
+      for (const acc of ACCOUNTS) await this.account(cluster, name, acc, sc);
+      await this.patch(cluster, { phase: 'repo' });
+    }
     await cdb.put(u.app.gitRepoConfig, cluster, { path: `${sc.group.cluster.path}/${name}` });
     await cdb.addMember(sc.group.cluster.uuid, cluster);
     const gitBase = await this.d.gitBase();
     let rendered;
     try {
-      rendered = renderClusterRepo({ uuid: cluster, spec, templates: { flux, helmRelease, chart }, gitBase, helmRepo: sc.repo.helm.uuid });
+      rendered = renderClusterRepo({ uuid: cluster, spec, templates: inputs.templates, gitBase, helmRepo: sc.repo.helm.uuid });
     } catch (e) {
       if (e instanceof SpecError) return this.fail(cluster, e.reason, e.message);
       throw e;
@@ -158,7 +185,7 @@ export class Commissioner {
     });
     await this.patch(cluster, { self_link: rendered.selfLink, repo: { head: result.head } });
     await this.patch(cluster, {
-      ready: true, fluxVersion: FLUX_VERSION, phase: 'ready', specHash: hash,
+      ready: true, fluxVersion: FLUX_VERSION, phase: 'ready',
       conditions: [condition('Ready', true, 'Commissioned', `repo at ${result.head?.slice(0, 12) ?? 'empty'}`, this.now())] as unknown as Json,
     });
     this.d.log.info({ cluster, name }, 'cluster is ready');
@@ -175,7 +202,7 @@ export class Commissioner {
     const { cdb, auth, uuids: u } = this.d;
     const status = this.d.status.get(cluster);
     if (!status) return;
-    const sc = await this.d.serviceConfig();
+    const sc = await this.d.templates.serviceConfig();
     if (status.phase !== 'deleting') await this.patch(cluster, { phase: 'deleting', ready: false });
     for (const acc of [...ACCOUNTS].reverse()) {
       const rec = this.d.status.get(cluster)?.[acc.role] as { uuid?: string } | string | undefined;
@@ -200,15 +227,37 @@ export class Commissioner {
     this.d.log.info({ cluster, name: (status.spec as { name?: string } | undefined)?.name }, 'cluster removed');
   }
 
+  /**
+   * Creates the account object under the UUID already recorded in status, so
+   * a crash at any point resumes with the same account (creating it again is
+   * a no-op). Without Create specific object on the account class, as in a
+   * stock ACS installation, it falls back to the original's order: create,
+   * then record the new UUID straight away.
+   */
+  private async ensureAccountObject(cluster: string, role: string, uuid: string): Promise<string> {
+    const { cdb, uuids: u } = this.d;
+    try {
+      await cdb.createObject(u.class.edgeAccount, uuid);
+      return uuid;
+    } catch (e) {
+      if (!(e instanceof ServiceError && e.status === 403)) throw e;
+    }
+    if (await cdb.registration(uuid)) return uuid;
+    const created = await cdb.createObject(u.class.edgeAccount);
+    await this.patch(cluster, { [role]: { uuid: created } });
+    return created;
+  }
+
   private async account(cluster: string, name: string, acc: typeof ACCOUNTS[number], sc: ServiceConfig): Promise<void> {
     const { cdb, auth, uuids: u } = this.d;
     const current = this.d.status.get(cluster)?.[acc.role] as { uuid?: string; done?: boolean } | undefined;
     if (current?.done) return;
     let uuid = current?.uuid;
     if (!uuid) {
-      uuid = await cdb.createObject(u.class.edgeAccount);
+      uuid = randomUUID();
       await this.patch(cluster, { [acc.role]: { uuid } });
     }
+    uuid = await this.ensureAccountObject(cluster, acc.role, uuid);
     await cdb.put(u.app.info, uuid, { name: `${acc.label}: ${name}` });
     if (acc.role === 'flux') await auth.addGrant({ principal: uuid, permission: u.perm.gitPull, target: cluster, plural: false });
     await cdb.addMember(sc.group[acc.role].uuid, uuid);

@@ -1,13 +1,16 @@
 import type { Logger } from 'pino';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
+import { SPEC_FIELDS } from '../repo/manifests.js';
 import type { Commissioner } from './commission.js';
 import { WorkQueue } from './queue.js';
 import type { StatusStore } from './status.js';
+import type { TemplateCache } from './templates.js';
 
 export interface ControllerOptions {
   cdb: ConfigDbClient;
   status: StatusStore;
   commissioner: Commissioner;
+  templates: TemplateCache;
   clusterConfigApp: string;
   concurrency: number;
   backoffBaseMs: number;
@@ -24,6 +27,11 @@ export class Controller {
   private readonly queue: WorkQueue;
   private synced = false;
   private resyncing: Promise<void> | undefined;
+  private rerun = false;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  resyncFailures = 0;
+  lastResyncError: string | undefined;
   lastResyncMs = 0;
 
   constructor(private readonly o: ControllerOptions) {
@@ -55,26 +63,63 @@ export class Controller {
     else if (this.o.status.get(cluster)) await this.o.commissioner.remove(cluster);
   }
 
-  /** Queues every configured cluster and every cluster that has a status but no configuration. */
+  /**
+   * Compares every configuration entry with its recorded status and queues
+   * the clusters that need work: new, changed, failed or half-done ones, and
+   * those with a status but no configuration any more. The entries come in
+   * one search request; clusters already right cost nothing.
+   */
   resync(reason: string): Promise<void> {
-    if (this.resyncing) return this.resyncing;
+    if (this.resyncing) {
+      // The running pass may have read the entries before this change: look again after it.
+      this.rerun = true;
+      return this.resyncing;
+    }
     this.resyncing = (async () => {
       const started = Date.now();
       try {
-        const configured = await this.o.cdb.list(this.o.clusterConfigApp);
-        const keys = new Set([...configured, ...this.o.status.clusters()]);
-        for (const k of keys) this.queue.add(k);
+        this.o.templates.invalidate();
+        const entries = await this.o.cdb.select(this.o.clusterConfigApp, SPEC_FIELDS);
+        let queued = 0;
+        const check = async (cluster: string, entry: unknown) => {
+          if (await this.o.commissioner.upToDate(cluster, entry)) return;
+          this.queue.add(cluster);
+          queued++;
+        };
+        await Promise.all(Object.entries(entries).map(([cluster, entry]) => check(cluster, entry)));
+        for (const cluster of this.o.status.clusters()) {
+          if (!Object.prototype.hasOwnProperty.call(entries, cluster)) { this.queue.add(cluster); queued++; }
+        }
         this.synced = true;
         this.lastResyncMs = Date.now() - started;
-        this.o.log.debug({ reason, clusters: keys.size, ms: this.lastResyncMs }, 'resync queued');
+        this.resyncFailures = 0;
+        this.o.log.debug({ reason, clusters: Object.keys(entries).length, queued, ms: this.lastResyncMs }, 'resync done');
       } catch (e) {
-        this.o.log.warn({ reason, err: (e as Error).message }, 'resync failed');
+        this.resyncFailures++;
+        this.lastResyncError = (e as Error).message;
+        this.o.log.warn({ reason, err: this.lastResyncError, failures: this.resyncFailures }, 'resync failed');
+        this.retryResync();
         throw e;
       } finally {
         this.resyncing = undefined;
+        if (this.rerun && !this.stopped) {
+          this.rerun = false;
+          this.resync('changed during resync').catch(() => undefined);
+        }
       }
     })();
     return this.resyncing;
+  }
+
+  /** A failed resync is retried with capped exponential backoff, not left to the timer. */
+  private retryResync(): void {
+    if (this.stopped || this.retryTimer) return;
+    const delay = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (this.resyncFailures - 1));
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.resync('retry').catch(() => undefined);
+    }, delay);
+    this.retryTimer.unref();
   }
 
   /** Looks at one cluster again. */
@@ -87,6 +132,8 @@ export class Controller {
   }
 
   stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
     return this.queue.stop();
   }
 }

@@ -63,8 +63,17 @@ export function validateSpec(spec: unknown): ClusterSpec {
   if (chart !== undefined && typeof chart !== 'string') throw new SpecError('InvalidChart', 'chart must be a UUID string');
   if (bare !== undefined && typeof bare !== 'boolean') throw new SpecError('InvalidSpec', 'bare must be true or false');
   if (values !== undefined && !isJsonObject(values)) throw new SpecError('InvalidValues', 'values must be an object');
-  return spec as unknown as ClusterSpec;
+  // Only the fields that shape the cluster: the hash of this object decides
+  // whether a ready cluster needs work, so unrelated keys must not count.
+  const out: ClusterSpec = { name, namespace };
+  if (chart !== undefined) out.chart = chart;
+  if (bare !== undefined) out.bare = bare;
+  if (values !== undefined) out.values = values as Record<string, Json>;
+  return out;
 }
+
+/** The entry fields `validateSpec` reads; a Config Store search returns just these. */
+export const SPEC_FIELDS = ['name', 'namespace', 'chart', 'bare', 'values'] as const;
 
 function gitUrl(base: string, repo: string): string {
   return new URL(`uuid/${repo}`, base.endsWith('/') ? base : `${base}/`).href;

@@ -11,8 +11,9 @@ import { ConfigDbClient } from '../../src/factoryplus/configdb.js';
 import { DirectoryClient } from '../../src/factoryplus/directory.js';
 import { FplusHttp } from '../../src/factoryplus/http.js';
 import { silentLogger } from '../../src/lib/log.js';
-import { Commissioner, FLUX_VERSION, type ServiceConfig } from '../../src/reconcile/commission.js';
+import { Commissioner, FLUX_VERSION } from '../../src/reconcile/commission.js';
 import { StatusStore } from '../../src/reconcile/status.js';
+import { TemplateCache } from '../../src/reconcile/templates.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 
 const run = promisify(execFile);
@@ -52,7 +53,7 @@ describe('commissioning steps against the embedded core', function () {
     c = new Commissioner({
       cdb, auth, http, gitBase: () => dir.serviceUrl(u.service.git), uuids: u, organisation: 'AMRC', realm: config.factoryplus.realm,
       gitEmail: 'cm@test', status, checkoutsDir: tempDir('co-'), log: silentLogger,
-      serviceConfig: async () => (await cdb.get<ServiceConfig>(u.app.serviceConfig, u.service.clusterManager))!,
+      templates: new TemplateCache(cdb, u),
     });
   });
   after(async () => { await t.stop(); });

@@ -59,7 +59,7 @@ describe('setup status store', function () {
 
     const writes: Promise<void>[] = [];
     for (let i = 0; i < 20; i++) writes.push(s.update(A, { counter: i, [`k${i}`]: i % 3 === 0 ? null : i }));
-    await new Promise((r) => setTimeout(r, 400));
+    for (let i = 0; i < 60 && !s.degraded; i++) await new Promise((r) => setTimeout(r, 50));
     expect(s.degraded).to.equal(true);
     expect(s.pending).to.be.greaterThan(0);
 

@@ -54,6 +54,7 @@ export const Known = {
     readConfig: '4a339562-cd57-408d-9d1a-6529a383ea4b',
     writeConfig: '6c799ccb-d2ad-4715-a2a7-3c8728d6c0bf',
     createObject: 'ae09e2ba-50ef-11f0-ac03-1f9f5e6548be',
+    createSpecificObject: 'e3491b9c-50f1-11f0-8e16-e75c8f93227b',
     writeMembers: 'c2759f6e-50ef-11f0-8730-ef0ba0514a0e',
     writeMemberships: 'e08d89bc-50ef-11f0-8352-83e3d3d35028',
     deleteObject: '6957174b-7b08-45ca-ac5c-c03ab6928a6e',

@@ -95,6 +95,7 @@ export function seedPlan(ctx: SeedContext): SeedPlan {
     [K.perm.readAcl, 'Auth: Read ACL'], [K.perm.manageAcl, 'Auth: Manage ACL'],
     [K.perm.manageKerberos, 'Auth: Manage Kerberos mappings'], [K.perm.readConfig, 'ConfigDB: Read config'],
     [K.perm.writeConfig, 'ConfigDB: Write config'], [K.perm.createObject, 'ConfigDB: Create object'],
+    [K.perm.createSpecificObject, 'ConfigDB: Create specific object'],
     [K.perm.writeMembers, 'ConfigDB: Write members'], [K.perm.writeMemberships, 'ConfigDB: Write memberships'],
     [K.perm.deleteObject, 'ConfigDB: Delete object'], [K.perm.readMembers, 'ConfigDB: Read members'],
   ] as const) add(uuid, K.class.permission, name);
@@ -139,7 +140,9 @@ export function seedPlan(ctx: SeedContext): SeedPlan {
 
   // The Cluster Manager's role gets what a Factory+ installation grants it,
   // plus Delete object on what it owns so that deleting a cluster can remove
-  // the accounts it created.
+  // the accounts it created, and Create specific object on the account class
+  // so that an account's UUID is recorded before the account exists and a
+  // crash can never leave an unrecorded account behind.
   const role = K.role.clusterManager;
   const grants: SeedGrant[] = [];
   const grant = (principal: string, permission: string, target: string, plural = false) =>
@@ -152,6 +155,7 @@ export function seedPlan(ctx: SeedContext): SeedPlan {
     u.app.gitRepoConfig, u.app.registration]) grant(role, K.perm.readConfig, app);
   for (const app of [u.app.info, u.app.setupStatus, u.app.gitRepoConfig, u.app.sparkplugAddress]) grant(role, K.perm.writeConfig, app);
   grant(role, K.perm.createObject, u.class.edgeAccount);
+  grant(role, K.perm.createSpecificObject, u.class.edgeAccount);
   grant(role, K.perm.writeMemberships, K.special.mine);
   grant(role, K.perm.writeMemberships, u.class.edgeCluster, true);
   grant(role, K.perm.writeMembers, K.class.clusterGroups, true);
