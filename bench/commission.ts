@@ -1,67 +1,112 @@
 /**
- * Commissioning throughput against the embedded core on this machine.
- *   npx tsx bench/commission.ts [clusters=1000]
- * Prints clusters/s, p50/p99 time from entry creation to ready, the time of
- * a resync of the ready clusters and the Git operations it caused, and peak RSS.
+ * Commissioning throughput and resync cost against the embedded core, which
+ * runs in its own process as it would beside a deployed Cluster Manager.
+ *   npx tsx bench/commission.ts [clusters=1000] [known=10000]
+ * Prints clusters/s, p50/p99 time from entry creation to ready; then loads
+ * `known` ready clusters and prints the time of a full resync, the Git
+ * requests it caused (counted by a proxy in front of the Git server) and the
+ * peak RSS of the Cluster Manager's process.
  */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { loadConfig } from '../src/config/index.js';
-import { Local } from '../src/embedded/seed/local-uuids.js';
+import { ConfigDbClient } from '../src/factoryplus/configdb.js';
+import { FplusHttp } from '../src/factoryplus/http.js';
 import { silentLogger } from '../src/lib/log.js';
-import { startManager } from '../src/manager.js';
-import { adminAuth, startTestCore, tempDir } from '../test/helpers/core.js';
+import { startManager, type Manager } from '../src/manager.js';
+import { FLUX_VERSION, specHash } from '../src/reconcile/commission.js';
+import { TemplateCache } from '../src/reconcile/templates.js';
+import { validateSpec } from '../src/repo/manifests.js';
+import { tempDir } from '../test/helpers/core.js';
+import { startFaultProxy } from '../test/helpers/fault-proxy.js';
+import { startCoreProcess } from '../test/helpers/processes.js';
+
+/** CPU seconds of a process and of its waited-for children (the git processes), from /proc. */
+function cpuSeconds(pid: number): { self: number; children: number } {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const tick = 100;
+  return { self: +((Number(f[11]) + Number(f[12])) / tick).toFixed(1), children: +((Number(f[13]) + Number(f[14])) / tick).toFixed(1) };
+}
 
 const N = Number(process.argv[2] ?? 1000);
-const config = loadConfig({ env: {}, overrides: { dataDir: tempDir('bench-'), reconcile: { resyncSeconds: 3600 } } });
-const u = config.uuids;
+const KNOWN = Number(process.argv[3] ?? 10_000);
+const CONFIGDB_SERVICE = 'af15f175-78a0-4e05-97c0-2a0bb82b9f3b';
+
 let peakRss = 0;
 const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 100);
+// BENCH_CORE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the core's process.
+const core = await startCoreProcess(tempDir('bench-core-'), {}, process.env.BENCH_CORE_NODE_ARGS?.split(' ') ?? []);
+const gitCounter = await startFaultProxy(core.endpoints.git);
+const config = loadConfig({
+  env: {},
+  overrides: { dataDir: tempDir('bench-cm-'), factoryplus: { gitUrl: gitCounter.url }, reconcile: { resyncSeconds: 3600, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 8) } },
+});
+const u = config.uuids;
+const adminHttp = new FplusHttp(core.credentials.admin);
+const admin = new ConfigDbClient(adminHttp, async () => `${core.endpoints.configdb}/`);
+const manager = (): Promise<Manager> => startManager({
+  config, directoryUrl: core.endpoints.directory, credentials: core.credentials.clusterManager, mqttProtocol: 4, log: silentLogger,
+});
 
-const t = await startTestCore();
-const m = await startManager({ config, directoryUrl: t.core.endpoints.directory, credentials: t.core.credentials.clusterManager, mqttProtocol: 4, log: silentLogger });
-const auth = adminAuth(t.core);
+// 1. Commissioning N clusters from entry creation to ready.
+let m = await manager();
 const created = new Map<string, number>();
 const readyAt = new Map<string, number>();
 const watch = setInterval(() => {
   for (const [id, at] of created) if (!readyAt.has(id) && m.status.get(id)?.ready === true) readyAt.set(id, Date.now() - at);
 }, 20);
-
+const ids = await Promise.all(Array.from({ length: N }, () => admin.createObject(u.class.edgeCluster)));
 const start = Date.now();
-const ids: string[] = [];
-for (let i = 0; i < N; i++) {
-  const uuid = t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
-  ids.push(uuid);
-}
 await Promise.all(ids.map(async (uuid, i) => {
   created.set(uuid, Date.now());
-  const r = await fetch(`${t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${uuid}`, {
-    method: 'PUT', headers: { Authorization: auth, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ name: `Bench_${i}`, namespace: 'edge' }),
-  });
-  if (r.status !== 201) throw new Error(`create failed: ${r.status}`);
+  await admin.put(u.app.clusterConfig, uuid, { name: `Bench_${i}`, namespace: 'edge' });
 }));
 while (readyAt.size < N) await new Promise((r) => setTimeout(r, 50));
-const total = (Date.now() - start) / 1000;
-await m.status.flush();
+const seconds = (Date.now() - start) / 1000;
+const cpu = cpuSeconds(core.child.pid!);
+const managerCpu = process.cpuUsage();
+const gitPerCluster = +(gitCounter.stats.forwarded / N).toFixed(1);
+clearInterval(watch);
+await m.stop();
 
-const pushesBefore = (await Promise.all(ids.slice(0, 50).map((id) => t.core.git.branches(id)))).map((b) => b.main).join();
+// 2. Many ready clusters: load their entries and statuses in one dump, as if commissioned earlier.
+const templates = new TemplateCache(admin, u);
+const inputs = await templates.forChart(undefined);
+const dump = { service: CONFIGDB_SERVICE, version: 2, objects: { [u.class.edgeCluster]: {} as Record<string, object> },
+  configs: { [u.app.clusterConfig]: {} as Record<string, unknown>, [u.app.setupStatus]: {} as Record<string, unknown> } };
+for (let i = 0; i < KNOWN - N; i++) {
+  const uuid = randomUUID();
+  const spec = validateSpec({ name: `Known_${i}`, namespace: 'edge' });
+  dump.objects[u.class.edgeCluster][uuid] = {};
+  dump.configs[u.app.clusterConfig][uuid] = spec;
+  dump.configs[u.app.setupStatus][uuid] = {
+    spec, specHash: specHash(spec, inputs), ready: true, phase: 'ready', fluxVersion: FLUX_VERSION,
+    flux: { uuid: randomUUID(), done: true }, krbkeys: { uuid: randomUUID(), done: true }, repo: { head: null }, conditions: [],
+  };
+}
+await adminHttp.request(`${core.endpoints.configdb}/`, 'POST', 'load', { body: dump, timeoutMs: 300_000 });
+
+peakRss = 0;
+const startupAt = Date.now();
+m = await manager();
+await m.controller.idle();
+const startupMs = Date.now() - startupAt;
+const gitBefore = gitCounter.stats.forwarded;
 const resyncStart = Date.now();
 await m.controller.resync('bench');
 await m.controller.idle();
 const resyncMs = Date.now() - resyncStart;
-const pushesAfter = (await Promise.all(ids.slice(0, 50).map((id) => t.core.git.branches(id)))).map((b) => b.main).join();
+const gitRequests = gitCounter.stats.forwarded - gitBefore;
 
 const times = [...readyAt.values()].sort((a, b) => a - b);
 const pct = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
-clearInterval(watch);
 clearInterval(sampler);
 console.log(JSON.stringify({
-  clusters: N,
-  seconds: +total.toFixed(2),
-  clustersPerSecond: +(N / total).toFixed(1),
-  timeToReadyMs: { p50: pct(0.5), p99: pct(0.99) },
-  resyncMs,
-  resyncChangedRepoHeads: pushesBefore !== pushesAfter,
-  peakRssMB: Math.round(peakRss / 1048576),
+  commission: { clusters: N, seconds: +seconds.toFixed(2), clustersPerSecond: +(N / seconds).toFixed(1), timeToReadyMs: { p50: pct(0.5), p99: pct(0.99) }, gitRequestsPerCluster: gitPerCluster,
+    cpuSeconds: { manager: +((managerCpu.user + managerCpu.system) / 1e6).toFixed(1), core: cpu.self, gitProcesses: cpu.children } },
+  resync: { knownClusters: m.status.clusters().length, startupMs, resyncMs, gitRequests },
+  managerPeakRssMB: Math.round(peakRss / 1048576),
 }, null, 2));
 await m.stop();
-await t.stop();
+await gitCounter.close();
+await core.stop();

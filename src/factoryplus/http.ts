@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { send, type Sent } from '../lib/http-client.js';
 import { silentLogger } from '../lib/log.js';
 
 /** A Factory+ service answered with an unexpected status, or could not be reached (status 0). */
@@ -69,14 +70,13 @@ export class FplusHttp {
 
   private async fetchToken(origin: string): Promise<Token> {
     const url = new URL('/token', origin);
-    let res: globalThis.Response;
+    let res: Sent;
     try {
-      res = await fetch(url, { method: 'POST', headers: { Authorization: this.basic(), Accept: 'application/json' },
-        signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await send(url, { method: 'POST', headers: { Authorization: this.basic(), Accept: 'application/json' }, timeoutMs: this.timeoutMs });
     } catch (e) {
       throw new ServiceError(origin, 0, `cannot reach ${url}: ${(e as Error).message}`);
     }
-    const text = await res.text();
+    const text = res.text;
     if (res.status !== 200) {
       throw new ServiceError(origin, res.status, `token request to ${url} failed with ${res.status}: ${text.slice(0, 200)}`);
     }
@@ -124,26 +124,25 @@ export class FplusHttp {
     for (let attempt = 0; ; attempt++) {
       const token = await this.token(url.origin, attempt > 0);
       const headers: Record<string, string> = { Accept: 'application/json', Authorization: `Bearer ${token}`, ...opts.headers };
-      let body: BodyInit | undefined;
+      let body: string | Uint8Array | undefined;
       if (opts.raw !== undefined) {
-        body = typeof opts.raw === "string" ? opts.raw : new Blob([opts.raw as Uint8Array<ArrayBuffer>]);
+        body = opts.raw;
         headers['Content-Type'] = opts.contentType ?? 'application/octet-stream';
       } else if (opts.body !== undefined) {
         body = JSON.stringify(opts.body);
         headers['Content-Type'] = opts.contentType ?? 'application/json';
       }
-      let res: globalThis.Response;
+      let res: Sent;
       try {
-        res = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(opts.timeoutMs ?? this.timeoutMs) });
+        res = await send(url, { method, headers, body, timeoutMs: opts.timeoutMs ?? this.timeoutMs });
       } catch (e) {
         throw new ServiceError(url.origin, 0, `${method} ${url} failed: ${(e as Error).message}`);
       }
       if (res.status === 401 && attempt === 0) {
-        await res.body?.cancel();
         this.log.debug({ url: url.href }, 'token refused, fetching a new one');
         continue;
       }
-      const text = await res.text();
+      const text = res.text;
       let parsed: unknown = text;
       if (text && (res.headers.get('content-type') ?? '').includes('json')) {
         try { parsed = JSON.parse(text); } catch { parsed = text; }

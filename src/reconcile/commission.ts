@@ -54,7 +54,7 @@ export function condition(type: string, ok: boolean, reason: string, message: st
   return { type, status: ok ? 'True' : 'False', reason, message, lastTransitionTime: now.toISOString() };
 }
 
-function specHash(spec: ClusterSpec, inputs: RenderInputs): string {
+export function specHash(spec: ClusterSpec, inputs: RenderInputs): string {
   const templates = { ...inputs.templates, sc: inputs.sc };
   return createHash('sha256').update(canonicalJson({ spec, templates, flux: FLUX_VERSION } as unknown as Json)).digest('hex').slice(0, 16);
 }
@@ -183,8 +183,8 @@ export class Commissioner {
         for (const [p, text] of rendered.files) await files.write(p, text);
       },
     });
-    await this.patch(cluster, { self_link: rendered.selfLink, repo: { head: result.head } });
     await this.patch(cluster, {
+      self_link: rendered.selfLink, repo: { head: result.head },
       ready: true, fluxVersion: FLUX_VERSION, phase: 'ready',
       conditions: [condition('Ready', true, 'Commissioned', `repo at ${result.head?.slice(0, 12) ?? 'empty'}`, this.now())] as unknown as Json,
     });

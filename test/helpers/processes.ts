@@ -19,8 +19,8 @@ export interface Proc {
 }
 
 /** Runs `src/main.ts <command>` in its own Node process with only the given environment. */
-export function runMain(command: string, env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, command], {
+export function runMain(command: string, env: Record<string, string>, nodeArgs: string[] = []): Proc {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', MAIN, command], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -70,14 +70,14 @@ export interface CoreProcess extends Proc {
 }
 
 /** The embedded Factory+ core in a separate process (`main.ts core`) on ephemeral ports. */
-export async function startCoreProcess(dataDir: string, env: Record<string, string> = {}): Promise<CoreProcess> {
+export async function startCoreProcess(dataDir: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<CoreProcess> {
   const file = join(dataDir, 'endpoints.json');
   rmSync(file, { force: true });
   const proc = runMain('core', {
     DATA_DIR: dataDir, LOG_LEVEL: 'warn',
     EMBEDDED_DIRECTORY_PORT: '0', EMBEDDED_CONFIGDB_PORT: '0', EMBEDDED_AUTH_PORT: '0', EMBEDDED_GIT_PORT: '0', EMBEDDED_MQTT_PORT: '0',
     ...env,
-  });
+  }, nodeArgs);
   await waitFor(() => existsSync(file), 30_000, proc, 'the core endpoints file');
   const endpoints = JSON.parse(readFileSync(file, 'utf8')) as CoreProcess['endpoints'];
   const credentials = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as CoreCredentials;
