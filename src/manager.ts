@@ -9,6 +9,9 @@ import { Commissioner } from './reconcile/commission.js';
 import { Controller } from './reconcile/controller.js';
 import { StatusStore } from './reconcile/status.js';
 import { TemplateCache } from './reconcile/templates.js';
+import { RepoPool } from './repo/pool.js';
+import { SparkplugNode } from './sparkplug/node.js';
+import { bridgeStatus } from './sparkplug/status-bridge.js';
 import { ChangeFeed } from './watch/change-feed.js';
 
 export interface ManagerOptions {
@@ -18,52 +21,89 @@ export interface ManagerOptions {
   /** MQTT protocol level of the broker (the embedded one speaks 3.1.1 only). */
   mqttProtocol: 4 | 5;
   log: Logger;
+  /** Publish commissioning state as a Sparkplug node (default true). */
+  sparkplug?: boolean;
 }
 
 export interface Manager {
+  config: Config;
+  http: FplusHttp;
+  dir: DirectoryClient;
+  cdb: ConfigDbClient;
+  auth: AuthClient;
+  templates: TemplateCache;
+  repos: RepoPool;
   controller: Controller;
   status: StatusStore;
   feed: ChangeFeed;
+  node: SparkplugNode | undefined;
   stop(): Promise<void>;
+}
+
+/** `group/node` from configuration, or a Factory+ service address beside the Config Store's. */
+function sparkplugAddress(config: Config): { group: string; node: string } {
+  const a = config.sparkplug.address;
+  if (a) {
+    const [group, node] = a.split('/');
+    return { group: group!, node: node! };
+  }
+  return { group: `${config.factoryplus.organisation}-Service-Core`, node: 'Cluster_Manager' };
 }
 
 /**
  * Assembles the Cluster Manager from its parts: Factory+ clients found
  * through the Directory, the setup status, the commissioning steps, the
- * controller and the Config Store change feed.
+ * controller, the Config Store change feed and the Sparkplug node.
  */
 export async function startManager(o: ManagerOptions): Promise<Manager> {
   const { config, log } = o;
   const u = config.uuids;
-  const http = new FplusHttp(o.credentials, { log });
   const fp = config.factoryplus;
+  const http = new FplusHttp(o.credentials, { log });
   const dir = new DirectoryClient(http, o.directoryUrl, {
     [u.service.configdb]: fp.configdbUrl, [u.service.auth]: fp.authUrl, [u.service.git]: fp.gitUrl,
   });
   const cdb = new ConfigDbClient(http, () => dir.serviceUrl(u.service.configdb));
   const auth = new AuthClient(http, () => dir.serviceUrl(u.service.auth));
+  const dataDir = resolve(config.dataDir);
 
   const templates = new TemplateCache(cdb, u);
   await templates.serviceConfig();
 
   const status = new StatusStore(cdb, u.app.setupStatus, { log });
   await status.load();
+  const repos = new RepoPool({
+    checkoutsDir: join(dataDir, 'checkouts'), gitBase: () => dir.serviceUrl(u.service.git),
+    token: (origin) => http.token(origin), author: { name: 'Edge deployment operator', email: fp.gitEmail }, log,
+  });
   const commissioner = new Commissioner({
-    cdb, auth, http, gitBase: () => dir.serviceUrl(u.service.git), uuids: u,
-    organisation: config.factoryplus.organisation, realm: config.factoryplus.realm, gitEmail: config.factoryplus.gitEmail,
-    status, templates, checkoutsDir: join(resolve(config.dataDir), 'checkouts'), log,
+    cdb, auth, gitBase: () => dir.serviceUrl(u.service.git), uuids: u,
+    organisation: fp.organisation, realm: fp.realm, status, templates, repos, log,
   });
   const controller = new Controller({
     cdb, status, commissioner, templates, clusterConfigApp: u.app.clusterConfig, concurrency: config.reconcile.concurrency,
     backoffBaseMs: config.reconcile.backoffBaseMs, backoffMaxMs: config.reconcile.backoffMaxMs, log,
   });
 
+  const mqttUrl = (fp.mqttUrl ?? await dir.serviceUrl(u.service.mqtt)).replace(/\/$/, '');
+  let node: SparkplugNode | undefined;
+  let unbridge = () => {};
+  if (o.sparkplug !== false) {
+    node = new SparkplugNode({
+      mqttUrl, username: o.credentials.username, password: o.credentials.password, protocolVersion: o.mqttProtocol,
+      ...sparkplugAddress(config), bdSeqFile: join(dataDir, 'sparkplug-bdseq'),
+      instanceUuid: config.sparkplug.instanceUuid ?? u.service.clusterManager, serviceUuid: u.service.clusterManager,
+      primaryHostId: config.sparkplug.primaryHost ?? undefined, log: log.child({ part: 'sparkplug' }),
+    });
+    unbridge = bridgeStatus(node, status, () => controller.lastFailure ?? '');
+    await node.start();
+  }
+
   const { provider } = await dir.provider(u.service.configdb);
   const address = provider.device ? await dir.device(provider.device) : undefined;
-  const mqttUrl = config.factoryplus.mqttUrl ?? await dir.serviceUrl(u.service.mqtt);
   const feed = new ChangeFeed({
-    mqttUrl: mqttUrl.replace(/\/$/, ''), username: o.credentials.username, password: o.credentials.password,
-    group: address?.group_id ?? `${config.factoryplus.organisation}-Service-Core`, node: address?.node_id ?? 'Config_DB',
+    mqttUrl, username: o.credentials.username, password: o.credentials.password,
+    group: address?.group_id ?? `${fp.organisation}-Service-Core`, node: address?.node_id ?? 'Config_DB',
     apps: [u.app.clusterConfig, u.app.edgeStatus, ...templates.apps], protocolVersion: o.mqttProtocol,
     resyncIntervalMs: config.reconcile.resyncSeconds * 1000, log: log.child({ part: 'change-feed' }),
   });
@@ -76,11 +116,13 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   await feed.start();
 
   return {
-    controller, status, feed,
+    config, http, dir, cdb, auth, templates, repos, controller, status, feed, node,
     async stop() {
       await feed.stop();
       await controller.stop();
       await status.flush();
+      unbridge();
+      await node?.stop();
     },
   };
 }

@@ -52,8 +52,12 @@ export const configSchema = {
       },
     },
     sparkplug: {
-      type: 'object', additionalProperties: false, required: ['address'],
-      properties: { address: { anyOf: [{ type: 'string', pattern: '^[^/#+\\s]+/[^/#+\\s]+$' }, { type: 'null' }] } },
+      type: 'object', additionalProperties: false, required: ['address', 'primaryHost', 'instanceUuid'],
+      properties: {
+        address: { anyOf: [{ type: 'string', pattern: '^[^/#+\\s]+/[^/#+\\s]+$' }, { type: 'null' }] },
+        primaryHost: { anyOf: [{ type: 'string', pattern: '^[^/#+\\s]+$' }, { type: 'null' }] },
+        instanceUuid: { anyOf: [uuid, { type: 'null' }] },
+      },
     },
     reconcile: {
       type: 'object', additionalProperties: false, required: ['resyncSeconds', 'backoffBaseMs', 'backoffMaxMs', 'concurrency'],

@@ -37,7 +37,7 @@ export interface Config {
     gitEmail: string;
     krbkeysImage: string;
   };
-  sparkplug: { address: string | null };
+  sparkplug: { address: string | null; primaryHost: string | null; instanceUuid: string | null };
   reconcile: { resyncSeconds: number; backoffBaseMs: number; backoffMaxMs: number; concurrency: number };
   embedded: { host: string; ports: EmbeddedPorts; adminUsername: string };
   uuids: Uuids;

@@ -4,10 +4,10 @@ import type { Logger } from 'pino';
 import type { Uuids } from '../config/types.js';
 import type { AuthClient } from '../factoryplus/auth.js';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
-import { ServiceError, type FplusHttp } from '../factoryplus/http.js';
+import { ServiceError } from '../factoryplus/http.js';
 import { canonicalJson, type Json } from '../lib/merge-patch.js';
 import { REPO_README, renderClusterRepo, SpecError, validateSpec, type ClusterSpec } from '../repo/manifests.js';
-import { RepoWriter } from '../repo/writer.js';
+import type { RepoPool } from '../repo/pool.js';
 import type { Status, StatusStore } from './status.js';
 import { MissingEntry, type RenderInputs, type ServiceConfig, type TemplateCache } from './templates.js';
 
@@ -29,15 +29,13 @@ export interface Condition {
 export interface CommissionDeps {
   cdb: ConfigDbClient;
   auth: AuthClient;
-  http: FplusHttp;
   gitBase: () => Promise<string>;
   uuids: Uuids;
   organisation: string;
   realm: string;
-  gitEmail: string;
   status: StatusStore;
   templates: TemplateCache;
-  checkoutsDir: string;
+  repos: RepoPool;
   log: Logger;
   now?: () => Date;
 }
@@ -71,24 +69,10 @@ export function isCurrent(status: Status | undefined, hash: string): boolean {
  * right after the account is created so a retry never makes a second one.
  */
 export class Commissioner {
-  private readonly writers = new Map<string, RepoWriter>();
   private readonly now: () => Date;
 
   constructor(private readonly d: CommissionDeps) {
     this.now = d.now ?? (() => new Date());
-  }
-
-  private writer(uuid: string, gitBase: string): RepoWriter {
-    let w = this.writers.get(uuid);
-    if (!w) {
-      const origin = new URL(gitBase).origin;
-      w = new RepoWriter(join(this.d.checkoutsDir, uuid), {
-        url: new URL(`uuid/${uuid}`, gitBase).href,
-        headers: async () => ({ Authorization: `Bearer ${await this.d.http.token(origin)}` }),
-      }, { name: 'Edge deployment operator', email: this.d.gitEmail }, { log: this.d.log });
-      this.writers.set(uuid, w);
-    }
-    return w;
   }
 
   private patch(cluster: string, p: Json): Promise<void> {
@@ -175,7 +159,7 @@ export class Commissioner {
       if (e instanceof SpecError) return this.fail(cluster, e.reason, e.message);
       throw e;
     }
-    const result = await this.writer(cluster, gitBase).submit({
+    const result = await (await this.d.repos.writer(cluster)).submit({
       message: 'Cluster flux update',
       apply: async (files) => {
         await files.write('README.md', REPO_README);
@@ -222,7 +206,7 @@ export class Commissioner {
     await cdb.delete(u.app.gitRepoConfig, cluster);
     await cdb.removeMember(sc.group.cluster.uuid, cluster);
     await cdb.delete(u.app.sparkplugAddress, cluster);
-    this.writers.delete(cluster);
+    await this.d.repos.forget(cluster);
     await this.patch(cluster, null);
     this.d.log.info({ cluster, name: (status.spec as { name?: string } | undefined)?.name }, 'cluster removed');
   }

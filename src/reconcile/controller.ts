@@ -33,6 +33,8 @@ export class Controller {
   resyncFailures = 0;
   lastResyncError: string | undefined;
   lastResyncMs = 0;
+  /** The last reconcile error, `cluster: message`. */
+  lastFailure: string | undefined;
 
   constructor(private readonly o: ControllerOptions) {
     this.queue = new WorkQueue({
@@ -58,9 +60,14 @@ export class Controller {
   }
 
   private async reconcile(cluster: string): Promise<void> {
-    const config = await this.o.cdb.get(this.o.clusterConfigApp, cluster);
-    if (config !== undefined) await this.o.commissioner.update(cluster, config);
-    else if (this.o.status.get(cluster)) await this.o.commissioner.remove(cluster);
+    try {
+      const config = await this.o.cdb.get(this.o.clusterConfigApp, cluster);
+      if (config !== undefined) await this.o.commissioner.update(cluster, config);
+      else if (this.o.status.get(cluster)) await this.o.commissioner.remove(cluster);
+    } catch (e) {
+      this.lastFailure = `${cluster}: ${(e as Error).message}`;
+      throw e;
+    }
   }
 
   /**

@@ -32,6 +32,13 @@ export class StatusStore {
   private readonly retryMaxMs: number;
   private failing = 0;
   onWriteError?: (cluster: string, err: Error) => void;
+  private readonly listeners = new Set<(cluster: string, status: Status | undefined) => void>();
+
+  /** Called with the new status (undefined once deleted) on every change, written or not. */
+  onChange(fn: (cluster: string, status: Status | undefined) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
 
   constructor(private readonly backend: StatusBackend, private readonly app: string,
     opts: { log?: Logger; retryBaseMs?: number; retryMaxMs?: number } = {}) {
@@ -85,6 +92,7 @@ export class StatusStore {
   update(cluster: string, patch: Json | null): Promise<void> {
     if (patch === null) this.statuses.delete(cluster);
     else this.statuses.set(cluster, applyMergePatch(this.statuses.get(cluster) ?? {}, patch) as Status);
+    for (const fn of this.listeners) fn(cluster, this.statuses.get(cluster));
     return new Promise((resolve) => {
       let q = this.queues.get(cluster);
       const start = !q;

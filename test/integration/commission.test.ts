@@ -14,6 +14,7 @@ import { silentLogger } from '../../src/lib/log.js';
 import { Commissioner, FLUX_VERSION } from '../../src/reconcile/commission.js';
 import { StatusStore } from '../../src/reconcile/status.js';
 import { TemplateCache } from '../../src/reconcile/templates.js';
+import { RepoPool } from '../../src/repo/pool.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 
 const run = promisify(execFile);
@@ -51,8 +52,9 @@ describe('commissioning steps against the embedded core', function () {
     const auth = new AuthClient(http, () => dir.serviceUrl(u.service.auth));
     status = new StatusStore(cdb, u.app.setupStatus);
     c = new Commissioner({
-      cdb, auth, http, gitBase: () => dir.serviceUrl(u.service.git), uuids: u, organisation: 'AMRC', realm: config.factoryplus.realm,
-      gitEmail: 'cm@test', status, checkoutsDir: tempDir('co-'), log: silentLogger,
+      cdb, auth, gitBase: () => dir.serviceUrl(u.service.git), uuids: u, organisation: 'AMRC', realm: config.factoryplus.realm,
+      status, log: silentLogger,
+      repos: new RepoPool({ checkoutsDir: tempDir('co-'), gitBase: () => dir.serviceUrl(u.service.git), token: (o) => http.token(o), author: { name: 'Edge deployment operator', email: 'cm@test' } }),
       templates: new TemplateCache(cdb, u),
     });
   });

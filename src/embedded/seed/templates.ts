@@ -70,98 +70,180 @@ export function clusterChartTemplate(opts: { realm: string; domain: string; dire
   };
 }
 
+/*
+ * The bootstrap script (assembled by src/bootstrap/script.ts): the wrapper
+ * unpacks the files, plus flux-system.yaml and self-link.yaml, into a temporary
+ * directory and runs bootstrap.sh there. Both must stay POSIX sh that passes
+ * 'shellcheck -s sh'; the bootstrap tests check that and run the script.
+ */
 const bootstrapDriver = `#!/bin/sh
 # Joins this Kubernetes cluster to Factory+ as the edge cluster {{name}}.
-# Every step can be repeated: running the script again after a failure
-# picks up where the last run stopped.
+#
+# Every step applies desired state rather than creating objects, so after a
+# failure the script can simply be run again. Pass --yes (or set
+# BOOTSTRAP_YES=1) to skip the confirmation prompt.
 set -eu
 
-NS="{{namespace}}"
+CLUSTER='{{name}}'
+NS='{{namespace}}'
+
+say () {
+    printf '%s\\n' "$*"
+}
 
 fail () {
-    echo "bootstrap: $*" >&2
+    printf 'bootstrap: %s\\n' "$*" >&2
     exit 1
 }
 
-exists () {
-    kubectl get -n "$1" "$2" >/dev/null 2>&1
+# Server-side apply creates or updates, and takes over fields an earlier run
+# (or Flux) set, so repeating a step never trips over existing objects.
+kapply () {
+    kubectl apply --server-side --force-conflicts --field-manager=fplus-bootstrap "$@"
 }
 
+# exists NAMESPACE KIND/NAME
+exists () {
+    kubectl get -n "$1" "$2" -o name >/dev/null 2>&1
+}
+
+# serves CRD VERSION: does the installed CRD serve that API version?
+serves () {
+    kubectl get "crd/$1" -o jsonpath='{.spec.versions[*].name}' 2>/dev/null \\
+        | tr ' ' '\\n' | grep -qx "$2"
+}
+
+# The edge-bootstrap account is bound to cluster-admin: it must not outlive
+# the join, however the join ends.
+remove_join_pod () {
+    kubectl delete -f edge-bootstrap.yaml --ignore-not-found --wait=false >/dev/null 2>&1 || :
+}
+
+assume_yes=\${BOOTSTRAP_YES:-0}
+for arg in "$@"; do
+    case $arg in
+        -y|--yes) assume_yes=1 ;;
+        *) fail "unknown argument '$arg' (the only option is --yes)" ;;
+    esac
+done
+
+# Fetched with 'curl | sh', the script's stdin is the script itself, so
+# questions go to the terminal.
+if ( : </dev/tty ) 2>/dev/null; then
+    tty=/dev/tty
+else
+    tty=
+fi
+
 command -v kubectl >/dev/null 2>&1 \\
-    || fail "kubectl was not found on PATH; install it and run this script again."
-kubectl get nodes >/dev/null 2>&1 \\
-    || fail "kubectl cannot reach a cluster; check KUBECONFIG and your access, then run this script again."
+    || fail "kubectl not found on PATH; install kubectl, set it up to administer the new cluster and run this script again."
+if ! err=$(kubectl version --request-timeout=30s 2>&1 >/dev/null); then
+    fail "cannot reach the Kubernetes cluster (kubectl context: $(kubectl config current-context 2>/dev/null || echo none)); check KUBECONFIG and run this script again. kubectl said: $err"
+fi
+kubectl auth can-i '*' '*' --all-namespaces >/dev/null 2>&1 \\
+    || fail "the current kubectl user is not a cluster administrator; bootstrapping needs cluster-admin."
 
-echo "Bootstrapping edge cluster {{name}} (namespace $NS) on these nodes:"
+say "Bootstrapping Factory+ edge cluster $CLUSTER (namespace $NS) on these nodes:"
 kubectl get nodes
-if [ -z "\${BOOTSTRAP_ASSUME_YES:-}" ] && [ -t 0 ]; then
-    printf 'Press Return to continue or Ctrl-C to abort: '
-    read -r _
+if [ "$assume_yes" != 1 ]; then
+    [ -n "$tty" ] || fail "no terminal to confirm on; pass --yes or set BOOTSTRAP_YES=1 to run unattended."
+    printf 'Press Return to continue or Ctrl-C to abort: ' >"$tty"
+    read -r _ <"$tty"
 fi
 
-manage_flux=yes
+install_flux=yes
 if exists flux-system deployment/helm-controller; then
-    manage_flux=no
-    echo "Flux is already installed; it is left as it is."
+    install_flux=no
+    say "Flux is already installed; checking it is compatible..."
+    if ! { serves helmreleases.helm.toolkit.fluxcd.io v2 \\
+        && serves gitrepositories.source.toolkit.fluxcd.io v1 \\
+        && serves kustomizations.kustomize.toolkit.fluxcd.io v1; }; then
+        fail "the installed Flux lacks helm.toolkit.fluxcd.io/v2, source.toolkit.fluxcd.io/v1 or kustomize.toolkit.fluxcd.io/v1; upgrade Flux (2.3 or later) and run this script again."
+    fi
 fi
 
-echo "Ensuring namespace $NS..."
-kubectl create namespace "$NS" --dry-run=client -o yaml | kubectl apply -f -
+say "Ensuring namespace $NS exists..."
+kubectl create namespace "$NS" --dry-run=client -o yaml | kapply -f -
 
 if exists "$NS" secret/flux-secrets; then
-    echo "This cluster has already joined Factory+."
+    say "The cluster has already joined Factory+."
 else
-    echo "Joining this cluster to Factory+ (you will be asked for an administrator's credentials)..."
-    kubectl delete -f edge-bootstrap.yaml --ignore-not-found >/dev/null
-    kubectl apply -f edge-bootstrap.yaml
-    kubectl wait -n "$NS" pod/edge-bootstrap --for=condition=Ready --timeout=300s
-    kubectl attach -i -n "$NS" -c bootstrap edge-bootstrap
-    kubectl delete -f edge-bootstrap.yaml --ignore-not-found >/dev/null
+    say "Joining the cluster to Factory+; log in as a Factory+ administrator when asked..."
+    trap remove_join_pod EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    # A finished pod cannot be started again: begin with a fresh one.
+    kubectl delete -n "$NS" pod/edge-bootstrap --ignore-not-found >/dev/null
+    kapply -f edge-bootstrap.yaml
+    kubectl wait -n "$NS" pod/edge-bootstrap --for=condition=Ready --timeout=5m \\
+        || fail "the edge-bootstrap pod did not start within 5 minutes; see 'kubectl -n $NS describe pod edge-bootstrap'."
+    # Whether the join worked is judged by the secret below, not by attach.
+    if [ -n "$tty" ]; then
+        kubectl attach -ti -n "$NS" -c bootstrap edge-bootstrap <"$tty" || :
+    else
+        kubectl attach -i -n "$NS" -c bootstrap edge-bootstrap || :
+    fi
+    remove_join_pod
+    trap - EXIT INT TERM
     exists "$NS" secret/flux-secrets \\
-        || fail "joining did not complete (wrong credentials?); run this script again."
+        || fail "the cluster did not join Factory+ (wrong credentials?); run this script again to retry."
 fi
 
-if [ "$manage_flux" = yes ]; then
-    echo "Installing Flux..."
-    kubectl apply -f flux-system.yaml
+if [ "$install_flux" = yes ]; then
+    say "Installing Flux..."
+    kapply -f flux-system.yaml
+    kubectl wait --for=condition=Established --timeout=2m \\
+        crd/gitrepositories.source.toolkit.fluxcd.io crd/kustomizations.kustomize.toolkit.fluxcd.io \\
+        || fail "Flux's resource types did not appear; is flux-system.yaml the output of 'flux install --export'?"
 fi
 
-echo "Linking the cluster to its repository..."
-kubectl apply -f self-link.yaml
-kubectl wait -n "$NS" kustomization/self-link --for=condition=Ready --timeout=600s
+say "Linking the cluster to its Factory+ repository..."
+kapply -f self-link.yaml
+say "Waiting for the first sync; this can take several minutes..."
+kubectl wait -n "$NS" kustomization/self-link --for=condition=Ready --timeout=15m \\
+    || fail "kustomization/self-link is not Ready yet; see 'kubectl -n $NS describe kustomization self-link', or run this script again to keep waiting."
 
-echo "Edge cluster {{name}} is bootstrapped."
+say "Done: edge cluster $CLUSTER is bootstrapped."
 `;
 
-const bootstrapPod = `---
+const bootstrapPod = `# Resources of the one-off pod that joins the cluster to Factory+: it logs in
+# to Kerberos as an administrator, creates the cluster's accounts and leaves
+# the secret flux-secrets behind. bootstrap.sh deletes all of this afterwards.
+---
 apiVersion: v1
 kind: ConfigMap
 metadata:
   name: krb5-conf
-  namespace: {{namespace}}
+  namespace: "{{namespace}}"
 data:
   krb5.conf: |
     [libdefaults]
         default_realm = {{realm}}
         dns_canonicalize_hostname = false
-        rdns = false
+        udp_preference_limit = 1
+        spake_preauth_groups = edwards25519
+
+    [domain_realm]
+        {{domain}} = {{realm}}
+
     [realms]
         {{realm}} = {
             kdc = kdc.{{domain}}
             admin_server = kadmin.{{domain}}
+            disable_encrypted_timestamp = true
         }
 ---
 apiVersion: v1
 kind: ServiceAccount
 metadata:
   name: edge-bootstrap
-  namespace: {{namespace}}
+  namespace: "{{namespace}}"
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata:
-  name: edge-bootstrap
-  namespace: {{namespace}}
+  name: acs-edge-bootstrap
+  namespace: "{{namespace}}"
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: ClusterRole
@@ -169,13 +251,13 @@ roleRef:
 subjects:
   - kind: ServiceAccount
     name: edge-bootstrap
-    namespace: {{namespace}}
+    namespace: "{{namespace}}"
 ---
 apiVersion: v1
 kind: Pod
 metadata:
   name: edge-bootstrap
-  namespace: {{namespace}}
+  namespace: "{{namespace}}"
 spec:
   serviceAccountName: edge-bootstrap
   restartPolicy: Never
@@ -185,7 +267,8 @@ spec:
         name: krb5-conf
   containers:
     - name: bootstrap
-      image: {{krbkeys}}
+      image: "{{krbkeys}}"
+      imagePullPolicy: Always
       command: ["/usr/bin/python3", "-m", "amrc.factoryplus.krbkeys.cluster"]
       stdin: true
       tty: true
@@ -203,14 +286,23 @@ spec:
 `;
 
 const bootstrapWrapper = `#!/bin/sh
-# Factory+ bootstrap for edge cluster {{name}}: unpacks its files into a
-# temporary directory and runs bootstrap.sh there.
+# Factory+ bootstrap for the edge cluster {{name}}.
+#
+# Run it where kubectl can administer the new cluster, for example
+#     curl -fsS 'BOOTSTRAP-URL' | sh
+# Add --yes ('sh -s -- --yes') or set BOOTSTRAP_YES=1 to skip the
+# confirmation prompt. Running it again after a failure is safe.
 set -eu
-wd=$(mktemp -d)
-trap 'rm -rf "$wd"' EXIT
+
+wd=$(mktemp -d "\${TMPDIR:-/tmp}/fplus-bootstrap.XXXXXXXX")
+trap 'cd / && rm -rf "$wd"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 cd "$wd"
+
 {{files}}
-sh ./bootstrap.sh
+
+sh ./bootstrap.sh "$@"
 `;
 
 /** Bootstrap script template. Variables: name, namespace, domain, realm, krbkeys, files. */

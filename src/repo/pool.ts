@@ -1,0 +1,76 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { silentLogger } from '../lib/log.js';
+import type { Author } from './git-store.js';
+import { RepoWriter } from './writer.js';
+
+export interface RepoPoolOptions {
+  checkoutsDir: string;
+  /** Base URL of the Git server; a repo is at `uuid/<repo>` below it. */
+  gitBase: () => Promise<string>;
+  /** Bearer token for the Git server's origin. */
+  token: (origin: string) => Promise<string>;
+  author: Author;
+  /** Idle working copies kept warm; the least recently used beyond this are dropped. */
+  maxWarm?: number;
+  log?: Logger;
+}
+
+/**
+ * One writer per repo, shared by everything that changes repos (the
+ * commissioning steps and the sealing routes), so writes to a repo are
+ * serialised and coalesced no matter who makes them. Working copies stay
+ * warm between writes, up to a bound.
+ */
+export class RepoPool {
+  private readonly writers = new Map<string, RepoWriter>();
+  private readonly maxWarm: number;
+  private readonly log: Logger;
+
+  constructor(private readonly o: RepoPoolOptions) {
+    this.maxWarm = o.maxWarm ?? 256;
+    this.log = o.log ?? silentLogger;
+  }
+
+  async writer(repo: string): Promise<RepoWriter> {
+    let w = this.writers.get(repo);
+    if (w) {
+      // Map order is recency order: move to the end.
+      this.writers.delete(repo);
+      this.writers.set(repo, w);
+      return w;
+    }
+    const base = await this.o.gitBase();
+    const origin = new URL(base).origin;
+    w = new RepoWriter(join(this.o.checkoutsDir, repo), {
+      url: new URL(`uuid/${repo}`, base).href,
+      headers: async () => ({ Authorization: `Bearer ${await this.o.token(origin)}` }),
+    }, this.o.author, { log: this.log.child({ repo }) });
+    this.writers.set(repo, w);
+    this.trim();
+    return w;
+  }
+
+  /** Drops a repo's working copy (after the cluster is removed). */
+  async forget(repo: string): Promise<void> {
+    const w = this.writers.get(repo);
+    if (w && !w.idle) return;
+    this.writers.delete(repo);
+    await rm(join(this.o.checkoutsDir, repo), { recursive: true, force: true });
+  }
+
+  get size(): number {
+    return this.writers.size;
+  }
+
+  private trim(): void {
+    if (this.writers.size <= this.maxWarm) return;
+    for (const [repo, w] of this.writers) {
+      if (this.writers.size <= this.maxWarm) break;
+      if (!w.idle) continue;
+      this.writers.delete(repo);
+      rm(join(this.o.checkoutsDir, repo), { recursive: true, force: true }).catch(() => undefined);
+    }
+  }
+}

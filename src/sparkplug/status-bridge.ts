@@ -1,0 +1,49 @@
+import type { Status, StatusStore } from '../reconcile/status.js';
+import type { ClusterDeviceState, ClusterPhase } from './model.js';
+import type { SparkplugNode } from './node.js';
+import { CLUSTER_PHASES } from './model.js';
+
+/** A setup status as the cluster's Sparkplug device shows it. */
+export function deviceState(status: Status): ClusterDeviceState {
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
+  const spec = status.spec as { name?: unknown } | undefined;
+  const repo = status.repo as { head?: unknown } | undefined;
+  return {
+    name: typeof spec?.name === 'string' ? spec.name : '',
+    phase: typeof status.phase === 'string' ? status.phase : 'pending',
+    ready: status.ready === true,
+    conditions: Array.isArray(status.conditions) ? status.conditions : [],
+    repoHead: typeof repo?.head === 'string' ? repo.head : null,
+    sealedSecrets: n((status.secrets as { count?: unknown } | undefined)?.count),
+    bootstrapFetches: n((status.bootstrap as { fetches?: unknown } | undefined)?.fetches),
+  };
+}
+
+/**
+ * Keeps the node's devices and phase counts in step with the setup status:
+ * every status change becomes a DBIRTH, DDATA or DDEATH, and the node's
+ * counts are refreshed at most every `countsEveryMs`.
+ */
+export function bridgeStatus(node: SparkplugNode, status: StatusStore, lastError: () => string, countsEveryMs = 1000): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const counts = () => {
+    timer = undefined;
+    const c: Partial<Record<ClusterPhase | 'total', number>> = { total: 0 };
+    for (const p of CLUSTER_PHASES) c[p] = 0;
+    for (const id of status.clusters()) {
+      const phase = deviceState(status.get(id)!).phase as ClusterPhase;
+      if (phase in c) c[phase]! += 1;
+      c.total! += 1;
+    }
+    node.setNodeMetrics({ clusters: c, lastError: lastError() });
+  };
+  const schedule = () => { if (!timer) { timer = setTimeout(counts, countsEveryMs); timer.unref(); } };
+  for (const id of status.clusters()) node.setDevice(id, deviceState(status.get(id)!));
+  counts();
+  const off = status.onChange((id, st) => {
+    if (st) node.setDevice(id, deviceState(st));
+    else node.removeDevice(id);
+    schedule();
+  });
+  return () => { off(); clearTimeout(timer); };
+}

@@ -1,0 +1,215 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { parseMultiDoc, toMultiDoc } from '../../src/repo/yaml.js';
+import {
+  CERT_ANNOTATION,
+  CLUSTER_WIDE_ANNOTATION,
+  describeSealedSecret,
+  InvalidSecretAddress,
+  isK8sName,
+  isNamespace,
+  isSecretKey,
+  isSecretName,
+  KEY_CERTS_ANNOTATION,
+  NAMESPACE_WIDE_ANNOTATION,
+  removeSealedKey,
+  SealingConflict,
+  sealedSecretPath,
+  upsertSealedKey,
+  type SealedKeyWrite,
+} from '../../src/sealing/index.js';
+import { referencePath } from '../helpers/reference.js';
+
+const FP1 = 'a'.repeat(64);
+const FP2 = 'b'.repeat(64);
+const NS = 'fplus-edge';
+const NAME = 'edge-agent-sensitive-information-6d0c3a52-8f8e-4c8e-9a55-0e6d1f3b2a10';
+
+type Doc = { metadata: { namespace: string; name: string; annotations?: Record<string, string> }; spec: { encryptedData: Record<string, string> } };
+
+function write(over: Partial<SealedKeyWrite> = {}): SealedKeyWrite {
+  return { namespace: NS, name: NAME, key: 'k1', ciphertext: 'AgBciphertext1==', scope: 'strict', certFingerprint: FP1, ...over };
+}
+
+function first(text: string | undefined): Doc {
+  return parseMultiDoc(text ?? '')[0] as Doc;
+}
+
+describe('sealing: SealedSecret manifests', () => {
+  it('builds the file path and refuses traversal', () => {
+    expect(sealedSecretPath(NS, NAME)).to.equal(`edo/secrets/${NS}/${NAME}.yaml`);
+    expect(() => sealedSecretPath('..', 'x')).to.throw(InvalidSecretAddress);
+    expect(() => sealedSecretPath('ns', '../x')).to.throw(InvalidSecretAddress);
+  });
+
+  it('starts a new file in exactly the shape of the reference example', () => {
+    const [reference] = parseMultiDoc(readFileSync(referencePath('examples/sealed-secret.example.yaml'), 'utf8')) as Doc[];
+    const key = Object.keys(reference.spec.encryptedData)[0];
+    const text = upsertSealedKey(undefined, write({ key, ciphertext: 'AgBxyz==' }));
+    expect(text.startsWith('---\n')).to.equal(true);
+    const docs = parseMultiDoc(text) as Doc[];
+    expect(docs).to.have.length(1);
+    expect(docs[0].metadata.annotations).to.deep.equal({ [CERT_ANNOTATION]: FP1 });
+    delete docs[0].metadata.annotations;
+    reference.spec.encryptedData[key] = 'AgBxyz==';
+    // JSON text also compares key order, i.e. the document layout.
+    expect(JSON.stringify(docs[0])).to.equal(JSON.stringify(reference));
+    expect(upsertSealedKey('', write())).to.equal(upsertSealedKey(undefined, write()));
+  });
+
+  it('adds and replaces keys in the first document and keeps the other documents', () => {
+    const other = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' }, data: { a: '1' } };
+    let text = toMultiDoc([parseMultiDoc(upsertSealedKey(undefined, write()))[0], other]);
+    text = upsertSealedKey(text, write({ key: 'k2', ciphertext: 'two' }));
+    text = upsertSealedKey(text, write({ key: 'k1', ciphertext: 'one-new' }));
+    const docs = parseMultiDoc(text);
+    expect(docs).to.have.length(2);
+    expect(docs[1]).to.deep.equal(other);
+    expect((docs[0] as Doc).spec.encryptedData).to.deep.equal({ k1: 'one-new', k2: 'two' });
+    expect(text).to.include('\n...\n---\n');
+  });
+
+  it('keeps unrelated metadata and keys that need YAML quoting', () => {
+    const base = first(upsertSealedKey(undefined, write()));
+    (base.metadata as Record<string, unknown>).labels = { app: 'x' };
+    base.metadata.annotations!['example.com/note'] = 'keep me';
+    let text = toMultiDoc([base]);
+    for (const key of ['true', '1', '__proto__', '.dot', 'a-b_c.d']) text = upsertSealedKey(text, write({ key, ciphertext: `c-${key}` }));
+    const doc = first(text);
+    expect(Object.keys(doc.spec.encryptedData).sort()).to.deep.equal(['.dot', '1', '__proto__', 'a-b_c.d', 'k1', 'true']);
+    expect(Object.getOwnPropertyDescriptor(doc.spec.encryptedData, '__proto__')?.value).to.equal('c-__proto__');
+    expect((doc.metadata as Record<string, unknown>).labels).to.deep.equal({ app: 'x' });
+    expect(doc.metadata.annotations!['example.com/note']).to.equal('keep me');
+  });
+
+  it('sets the scope annotations the controller reads', () => {
+    const ann = (scope: SealedKeyWrite['scope']) => first(upsertSealedKey(undefined, write({ scope }))).metadata.annotations;
+    expect(ann('strict')).to.deep.equal({ [CERT_ANNOTATION]: FP1 });
+    expect(ann('namespace-wide')).to.deep.equal({ [NAMESPACE_WIDE_ANNOTATION]: 'true', [CERT_ANNOTATION]: FP1 });
+    expect(ann('cluster-wide')).to.deep.equal({ [CLUSTER_WIDE_ANNOTATION]: 'true', [CERT_ANNOTATION]: FP1 });
+    expect(upsertSealedKey(undefined, write({ scope: 'cluster-wide' }))).to.include(`${CLUSTER_WIDE_ANNOTATION}: "true"`);
+  });
+
+  it('refuses a scope that differs from the other keys, but lets the only key change scope', () => {
+    const text = upsertSealedKey(undefined, write({ scope: 'namespace-wide' }));
+    expect(() => upsertSealedKey(text, write({ key: 'k2', scope: 'strict' })))
+      .to.throw(SealingConflict, /namespace-wide/)
+      .with.property('code', 'scope-mismatch');
+    expect(() => upsertSealedKey(text, write({ key: 'k2', scope: 'cluster-wide' }))).to.throw(SealingConflict);
+    expect(describeSealedSecret(upsertSealedKey(text, write({ key: 'k2', scope: 'namespace-wide' })))!.keys).to.deep.equal(['k1', 'k2']);
+
+    const strict = upsertSealedKey(text, write({ scope: 'strict' }));
+    expect(first(strict).metadata.annotations).to.deep.equal({ [CERT_ANNOTATION]: FP1 });
+    expect(describeSealedSecret(strict)!.scope).to.equal('strict');
+    const legacy = toMultiDoc([{ ...first(strict), metadata: { namespace: NS, name: NAME } }]);
+    expect(() => upsertSealedKey(legacy, write({ key: 'k2', scope: 'cluster-wide' }))).to.throw(SealingConflict, /strict/);
+  });
+
+  it('refuses a file whose SealedSecret names another secret, or is no SealedSecret', () => {
+    const text = upsertSealedKey(undefined, write());
+    expect(() => upsertSealedKey(text, write({ name: 'other' })))
+      .to.throw(SealingConflict)
+      .with.property('code', 'identity-mismatch');
+    const cm = toMultiDoc([{ kind: 'ConfigMap', metadata: { name: 'x' } }]);
+    expect(() => upsertSealedKey(cm, write())).to.throw(SealingConflict).with.property('code', 'not-sealed-secret');
+    expect(() => upsertSealedKey('a: [', write())).to.throw(SealingConflict).with.property('code', 'invalid-manifest');
+  });
+
+  it('records the certificate per key once keys were sealed for different certificates', () => {
+    let text = upsertSealedKey(undefined, write());
+    text = upsertSealedKey(text, write({ key: 'k2' }));
+    expect(first(text).metadata.annotations).to.deep.equal({ [CERT_ANNOTATION]: FP1 });
+
+    text = upsertSealedKey(text, write({ key: 'k2', certFingerprint: FP2 }));
+    const ann = first(text).metadata.annotations!;
+    expect(ann).not.to.have.property(CERT_ANNOTATION);
+    expect(JSON.parse(ann[KEY_CERTS_ANNOTATION])).to.deep.equal({ k1: FP1, k2: FP2 });
+    expect(describeSealedSecret(text)!.certFingerprints).to.deep.equal({ k1: FP1, k2: FP2 });
+
+    text = upsertSealedKey(text, write({ key: 'k1', certFingerprint: FP2 }));
+    expect(first(text).metadata.annotations).to.deep.equal({ [CERT_ANNOTATION]: FP2 });
+  });
+
+  it('treats keys without a record (written by the original) as unknown', () => {
+    const legacy = toMultiDoc([{ ...first(upsertSealedKey(undefined, write({ key: 'old' }))), metadata: { namespace: NS, name: NAME } }]);
+    expect(describeSealedSecret(legacy)!.certFingerprints).to.deep.equal({});
+    const text = upsertSealedKey(legacy, write({ key: 'new' }));
+    expect(describeSealedSecret(text)!.certFingerprints).to.deep.equal({ new: FP1 });
+    expect(JSON.parse(first(text).metadata.annotations![KEY_CERTS_ANNOTATION])).to.deep.equal({ new: FP1 });
+    const collapsed = removeSealedKey(text, 'old').text!;
+    expect(first(collapsed).metadata.annotations).to.deep.equal({ [CERT_ANNOTATION]: FP1 });
+  });
+
+  it('removes keys, and the file with the last one', () => {
+    let text = upsertSealedKey(undefined, write());
+    text = upsertSealedKey(text, write({ key: 'k2', certFingerprint: FP2 }));
+    const one = removeSealedKey(text, 'k2');
+    expect(one.changed).to.equal(true);
+    expect(first(one.text).spec.encryptedData).to.deep.equal({ k1: 'AgBciphertext1==' });
+    expect(first(one.text).metadata.annotations).to.deep.equal({ [CERT_ANNOTATION]: FP1 });
+    expect(removeSealedKey(one.text, 'k1')).to.deep.equal({ text: undefined, changed: true });
+  });
+
+  it('leaves the file alone when the key or file does not exist', () => {
+    const text = upsertSealedKey(undefined, write());
+    expect(removeSealedKey(text, 'missing')).to.deep.equal({ text, changed: false });
+    expect(removeSealedKey(undefined, 'k1')).to.deep.equal({ text: undefined, changed: false });
+    expect(removeSealedKey('', 'k1')).to.deep.equal({ text: '', changed: false });
+    expect(removeSealedKey(text, 'constructor')).to.deep.equal({ text, changed: false });
+    expect(() => removeSealedKey(text, '../x')).to.throw(InvalidSecretAddress);
+  });
+
+  it('keeps other documents when the last key goes', () => {
+    const other = { kind: 'ConfigMap', metadata: { name: 'cm' } };
+    const text = toMultiDoc([first(upsertSealedKey(undefined, write())), other]);
+    const out = removeSealedKey(text, 'k1');
+    expect(out.changed).to.equal(true);
+    const docs = parseMultiDoc(out.text!);
+    expect((docs[0] as Doc).spec.encryptedData).to.deep.equal({});
+    expect(docs[1]).to.deep.equal(other);
+  });
+
+  it('describes a manifest without any ciphertext', () => {
+    let text = upsertSealedKey(undefined, write({ key: 'zeta', ciphertext: 'SECRETCIPHER1', scope: 'namespace-wide' }));
+    text = upsertSealedKey(text, write({ key: 'alpha', ciphertext: 'SECRETCIPHER2', scope: 'namespace-wide' }));
+    const summary = describeSealedSecret(text)!;
+    expect(summary).to.deep.equal({
+      namespace: NS,
+      name: NAME,
+      scope: 'namespace-wide',
+      keys: ['alpha', 'zeta'],
+      certFingerprints: { alpha: FP1, zeta: FP1 },
+    });
+    expect(JSON.stringify(summary)).not.to.include('SECRETCIPHER');
+    expect(describeSealedSecret('')).to.equal(undefined);
+  });
+
+  it('validates its inputs before writing', () => {
+    expect(() => upsertSealedKey(undefined, write({ key: 'a/b' }))).to.throw(InvalidSecretAddress).with.property('field', 'key');
+    expect(() => upsertSealedKey(undefined, write({ namespace: 'A' }))).to.throw(InvalidSecretAddress).with.property('field', 'namespace');
+    expect(() => upsertSealedKey(undefined, write({ certFingerprint: 'AA:BB' }))).to.throw(TypeError);
+    expect(() => upsertSealedKey(undefined, write({ ciphertext: '' }))).to.throw(TypeError);
+    expect(() => upsertSealedKey(undefined, write({ scope: 'global' as never }))).to.throw(TypeError);
+  });
+
+  describe('name validation', () => {
+    const bad = ['', '..', '.', 'a/b', '%2F', 'a%2Fb', 'Upper', '-a', 'a-', 'a_b', 'a b', 'é', 'a..b', '.a', 'a\n'];
+    it('namespaces are DNS-1123 labels', () => {
+      for (const s of ['a', 'fplus-edge', '0', 'a'.repeat(63)]) expect(isNamespace(s), s).to.equal(true);
+      for (const s of [...bad, 'a.b', 'a'.repeat(64)]) expect(isNamespace(s), s).to.equal(false);
+      expect(isNamespace(undefined)).to.equal(false);
+    });
+    it('secret names are DNS-1123 subdomains', () => {
+      for (const s of ['a', 'a.b', 'edge-agent.v1', 'a'.repeat(63), `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`]) {
+        expect(isSecretName(s), s).to.equal(true);
+        expect(isK8sName(s), s).to.equal(true);
+      }
+      for (const s of [...bad, 'a'.repeat(254), 'a.-b']) expect(isSecretName(s), s).to.equal(false);
+    });
+    it('secret keys follow the ConfigMap key rule', () => {
+      for (const s of ['a', 'A_b-c.d', '.hidden', '..a', '__FPSI__7f1f0c2e-3a4b-4c5d-8e9f-a0b1c2d3e4f5', 'x'.repeat(253)]) expect(isSecretKey(s), s).to.equal(true);
+      for (const s of ['', '.', '..', 'a/b', '../a', '%2F', 'a%2Fb', 'a b', 'é', 'a:b', 'x'.repeat(254)]) expect(isSecretKey(s), s).to.equal(false);
+      expect(isSecretKey(42)).to.equal(false);
+    });
+  });
+});
