@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { startEmbeddedCore, type EmbeddedCore } from './embedded/core.js';
-import { createApp } from './http/app.js';
+import { createApi } from './http/index.js';
 import { listen } from './lib/listen.js';
 import type { Logger } from 'pino';
 import { createLogger } from './lib/log.js';
@@ -83,14 +83,10 @@ async function serve(config: Config): Promise<void> {
   }
   const manager = await startManager({ config, directoryUrl, credentials, mqttProtocol: core ? 4 : config.factoryplus.mqttProtocol, log });
 
-  const app = createApp({
-    log,
-    health: {
-      ready: () => manager.controller.ready,
-      details: () => ({ mqtt: manager.feed.connected, statusWritesPending: manager.status.pending, queue: manager.controller.stats }),
-    },
-  });
+  let listening = '';
+  const { app } = createApi(manager, log, { externalUrl: () => listening });
   const http = await listen(app.callback(), config.http.host, config.http.port);
+  listening = http.url;
   log.info({ url: http.url }, 'HTTP API listening');
   if (core) {
     core.advertiseClusterManager(http.url);

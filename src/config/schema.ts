@@ -29,8 +29,18 @@ export const configSchema = {
       },
     },
     http: {
-      type: 'object', additionalProperties: false, required: ['host', 'port', 'externalUrl'],
-      properties: { host: { type: 'string', minLength: 1 }, port, externalUrl: nullableUrl },
+      type: 'object', additionalProperties: false,
+      required: ['host', 'port', 'externalUrl', 'tokenTtlSeconds', 'aclCacheSeconds', 'bootstrapTtlSeconds', 'oidc'],
+      properties: {
+        host: { type: 'string', minLength: 1 }, port, externalUrl: nullableUrl,
+        tokenTtlSeconds: { type: 'number', minimum: 60 },
+        aclCacheSeconds: { type: 'number', minimum: 0, maximum: 3600 },
+        bootstrapTtlSeconds: { type: 'number', minimum: 10, maximum: 604800 },
+        oidc: {
+          type: 'object', additionalProperties: false, required: ['jwksUrl', 'issuer', 'audience'],
+          properties: { jwksUrl: nullableUrl, issuer: nullableString, audience: nullableString },
+        },
+      },
     },
     factoryplus: {
       type: 'object', additionalProperties: false,

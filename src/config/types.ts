@@ -19,7 +19,11 @@ export interface Config {
   profile: UuidProfile;
   dataDir: string;
   log: { level: string; pretty: boolean | null };
-  http: { host: string; port: number; externalUrl: string | null };
+  http: {
+    host: string; port: number; externalUrl: string | null;
+    tokenTtlSeconds: number; aclCacheSeconds: number; bootstrapTtlSeconds: number;
+    oidc: { jwksUrl: string | null; issuer: string | null; audience: string | null };
+  };
   factoryplus: {
     directoryUrl: string | null;
     username: string | null;

@@ -1,26 +1,44 @@
-import Koa from 'koa';
-import type { Logger } from 'pino';
+import Router from '@koa/router';
+import Koa, { type Context } from 'koa';
 import { HttpError, jsonErrors } from '../lib/http-errors.js';
+import type { ApiDeps } from './deps.js';
+import { clusterRoutes } from './routes/clusters.js';
+import { secretRoutes } from './routes/secrets.js';
+import { serviceRoutes } from './routes/service.js';
 
-export interface HealthSource {
-  /** Ready once the first full resync has finished. */
-  ready(): boolean;
-  details(): Record<string, unknown>;
+const PUBLIC = [/^\/v1\/cluster\/[^/]+\/bootstrap$/, /^\/health$/];
+
+/** Answers 405 with `Allow` for a known path and a method it does not take. */
+function methodNotAllowed(routers: Router[]) {
+  return async (ctx: Context) => {
+    const allowed = new Set<string>();
+    for (const r of routers) {
+      for (const layer of r.stack) {
+        if (layer.match(ctx.path)) for (const m of layer.methods) if (m !== 'HEAD') allowed.add(m);
+      }
+    }
+    if (allowed.size) throw new HttpError(405, `${ctx.method} is not allowed on ${ctx.path}`, { Allow: [...allowed].join(', ') });
+  };
 }
 
-/** The Cluster Manager's HTTP app. */
-export function createApp(deps: { log: Logger; health: HealthSource }): Koa {
+/**
+ * The Cluster Manager's HTTP API: metrics around JSON errors around
+ * authentication around the routes. The bootstrap script (its URL carries a
+ * signed token) and `/health` (for probes) are the only public routes.
+ */
+export function createApp(d: ApiDeps): Koa {
   const app = new Koa();
-  app.use(jsonErrors(deps.log));
+  app.proxy = false;
+  const routers = [serviceRoutes(d), clusterRoutes(d), secretRoutes(d)];
+  app.use(d.metrics.middleware());
+  app.use(jsonErrors(d.log));
   app.use(async (ctx, next) => {
-    if (ctx.path === '/health') {
-      if (ctx.method !== 'GET') throw new HttpError(405, 'use GET /health', { Allow: 'GET' });
-      const ready = deps.health.ready();
-      ctx.status = ready ? 200 : 503;
-      ctx.body = { live: true, ready, ...deps.health.details() };
-      return;
-    }
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Cache-Control', 'no-store');
     await next();
   });
+  app.use(d.authn.middleware((ctx) => PUBLIC.some((re) => re.test(ctx.path))));
+  for (const r of routers) app.use(r.routes());
+  app.use(methodNotAllowed(routers));
   return app;
 }

@@ -1,0 +1,103 @@
+import { createHash } from 'node:crypto';
+import type { Context, Next } from 'koa';
+import { HttpError } from '../lib/http-errors.js';
+import { send } from '../lib/http-client.js';
+import { JwtError, looksLikeJwt, type JwtVerifier } from './jwt.js';
+import type { TokenIssuer } from './tokens.js';
+
+export const CHALLENGE = { 'WWW-Authenticate': 'Basic realm="Factory+"' };
+
+export interface AuthnOptions {
+  /** Base URL of the Auth service, which checks passwords for us. */
+  authBase: () => Promise<string>;
+  tokens: TokenIssuer;
+  jwt?: JwtVerifier;
+  /** How long a checked password is trusted before asking Auth again. */
+  basicCacheMs?: number;
+  timeoutMs?: number;
+}
+
+export interface AuthState {
+  principal?: string;
+}
+
+function unauthorized(message: string): HttpError {
+  return new HttpError(401, message, CHALLENGE);
+}
+
+/**
+ * Who is calling. A Basic credential is checked by the Auth service, the
+ * holder of the installation's identities (the embedded Auth has local
+ * passwords; a Factory+ installation checks them against Kerberos), and the
+ * principal UUID comes from its whoami; a Bearer token is one of ours from
+ * `POST /token` or, with OIDC configured, a JWT. Auth being unreachable is a
+ * 503, never a pass.
+ */
+export class Authenticator {
+  private readonly basicCache = new Map<string, { principal: string; until: number }>();
+
+  constructor(private readonly o: AuthnOptions) {}
+
+  private async checkPassword(header: string): Promise<string> {
+    const key = createHash('sha256').update(header).digest('base64');
+    const hit = this.basicCache.get(key);
+    if (hit && hit.until > Date.now()) return hit.principal;
+    let base: string;
+    try {
+      base = await this.o.authBase();
+    } catch (e) {
+      throw new HttpError(503, `the Auth service cannot be found: ${(e as Error).message}`);
+    }
+    const timeoutMs = this.o.timeoutMs ?? 10_000;
+    const call = async (method: string, path: string, auth: string) => {
+      try {
+        return await send(new URL(path, base), { method, headers: { Authorization: auth, Accept: 'application/json' }, timeoutMs });
+      } catch (e) {
+        throw new HttpError(503, `the Auth service cannot be reached: ${(e as Error).message}`);
+      }
+    };
+    const tok = await call('POST', '/token', header);
+    if (tok.status === 401 || tok.status === 403) throw unauthorized('wrong username or password');
+    if (tok.status !== 200) throw new HttpError(503, `the Auth service answered ${tok.status} when checking a password`);
+    const { token } = JSON.parse(tok.text) as { token: string };
+    const who = await call('GET', 'v2/whoami/uuid', `Bearer ${token}`);
+    if (who.status !== 200) throw new HttpError(503, `the Auth service answered ${who.status} to whoami`);
+    const principal = JSON.parse(who.text) as string;
+    if (this.basicCache.size > 10_000) this.basicCache.clear();
+    this.basicCache.set(key, { principal, until: Date.now() + (this.o.basicCacheMs ?? 60_000) });
+    return principal;
+  }
+
+  /** The principal UUID of the request's credential; 401 when there is none or it is not valid. */
+  async principal(authorization: string | undefined): Promise<string> {
+    if (!authorization) throw unauthorized('authentication required');
+    const sp = authorization.indexOf(' ');
+    const scheme = authorization.slice(0, sp).toLowerCase();
+    const cred = authorization.slice(sp + 1).trim();
+    if (sp < 0 || !cred) throw unauthorized('malformed Authorization header');
+    if (scheme === 'basic') return this.checkPassword(`Basic ${cred}`);
+    if (scheme === 'bearer') {
+      const p = this.o.tokens.lookup(cred);
+      if (p) return p;
+      if (this.o.jwt && looksLikeJwt(cred)) {
+        try {
+          return await this.o.jwt.verify(cred);
+        } catch (e) {
+          if (e instanceof JwtError) throw unauthorized(`token refused: ${e.message}`);
+          throw new HttpError(503, `the token issuer's keys cannot be fetched: ${(e as Error).message}`);
+        }
+      }
+      throw unauthorized('unknown or expired token');
+    }
+    throw unauthorized(`unsupported authentication scheme ${scheme}`);
+  }
+
+  /** Koa middleware: every request except those `isPublic` accepts must authenticate. */
+  middleware(isPublic: (ctx: Context) => boolean) {
+    return async (ctx: Context, next: Next): Promise<void> => {
+      const header = ctx.get('authorization') || undefined;
+      if (!isPublic(ctx)) (ctx.state as AuthState).principal = await this.principal(header);
+      await next();
+    };
+  }
+}

@@ -1,0 +1,22 @@
+import type { Logger } from 'pino';
+import type { BootstrapTokens } from '../bootstrap/token.js';
+import type { Manager } from '../manager.js';
+import type { Authenticator } from './authn.js';
+import type { AclChecker } from './authz.js';
+import type { Metrics } from './metrics.js';
+import type { TokenIssuer } from './tokens.js';
+
+/** What the HTTP routes work with. */
+export interface ApiDeps {
+  manager: Manager;
+  authn: Authenticator;
+  acl: AclChecker;
+  tokens: TokenIssuer;
+  bootstrapTokens: BootstrapTokens;
+  metrics: Metrics;
+  /** Base URL clients use to reach this service (bootstrap URLs are built on it). */
+  externalUrl: () => string;
+  version: string;
+  log: Logger;
+  now?: () => Date;
+}

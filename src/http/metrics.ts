@@ -1,0 +1,57 @@
+import type { Context, Next } from 'koa';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface MetricSources {
+  phases: () => Record<string, number>;
+  queue: () => { queued: number; running: number; scheduled: number; processed: number; failed: number };
+  statusWritesPending: () => number;
+  mqtt: () => { changeFeed: boolean; sparkplug: boolean };
+  lastResyncMs: () => number;
+}
+
+/** Prometheus figures of the HTTP API, reconciliation, Git writes and MQTT links. */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'method' | 'route' | 'status'>;
+  readonly duration: Histogram<'method' | 'route'>;
+  readonly bootstrapFetches: Counter;
+  readonly secretWrites: Counter<'op' | 'result'>;
+  readonly gitPushes: Counter<'source' | 'result'>;
+
+  constructor(sources: MetricSources) {
+    const r = this.registry;
+    collectDefaultMetrics({ register: r, prefix: 'cluster_manager_' });
+    this.requests = new Counter({ name: 'cluster_manager_http_requests_total', help: 'HTTP requests answered', labelNames: ['method', 'route', 'status'], registers: [r] });
+    this.duration = new Histogram({ name: 'cluster_manager_http_request_seconds', help: 'HTTP request duration', labelNames: ['method', 'route'], registers: [r],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
+    this.bootstrapFetches = new Counter({ name: 'cluster_manager_bootstrap_fetches_total', help: 'Bootstrap scripts served', registers: [r] });
+    this.secretWrites = new Counter({ name: 'cluster_manager_secret_writes_total', help: 'Sealed secret changes', labelNames: ['op', 'result'], registers: [r] });
+    this.gitPushes = new Counter({ name: 'cluster_manager_git_writes_total', help: 'Repo writes (pushes or no-change)', labelNames: ['source', 'result'], registers: [r] });
+    new Gauge({ name: 'cluster_manager_clusters', help: 'Clusters by phase', labelNames: ['phase'], registers: [r],
+      collect() { this.reset(); for (const [p, n] of Object.entries(sources.phases())) this.set({ phase: p }, n); } });
+    new Gauge({ name: 'cluster_manager_reconcile_queue', help: 'Reconcile work by state', labelNames: ['state'], registers: [r],
+      collect() { const q = sources.queue(); for (const s of ['queued', 'running', 'scheduled'] as const) this.set({ state: s }, q[s]); } });
+    new Gauge({ name: 'cluster_manager_reconcile_runs', help: 'Reconcile runs since start, by result', labelNames: ['result'], registers: [r],
+      collect() { const q = sources.queue(); this.set({ result: 'processed' }, q.processed); this.set({ result: 'failed' }, q.failed); } });
+    new Gauge({ name: 'cluster_manager_status_writes_pending', help: 'Setup status patches not yet written', registers: [r],
+      collect() { this.set(sources.statusWritesPending()); } });
+    new Gauge({ name: 'cluster_manager_mqtt_connected', help: 'MQTT connections up (1) or down (0)', labelNames: ['link'], registers: [r],
+      collect() { const m = sources.mqtt(); this.set({ link: 'change_feed' }, m.changeFeed ? 1 : 0); this.set({ link: 'sparkplug' }, m.sparkplug ? 1 : 0); } });
+    new Gauge({ name: 'cluster_manager_last_resync_seconds', help: 'Duration of the last full resync', registers: [r],
+      collect() { this.set(sources.lastResyncMs() / 1000); } });
+  }
+
+  /** Counts and times every request by its route pattern (not its path, which holds UUIDs). */
+  middleware() {
+    return async (ctx: Context, next: Next): Promise<void> => {
+      const end = this.duration.startTimer();
+      try {
+        await next();
+      } finally {
+        const route = (ctx as Context & { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+        end({ method: ctx.method, route: String(route) });
+        this.requests.inc({ method: ctx.method, route: String(route), status: String(ctx.status) });
+      }
+    };
+  }
+}

@@ -1,0 +1,97 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { assembleBootstrapScript, BootstrapTemplateError, renderBootstrap } from '../../bootstrap/script.js';
+import { HttpError } from '../../lib/http-errors.js';
+import type { Status } from '../../reconcile/status.js';
+import { readRepoFile } from '../../sealing/repo-secrets.js';
+import type { ApiDeps } from '../deps.js';
+import { clusterParam, principalOf } from '../params.js';
+
+const FLUX_SYSTEM = 'flux-system/flux-system.yaml';
+
+/** Cluster listing, status, bootstrap URL and the bootstrap script itself. */
+export function clusterRoutes(d: ApiDeps): Router {
+  const r = new Router();
+  const m = d.manager;
+  const u = m.config.uuids;
+  const manage = u.perm.manageClusters;
+
+  /** The cluster's status; 404 when neither a status nor a configuration entry exists. */
+  const known = async (cluster: string): Promise<Status> => {
+    const st = m.status.get(cluster);
+    if (st) return st;
+    if (await m.cdb.get(u.app.clusterConfig, cluster).catch((e) => { throw new HttpError(503, `the Config Store cannot be reached: ${(e as Error).message}`); })) {
+      return { phase: 'pending', ready: false };
+    }
+    throw new HttpError(404, `no edge cluster ${cluster}`);
+  };
+  const requireReady = (st: Status) => {
+    if (st.ready !== true) {
+      throw new HttpError(409, `the cluster is not ready (phase ${String(st.phase ?? 'pending')})`, {}, { phase: st.phase ?? 'pending' });
+    }
+  };
+
+  r.get('/v1/cluster', async (ctx) => {
+    const targets = await d.acl.targets(principalOf(ctx), manage);
+    const all = targets.has(u.special.wildcard);
+    ctx.body = m.status.clusters()
+      .filter((id) => all || targets.has(id))
+      .map((uuid) => {
+        const st = m.status.get(uuid)!;
+        return { uuid, name: (st.spec as { name?: string } | undefined)?.name ?? null, phase: st.phase ?? 'pending', ready: st.ready === true };
+      })
+      .sort((a, b) => String(a.name).localeCompare(String(b.name)) || a.uuid.localeCompare(b.uuid));
+  });
+
+  r.get('/v1/cluster/:uuid/status', async (ctx) => {
+    const cluster = clusterParam(ctx);
+    await d.acl.require(principalOf(ctx), manage, cluster, `see cluster ${cluster}`);
+    ctx.body = await known(cluster);
+  });
+
+  r.post('/v1/cluster/:uuid/bootstrap-url', async (ctx) => {
+    const cluster = clusterParam(ctx);
+    await d.acl.require(principalOf(ctx), manage, cluster, `bootstrap cluster ${cluster}`);
+    requireReady(await known(cluster));
+    const { token, expires } = d.bootstrapTokens.issue(cluster);
+    const url = new URL(`v1/cluster/${cluster}/bootstrap`, d.externalUrl().replace(/\/?$/, '/'));
+    url.searchParams.set('token', token);
+    ctx.set('Expires', expires.toUTCString());
+    ctx.body = JSON.stringify(url.href);
+    ctx.type = 'application/json';
+  });
+
+  r.get('/v1/cluster/:uuid/bootstrap', async (ctx: Context) => {
+    const cluster = clusterParam(ctx);
+    const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
+    const v = d.bootstrapTokens.verify(token, cluster);
+    if (!v.ok) {
+      const why = { malformed: 'missing or malformed', 'bad-signature': 'not valid', expired: 'expired', 'wrong-cluster': 'for another cluster' }[v.reason];
+      throw new HttpError(401, `bootstrap token ${why}; ask for a new URL with POST /v1/cluster/${cluster}/bootstrap-url`);
+    }
+    const st = await known(cluster);
+    requireReady(st);
+    const spec = st.spec as { name: string; namespace: string };
+    const [template, sc] = await Promise.all([m.cdb.get(u.app.bootstrapTemplate, u.app.bootstrapTemplate), m.templates.serviceConfig()]);
+    if (template === undefined) throw new HttpError(503, `the Bootstrap script template entry ${u.app.bootstrapTemplate} does not exist`);
+    const fluxSystemYaml = await readRepoFile(m.repos, sc.repo.helm.uuid, FLUX_SYSTEM);
+    if (fluxSystemYaml === undefined) throw new HttpError(503, `the shared Helm repo has no ${FLUX_SYSTEM}`);
+    let script: string;
+    try {
+      const fp = m.config.factoryplus;
+      const rendered = renderBootstrap(template, { name: spec.name, namespace: spec.namespace, realm: fp.realm, domain: fp.externalDomain, krbkeys: fp.krbkeysImage });
+      script = assembleBootstrapScript({ rendered, fluxSystemYaml, selfLink: String(st.self_link ?? '') });
+    } catch (e) {
+      if (e instanceof BootstrapTemplateError) throw new HttpError(503, `the Bootstrap script template cannot be used: ${e.message}`);
+      throw e;
+    }
+    const fetches = ((st.bootstrap as { fetches?: number } | undefined)?.fetches ?? 0) + 1;
+    void m.status.update(cluster, { bootstrap: { fetches, lastFetch: (d.now?.() ?? new Date()).toISOString() } });
+    d.metrics.bootstrapFetches.inc();
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = script;
+  });
+
+  return r;
+}

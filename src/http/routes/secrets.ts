@@ -1,0 +1,162 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { readRawBody } from '../../lib/body.js';
+import { HttpError } from '../../lib/http-errors.js';
+import { CertificateError, parseSealingCertificate, type SealingCertificate } from '../../sealing/certificate.js';
+import { sealedSecretPath, SealingConflict } from '../../sealing/manifest.js';
+import { assertSecretAddress, InvalidSecretAddress } from '../../sealing/names.js';
+import { listSealed, readRepoFile, removeEdit, sealEdit, submit, type SecretAddress } from '../../sealing/repo-secrets.js';
+import { isSealingScope, type SealingScope } from '../../sealing/seal.js';
+import type { ApiDeps } from '../deps.js';
+import { clusterParam, isDryRun, principalOf } from '../params.js';
+
+export const MAX_SECRET_BYTES = 1024 * 1024;
+
+/** Sealing secrets into a cluster's repo, removing them, and listing what is sealed. */
+export function secretRoutes(d: ApiDeps): Router {
+  const r = new Router();
+  const m = d.manager;
+  const u = m.config.uuids;
+
+  const authorise = async (ctx: Context): Promise<string> => {
+    const cluster = clusterParam(ctx);
+    await d.acl.require(principalOf(ctx), u.perm.manageSecrets, cluster, `manage the secrets of cluster ${cluster}`);
+    return cluster;
+  };
+  const address = (ctx: Context): SecretAddress => {
+    const p = (ctx as Context & { params: Record<string, string> }).params;
+    try {
+      assertSecretAddress(p.namespace, p.name, p.key);
+    } catch (e) {
+      if (e instanceof InvalidSecretAddress) throw new HttpError(400, e.message);
+      throw e;
+    }
+    return { namespace: p.namespace!, name: p.name!, key: p.key! };
+  };
+  /** The cluster must be commissioned: its repo is where secrets go. */
+  const commissioned = (cluster: string) => {
+    const st = m.status.get(cluster);
+    if (!st) throw new HttpError(404, `no edge cluster ${cluster}`);
+    if (!(st.repo as { head?: string } | undefined)?.head) {
+      throw new HttpError(409, `the cluster's repo is not populated yet (phase ${String(st.phase ?? 'pending')})`, {}, { phase: st.phase ?? 'pending' });
+    }
+  };
+  const edgeStatus = async (cluster: string): Promise<Record<string, unknown>> => {
+    const e = await m.cdb.get<Record<string, unknown>>(u.app.edgeStatus, cluster);
+    if (!e) throw new HttpError(404, `no Edge cluster status entry for ${cluster}: the edge cluster has not reported its sealing certificate yet`);
+    return e;
+  };
+  const certificate = async (cluster: string): Promise<SealingCertificate> => {
+    const e = await edgeStatus(cluster);
+    if (typeof e.kubeseal_cert !== 'string' || !e.kubeseal_cert.trim()) {
+      throw new HttpError(503, `the Edge cluster status of ${cluster} has no kubeseal_cert yet`, { 'Retry-After': '60' }, { reason: 'no-certificate' });
+    }
+    try {
+      return parseSealingCertificate(e.kubeseal_cert, d.now?.() ?? new Date());
+    } catch (err) {
+      if (err instanceof CertificateError) throw new HttpError(503, err.message, {}, { reason: err.code });
+      throw err;
+    }
+  };
+  const scopeOf = (ctx: Context): SealingScope => {
+    const s = ctx.query.scope ?? 'strict';
+    if (!isSealingScope(s)) throw new HttpError(400, `scope must be strict, namespace-wide or cluster-wide, not ${JSON.stringify(s)}`);
+    return s;
+  };
+  const write = async (cluster: string, op: string, edit: Parameters<typeof submit>[2], count: () => number) => {
+    try {
+      const res = await submit(m.repos, cluster, edit);
+      d.metrics.secretWrites.inc({ op, result: res.committed ? 'committed' : 'unchanged' });
+      await m.status.update(cluster, { secrets: { count: count() } });
+      return res;
+    } catch (e) {
+      d.metrics.secretWrites.inc({ op, result: 'failed' });
+      if (e instanceof SealingConflict) throw new HttpError(409, e.message, {}, { reason: e.code });
+      if (e instanceof HttpError) throw e;
+      throw new HttpError(503, `the change could not be pushed to the cluster's repo: ${(e as Error).message}`, { 'Retry-After': '5' });
+    }
+  };
+  const path = '/v1/cluster/:uuid/secret/:namespace/:name/:key';
+
+  r.put(path, async (ctx) => {
+    const cluster = await authorise(ctx);
+    const a = address(ctx);
+    const scope = scopeOf(ctx);
+    const value = await readRawBody(ctx, MAX_SECRET_BYTES);
+    commissioned(cluster);
+    const cert = await certificate(cluster);
+    let count = 0;
+    const s = sealEdit(a, value, cert, scope, (n) => { count = n; });
+    if (isDryRun(ctx)) {
+      try {
+        ctx.body = s.render(await readRepoFile(m.repos, cluster, s.path));
+      } catch (e) {
+        if (e instanceof SealingConflict) throw new HttpError(409, e.message, {}, { reason: e.code });
+        throw e;
+      }
+      ctx.type = 'application/yaml';
+      return;
+    }
+    await write(cluster, 'seal', s.edit, () => count);
+    ctx.status = 204;
+  });
+
+  r.delete(path, async (ctx) => {
+    const cluster = await authorise(ctx);
+    const a = address(ctx);
+    commissioned(cluster);
+    await edgeStatus(cluster);
+    let count = 0;
+    const s = removeEdit(a, (n) => { count = n; });
+    if (isDryRun(ctx)) {
+      const res = s.render(await readRepoFile(m.repos, cluster, s.path));
+      ctx.body = { path: s.path, changed: res.changed, deletesFile: res.changed && res.text === undefined, manifest: res.text ?? null };
+      return;
+    }
+    await write(cluster, 'remove', s.edit, () => count);
+    ctx.status = 204;
+  });
+
+  const listing = async (cluster: string) => (await m.repos.writer(cluster)).read(async (files) => listSealed(files));
+
+  r.get('/v1/cluster/:uuid/secret', async (ctx) => {
+    const cluster = await authorise(ctx);
+    commissioned(cluster);
+    ctx.body = await listing(cluster);
+  });
+
+  r.get('/v1/cluster/:uuid/secret/:namespace/:name', async (ctx) => {
+    const cluster = await authorise(ctx);
+    const p = (ctx as Context & { params: Record<string, string> }).params;
+    try { assertSecretAddress(p.namespace, p.name); } catch (e) {
+      if (e instanceof InvalidSecretAddress) throw new HttpError(400, e.message);
+      throw e;
+    }
+    commissioned(cluster);
+    const found = (await listing(cluster)).find((s) => s.path === sealedSecretPath(p.namespace!, p.name!));
+    if (!found) throw new HttpError(404, `no sealed secret ${p.namespace}/${p.name}`);
+    ctx.body = found;
+  });
+
+  r.post('/v1/cluster/:uuid/secret-reseal', async (ctx) => {
+    const cluster = await authorise(ctx);
+    commissioned(cluster);
+    const cert = await certificate(cluster);
+    const stale: Array<{ namespace: string; name: string; key: string; sealedFor: string | null }> = [];
+    for (const s of await listing(cluster)) {
+      for (const key of s.keys) {
+        const fp = s.certFingerprints[key] ?? null;
+        if (fp !== cert.fingerprint) stale.push({ namespace: s.namespace, name: s.name, key, sealedFor: fp });
+      }
+    }
+    ctx.body = {
+      certificate: cert.fingerprint,
+      stale,
+      message: stale.length
+        ? 'These values were sealed for another certificate. They cannot be re-encrypted here: the Cluster Manager never keeps plaintext. PUT each value again to seal it for the current certificate.'
+        : 'Every sealed value is sealed for the current certificate.',
+    };
+  });
+
+  return r;
+}

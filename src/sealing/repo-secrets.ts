@@ -1,0 +1,82 @@
+import type { FileSet, WriteResult } from '../repo/writer.js';
+import type { RepoPool } from '../repo/pool.js';
+import type { SealingCertificate } from './certificate.js';
+import { describeSealedSecret, removeSealedKey, sealedSecretPath, upsertSealedKey, type SealedSecretSummary } from './manifest.js';
+import { scopeLabel, sealValue, type SealingScope } from './seal.js';
+
+const SECRETS_DIR = 'edo/secrets';
+
+export interface SecretAddress {
+  namespace: string;
+  name: string;
+  key: string;
+}
+
+export interface SealedSecretListing extends SealedSecretSummary {
+  path: string;
+}
+
+/** Every SealedSecret of a repo, without ciphertext. */
+export async function listSealed(files: FileSet): Promise<SealedSecretListing[]> {
+  const out: SealedSecretListing[] = [];
+  for (const path of files.list(SECRETS_DIR)) {
+    if (!path.endsWith('.yaml')) continue;
+    const text = await files.read(path);
+    try {
+      const d = text === undefined ? undefined : describeSealedSecret(text);
+      if (d) out.push({ path, ...d });
+    } catch {
+      // A file someone broke by hand is not ours to describe; it is skipped.
+    }
+  }
+  return out;
+}
+
+function countKeys(list: SealedSecretListing[]): number {
+  return list.reduce((n, s) => n + s.keys.length, 0);
+}
+
+/** The manifest text a PUT would commit, for a dry run, and the edit that commits it. */
+export function sealEdit(a: SecretAddress, value: Buffer, cert: SealingCertificate, scope: SealingScope, onCount: (n: number) => void) {
+  const ciphertext = sealValue(cert.publicKey, value, scopeLabel(scope, a.namespace, a.name));
+  const path = sealedSecretPath(a.namespace, a.name);
+  return {
+    path,
+    render: (existing: string | undefined) => upsertSealedKey(existing, { ...a, ciphertext, scope, certFingerprint: cert.fingerprint }),
+    edit: {
+      message: `Updated sealed secret ${a.namespace}/${a.name}/${a.key}`,
+      apply: async (files: FileSet) => {
+        await files.write(path, upsertSealedKey(await files.read(path), { ...a, ciphertext, scope, certFingerprint: cert.fingerprint }));
+        onCount(countKeys(await listSealed(files)));
+      },
+    },
+  };
+}
+
+export function removeEdit(a: SecretAddress, onCount: (n: number) => void) {
+  const path = sealedSecretPath(a.namespace, a.name);
+  return {
+    path,
+    render: (existing: string | undefined) => removeSealedKey(existing, a.key),
+    edit: {
+      message: `Remove sealed secret ${a.namespace}/${a.name}/${a.key}.`,
+      apply: async (files: FileSet) => {
+        const r = removeSealedKey(await files.read(path), a.key);
+        if (r.changed) {
+          if (r.text === undefined) files.remove(path);
+          else await files.write(path, r.text);
+        }
+        onCount(countKeys(await listSealed(files)));
+      },
+    },
+  };
+}
+
+/** Reads one file of a cluster repo at its current head. */
+export async function readRepoFile(repos: RepoPool, repo: string, path: string): Promise<string | undefined> {
+  return (await repos.writer(repo)).read((files) => files.read(path));
+}
+
+export async function submit(repos: RepoPool, repo: string, edit: { message: string; apply: (f: FileSet) => Promise<void> }): Promise<WriteResult> {
+  return (await repos.writer(repo)).submit(edit);
+}
