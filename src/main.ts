@@ -5,15 +5,25 @@ import { createApi } from './http/index.js';
 import { listen } from './lib/listen.js';
 import type { Logger } from 'pino';
 import { createLogger } from './lib/log.js';
-import { startManager } from './manager.js';
+import { formatChecks, runChecks } from './check/index.js';
+import { startManager, type Manager } from './manager.js';
 
-const USAGE = `usage: cluster-manager [serve|core]
+const USAGE = `usage: cluster-manager [serve|core|check-config]
 
   serve   run the Cluster Manager (default). Without DIRECTORY_URL it first
           starts the embedded Factory+ core on loopback.
   core    run only the embedded Factory+ core (Config Store, Directory, Auth,
           Git server, MQTT broker), for a Cluster Manager in Factory+ mode.
+  check-config
+          check the configuration and every dependency (Directory, Config
+          Store, Auth, Git, MQTT, template entries) and say what to fix.
 `;
+
+async function checkConfig(config: Config): Promise<void> {
+  const results = await runChecks(config);
+  process.stdout.write(formatChecks(results));
+  process.exitCode = results.some((r) => !r.ok && !r.skipped) ? 1 : 0;
+}
 
 function printEndpoints(core: EmbeddedCore, file: string): void {
   const e = core.endpoints;
@@ -81,7 +91,16 @@ async function serve(config: Config): Promise<void> {
   if (!credentials) {
     throw new Error('DIRECTORY_URL is set but SERVICE_USERNAME and SERVICE_PASSWORD are not: the Cluster Manager needs a service account');
   }
-  const manager = await startManager({ config, directoryUrl, credentials, mqttProtocol: core ? 4 : config.factoryplus.mqttProtocol, log });
+  let manager: Manager;
+  try {
+    manager = await startManager({ config, directoryUrl, credentials, mqttProtocol: core ? 4 : config.factoryplus.mqttProtocol, log });
+  } catch (e) {
+    // Say which dependency is missing rather than leave a stack trace (or wait and retry in silence).
+    const failed = (await runChecks(config, { credentials, directoryUrl })).filter((r) => !r.ok && !r.skipped);
+    process.stderr.write(`cluster-manager: cannot start: ${(e as Error).message}\n${formatChecks(failed)}`);
+    await core?.stop();
+    process.exit(1);
+  }
 
   let listening = '';
   const { app } = createApi(manager, log, { externalUrl: () => listening });
@@ -106,7 +125,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (command !== 'serve' && command !== 'core') {
+  if (!['serve', 'core', 'check-config'].includes(command)) {
     process.stderr.write(`unknown command: ${command}\n${USAGE}`);
     process.exitCode = 2;
     return;
@@ -122,6 +141,7 @@ async function main(argv: string[]): Promise<void> {
     }
     throw e;
   }
+  if (command === 'check-config') return checkConfig(config);
   await (command === 'core' ? core(config) : serve(config));
 }
 

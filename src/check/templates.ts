@@ -1,0 +1,81 @@
+import { isJsonObject, type Json } from '../lib/merge-patch.js';
+import { renderClusterRepo, SpecError, validateSpec } from '../repo/manifests.js';
+import { renderTemplate } from '../repo/template.js';
+
+/** Which template entry a problem is about. */
+export type TemplateKind = 'flux' | 'helmRelease' | 'chart' | 'bootstrap';
+
+/** A cluster that exists only to render the templates with. */
+export const SAMPLE_CLUSTER = {
+  uuid: '00000000-0000-4000-8000-00000000c4ec',
+  entry: { name: 'Check_Config_Sample', namespace: 'fplus-edge' },
+};
+
+/** Problems of one entry on its own; undefined when none is found. */
+export function entryProblem(kind: TemplateKind, value: Json, ctx: { realm: string; domain: string; krbkeysImage: string }): string | undefined {
+  switch (kind) {
+    case 'flux':
+      if (!isJsonObject(value)) return 'is not a JSON object of file name -> manifests';
+      return undefined;
+    case 'helmRelease':
+      if (!isJsonObject(value) || !isJsonObject(value.template)) return 'has no "template" object';
+      return undefined;
+    case 'chart': {
+      const out = renderTemplate(value, { uuid: SAMPLE_CLUSTER.uuid, name: SAMPLE_CLUSTER.entry.name });
+      if (!isJsonObject(out as Json)) return 'does not render to a JSON object';
+      return undefined;
+    }
+    case 'bootstrap':
+      return bootstrapProblem(value, ctx);
+  }
+}
+
+/** What `{{files}}` renders to in the bootstrap wrapper (as the bootstrap script builder uses it). */
+const FILES_MARKER = '@@@@@';
+const FILE_NAME = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * The Bootstrap script entry must render to `{files: {name: text}, wrapper: text}`
+ * with plain file names and a `{{files}}` placeholder in the wrapper.
+ */
+function bootstrapProblem(value: Json, ctx: { realm: string; domain: string; krbkeysImage: string }): string | undefined {
+  const out = renderTemplate(value, {
+    name: SAMPLE_CLUSTER.entry.name, namespace: SAMPLE_CLUSTER.entry.namespace,
+    realm: ctx.realm, domain: ctx.domain, krbkeys: ctx.krbkeysImage, files: FILES_MARKER,
+  });
+  if (!isJsonObject(out as Json)) return 'does not render to a JSON object';
+  const { files, wrapper } = out as Record<string, unknown>;
+  if (typeof wrapper !== 'string') return 'has no "wrapper" text';
+  if (!wrapper.includes(FILES_MARKER)) return 'has a wrapper without the {{files}} placeholder';
+  if (!isJsonObject(files as Json)) return 'has no "files" object';
+  for (const [name, text] of Object.entries(files as Record<string, unknown>)) {
+    if (!FILE_NAME.test(name) || name === '.' || name === '..') return `names a file ${JSON.stringify(name)} that is not a plain file name`;
+    if (typeof text !== 'string') return `has a file ${name} that is not text`;
+  }
+  return undefined;
+}
+
+/** The entry a renderClusterRepo error is about, from its message. */
+function culprit(message: string): 'flux' | 'helmRelease' | 'chart' {
+  if (/Helm chart template/i.test(message)) return 'chart';
+  if (/HelmRelease template/i.test(message)) return 'helmRelease';
+  return 'flux';
+}
+
+/**
+ * Renders the sample cluster's repo from the three entries, as the
+ * commissioning does. Undefined when it renders, else the entry at fault and why.
+ */
+export function renderProblem(t: { flux: Json; helmRelease: Json; chart: Json }, gitBase: string, helmRepo: string):
+  { kind: 'flux' | 'helmRelease' | 'chart'; message: string } | undefined {
+  try {
+    const repo = renderClusterRepo({
+      uuid: SAMPLE_CLUSTER.uuid, spec: validateSpec(SAMPLE_CLUSTER.entry), templates: t, gitBase, helmRepo,
+    });
+    if (repo.files.size === 0) return { kind: 'flux', message: 'renders no files' };
+    return undefined;
+  } catch (e) {
+    const message = (e as Error).message;
+    return { kind: e instanceof SpecError ? culprit(message) : 'flux', message };
+  }
+}

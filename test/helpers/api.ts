@@ -1,0 +1,62 @@
+import { loadConfig } from '../../src/config/index.js';
+import type { Config } from '../../src/config/types.js';
+import { Local } from '../../src/embedded/seed/local-uuids.js';
+import { createApi } from '../../src/http/index.js';
+import type { ApiDeps } from '../../src/http/deps.js';
+import { listen } from '../../src/lib/listen.js';
+import { silentLogger } from '../../src/lib/log.js';
+import { startManager, type Manager } from '../../src/manager.js';
+import { adminAuth, startTestCore, tempDir, type TestCore } from './core.js';
+import { waitFor } from './processes.js';
+
+export interface ApiStack {
+  t: TestCore;
+  m: Manager;
+  deps: ApiDeps;
+  config: Config;
+  /** Base URL of the Cluster Manager's HTTP API, without a trailing slash. */
+  url: string;
+  /** Basic credential of the embedded core's administrator (wildcard ACL on clusters and secrets). */
+  admin: string;
+  /** Creates a cluster through the Config Store and waits until it is ready. */
+  createCluster(name: string, spec?: Record<string, unknown>): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The embedded core, the manager and its HTTP API on loopback, in this
+ * process. `now` replaces the clock of tokens and bootstrap URLs.
+ */
+export async function startApiStack(opts: { now?: () => number; config?: Record<string, unknown> } = {}): Promise<ApiStack> {
+  const t = await startTestCore();
+  const config = loadConfig({ env: {}, overrides: { dataDir: tempDir('cm-api-'), reconcile: { resyncSeconds: 600 }, ...opts.config } });
+  const u = config.uuids;
+  const m = await startManager({
+    config, directoryUrl: t.core.endpoints.directory, credentials: t.core.credentials.clusterManager,
+    mqttProtocol: process.env.TEST_MQTT_URL ? 5 : 4, log: silentLogger,
+  });
+  let base = '';
+  const { app, deps } = createApi(m, silentLogger, { externalUrl: () => base, now: opts.now });
+  const server = await listen(app.callback(), '127.0.0.1', 0);
+  base = server.url.replace(/\/$/, '');
+  await waitFor(() => m.controller.ready, 10_000, undefined, 'first resync');
+  const admin = adminAuth(t.core);
+  return {
+    t, m, deps, config, url: base, admin,
+    async createCluster(name, spec = {}) {
+      const uuid = t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
+      const r = await fetch(`${t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${uuid}`, {
+        method: 'PUT', headers: { Authorization: admin, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name, namespace: 'fplus-edge', ...spec }),
+      });
+      if (r.status !== 201) throw new Error(`creating cluster ${name}: ${r.status}`);
+      await waitFor(() => m.status.get(uuid)?.ready === true, 30_000, undefined, `cluster ${name} ready`);
+      return uuid;
+    },
+    async stop() {
+      await server.close();
+      await m.stop();
+      await t.stop();
+    },
+  };
+}
