@@ -113,7 +113,7 @@ async function serve(config: Config): Promise<void> {
   }
 
   onSignals(log, async () => {
-    await http.close();
+    await http.close(8_000);
     await manager.stop();
     await core?.stop();
   });

@@ -5,7 +5,12 @@ export interface Listening {
   server: Server;
   url: string;
   port: number;
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections and lets requests under way finish (their
+   * keep-alive connections close after the answer); whatever still runs
+   * after `graceMs` is cut off.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Listens on host:port (0 = ephemeral) and resolves with the base URL. */
@@ -21,9 +26,12 @@ export async function listen(handler: Parameters<typeof createServer>[1], host: 
     server,
     port: actual,
     url: `http://${host}:${actual}`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
+    close: (graceMs = 0) => new Promise<void>((resolve) => {
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+      server.close(() => { clearInterval(sweep); clearTimeout(cut); resolve(); });
+      server.closeIdleConnections();
+      if (graceMs <= 0) server.closeAllConnections();
     }),
   };
 }
