@@ -64,7 +64,7 @@ describe('Factory+ mode against a separately running core', function () {
       const body = r.status === 200 ? await r.json() as Record<string, unknown> : undefined;
       return body?.ready === true ? body : undefined;
     }, 60_000, m, 'the cluster to be ready');
-    expect(st.phase).to.equal('ready');
+    expect(st?.phase).to.equal('ready');
     expect(await (await cdb('GET', `/v2/app/${u.app.sparkplugAddress}/object/${cluster}`)).json()).to.deep.equal({ group_id: 'ACME-Remote_1' });
 
     const dir = await clone(cluster);
