@@ -35,6 +35,19 @@ export function createApp(d: ApiDeps): Koa {
   app.use(async (ctx, next) => {
     ctx.set('X-Content-Type-Options', 'nosniff');
     ctx.set('Cache-Control', 'no-store');
+    // CORS as Factory+ services have it, but without credentials: browser
+    // clients send their token in Authorization, and credentials a browser
+    // has cached are never sent along with a cross-origin request.
+    if (ctx.get('Origin')) {
+      ctx.set('Access-Control-Allow-Origin', '*');
+      if (ctx.method === 'OPTIONS') {
+        ctx.set('Access-Control-Allow-Methods', 'GET, POST, PUT, DELETE');
+        ctx.set('Access-Control-Allow-Headers', 'Authorization, Content-Type');
+        ctx.set('Access-Control-Max-Age', '600');
+        ctx.status = 204;
+        return;
+      }
+    }
     await next();
   });
   app.use(d.authn.middleware((ctx) => PUBLIC.some((re) => re.test(ctx.path))));

@@ -20,7 +20,9 @@ export function openApiDocument(version: string): Record<string, unknown> {
         Status: { type: 'object', description: 'Edge cluster setup status', properties: {
           spec: { type: 'object' }, ready: { type: 'boolean' }, phase: { enum: ['pending', 'address', 'accounts', 'repo', 'ready', 'deleting', 'failed'] },
           conditions: { type: 'array' }, fluxVersion: { type: 'string' }, self_link: { type: 'string' }, repo: { type: 'object' },
-          flux: { type: 'object' }, krbkeys: { type: 'object' }, specHash: { type: 'string' } } },
+          flux: { type: 'object' }, krbkeys: { type: 'object' }, specHash: { type: 'string' },
+          bootstrap: { type: 'object', properties: { fetches: { type: 'integer' }, lastFetch: { type: 'string', format: 'date-time' } } },
+          secrets: { type: 'object', properties: { count: { type: 'integer' } } } } },
         SealedSecret: { type: 'object', properties: { path: { type: 'string' }, namespace: { type: 'string' }, name: { type: 'string' },
           scope: { enum: ['strict', 'namespace-wide', 'cluster-wide'] }, keys: { type: 'array', items: { type: 'string' } }, certFingerprints: { type: 'object' } } },
       },

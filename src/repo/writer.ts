@@ -72,6 +72,7 @@ export class RepoWriter {
   private queue: Pending[] = [];
   private running = false;
   private knownHead: string | null | undefined;
+  private turn: Promise<void> = Promise.resolve();
   private readonly log: Logger;
   private readonly maxAttempts: number;
   lastUsed = Date.now();
@@ -98,12 +99,25 @@ export class RepoWriter {
     });
   }
 
-  /** Reads the current files without changing anything. */
-  async read<T>(fn: (files: FileSet) => Promise<T>): Promise<T> {
-    await openStore(this.gitdir, this.remote.url);
-    const head = await fetchHead(this.gitdir, this.remote);
-    this.knownHead = head;
-    return fn(new Files(this.gitdir, await snapshot(this.gitdir, head)));
+  /**
+   * Reads the current files without changing anything. Reads and writes of
+   * one working copy take turns: a fetch must not rewrite pack files under
+   * another reader's feet.
+   */
+  read<T>(fn: (files: FileSet) => Promise<T>): Promise<T> {
+    this.lastUsed = Date.now();
+    return this.exclusive(async () => {
+      await openStore(this.gitdir, this.remote.url);
+      const head = await fetchHead(this.gitdir, this.remote);
+      this.knownHead = head;
+      return fn(new Files(this.gitdir, await snapshot(this.gitdir, head)));
+    });
+  }
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(fn, fn);
+    this.turn = run.then(() => undefined, () => undefined);
+    return run;
   }
 
   private async drain(): Promise<void> {
@@ -112,7 +126,7 @@ export class RepoWriter {
       while (this.queue.length) {
         const batch = this.queue;
         this.queue = [];
-        await this.write(batch);
+        await this.exclusive(() => this.write(batch));
       }
     } finally {
       this.running = false;

@@ -5,6 +5,7 @@ import { HttpError } from '../../lib/http-errors.js';
 import type { Status } from '../../reconcile/status.js';
 import { readRepoFile } from '../../sealing/repo-secrets.js';
 import type { ApiDeps } from '../deps.js';
+import { CHALLENGE } from '../authn.js';
 import { clusterParam, principalOf } from '../params.js';
 
 const FLUX_SYSTEM = 'flux-system/flux-system.yaml';
@@ -67,7 +68,7 @@ export function clusterRoutes(d: ApiDeps): Router {
     const v = d.bootstrapTokens.verify(token, cluster);
     if (!v.ok) {
       const why = { malformed: 'missing or malformed', 'bad-signature': 'not valid', expired: 'expired', 'wrong-cluster': 'for another cluster' }[v.reason];
-      throw new HttpError(401, `bootstrap token ${why}; ask for a new URL with POST /v1/cluster/${cluster}/bootstrap-url`);
+      throw new HttpError(401, `bootstrap token ${why}; ask for a new URL with POST /v1/cluster/${cluster}/bootstrap-url`, CHALLENGE);
     }
     const st = await known(cluster);
     requireReady(st);
@@ -85,7 +86,8 @@ export function clusterRoutes(d: ApiDeps): Router {
       if (e instanceof BootstrapTemplateError) throw new HttpError(503, `the Bootstrap script template cannot be used: ${e.message}`);
       throw e;
     }
-    const fetches = ((st.bootstrap as { fetches?: number } | undefined)?.fetches ?? 0) + 1;
+    // Read again: other fetches may have been counted while this one was assembled.
+    const fetches = ((m.status.get(cluster)?.bootstrap as { fetches?: number } | undefined)?.fetches ?? 0) + 1;
     void m.status.update(cluster, { bootstrap: { fetches, lastFetch: (d.now?.() ?? new Date()).toISOString() } });
     d.metrics.bootstrapFetches.inc();
     ctx.type = 'text/plain; charset=utf-8';
