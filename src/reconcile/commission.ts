@@ -159,7 +159,10 @@ export class Commissioner {
       if (e instanceof SpecError) return this.fail(cluster, e.reason, e.message);
       throw e;
     }
-    const result = await (await this.d.repos.writer(cluster)).submit({
+    const writer = await this.d.repos.writer(cluster);
+    // A repo this cluster never pushed to is new and empty: no need to fetch it first.
+    if (!(this.d.status.get(cluster)?.repo as { head?: string } | undefined)?.head) writer.assumeHead(null);
+    const result = await writer.submit({
       message: 'Cluster flux update',
       apply: async (files) => {
         await files.write('README.md', REPO_README);

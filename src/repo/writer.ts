@@ -91,6 +91,15 @@ export class RepoWriter {
     return !this.running && this.queue.length === 0;
   }
 
+  /**
+   * Tells a cold writer what the remote head probably is (null: an empty
+   * repo), saving the fetch before its first write. A wrong guess costs one
+   * refused push and a retry on the real head.
+   */
+  assumeHead(head: string | null): void {
+    if (this.knownHead === undefined) this.knownHead = head;
+  }
+
   submit(edit: Edit): Promise<WriteResult> {
     this.lastUsed = Date.now();
     return new Promise((resolve, reject) => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -12,6 +12,7 @@ const run = promisify(execFile);
  */
 export class GitStorage {
   private readonly creating = new Map<string, Promise<void>>();
+  private pristine: Promise<string> | undefined;
 
   constructor(readonly root: string) {
     mkdirSync(root, { recursive: true });
@@ -39,13 +40,33 @@ export class GitStorage {
     await p;
   }
 
+  /**
+   * A pristine bare repo made once by `git init`; new repos are copies of it,
+   * because starting a process is the dominant cost of creating a repo.
+   * Pushes of many small commits should not leave loose objects forever,
+   * hence unpackLimit.
+   */
+  private template(): Promise<string> {
+    this.pristine ??= (async () => {
+      const dir = join(this.root, '.pristine');
+      const tmp = `${dir}.${process.pid}.${Date.now()}`;
+      await run('git', ['init', '--quiet', '--bare', '--initial-branch=main', tmp]);
+      appendFileSync(join(tmp, 'config'), '[http]\n\treceivepack = true\n[receive]\n\tunpackLimit = 100\n');
+      rmSync(join(tmp, 'hooks'), { recursive: true, force: true });
+      mkdirSync(join(tmp, 'hooks'));
+      rmSync(dir, { recursive: true, force: true });
+      renameSync(tmp, dir);
+      return dir;
+    })();
+    this.pristine.catch(() => { this.pristine = undefined; });
+    return this.pristine;
+  }
+
   private async create(uuid: string): Promise<void> {
     const dir = this.dir(uuid);
-    await run('git', ['init', '--quiet', '--bare', '--initial-branch=main', dir]);
-    // Appended directly rather than by two more `git config` processes: a
-    // process start is the dominant cost of creating a repo. Pushes of many
-    // small commits should not leave loose objects forever, hence unpackLimit.
-    appendFileSync(join(dir, 'config'), '[http]\n\treceivepack = true\n[receive]\n\tunpackLimit = 100\n');
+    const tmp = `${dir}.tmp-${process.pid}`;
+    cpSync(await this.template(), tmp, { recursive: true });
+    renameSync(tmp, dir);
   }
 
   /** Branch name -> commit id. */
