@@ -1,7 +1,15 @@
-import * as fs from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
 import git, { Errors, type TreeEntry } from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
+import { MemFs } from './mem-fs.js';
+
+/** Every working store lives here: they are caches of the Git server, not state. */
+const memory = new MemFs();
+const fs = memory.client;
+
+/** Bytes held by all working stores. */
+export function storeBytes(): number {
+  return memory.bytes;
+}
 
 /** Where a repo lives and how to authenticate to it. */
 export interface Remote {
@@ -30,14 +38,14 @@ export const BRANCH = 'main';
  * top of the fetched head and pushes. All functions take explicit inputs.
  */
 export async function openStore(gitdir: string, url: string): Promise<void> {
-  if (fs.existsSync(`${gitdir}/HEAD`)) return;
-  await mkdir(gitdir, { recursive: true });
+  if (memory.exists(`${gitdir}/HEAD`)) return;
+  memory.mkdirp(gitdir);
   await git.init({ fs, gitdir, bare: true, defaultBranch: BRANCH });
   await git.addRemote({ fs, gitdir, remote: 'origin', url, force: true });
 }
 
 export async function dropStore(gitdir: string): Promise<void> {
-  await rm(gitdir, { recursive: true, force: true });
+  memory.rmrf(gitdir);
 }
 
 /** Fetches the remote branch; returns its head, or null for an empty repo. */

@@ -1,8 +1,7 @@
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
-import type { Author } from './git-store.js';
+import { dropStore, type Author } from './git-store.js';
 import { RepoWriter } from './writer.js';
 
 export interface RepoPoolOptions {
@@ -57,7 +56,7 @@ export class RepoPool {
     const w = this.writers.get(repo);
     if (w && !w.idle) return;
     this.writers.delete(repo);
-    await rm(join(this.o.checkoutsDir, repo), { recursive: true, force: true });
+    await dropStore(join(this.o.checkoutsDir, repo));
   }
 
   get size(): number {
@@ -70,7 +69,7 @@ export class RepoPool {
       if (this.writers.size <= this.maxWarm) break;
       if (!w.idle) continue;
       this.writers.delete(repo);
-      rm(join(this.o.checkoutsDir, repo), { recursive: true, force: true }).catch(() => undefined);
+      dropStore(join(this.o.checkoutsDir, repo)).catch(() => undefined);
     }
   }
 }
