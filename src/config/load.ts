@@ -90,12 +90,16 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const problems: string[] = [];
   let merged = readJson(join(configDir, 'default.json'), problems);
 
-  const profile = env.UUID_PROFILE ?? (opts.overrides?.profile as string | undefined);
+  const file = env.CONFIG_FILE ? readJson(resolve(env.CONFIG_FILE), problems) : undefined;
+  // The profile may come from the environment, the caller or the file; its
+  // UUIDs go under the file's, so the file can still change single UUIDs.
+  const profile = env.UUID_PROFILE ?? (opts.overrides?.profile as string | undefined) ?? (file?.profile as string | undefined);
   if (profile !== undefined && profile !== 'seed') {
     if (profile !== 'acs') problems.push(`UUID_PROFILE=${JSON.stringify(profile)}: must be "seed" or "acs"`);
     else merged = overlay(merged, readJson(join(configDir, 'acs.json'), problems));
   }
-  if (env.CONFIG_FILE) merged = overlay(merged, readJson(resolve(env.CONFIG_FILE), problems));
+  if (file) merged = overlay(merged, file);
+  if (env.UUID_PROFILE) merged.profile = env.UUID_PROFILE;
 
   for (const b of envBindings) {
     for (const name of b.names) {

@@ -51,6 +51,13 @@ export function createApp(d: ApiDeps): Koa {
     await next();
   });
   app.use(d.authn.middleware((ctx) => PUBLIC.some((re) => re.test(ctx.path))));
+  // An empty segment is a missing namespace, name or key, not another route.
+  app.use(async (ctx, next) => {
+    if (ctx.path.startsWith('/v1/') && (ctx.path.includes('//') || ctx.path.endsWith('/'))) {
+      throw new HttpError(400, `${ctx.path} has an empty path segment`);
+    }
+    await next();
+  });
   for (const r of routers) app.use(r.routes());
   app.use(methodNotAllowed(routers));
   return app;

@@ -9,17 +9,24 @@ export async function readRawBody(ctx: Context, limit: number): Promise<Buffer> 
     ctx.req.resume();
     throw new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${limit}`);
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      ctx.req.resume();
-      throw new HttpError(413, `request body exceeds the limit of ${limit} bytes`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  // Listened to rather than iterated: leaving a `for await` early destroys the
+  // socket, and a client still sending would see a reset instead of the 413.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const req = ctx.req;
+    const tooBig = () => new HttpError(413, `request body exceeds the limit of ${limit} bytes`, { Connection: 'close' });
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+      // Past the limit the rest is read and dropped so the answer can be
+      // delivered, up to a bound beyond which the connection is cut.
+      else if (size > limit * 8) req.destroy();
+    });
+    req.on('end', () => (size > limit ? reject(tooBig()) : resolve(Buffer.concat(chunks))));
+    req.on('error', (e) => reject(size > limit ? tooBig() : new HttpError(400, `request body could not be read: ${e.message}`)));
+    req.on('close', () => { if (!req.complete) reject(size > limit ? tooBig() : new HttpError(400, 'request body ended early')); });
+  });
 }
 
 /**

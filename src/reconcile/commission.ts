@@ -202,7 +202,7 @@ export class Commissioner {
       if (await cdb.registration(uuid)) {
         await cdb.removeMember(sc.group[acc.role].uuid, uuid);
         await cdb.delete(u.app.info, uuid);
-        await cdb.deleteObject(uuid);
+        await this.deleteAccountObject(uuid);
       }
       await this.patch(cluster, { [acc.role]: null });
     }
@@ -212,6 +212,27 @@ export class Commissioner {
     await this.d.repos.forget(cluster);
     await this.patch(cluster, null);
     this.d.log.info({ cluster, name: (status.spec as { name?: string } | undefined)?.name }, 'cluster removed');
+  }
+
+  /**
+   * Deletes an account object; without Delete object on what it owns (a
+   * stock ACS grant set) it marks the object deleted as the original does,
+   * and failing that leaves it, rather than stop the teardown for ever.
+   */
+  private async deleteAccountObject(uuid: string): Promise<void> {
+    const { cdb, uuids: u } = this.d;
+    try {
+      await cdb.deleteObject(uuid);
+      return;
+    } catch (e) {
+      if (!(e instanceof ServiceError && (e.status === 403 || e.status === 409))) throw e;
+    }
+    try {
+      await cdb.patch(u.app.registration, uuid, { deleted: true });
+    } catch (e) {
+      if (!(e instanceof ServiceError && (e.status === 403 || e.status === 404))) throw e;
+      this.d.log.warn({ account: uuid }, 'account object left in place: no permission to delete it');
+    }
   }
 
   /**

@@ -28,7 +28,8 @@ export function isSecretName(s: unknown): s is string {
 
 /** A key of a Secret's `data`, by Kubernetes' `IsConfigMapKey` rule. */
 export function isSecretKey(s: unknown): s is string {
-  return typeof s === 'string' && s.length <= 253 && SECRET_KEY.test(s) && s !== '.' && s !== '..';
+  // Kubernetes also refuses any key starting with '..' (its hasChDirPrefix check).
+  return typeof s === 'string' && s.length <= 253 && SECRET_KEY.test(s) && s !== '.' && !s.startsWith('..');
 }
 
 /** A secret address part that failed its check; `field` says which. */

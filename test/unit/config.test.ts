@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 
 describe('configuration', () => {
@@ -14,6 +17,16 @@ describe('configuration', () => {
     expect(c.profile).to.equal('acs');
     expect(c.uuids.app.setupStatus).to.equal('f6c67e6f-e48e-4f69-b4bb-bfbddcc2a517');
     expect(c.uuids.app.edgeStatus).to.equal('747a62c9-1b66-4a2e-8dd9-0b70a91b6b75');
+  });
+
+  it('takes the profile from a CONFIG_FILE, whose own UUIDs still win', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const file = join(dir, 'cm.json');
+    writeFileSync(file, JSON.stringify({ profile: 'acs', uuids: { app: { bootstrapTemplate: '00000000-0000-4000-8000-000000000001' } } }));
+    const c = loadConfig({ env: { CONFIG_FILE: file } });
+    expect(c.profile).to.equal('acs');
+    expect(c.uuids.app.setupStatus).to.equal('f6c67e6f-e48e-4f69-b4bb-bfbddcc2a517');
+    expect(c.uuids.app.bootstrapTemplate).to.equal('00000000-0000-4000-8000-000000000001');
   });
 
   it('takes environment overrides, including the original variable names', () => {

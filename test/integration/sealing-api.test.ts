@@ -1,0 +1,598 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { parseAllDocuments } from 'yaml';
+import { startApiStack, type ApiStack } from '../helpers/api.js';
+import { testCert } from '../helpers/certs.js';
+import { tempDir } from '../helpers/core.js';
+import { unsealValue } from '../helpers/unseal.js';
+
+/**
+ * The secret routes end to end: the embedded core (Config Store, Git server),
+ * the manager and its HTTP API; results are checked with the real `git` CLI
+ * and an independent implementation of the controller's decryption.
+ */
+
+const run = promisify(execFile);
+const gitEnv = {
+  ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1',
+  GIT_AUTHOR_NAME: 'h', GIT_AUTHOR_EMAIL: 'h@h', GIT_COMMITTER_NAME: 'h', GIT_COMMITTER_EMAIL: 'h@h',
+};
+
+const NS_WIDE = 'sealedsecrets.bitnami.com/namespace-wide';
+const CLUSTER_WIDE = 'sealedsecrets.bitnami.com/cluster-wide';
+const CERT_SHA = 'cluster-manager.factoryplus/cert-sha256';
+const KEY_CERTS = 'cluster-manager.factoryplus/key-certs';
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer; text: string; json: () => Obj }
+
+const fingerprint = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
+
+describe('sealing API (HTTP → sealed manifest in the cluster repo)', function () {
+  this.timeout(60_000);
+  let s: ApiStack;
+  let A: string; // the main cluster, RSA certificate throughout
+  let B: string; // certificate problems and re-sealing
+  const rsa = () => testCert('rsa');
+
+  /** An HTTP call that sends the path exactly as given (fetch would normalise `..`). */
+  const call = (method: string, path: string, opts: { body?: Buffer | string; chunks?: Buffer[]; auth?: string | null; headers?: Record<string, string> } = {}) =>
+    new Promise<Answer>((resolve, reject) => {
+      const u = new URL(s.url);
+      const headers: Record<string, string> = { ...opts.headers };
+      if (opts.auth !== null) headers.Authorization = opts.auth ?? s.admin;
+      if (opts.body !== undefined) {
+        headers['Content-Length'] = String(Buffer.byteLength(opts.body));
+        headers['Content-Type'] ??= 'application/octet-stream';
+      }
+      const req = request({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const body = Buffer.concat(chunks);
+          const text = body.toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text, json: () => JSON.parse(text) as Obj });
+        });
+      });
+      req.on('error', reject);
+      if (opts.chunks) {
+        for (const c of opts.chunks) req.write(c);
+        req.end();
+      } else req.end(opts.body);
+    });
+  const secretUrl = (cluster: string, ns: string, name: string, key: string, query = '') => `/v1/cluster/${cluster}/secret/${ns}/${name}/${key}${query}`;
+  const put = (cluster: string, ns: string, name: string, key: string, value: Buffer | string, query = '') =>
+    call('PUT', secretUrl(cluster, ns, name, key, query), { body: value });
+  const del = (cluster: string, ns: string, name: string, key: string, query = '') => call('DELETE', secretUrl(cluster, ns, name, key, query));
+
+  const edgeStatus = async (cluster: string, method: 'PUT' | 'DELETE', body?: Obj) => {
+    const r = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.edgeStatus}/object/${cluster}`, {
+      method, headers: { Authorization: s.admin, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body),
+    });
+    if (r.status >= 300 && !(method === 'DELETE' && r.status === 404)) throw new Error(`edge status ${method}: ${r.status}`);
+  };
+  const setCert = (cluster: string, pem: string) => edgeStatus(cluster, 'PUT', { kubeseal_cert: pem });
+
+  const cloneUrl = (cluster: string) => {
+    const url = new URL(`/uuid/${cluster}`, s.t.core.endpoints.git);
+    url.username = s.t.core.credentials.admin.username;
+    url.password = s.t.core.credentials.admin.password;
+    return url.href;
+  };
+  const git = async (args: string[], cwd?: string) => (await run('git', args, { cwd, env: gitEnv, maxBuffer: 64 * 1024 * 1024 })).stdout;
+  const remoteHead = async (cluster: string) => (await git(['ls-remote', cloneUrl(cluster), 'refs/heads/main'])).split(/\s/)[0];
+  const clone = async (cluster: string) => {
+    const dir = join(tempDir('sealing-clone-'), 'c');
+    await git(['clone', '-q', cloneUrl(cluster), dir]);
+    return dir;
+  };
+  const subject = async (dir: string) => (await git(['log', '-1', '--format=%s'], dir)).trim();
+  const manifestPath = (ns: string, name: string) => `edo/secrets/${ns}/${name}.yaml`;
+  const parseYaml = (text: string): Obj => {
+    const docs = parseAllDocuments(text);
+    if (!Array.isArray(docs) || docs.length === 0) throw new Error('no documents');
+    return docs[0].toJS() as Obj;
+  };
+  const manifest = (dir: string, ns: string, name: string): Obj => parseYaml(readFileSync(join(dir, manifestPath(ns, name)), 'utf8'));
+  const label = { strict: (ns: string, name: string) => Buffer.from(`${ns}/${name}`), ns: (ns: string) => Buffer.from(ns), cluster: () => Buffer.alloc(0) };
+
+  /** Asserts that the remote is where it was: the calls made in `fn` wrote nothing. */
+  const unchanged = async <T>(cluster: string, fn: () => Promise<T>): Promise<T> => {
+    const before = await remoteHead(cluster);
+    const out = await fn();
+    expect(await remoteHead(cluster), 'the repo head moved').to.equal(before);
+    return out;
+  };
+
+  before(async () => {
+    rsa();
+    s = await startApiStack();
+    [A, B] = await Promise.all([s.createCluster('sealing_a'), s.createCluster('sealing_b')]);
+    await setCert(A, rsa().certPem);
+  });
+  after(async () => { await s?.stop(); });
+
+  describe('PUT', () => {
+    it('seals a binary body into edo/secrets/<ns>/<name>.yaml, committed and pushed before the 204', async () => {
+      const value = Buffer.concat([Buffer.from([0, 0xff, 0xfe, 0x80, 0x0a, 0x0d]), randomBytes(3000), Buffer.from('\u00e9\u0000end')]);
+      const r = await put(A, 'app-ns', 'db-creds', 'password', value);
+      expect(r.status, r.text).to.equal(204);
+      expect(r.body.length).to.equal(0);
+      // The push happened before the answer: a clone made right now has it.
+      const dir = await clone(A);
+      expect(await subject(dir)).to.equal('Updated sealed secret app-ns/db-creds/password');
+      const m = manifest(dir, 'app-ns', 'db-creds');
+      expect(m.apiVersion).to.equal('bitnami.com/v1alpha1');
+      expect(m.kind).to.equal('SealedSecret');
+      expect(m.metadata.namespace).to.equal('app-ns');
+      expect(m.metadata.name).to.equal('db-creds');
+      expect(m.spec.template).to.deep.equal({ data: null, metadata: { namespace: 'app-ns', name: 'db-creds' }, type: 'Opaque' });
+      expect(Object.keys(m.spec.encryptedData)).to.deep.equal(['password']);
+      const sealed = m.spec.encryptedData.password as string;
+      expect(sealed).to.match(/^[A-Za-z0-9+/]+=*$/);
+      expect(unsealValue(rsa().keyPem, sealed, label.strict('app-ns', 'db-creds')).equals(value)).to.equal(true);
+      // Strict scope: the label binds it to this namespace/name.
+      expect(() => unsealValue(rsa().keyPem, sealed, label.ns('app-ns'))).to.throw();
+      expect(() => unsealValue(rsa().keyPem, sealed, label.strict('app-ns', 'other'))).to.throw();
+      const ann = (m.metadata.annotations ?? {}) as Obj;
+      expect(ann[NS_WIDE]).to.equal(undefined);
+      expect(ann[CLUSTER_WIDE]).to.equal(undefined);
+      expect(ann[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
+    });
+
+    it('adds further keys to the same file, each decrypting to exactly its bytes', async () => {
+      const user = Buffer.from('admin');
+      const long = randomBytes(70_000);
+      expect((await put(A, 'app-ns', 'db-creds', 'username', user)).status).to.equal(204);
+      expect((await put(A, 'app-ns', 'db-creds', 'blob.bin', long)).status).to.equal(204);
+      const dir = await clone(A);
+      const m = manifest(dir, 'app-ns', 'db-creds');
+      expect(Object.keys(m.spec.encryptedData).sort()).to.deep.equal(['blob.bin', 'password', 'username']);
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.username, label.strict('app-ns', 'db-creds')).equals(user)).to.equal(true);
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData['blob.bin'], label.strict('app-ns', 'db-creds')).equals(long)).to.equal(true);
+      expect(await subject(dir)).to.equal('Updated sealed secret app-ns/db-creds/blob.bin');
+    });
+
+    it('overwrites a key with a fresh ciphertext of the new value', async () => {
+      expect((await put(A, 'app-ns', 'rotate', 'k', 'first')).status).to.equal(204);
+      const before = manifest(await clone(A), 'app-ns', 'rotate').spec.encryptedData.k as string;
+      expect((await put(A, 'app-ns', 'rotate', 'k', 'second')).status).to.equal(204);
+      const after = manifest(await clone(A), 'app-ns', 'rotate').spec.encryptedData.k as string;
+      expect(after).to.not.equal(before);
+      expect(unsealValue(rsa().keyPem, after, label.strict('app-ns', 'rotate')).toString()).to.equal('second');
+    });
+
+    it('?scope=namespace-wide seals with the namespace as label and annotates the manifest', async () => {
+      const value = randomBytes(64);
+      const r = await put(A, 'app-ns', 'ns-wide', 'token', value, '?scope=namespace-wide');
+      expect(r.status, r.text).to.equal(204);
+      const m = manifest(await clone(A), 'app-ns', 'ns-wide');
+      const sealed = m.spec.encryptedData.token as string;
+      expect(unsealValue(rsa().keyPem, sealed, label.ns('app-ns')).equals(value)).to.equal(true);
+      expect(() => unsealValue(rsa().keyPem, sealed, label.strict('app-ns', 'ns-wide'))).to.throw();
+      expect(() => unsealValue(rsa().keyPem, sealed, label.cluster())).to.throw();
+      expect(m.metadata.annotations[NS_WIDE]).to.equal('true');
+      expect(m.metadata.annotations[CLUSTER_WIDE]).to.equal(undefined);
+      expect(m.metadata.annotations[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
+    });
+
+    it('?scope=cluster-wide seals with the empty label and annotates the manifest', async () => {
+      const value = randomBytes(64);
+      const r = await put(A, 'app-ns', 'cl-wide', 'token', value, '?scope=cluster-wide');
+      expect(r.status, r.text).to.equal(204);
+      const m = manifest(await clone(A), 'app-ns', 'cl-wide');
+      const sealed = m.spec.encryptedData.token as string;
+      expect(unsealValue(rsa().keyPem, sealed, label.cluster()).equals(value)).to.equal(true);
+      expect(() => unsealValue(rsa().keyPem, sealed, label.ns('app-ns'))).to.throw();
+      expect(() => unsealValue(rsa().keyPem, sealed, label.strict('app-ns', 'cl-wide'))).to.throw();
+      expect(m.metadata.annotations[CLUSTER_WIDE]).to.equal('true');
+      expect(m.metadata.annotations[NS_WIDE]).to.equal(undefined);
+      expect(m.metadata.annotations[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
+    });
+
+    it('?scope=strict is the default, explicitly', async () => {
+      expect((await put(A, 'app-ns', 'strict-explicit', 'k', 'v', '?scope=strict')).status).to.equal(204);
+      const m = manifest(await clone(A), 'app-ns', 'strict-explicit');
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('app-ns', 'strict-explicit')).toString()).to.equal('v');
+    });
+
+    it('refuses a key in another scope than the keys already in the file (409), writing nothing', async () => {
+      await unchanged(A, async () => {
+        const r = await put(A, 'app-ns', 'db-creds', 'other', 'x', '?scope=cluster-wide');
+        expect(r.status, r.text).to.equal(409);
+        expect(r.json().reason).to.equal('scope-mismatch');
+      });
+    });
+
+    it('a bad scope is a 400 and writes nothing', async () => {
+      await unchanged(A, async () => {
+        for (const q of ['?scope=bogus', '?scope=', '?scope=Strict', '?scope=strict&scope=cluster-wide']) {
+          const r = await put(A, 'app-ns', 'bad-scope', 'k', 'v', q);
+          expect(r.status, `${q}: ${r.text}`).to.equal(400);
+          expect(r.json().message, q).to.be.a('string');
+        }
+      });
+    });
+
+    it('a body over 1 MiB is a 413 and writes nothing; exactly 1 MiB is accepted', async () => {
+      await unchanged(A, async () => {
+        const declared = await put(A, 'app-ns', 'big', 'k', Buffer.alloc(1024 * 1024 + 1, 7));
+        expect(declared.status, declared.text).to.equal(413);
+        expect(declared.json().message).to.be.a('string');
+      });
+      const exact = randomBytes(1024 * 1024);
+      const r = await put(A, 'app-ns', 'big', 'k', exact);
+      expect(r.status, r.text).to.equal(204);
+      const m = manifest(await clone(A), 'app-ns', 'big');
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('app-ns', 'big')).equals(exact)).to.equal(true);
+    });
+
+    it('a streamed (chunked, no Content-Length) body over 1 MiB is answered 413 without resetting the connection, and writes nothing', async () => {
+      // The client is still sending when the limit is hit, as any streaming
+      // uploader would be: the server must answer 413 and let the rest of the
+      // body drain (its answer says keep-alive), not reset the connection,
+      // which makes clients lose the answer.
+      const outcome = await unchanged(A, () => new Promise<{ received: string; error?: string }>((resolve) => {
+        const u = new URL(s.url);
+        const sock = connect(Number(u.port), u.hostname);
+        let received = '';
+        let error: string | undefined;
+        sock.on('data', (d) => { received += d.toString('latin1'); });
+        sock.on('error', (e) => { error = e.message; });
+        sock.on('close', () => resolve({ received, error }));
+        sock.write(`PUT ${secretUrl(A, 'app-ns', 'big-stream', 'k')} HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: ${s.admin}\r\n` +
+          'Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
+        let i = 0;
+        const tick = setInterval(() => {
+          if (sock.destroyed) { clearInterval(tick); return; }
+          if (i++ < 8) {
+            const chunk = Buffer.alloc(256 * 1024, 8);
+            sock.write(`${chunk.length.toString(16)}\r\n`);
+            sock.write(chunk);
+            sock.write('\r\n');
+          } else {
+            clearInterval(tick);
+            sock.end('0\r\n\r\n');
+          }
+        }, 40);
+      }));
+      expect(outcome.received.split('\r\n')[0]).to.match(/^HTTP\/1\.1 413 /);
+      expect(outcome.error, 'the connection was reset while the client was still sending').to.equal(undefined);
+    });
+
+    it('invalid namespace, name or key is a 400 and writes nothing', async () => {
+      const bad: Array<[string, string, string]> = [
+        ['App-NS', 'n', 'k'], // uppercase namespace
+        ['app-ns', 'DB', 'k'], // uppercase name
+        ['n'.repeat(64), 'n', 'k'], // 64-char namespace
+        ['..', 'n', 'k'],
+        ['app-ns', '..', 'k'],
+        ['app-ns', 'n', '..'],
+        ['app-ns', '%2E%2E', 'k'],
+        ['app-ns', 'a%2Fb', 'k'], // percent-encoded slash in the name
+        ['a%2Fb', 'n', 'k'],
+        ['app-ns', 'n', 'a%2Fb'], // slash in the key
+        ['app-ns', 'n', 'a%20b'], // space in the key
+        ['app-ns', 'n', 'k%00'],
+        ['app-ns', 'n.', 'k'],
+        ['-ns', 'n', 'k'],
+        ['app.ns', 'n', 'k'], // namespaces are labels: no dots
+        ['app-ns', 'n', 'k'.repeat(254)],
+      ];
+      await unchanged(A, async () => {
+        for (const [ns, name, key] of bad) {
+          const r = await put(A, ns, name, key, 'v');
+          expect(r.status, `PUT ${ns}/${name}/${key}: ${r.text}`).to.equal(400);
+          const d = await del(A, ns, name, key);
+          expect(d.status, `DELETE ${ns}/${name}/${key}: ${d.text}`).to.equal(400);
+        }
+      });
+      // The boundaries themselves are fine.
+      const ns63 = 'n'.repeat(63);
+      expect((await put(A, ns63, 'a.b-c', 'K_e-y.1', 'v')).status).to.equal(204);
+      expect(existsSync(join(await clone(A), manifestPath(ns63, 'a.b-c')))).to.equal(true);
+    });
+
+    it('an empty namespace, name or key is a 400 and writes nothing', async () => {
+      await unchanged(A, async () => {
+        for (const p of [secretUrl(A, 'app-ns', 'n', ''), secretUrl(A, '', 'n', 'k'), secretUrl(A, 'app-ns', '', 'k')]) {
+          const r = await call('PUT', p, { body: 'v' });
+          expect(r.status, `PUT ${p}: ${r.text}`).to.equal(400);
+        }
+      });
+    });
+
+    it('a key Kubernetes would reject ("." or a leading "..") is a 400 and writes nothing', async () => {
+      // apimachinery IsConfigMapKey: must not be '.', '..', nor start with '..'.
+      await unchanged(A, async () => {
+        for (const key of ['.', '..data', '..x']) {
+          const r = await put(A, 'app-ns', 'dots', key, 'v');
+          expect(r.status, `${key}: ${r.text}`).to.equal(400);
+        }
+      });
+    });
+
+    it('needs authentication (401) and writes nothing', async () => {
+      await unchanged(A, async () => {
+        const r = await call('PUT', secretUrl(A, 'app-ns', 'anon', 'k'), { body: 'v', auth: null });
+        expect(r.status).to.equal(401);
+        const w = await call('PUT', secretUrl(A, 'app-ns', 'anon', 'k'), { body: 'v', auth: `Basic ${Buffer.from('admin:wrong').toString('base64')}` });
+        expect(w.status).to.equal(401);
+      });
+    });
+
+    it('an unknown cluster is a 404', async () => {
+      const r = await put(randomUUID(), 'app-ns', 'n', 'k', 'v');
+      expect(r.status, r.text).to.equal(404);
+    });
+  });
+
+  describe('dry run', () => {
+    it('PUT ?dryrun answers 200 with the manifest and writes nothing', async () => {
+      const value = randomBytes(200);
+      await unchanged(A, async () => {
+        for (const q of ['?dryrun', '?dryrun=true', '?dryrun&scope=strict']) {
+          const r = await put(A, 'app-ns', 'db-creds', 'dry', value, q);
+          expect(r.status, `${q}: ${r.text}`).to.equal(200);
+          expect(String(r.headers['content-type'])).to.match(/yaml/);
+          const m = parseYaml(r.text);
+          expect(m.kind).to.equal('SealedSecret');
+          expect(m.metadata).to.include({ namespace: 'app-ns', name: 'db-creds' });
+          // The existing keys are in it, with the new one.
+          expect(Object.keys(m.spec.encryptedData).sort()).to.deep.equal(['blob.bin', 'dry', 'password', 'username']);
+          expect(unsealValue(rsa().keyPem, m.spec.encryptedData.dry, label.strict('app-ns', 'db-creds')).equals(value)).to.equal(true);
+        }
+        const fresh = await put(A, 'dry-ns', 'fresh', 'k', 'v', '?dryrun&scope=namespace-wide');
+        expect(fresh.status, fresh.text).to.equal(200);
+        const m = parseYaml(fresh.text);
+        expect(m.metadata.annotations[NS_WIDE]).to.equal('true');
+        expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.ns('dry-ns')).toString()).to.equal('v');
+      });
+      const dir = await clone(A);
+      expect(manifest(dir, 'app-ns', 'db-creds').spec.encryptedData.dry).to.equal(undefined);
+      expect(existsSync(join(dir, 'edo/secrets/dry-ns'))).to.equal(false);
+    });
+
+    it('DELETE ?dryrun answers 200 and writes nothing', async () => {
+      await unchanged(A, async () => {
+        const r = await del(A, 'app-ns', 'db-creds', 'username', '?dryrun');
+        expect(r.status, r.text).to.equal(200);
+        const none = await del(A, 'app-ns', 'nothing-here', 'k', '?dryrun');
+        expect(none.status, none.text).to.equal(200);
+      });
+      expect(manifest(await clone(A), 'app-ns', 'db-creds').spec.encryptedData.username).to.be.a('string');
+    });
+  });
+
+  describe('DELETE', () => {
+    it('removes one key and keeps the others', async () => {
+      expect((await put(A, 'del-ns', 'pair', 'a', 'A')).status).to.equal(204);
+      expect((await put(A, 'del-ns', 'pair', 'b', 'B')).status).to.equal(204);
+      const r = await del(A, 'del-ns', 'pair', 'a');
+      expect(r.status, r.text).to.equal(204);
+      const dir = await clone(A);
+      expect(await subject(dir)).to.equal('Remove sealed secret del-ns/pair/a.');
+      const m = manifest(dir, 'del-ns', 'pair');
+      expect(Object.keys(m.spec.encryptedData)).to.deep.equal(['b']);
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.b, label.strict('del-ns', 'pair')).toString()).to.equal('B');
+      expect(m.metadata.annotations[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
+    });
+
+    it('removes the file with its last key', async () => {
+      const r = await del(A, 'del-ns', 'pair', 'b');
+      expect(r.status, r.text).to.equal(204);
+      const dir = await clone(A);
+      expect(await subject(dir)).to.equal('Remove sealed secret del-ns/pair/b.');
+      expect(existsSync(join(dir, manifestPath('del-ns', 'pair')))).to.equal(false);
+    });
+
+    it('is a 204 when nothing existed, and writes nothing', async () => {
+      await unchanged(A, async () => {
+        expect((await del(A, 'del-ns', 'pair', 'b')).status).to.equal(204);
+        expect((await del(A, 'never-ns', 'never', 'k')).status).to.equal(204);
+        expect((await del(A, 'app-ns', 'db-creds', 'no-such-key')).status).to.equal(204);
+      });
+    });
+  });
+
+  describe('listing', () => {
+    it('GET /secret lists namespaces, names, keys, scopes and fingerprints without any ciphertext', async () => {
+      const r = await call('GET', `/v1/cluster/${A}/secret`);
+      expect(r.status, r.text).to.equal(200);
+      const list = r.json() as unknown as Obj[];
+      expect(list).to.be.an('array');
+      const byPath = new Map(list.map((e) => [e.path as string, e]));
+      const fp = fingerprint(rsa().certPem);
+      expect(byPath.get(manifestPath('app-ns', 'db-creds'))).to.deep.include({
+        namespace: 'app-ns', name: 'db-creds', scope: 'strict', keys: ['blob.bin', 'password', 'username'],
+        certFingerprints: { 'blob.bin': fp, password: fp, username: fp },
+      });
+      expect(byPath.get(manifestPath('app-ns', 'ns-wide'))).to.deep.include({ scope: 'namespace-wide', keys: ['token'] });
+      expect(byPath.get(manifestPath('app-ns', 'cl-wide'))).to.deep.include({ scope: 'cluster-wide', keys: ['token'] });
+      expect(byPath.has(manifestPath('del-ns', 'pair'))).to.equal(false);
+      // No ciphertext anywhere in the answer.
+      const dir = await clone(A);
+      const files = (await git(['ls-files', 'edo/secrets'], dir)).trim().split('\n');
+      let ciphertexts = 0;
+      for (const f of files) {
+        for (const c of Object.values(parseYaml(readFileSync(join(dir, f), 'utf8')).spec.encryptedData) as string[]) {
+          ciphertexts++;
+          expect(r.text.includes(c.slice(0, 40)), `ciphertext of ${f} in the listing`).to.equal(false);
+        }
+      }
+      expect(ciphertexts).to.be.greaterThan(5);
+    });
+
+    it('GET /secret/{ns}/{name} describes one secret; 404 when absent, 400 when invalid', async () => {
+      const r = await call('GET', `/v1/cluster/${A}/secret/app-ns/db-creds`);
+      expect(r.status, r.text).to.equal(200);
+      expect(r.json()).to.deep.include({ namespace: 'app-ns', name: 'db-creds', scope: 'strict', keys: ['blob.bin', 'password', 'username'] });
+      const m = manifest(await clone(A), 'app-ns', 'db-creds');
+      for (const c of Object.values(m.spec.encryptedData) as string[]) expect(r.text.includes(c.slice(0, 40))).to.equal(false);
+      expect((await call('GET', `/v1/cluster/${A}/secret/app-ns/absent`)).status).to.equal(404);
+      expect((await call('GET', `/v1/cluster/${A}/secret/App-NS/db-creds`)).status).to.equal(400);
+      expect((await call('GET', `/v1/cluster/${A}/secret/app-ns/a%2Fb`)).status).to.equal(400);
+    });
+
+    it('the cluster status carries the secret count, following writes', async () => {
+      const list = (await call('GET', `/v1/cluster/${A}/secret`)).json() as unknown as Obj[];
+      const keys = list.reduce((n, e) => n + (e.keys as string[]).length, 0);
+      const st = await call('GET', `/v1/cluster/${A}/status`);
+      expect(st.status).to.equal(200);
+      expect(st.json().secrets?.count).to.equal(keys);
+      expect((await put(A, 'count-ns', 'c', 'k', 'v')).status).to.equal(204);
+      expect((await call('GET', `/v1/cluster/${A}/status`)).json().secrets?.count).to.equal(keys + 1);
+      expect((await del(A, 'count-ns', 'c', 'k')).status).to.equal(204);
+      expect((await call('GET', `/v1/cluster/${A}/status`)).json().secrets?.count).to.equal(keys);
+    });
+  });
+
+  describe('certificate problems (nothing is written)', () => {
+    it('no Edge cluster status entry: 404 for PUT and DELETE', async () => {
+      await edgeStatus(B, 'DELETE');
+      await unchanged(B, async () => {
+        const p = await put(B, 'ns', 'n', 'k', 'v');
+        expect(p.status, p.text).to.equal(404);
+        const d = await del(B, 'ns', 'n', 'k');
+        expect(d.status, d.text).to.equal(404);
+        const dry = await put(B, 'ns', 'n', 'k', 'v', '?dryrun');
+        expect(dry.status, dry.text).to.equal(404);
+      });
+    });
+
+    it('an entry without kubeseal_cert: 503 for PUT; DELETE needs no certificate', async () => {
+      await edgeStatus(B, 'PUT', { other: 'property' });
+      await unchanged(B, async () => {
+        const p = await put(B, 'ns', 'n', 'k', 'v');
+        expect(p.status, p.text).to.equal(503);
+        expect(p.json().reason).to.equal('no-certificate');
+        expect(p.json().message).to.match(/kubeseal_cert/);
+        const d = await del(B, 'ns', 'n', 'k');
+        expect(d.status, d.text).to.equal(204);
+      });
+    });
+
+    it('EC, RSA-PSS, expired, not-yet-valid and garbage certificates are each refused with a distinct reason', async () => {
+      const garbagePem = '-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGUgYXQgYWxs\n-----END CERTIFICATE-----\n';
+      const cases: Array<[string, string]> = [
+        ['ec', testCert('ec').certPem],
+        ['rsa-pss', testCert('rsa-pss').certPem],
+        ['expired', testCert('expired').certPem],
+        ['not-yet-valid', testCert('not-yet-valid').certPem],
+        ['garbage PEM', garbagePem],
+        ['garbage text', 'this is not a certificate'],
+      ];
+      const reasons = new Map<string, string>();
+      await unchanged(B, async () => {
+        for (const [what, pem] of cases) {
+          await setCert(B, pem);
+          for (const q of ['', '?dryrun']) {
+            const r = await put(B, 'ns', 'n', 'k', 'v', q);
+            expect(r.status, `${what}${q}: ${r.text}`).to.be.within(400, 599);
+            expect(r.status, `${what}${q}`).to.not.equal(404);
+            const body = r.json();
+            expect(body.reason, what).to.be.a('string');
+            expect(body.message, what).to.be.a('string').and.not.equal('internal error');
+            reasons.set(what, body.reason as string);
+          }
+        }
+      });
+      expect(reasons.get('ec')).to.equal('not-rsa');
+      expect(reasons.get('rsa-pss')).to.equal('not-rsa');
+      expect(reasons.get('expired')).to.equal('expired');
+      expect(reasons.get('not-yet-valid')).to.equal('not-yet-valid');
+      expect(reasons.get('garbage PEM')).to.equal('unparseable');
+      const distinct = new Set(['ec', 'expired', 'not-yet-valid', 'garbage PEM'].map((k) => reasons.get(k)));
+      expect(distinct.size).to.equal(4);
+      expect(reasons.get('garbage text')).to.not.be.oneOf(['not-rsa', 'expired', 'not-yet-valid']);
+    });
+
+    it('the first certificate of a chain is the one used', async () => {
+      await setCert(B, `${rsa().certPem}\n${testCert('ec').certPem}`);
+      expect((await put(B, 'chain-ns', 'n', 'k', 'chained')).status).to.equal(204);
+      const m = manifest(await clone(B), 'chain-ns', 'n');
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('chain-ns', 'n')).toString()).to.equal('chained');
+      expect((await del(B, 'chain-ns', 'n', 'k')).status).to.equal(204);
+    });
+  });
+
+  describe('re-sealing after a certificate change', () => {
+    it('lists the keys sealed for the old certificate and says they must be PUT again', async () => {
+      const oldCert = rsa();
+      const newCert = testCert('rsa-other');
+      const old = fingerprint(oldCert.certPem);
+      const cur = fingerprint(newCert.certPem);
+      await setCert(B, oldCert.certPem);
+      for (const [name, key] of [['app', 'a'], ['app', 'b'], ['other', 'c']]) {
+        expect((await put(B, 'rs-ns', name, key, `${name}-${key}`)).status).to.equal(204);
+      }
+      const fresh = await call('POST', `/v1/cluster/${B}/secret-reseal`);
+      expect(fresh.status, fresh.text).to.equal(200);
+      expect(fresh.json().stale).to.deep.equal([]);
+      expect(fresh.json().certificate).to.equal(old);
+
+      await setCert(B, newCert.certPem);
+      const r = await unchanged(B, () => call('POST', `/v1/cluster/${B}/secret-reseal`));
+      expect(r.status, r.text).to.equal(200);
+      const body = r.json();
+      expect(body.certificate).to.equal(cur);
+      const stale = (body.stale as Obj[]).map((e) => `${e.namespace}/${e.name}/${e.key}@${e.sealedFor}`).sort();
+      expect(stale).to.deep.equal([`rs-ns/app/a@${old}`, `rs-ns/app/b@${old}`, `rs-ns/other/c@${old}`]);
+      expect(body.message).to.match(/PUT/);
+
+      // Sealing one value again takes it off the list.
+      expect((await put(B, 'rs-ns', 'app', 'a', 'app-a2')).status).to.equal(204);
+      const again = (await call('POST', `/v1/cluster/${B}/secret-reseal`)).json();
+      expect((again.stale as Obj[]).map((e) => `${e.name}/${e.key}`).sort()).to.deep.equal(['app/b', 'other/c']);
+      const m = manifest(await clone(B), 'rs-ns', 'app');
+      expect(JSON.parse(m.metadata.annotations[KEY_CERTS] as string)).to.deep.equal({ a: cur, b: old });
+      expect(unsealValue(newCert.keyPem, m.spec.encryptedData.a, label.strict('rs-ns', 'app')).toString()).to.equal('app-a2');
+      const one = (await call('GET', `/v1/cluster/${B}/secret/rs-ns/app`)).json();
+      expect(one.certFingerprints).to.deep.equal({ a: cur, b: old });
+    });
+  });
+
+  describe('secrets never leak', () => {
+    it('a sealed marker appears in no listing, status entry or git history', async () => {
+      const marker = `LEAK-MARKER-${randomUUID()}`;
+      const forms = [marker, Buffer.from(marker).toString('base64').slice(0, 24), Buffer.from(marker).toString('hex')];
+      expect((await put(A, 'leak-ns', 'leaky', 'secret', `prefix ${marker} suffix`)).status).to.equal(204);
+      expect((await put(A, 'leak-ns', 'leaky', 'other', marker)).status).to.equal(204);
+      expect((await put(A, 'leak-ns', 'leak-wide', 'k', marker, '?scope=namespace-wide')).status).to.equal(204);
+      expect((await put(A, 'leak-ns', 'leaky', 'dry', marker, '?dryrun')).status).to.equal(200);
+      expect((await del(A, 'leak-ns', 'leaky', 'other')).status).to.equal(204);
+
+      const answers: Array<[string, string]> = [];
+      for (const p of [`/v1/cluster/${A}/secret`, `/v1/cluster/${A}/secret/leak-ns/leaky`, `/v1/cluster/${A}/secret/leak-ns/leak-wide`, `/v1/cluster/${A}/status`, '/v1/cluster']) {
+        const r = await call('GET', p);
+        expect(r.status, p).to.equal(200);
+        answers.push([p, r.text]);
+      }
+      const reseal = await call('POST', `/v1/cluster/${A}/secret-reseal`);
+      expect(reseal.status).to.equal(200);
+      answers.push(['reseal', reseal.text]);
+      await s.m.status.flush();
+      const entry = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.setupStatus}/object/${A}`, { headers: { Authorization: s.admin } });
+      expect(entry.status).to.equal(200);
+      answers.push(['setup status entry', await entry.text()]);
+      const dir = await clone(A);
+      answers.push(['git log -p --all', await git(['log', '-p', '--all'], dir)]);
+      answers.push(['git log --all --format=%B', await git(['log', '--all', '--format=%B'], dir)]);
+      for (const [where, text] of answers) {
+        for (const f of forms) expect(text.includes(f), `${f} in ${where}`).to.equal(false);
+        expect(text.includes('LEAK-MARKER'), `marker prefix in ${where}`).to.equal(false);
+      }
+      // The value really is in the repo, sealed.
+      const m = manifest(dir, 'leak-ns', 'leaky');
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.secret, label.strict('leak-ns', 'leaky')).toString()).to.equal(`prefix ${marker} suffix`);
+    });
+  });
+});
