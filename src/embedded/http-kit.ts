@@ -1,7 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from 'pino';
 import { HttpError, jsonErrors } from '../lib/http-errors.js';
+import type { TokenStore } from '../lib/tokens.js';
+
+export { TokenStore } from '../lib/tokens.js';
 import type { AuthModel, Principal } from './auth/model.js';
 
 export interface State {
@@ -9,32 +11,6 @@ export interface State {
 }
 export type Ctx = Context & { state: State };
 
-const TOKEN_LIFETIME_MS = 3 * 60 * 60 * 1000;
-
-/** Bearer tokens issued by one service's `POST /token`, as Factory+ services keep them: in memory. */
-export class TokenStore {
-  private readonly tokens = new Map<string, { principal: string; expiry: number }>();
-
-  constructor(private readonly now: () => number = Date.now, private readonly lifetimeMs = TOKEN_LIFETIME_MS) {}
-
-  issue(principal: string): { token: string; expiry: number } {
-    const token = randomBytes(66).toString('base64');
-    const expiry = this.now() + this.lifetimeMs;
-    this.tokens.set(token, { principal, expiry });
-    return { token, expiry };
-  }
-
-  /** A token within a minute of expiry is refused, as the original services do. */
-  lookup(token: string): string | undefined {
-    const t = this.tokens.get(token);
-    if (!t) return undefined;
-    if (t.expiry - 60_000 <= this.now()) {
-      this.tokens.delete(token);
-      return undefined;
-    }
-    return t.principal;
-  }
-}
 
 export interface ServiceAppOptions {
   serviceUuid: string;

@@ -3,14 +3,14 @@ import type { Context, Next } from 'koa';
 import { HttpError } from '../lib/http-errors.js';
 import { send } from '../lib/http-client.js';
 import { JwtError, looksLikeJwt, type JwtVerifier } from './jwt.js';
-import type { TokenIssuer } from './tokens.js';
+import type { TokenStore } from '../lib/tokens.js';
 
 export const CHALLENGE = { 'WWW-Authenticate': 'Basic realm="Factory+"' };
 
 export interface AuthnOptions {
   /** Base URL of the Auth service, which checks passwords for us. */
   authBase: () => Promise<string>;
-  tokens: TokenIssuer;
+  tokens: TokenStore;
   jwt?: JwtVerifier;
   /** How long a checked password is trusted before asking Auth again. */
   basicCacheMs?: number;

@@ -4,14 +4,14 @@ import type { Manager } from '../manager.js';
 import type { Authenticator } from './authn.js';
 import type { AclChecker } from './authz.js';
 import type { Metrics } from './metrics.js';
-import type { TokenIssuer } from './tokens.js';
+import type { TokenStore } from '../lib/tokens.js';
 
 /** What the HTTP routes work with. */
 export interface ApiDeps {
   manager: Manager;
   authn: Authenticator;
   acl: AclChecker;
-  tokens: TokenIssuer;
+  tokens: TokenStore;
   bootstrapTokens: BootstrapTokens;
   metrics: Metrics;
   /** Base URL clients use to reach this service (bootstrap URLs are built on it). */

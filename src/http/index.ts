@@ -9,7 +9,7 @@ import { AclChecker } from './authz.js';
 import type { ApiDeps } from './deps.js';
 import { JwtVerifier } from './jwt.js';
 import { Metrics } from './metrics.js';
-import { TokenIssuer } from './tokens.js';
+import { TokenStore } from '../lib/tokens.js';
 
 export const VERSION = '0.1.0';
 
@@ -27,7 +27,7 @@ export function createApi(manager: Manager, log: Logger, opts: { externalUrl: ()
     }
     return out;
   };
-  const tokens = new TokenIssuer(h.tokenTtlSeconds * 1000, now);
+  const tokens = new TokenStore(now, h.tokenTtlSeconds * 1000);
   const deps: ApiDeps = {
     manager,
     tokens,

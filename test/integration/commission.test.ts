@@ -15,6 +15,7 @@ import { Commissioner, FLUX_VERSION } from '../../src/reconcile/commission.js';
 import { StatusStore } from '../../src/reconcile/status.js';
 import { TemplateCache } from '../../src/reconcile/templates.js';
 import { RepoPool } from '../../src/repo/pool.js';
+import { clone as cloneRepo, repoUrl } from '../helpers/git.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 
 const run = promisify(execFile);
@@ -35,14 +36,7 @@ describe('commissioning steps against the embedded core', function () {
     expect((await adminPut(u.app.clusterConfig, uuid, spec)).status).to.equal(201);
     return uuid;
   };
-  const clone = async (uuid: string) => {
-    const a = t.core.credentials.admin;
-    const url = new URL(`/uuid/${uuid}`, t.core.endpoints.git);
-    url.username = a.username; url.password = a.password;
-    const wd = tempDir('clone-');
-    await run('git', ['clone', '-q', url.href, 'r'], { cwd: wd });
-    return join(wd, 'r');
-  };
+  const clone = (uuid: string) => cloneRepo(repoUrl(t.core.endpoints.git, uuid, t.core.credentials.admin));
 
   before(async () => {
     t = await startTestCore();

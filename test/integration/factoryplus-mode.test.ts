@@ -9,6 +9,7 @@ import { basic, tempDir } from '../helpers/core.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { startCoreProcess, startManagerProcess, waitFor, type CoreProcess, type ManagerProcess } from '../helpers/processes.js';
 import { testCert } from '../helpers/certs.js';
+import { clone as cloneRepo, repoUrl } from '../helpers/git.js';
 
 const run = promisify(execFile);
 const u = loadConfig({ env: {} }).uuids;
@@ -31,14 +32,7 @@ describe('Factory+ mode against a separately running core', function () {
     method, headers: { Authorization: admin, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
   const api = (method: string, path: string, body?: string) => fetch(`${m!.url.replace(/\/$/, '')}${path}`, {
     method, headers: { Authorization: admin }, body });
-  const clone = async (cluster: string) => {
-    const url = new URL(`/uuid/${cluster}`, core.endpoints.git);
-    url.username = core.credentials.admin.username;
-    url.password = core.credentials.admin.password;
-    const wd = tempDir('clone-');
-    await run('git', ['clone', '-q', url.href, 'r'], { cwd: wd });
-    return join(wd, 'r');
-  };
+  const clone = (cluster: string) => cloneRepo(repoUrl(core.endpoints.git, cluster, core.credentials.admin));
 
   before(async () => {
     core = await startCoreProcess(tempDir('core-proc-'));

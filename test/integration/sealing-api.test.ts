@@ -1,15 +1,13 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { testCert } from '../helpers/certs.js';
-import { tempDir } from '../helpers/core.js';
+import { clone as cloneRepo, git, remoteHead as remoteHeadOf, repoUrl } from '../helpers/git.js';
 import { unsealValue } from '../helpers/unseal.js';
 
 /**
@@ -18,11 +16,6 @@ import { unsealValue } from '../helpers/unseal.js';
  * and an independent implementation of the controller's decryption.
  */
 
-const run = promisify(execFile);
-const gitEnv = {
-  ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'h', GIT_AUTHOR_EMAIL: 'h@h', GIT_COMMITTER_NAME: 'h', GIT_COMMITTER_EMAIL: 'h@h',
-};
 
 const NS_WIDE = 'sealedsecrets.bitnami.com/namespace-wide';
 const CLUSTER_WIDE = 'sealedsecrets.bitnami.com/cluster-wide';
@@ -81,19 +74,9 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
   };
   const setCert = (cluster: string, pem: string) => edgeStatus(cluster, 'PUT', { kubeseal_cert: pem });
 
-  const cloneUrl = (cluster: string) => {
-    const url = new URL(`/uuid/${cluster}`, s.t.core.endpoints.git);
-    url.username = s.t.core.credentials.admin.username;
-    url.password = s.t.core.credentials.admin.password;
-    return url.href;
-  };
-  const git = async (args: string[], cwd?: string) => (await run('git', args, { cwd, env: gitEnv, maxBuffer: 64 * 1024 * 1024 })).stdout;
-  const remoteHead = async (cluster: string) => (await git(['ls-remote', cloneUrl(cluster), 'refs/heads/main'])).split(/\s/)[0];
-  const clone = async (cluster: string) => {
-    const dir = join(tempDir('sealing-clone-'), 'c');
-    await git(['clone', '-q', cloneUrl(cluster), dir]);
-    return dir;
-  };
+  const cloneUrl = (cluster: string) => repoUrl(s.t.core.endpoints.git, cluster, s.t.core.credentials.admin);
+  const remoteHead = (cluster: string) => remoteHeadOf(cloneUrl(cluster));
+  const clone = (cluster: string) => cloneRepo(cloneUrl(cluster));
   const subject = async (dir: string) => (await git(['log', '-1', '--format=%s'], dir)).trim();
   const manifestPath = (ns: string, name: string) => `edo/secrets/${ns}/${name}.yaml`;
   const parseYaml = (text: string): Obj => {

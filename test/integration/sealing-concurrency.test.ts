@@ -1,13 +1,11 @@
 import { expect } from 'chai';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { testCert } from '../helpers/certs.js';
-import { tempDir } from '../helpers/core.js';
+import { clone as cloneRepo, git, remoteHead as remoteHeadOf, repoUrl } from '../helpers/git.js';
 import { unsealValue } from '../helpers/unseal.js';
 
 /**
@@ -16,11 +14,6 @@ import { unsealValue } from '../helpers/unseal.js';
  * (someone pushing by hand) loses nobody's change.
  */
 
-const run = promisify(execFile);
-const gitEnv = {
-  ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'h', GIT_AUTHOR_EMAIL: 'h@h', GIT_COMMITTER_NAME: 'h', GIT_COMMITTER_EMAIL: 'h@h',
-};
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -35,19 +28,9 @@ describe('sealing API under concurrency', function () {
       method: 'PUT', headers: { Authorization: s.admin, 'Content-Type': 'application/octet-stream' }, body: typeof value === 'string' ? value : new Uint8Array(value),
     }).then(async (r) => ({ status: r.status, text: await r.text() }));
 
-  const cloneUrl = (cluster: string) => {
-    const url = new URL(`/uuid/${cluster}`, s.t.core.endpoints.git);
-    url.username = s.t.core.credentials.admin.username;
-    url.password = s.t.core.credentials.admin.password;
-    return url.href;
-  };
-  const git = async (args: string[], cwd?: string) => (await run('git', args, { cwd, env: gitEnv, maxBuffer: 64 * 1024 * 1024 })).stdout;
-  const remoteHead = async (cluster: string) => (await git(['ls-remote', cloneUrl(cluster), 'refs/heads/main'])).split(/\s/)[0];
-  const clone = async (cluster: string) => {
-    const dir = join(tempDir('sealing-conc-'), 'c');
-    await git(['clone', '-q', cloneUrl(cluster), dir]);
-    return dir;
-  };
+  const cloneUrl = (cluster: string) => repoUrl(s.t.core.endpoints.git, cluster, s.t.core.credentials.admin);
+  const remoteHead = (cluster: string) => remoteHeadOf(cloneUrl(cluster));
+  const clone = (cluster: string) => cloneRepo(cloneUrl(cluster));
   const manifest = (dir: string, ns: string, name: string): Obj => {
     const docs = parseAllDocuments(readFileSync(join(dir, `edo/secrets/${ns}/${name}.yaml`), 'utf8'));
     if (!Array.isArray(docs) || docs.length === 0) throw new Error('no documents');
