@@ -29,6 +29,25 @@ export function mergePatches(a: Json, b: Json): Json {
   return out;
 }
 
+/**
+ * One patch with the effect of applying `a` then `b`, when merge patches can
+ * say that; undefined when they cannot (`b` patches into a key that `a`
+ * deleted or set to a non-object: as one patch it would merge into the old
+ * object instead of replacing it).
+ */
+export function composeMergePatches(a: Json, b: Json): Json | undefined {
+  if (!isJsonObject(b)) return b;
+  if (!isJsonObject(a)) return undefined;
+  const out: { [k: string]: Json } = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    if (!(k in out) || !isJsonObject(v)) { out[k] = v; continue; }
+    const inner = composeMergePatches(out[k]!, v);
+    if (inner === undefined) return undefined;
+    out[k] = inner;
+  }
+  return out;
+}
+
 /** Canonical JSON text (sorted keys) for equality checks and hashing. */
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;

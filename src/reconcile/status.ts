@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
-import { applyMergePatch, isJsonObject, type Json } from '../lib/merge-patch.js';
+import { applyMergePatch, composeMergePatches, isJsonObject, type Json } from '../lib/merge-patch.js';
 
 /** What the store needs of the Config Store. */
 export interface StatusBackend {
@@ -97,6 +97,17 @@ export class StatusStore {
       let q = this.queues.get(cluster);
       const start = !q;
       if (!q) { q = []; this.queues.set(cluster, q); }
+      // A patch still waiting behind the one being written absorbs this one:
+      // merge patches compose, so the order is kept and a burst (bootstrap
+      // fetch counters, secret counts) costs one write instead of many.
+      const waiting = q.length > 1 ? q[q.length - 1] : undefined;
+      const combined = waiting && waiting.patch !== null && patch !== null ? composeMergePatches(waiting.patch, patch) : undefined;
+      if (waiting && combined !== undefined) {
+        waiting.patch = combined;
+        const earlier = waiting.resolve;
+        waiting.resolve = () => { earlier(); resolve(); };
+        return;
+      }
       q.push({ patch, resolve });
       if (start) void this.drain(cluster, q);
     });

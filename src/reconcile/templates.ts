@@ -37,7 +37,7 @@ export class TemplateCache {
   /** Apps whose change notifications must invalidate this cache. */
   get apps(): string[] {
     const a = this.uuids.app;
-    return [a.serviceConfig, a.fluxTemplate, a.k8sTemplate, a.helmChartTemplate];
+    return [a.serviceConfig, a.fluxTemplate, a.k8sTemplate, a.helmChartTemplate, a.bootstrapTemplate];
   }
 
   private entry(app: string, obj: string): Promise<Json | undefined> {
@@ -68,6 +68,12 @@ export class TemplateCache {
         `the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) does not exist`);
     }
     return sc as unknown as ServiceConfig;
+  }
+
+  /** The Bootstrap script template entry, or undefined when there is none. */
+  bootstrap(): Promise<Json | undefined> {
+    const a = this.uuids.app;
+    return this.entry(a.bootstrapTemplate, a.bootstrapTemplate);
   }
 
   /** The inputs for a cluster using `chart` (the ServiceConfig's default chart when absent). */

@@ -479,8 +479,7 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
           await setCert(B, pem);
           for (const q of ['', '?dryrun']) {
             const r = await put(B, 'ns', 'n', 'k', 'v', q);
-            expect(r.status, `${what}${q}: ${r.text}`).to.be.within(400, 599);
-            expect(r.status, `${what}${q}`).to.not.equal(404);
+            expect(r.status, `${what}${q}: ${r.text}`).to.equal(422);
             const body = r.json();
             expect(body.reason, what).to.be.a('string');
             expect(body.message, what).to.be.a('string').and.not.equal('internal error');

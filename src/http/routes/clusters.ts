@@ -1,14 +1,13 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import { FluxSystemFile, FLUX_SYSTEM_PATH } from '../../bootstrap/flux-system.js';
 import { assembleBootstrapScript, BootstrapTemplateError, renderBootstrap } from '../../bootstrap/script.js';
 import { HttpError } from '../../lib/http-errors.js';
 import type { Status } from '../../reconcile/status.js';
-import { readRepoFile } from '../../sealing/repo-secrets.js';
 import type { ApiDeps } from '../deps.js';
 import { CHALLENGE } from '../authn.js';
 import { clusterParam, principalOf } from '../params.js';
 
-const FLUX_SYSTEM = 'flux-system/flux-system.yaml';
 
 /** Cluster listing, status, bootstrap URL and the bootstrap script itself. */
 export function clusterRoutes(d: ApiDeps): Router {
@@ -16,6 +15,7 @@ export function clusterRoutes(d: ApiDeps): Router {
   const m = d.manager;
   const u = m.config.uuids;
   const manage = u.perm.manageClusters;
+  const fluxSystem = new FluxSystemFile(m.repos);
 
   /** The cluster's status; 404 when neither a status nor a configuration entry exists. */
   const known = async (cluster: string): Promise<Status> => {
@@ -73,10 +73,10 @@ export function clusterRoutes(d: ApiDeps): Router {
     const st = await known(cluster);
     requireReady(st);
     const spec = st.spec as { name: string; namespace: string };
-    const [template, sc] = await Promise.all([m.cdb.get(u.app.bootstrapTemplate, u.app.bootstrapTemplate), m.templates.serviceConfig()]);
+    const [template, sc] = await Promise.all([m.templates.bootstrap(), m.templates.serviceConfig()]);
     if (template === undefined) throw new HttpError(503, `the Bootstrap script template entry ${u.app.bootstrapTemplate} does not exist`);
-    const fluxSystemYaml = await readRepoFile(m.repos, sc.repo.helm.uuid, FLUX_SYSTEM);
-    if (fluxSystemYaml === undefined) throw new HttpError(503, `the shared Helm repo has no ${FLUX_SYSTEM}`);
+    const fluxSystemYaml = await fluxSystem.read(sc.repo.helm.uuid);
+    if (fluxSystemYaml === undefined) throw new HttpError(503, `the shared Helm repo has no ${FLUX_SYSTEM_PATH}`);
     let script: string;
     try {
       const fp = m.config.factoryplus;

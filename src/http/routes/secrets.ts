@@ -49,12 +49,14 @@ export function secretRoutes(d: ApiDeps): Router {
   const certificate = async (cluster: string): Promise<SealingCertificate> => {
     const e = await edgeStatus(cluster);
     if (typeof e.kubeseal_cert !== 'string' || !e.kubeseal_cert.trim()) {
-      throw new HttpError(503, `the Edge cluster status of ${cluster} has no kubeseal_cert yet`, { 'Retry-After': '60' }, { reason: 'no-certificate' });
+      throw new HttpError(503, `the edge cluster ${cluster} has not reported a sealing certificate (kubeseal_cert) yet`, { 'Retry-After': '60' }, { reason: 'no-certificate' });
     }
     try {
       return parseSealingCertificate(e.kubeseal_cert, d.now?.() ?? new Date());
     } catch (err) {
-      if (err instanceof CertificateError) throw new HttpError(503, err.message, {}, { reason: err.code });
+      // The edge reported a certificate that cannot be used: a fact about the
+      // cluster, not an outage, so not worth retrying until it reports again.
+      if (err instanceof CertificateError) throw new HttpError(422, err.message, {}, { reason: err.code });
       throw err;
     }
   };
