@@ -7,6 +7,7 @@
  * requests it caused (counted by a proxy in front of the Git server) and the
  * peak RSS of the Cluster Manager's process.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadConfig } from '../src/config/index.js';
@@ -17,9 +18,9 @@ import { startManager, type Manager } from '../src/manager.js';
 import { FLUX_VERSION, specHash } from '../src/reconcile/commission.js';
 import { TemplateCache } from '../src/reconcile/templates.js';
 import { validateSpec } from '../src/repo/manifests.js';
-import { tempDir } from '../test/helpers/core.js';
+import { basic, tempDir } from '../test/helpers/core.js';
 import { startFaultProxy } from '../test/helpers/fault-proxy.js';
-import { startCoreProcess } from '../test/helpers/processes.js';
+import { startCoreProcess, startManagerProcess } from '../test/helpers/processes.js';
 
 /** CPU seconds of a process and of its waited-for children (the git processes), from /proc. */
 function cpuSeconds(pid: number): { self: number; children: number } {
@@ -67,6 +68,7 @@ const cpu = cpuSeconds(core.child.pid!);
 const managerCpu = process.cpuUsage();
 const gitPerCluster = +(gitCounter.stats.forwarded / N).toFixed(1);
 clearInterval(watch);
+const sample = m.status.get(ids[0]!)!;
 await m.stop();
 
 // 2. Many ready clusters: load their entries and statuses in one dump, as if commissioned earlier.
@@ -81,22 +83,37 @@ for (let i = 0; i < KNOWN - N; i++) {
   dump.configs[u.app.clusterConfig][uuid] = spec;
   dump.configs[u.app.setupStatus][uuid] = {
     spec, specHash: specHash(spec, inputs), ready: true, phase: 'ready', fluxVersion: FLUX_VERSION,
-    flux: { uuid: randomUUID(), done: true }, krbkeys: { uuid: randomUUID(), done: true }, repo: { head: null }, conditions: [],
+    flux: { uuid: randomUUID(), done: true }, krbkeys: { uuid: randomUUID(), done: true },
+    // As big as a real one: the self-link manifests and a repo head.
+    self_link: String(sample.self_link).replaceAll(ids[0]!, uuid), repo: sample.repo, conditions: sample.conditions,
   };
 }
 await adminHttp.request(`${core.endpoints.configdb}/`, 'POST', 'load', { body: dump, timeoutMs: 300_000 });
 
-peakRss = 0;
+// The manager as deployed: compiled, in its own process, its memory read from /proc.
+execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 const startupAt = Date.now();
-m = await manager();
-await m.controller.idle();
+const proc = await startManagerProcess({
+  directoryUrl: core.endpoints.directory, ...core.credentials.clusterManager, dataDir: tempDir('bench-cm2-'), compiled: true,
+  env: { MQTT_PROTOCOL: '4', GIT_URL: gitCounter.url, RESYNC_SECONDS: '10', LOG_LEVEL: 'info' },
+});
+const health = async () => (await fetch(`${proc.url}/health`)).status === 200;
+while (!await health()) await new Promise((r) => setTimeout(r, 100));
 const startupMs = Date.now() - startupAt;
+const metric = async (name: string) => {
+  const text = await (await fetch(`${proc.url}/metrics`, { headers: { Authorization: basic(core.credentials.admin.username, core.credentials.admin.password) } })).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+};
 const gitBefore = gitCounter.stats.forwarded;
-const resyncStart = Date.now();
-await m.controller.resync('bench');
-await m.controller.idle();
-const resyncMs = Date.now() - resyncStart;
+// The timer resync (every 10 s) over every known cluster, all of them ready.
+await new Promise((r) => setTimeout(r, 12_000));
+const resyncMs = Math.round((await metric('cluster_manager_last_resync_seconds')) * 1000);
 const gitRequests = gitCounter.stats.forwarded - gitBefore;
+const known = (await metric('cluster_manager_clusters{phase="ready"}'));
+const status = readFileSync(`/proc/${proc.child.pid}/status`, 'utf8');
+const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+const managerRss = { currentMB: Math.round(kb('VmRSS') / 1024), peakMB: Math.round(kb('VmHWM') / 1024) };
+await proc.stop();
 
 const times = [...readyAt.values()].sort((a, b) => a - b);
 const pct = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
@@ -104,9 +121,9 @@ clearInterval(sampler);
 console.log(JSON.stringify({
   commission: { clusters: N, seconds: +seconds.toFixed(2), clustersPerSecond: +(N / seconds).toFixed(1), timeToReadyMs: { p50: pct(0.5), p99: pct(0.99) }, gitRequestsPerCluster: gitPerCluster,
     cpuSeconds: { manager: +((managerCpu.user + managerCpu.system) / 1e6).toFixed(1), core: cpu.self, gitProcesses: cpu.children } },
-  resync: { knownClusters: m.status.clusters().length, startupMs, resyncMs, gitRequests },
-  managerPeakRssMB: Math.round(peakRss / 1048576),
+  resync: { knownClusters: known, startupMs, resyncMs, gitRequests },
+  managerRss,
+  benchProcessPeakRssMB: Math.round(peakRss / 1048576),
 }, null, 2));
-await m.stop();
 await gitCounter.close();
 await core.stop();

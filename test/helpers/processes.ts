@@ -18,9 +18,13 @@ export interface Proc {
   kill(): Promise<number | string>;
 }
 
-/** Runs `src/main.ts <command>` in its own Node process with only the given environment. */
-export function runMain(command: string, env: Record<string, string>, nodeArgs: string[] = []): Proc {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', MAIN, command], {
+/**
+ * Runs `src/main.ts <command>` in its own Node process with only the given
+ * environment; with `compiled`, the built `dist/main.js` instead (as deployed).
+ */
+export function runMain(command: string, env: Record<string, string>, nodeArgs: string[] = [], compiled = false): Proc {
+  const entry = compiled ? [join(ROOT, 'dist', 'main.js')] : ['--import', 'tsx', MAIN];
+  const child = spawn(process.execPath, [...nodeArgs, ...entry, command], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -93,13 +97,13 @@ export interface ManagerProcess extends Proc {
  * through environment variables and the Directory URL.
  */
 export async function startManagerProcess(o: {
-  directoryUrl: string; username: string; password: string; dataDir: string; env?: Record<string, string>;
+  directoryUrl: string; username: string; password: string; dataDir: string; env?: Record<string, string>; compiled?: boolean;
 }): Promise<ManagerProcess> {
   const proc = runMain('serve', {
     DIRECTORY_URL: o.directoryUrl, SERVICE_USERNAME: o.username, SERVICE_PASSWORD: o.password,
     DATA_DIR: o.dataDir, PORT: '0', LOG_LEVEL: 'info', MQTT_PROTOCOL: process.env.TEST_MQTT_URL ? '5' : '4',
     ...o.env,
-  });
+  }, [], o.compiled);
   const url = await waitFor(() => {
     for (const line of proc.output().split('\n')) {
       if (!line.startsWith('{')) continue;
