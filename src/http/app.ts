@@ -29,6 +29,10 @@ function methodNotAllowed(routers: Router[]) {
 export function createApp(d: ApiDeps): Koa {
   const app = new Koa();
   app.proxy = false;
+  // Errors of the request stream (a client hanging up mid-body) reach Koa's
+  // default handler, which prints a stack trace to stderr; they are the
+  // client's doing and belong in the debug log.
+  app.on('error', (err: Error) => d.log.debug({ err: err.message }, 'request stream error'));
   const routers = [serviceRoutes(d), clusterRoutes(d), secretRoutes(d)];
   app.use(d.metrics.middleware());
   app.use(jsonErrors(d.log));

@@ -17,6 +17,9 @@ export interface Listening {
 export async function listen(handler: Parameters<typeof createServer>[1], host: string, port: number): Promise<Listening> {
   const server = createServer(handler);
   server.keepAliveTimeout = 5000;
+  // A client that drips its headers or body holds a connection only this long.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => { server.off('error', reject); resolve(); });

@@ -5,13 +5,25 @@ export function isJsonObject(v: unknown): v is { [k: string]: Json } {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Sets a key as an own data property: plain assignment of `__proto__` would
+ * change the object's prototype instead, and JSON from outside may hold any key.
+ */
+function put(o: { [k: string]: Json }, k: string, v: Json): void {
+  Object.defineProperty(o, k, { value: v, writable: true, enumerable: true, configurable: true });
+}
+
+function own(o: { [k: string]: Json }, k: string): Json | undefined {
+  return Object.hasOwn(o, k) ? o[k] : undefined;
+}
+
 /** RFC 7396 JSON merge patch: returns a new value, never mutates its inputs. */
 export function applyMergePatch(target: Json | undefined, patch: Json): Json {
   if (!isJsonObject(patch)) return patch;
   const out: { [k: string]: Json } = isJsonObject(target) ? { ...target } : {};
   for (const [k, v] of Object.entries(patch)) {
     if (v === null) delete out[k];
-    else out[k] = applyMergePatch(out[k], v);
+    else put(out, k, applyMergePatch(own(out, k), v));
   }
   return out;
 }
@@ -24,7 +36,8 @@ export function mergePatches(a: Json, b: Json): Json {
   if (!isJsonObject(a) || !isJsonObject(b)) return b;
   const out: { [k: string]: Json } = { ...a };
   for (const [k, v] of Object.entries(b)) {
-    out[k] = k in out && isJsonObject(out[k]) && isJsonObject(v) ? mergePatches(out[k], v) : v;
+    const prev = own(out, k);
+    put(out, k, isJsonObject(prev) && isJsonObject(v) ? mergePatches(prev, v) : v);
   }
   return out;
 }
@@ -40,10 +53,11 @@ export function composeMergePatches(a: Json, b: Json): Json | undefined {
   if (!isJsonObject(a)) return undefined;
   const out: { [k: string]: Json } = { ...a };
   for (const [k, v] of Object.entries(b)) {
-    if (!(k in out) || !isJsonObject(v)) { out[k] = v; continue; }
-    const inner = composeMergePatches(out[k]!, v);
+    const prev = own(out, k);
+    if (prev === undefined || !isJsonObject(v)) { put(out, k, v); continue; }
+    const inner = composeMergePatches(prev, v);
     if (inner === undefined) return undefined;
-    out[k] = inner;
+    put(out, k, inner);
   }
   return out;
 }

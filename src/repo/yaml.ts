@@ -5,7 +5,7 @@ import { parseAllDocuments, stringify } from 'yaml';
  * with `---` and documents are separated by `...` lines.
  */
 export function toMultiDoc(docs: unknown[]): string {
-  return docs.map((d) => `---\n${stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })}`).join('...\n');
+  return docs.map((d) => `---\n${stringify(d, { lineWidth: 0, aliasDuplicateObjects: false, blockQuote: false })}`).join('...\n');
 }
 
 /** Parses multi-document YAML; a syntax error throws with the document's message. */
