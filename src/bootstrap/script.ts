@@ -101,11 +101,16 @@ function randomMarker(): string {
  * marker must not be a line of any file; with 120 random bits that is
  * practically certain, and this makes it certain.
  */
+/** Whether `line` is one of the lines of `text`, without splitting half a megabyte into lines. */
+function isLineOf(text: string, line: string): boolean {
+  return text === line || text.startsWith(`${line}\n`) || text.endsWith(`\n${line}`) || text.includes(`\n${line}\n`);
+}
+
 function pickMarker(texts: string[], generate: () => string): string {
   for (let tries = 0; tries < 100; tries++) {
     const marker = generate();
     if (!/^[A-Za-z0-9_-]+$/.test(marker)) throw new Error(`unusable here-doc marker ${JSON.stringify(marker)}`);
-    if (!texts.some((t) => t.split('\n').includes(marker))) return marker;
+    if (!texts.some((t) => isLineOf(t, marker))) return marker;
   }
   throw new Error('could not find a here-doc marker that occurs in none of the bootstrap files');
 }

@@ -17,6 +17,8 @@ function fsError(code: string, syscall: string, path: string): NodeJS.ErrnoExcep
   return e;
 }
 
+const PROBE_ERROR = fsError('EINVAL', 'open', '');
+
 function normal(path: string): string {
   const parts: string[] = [];
   for (const p of path.split('/')) {
@@ -117,6 +119,8 @@ export class MemFs {
     };
     return {
       async readFile(path: string, opts?: string | { encoding?: string }) {
+        // isomorphic-git probes the file system with readFile() and no path on every call.
+        if (typeof path !== 'string') throw PROBE_ERROR;
         const p = normal(path);
         const n = self.nodes.get(p);
         if (!n) throw fsError('ENOENT', 'open', p);

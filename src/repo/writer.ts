@@ -12,6 +12,8 @@ export interface FileSet {
   remove(path: string): void;
   /** Paths under a directory prefix (no trailing slash), sorted. */
   list(prefix: string): string[];
+  /** The blob id of a file: the same id means the same content. */
+  oid(path: string): string | undefined;
 }
 
 /** One change to a repo, re-applied on the new head if the remote moved. */
@@ -49,6 +51,10 @@ class Files implements FileSet {
 
   remove(path: string): void {
     this.map.delete(path);
+  }
+
+  oid(path: string): string | undefined {
+    return this.map.get(path);
   }
 
   list(prefix: string): string[] {
@@ -132,9 +138,14 @@ export class RepoWriter {
   private async drain(): Promise<void> {
     this.running = true;
     try {
+      let last = 0;
       while (this.queue.length) {
+        // After a shared commit its callers usually come straight back: a
+        // moment's wait lets them join the next commit instead of the one after.
+        if (last > 1) await new Promise((r) => setTimeout(r, 3));
         const batch = this.queue;
         this.queue = [];
+        last = batch.length;
         await this.exclusive(() => this.write(batch));
       }
     } finally {

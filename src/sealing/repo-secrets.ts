@@ -16,18 +16,34 @@ export interface SealedSecretListing extends SealedSecretSummary {
   path: string;
 }
 
+// Descriptions by blob id: a blob never changes, and every write counts the
+// keys of every file, most of them unchanged since the last write.
+const described = new Map<string, SealedSecretSummary | null>();
+
+function describeOnce(oid: string | undefined, text: string | undefined): SealedSecretSummary | null {
+  const hit = oid === undefined ? undefined : described.get(oid);
+  if (hit !== undefined) return hit;
+  let d: SealedSecretSummary | null = null;
+  try {
+    d = text === undefined ? null : describeSealedSecret(text) ?? null;
+  } catch {
+    // A file someone broke by hand is not ours to describe; it is skipped.
+  }
+  if (oid !== undefined) {
+    if (described.size >= 20_000) described.clear();
+    described.set(oid, d);
+  }
+  return d;
+}
+
 /** Every SealedSecret of a repo, without ciphertext. */
 export async function listSealed(files: FileSet): Promise<SealedSecretListing[]> {
   const out: SealedSecretListing[] = [];
   for (const path of files.list(SECRETS_DIR)) {
     if (!path.endsWith('.yaml')) continue;
-    const text = await files.read(path);
-    try {
-      const d = text === undefined ? undefined : describeSealedSecret(text);
-      if (d) out.push({ path, ...d });
-    } catch {
-      // A file someone broke by hand is not ours to describe; it is skipped.
-    }
+    const oid = files.oid(path);
+    const d = oid !== undefined && described.has(oid) ? described.get(oid)! : describeOnce(oid, await files.read(path));
+    if (d) out.push({ path, ...d });
   }
   return out;
 }

@@ -92,7 +92,8 @@ export function clusterRoutes(d: ApiDeps): Router {
     d.metrics.bootstrapFetches.inc();
     ctx.type = 'text/plain; charset=utf-8';
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = script;
+    // One encoding to bytes here; a string would be measured and encoded again on the way out.
+    ctx.body = Buffer.from(script, 'utf8');
   });
 
   return r;

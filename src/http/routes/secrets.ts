@@ -17,6 +17,7 @@ export function secretRoutes(d: ApiDeps): Router {
   const r = new Router();
   const m = d.manager;
   const u = m.config.uuids;
+  const parsed = new Map<string, SealingCertificate>();
 
   const authorise = async (ctx: Context): Promise<string> => {
     const cluster = clusterParam(ctx);
@@ -52,7 +53,14 @@ export function secretRoutes(d: ApiDeps): Router {
       throw new HttpError(503, `the edge cluster ${cluster} has not reported a sealing certificate (kubeseal_cert) yet`, { 'Retry-After': '60' }, { reason: 'no-certificate' });
     }
     try {
-      return parseSealingCertificate(e.kubeseal_cert, d.now?.() ?? new Date());
+      const now = d.now?.() ?? new Date();
+      // Parsing X.509 costs more than the rest of a seal; the dates are checked every time.
+      const hit = parsed.get(e.kubeseal_cert);
+      if (hit && hit.notBefore <= now && now <= hit.notAfter) return hit;
+      const cert = parseSealingCertificate(e.kubeseal_cert, now);
+      if (parsed.size >= 1000) parsed.clear();
+      parsed.set(e.kubeseal_cert, cert);
+      return cert;
     } catch (err) {
       // The edge reported a certificate that cannot be used: a fact about the
       // cluster, not an outage, so not worth retrying until it reports again.
