@@ -22,9 +22,9 @@ export class AuthClient {
   }
 
   /** ACL of a principal given by UUID, or by Kerberos UPN. */
-  async acl(principal: { uuid: string } | { upn: string }): Promise<AclEntry[]> {
+  async acl(principal: { uuid: string } | { upn: string }, opts: { timeoutMs?: number } = {}): Promise<AclEntry[]> {
     const path = 'uuid' in principal ? `v2/acl/${principal.uuid}` : `v2/acl/kerberos/${encodeURIComponent(principal.upn)}`;
-    const res = await this.req<AclEntry[]>('GET', path, { accept: [404] });
+    const res = await this.req<AclEntry[]>('GET', path, { accept: [404], timeoutMs: opts.timeoutMs });
     return res.status === 404 ? [] : res.body;
   }
 

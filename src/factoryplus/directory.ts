@@ -26,6 +26,11 @@ export class DirectoryClient {
     return url;
   }
 
+  /** The URL of a service if it is already known, without asking. */
+  knownUrl(service: string): string | undefined {
+    return this.urls.get(service);
+  }
+
   async provider(service: string): Promise<{ provider: { device: string | null; url: string | null } }> {
     const res = await this.http.request<Array<{ device: string | null; url: string | null }>>(this.baseUrl, 'GET', `v1/service/${service}`);
     const list = Array.isArray(res.body) ? res.body : [];

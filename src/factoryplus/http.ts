@@ -106,16 +106,35 @@ export class FplusHttp {
    */
   async request<T = unknown>(base: string, method: string, path: string, opts: RequestOptions = {}): Promise<Response<T>> {
     const retries = method === 'POST' && !opts.idempotent ? 0 : this.retries;
+    const origin = new URL(path, base).origin;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.once<T>(base, method, path, opts);
+        const res = await this.once<T>(base, method, path, opts);
+        this.note(origin, undefined);
+        return res;
       } catch (e) {
         const transient = e instanceof ServiceError && (e.status === 0 || (e.status >= 500 && e.status !== 501));
-        if (!transient || attempt >= retries) throw e;
+        if (transient) this.note(origin, e as Error);
+        // A request that ran into its time limit has waited long enough.
+        const timedOut = /no answer within/.test((e as Error).message);
+        if (!transient || timedOut || attempt >= retries) throw e;
         this.log.debug({ method, path, err: (e as Error).message, attempt }, 'retrying a request');
         await new Promise((r) => setTimeout(r, this.retryDelayMs * 3 ** attempt));
       }
     }
+  }
+
+  private readonly health = new Map<string, { ok: boolean; since: number; error?: string }>();
+
+  private note(origin: string, err: Error | undefined): void {
+    const h = this.health.get(origin);
+    if (h && h.ok === !err) { if (err) h.error = err.message; return; }
+    this.health.set(origin, { ok: !err, since: Date.now(), error: err?.message });
+  }
+
+  /** Whether the service at `origin` answered the last request (undefined: not asked yet). */
+  originHealth(origin: string): { ok: boolean; since: number; error?: string } | undefined {
+    return this.health.get(origin);
   }
 
   private async once<T>(base: string, method: string, path: string, opts: RequestOptions): Promise<Response<T>> {

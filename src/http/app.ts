@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
+import { ServiceError } from '../factoryplus/http.js';
 import { HttpError, jsonErrors } from '../lib/http-errors.js';
 import type { ApiDeps } from './deps.js';
 import { clusterRoutes } from './routes/clusters.js';
@@ -7,6 +8,25 @@ import { secretRoutes } from './routes/secrets.js';
 import { serviceRoutes } from './routes/service.js';
 
 const PUBLIC = [/^\/v1\/cluster\/[^/]+\/bootstrap$/, /^\/health$/];
+
+/**
+ * A Factory+ service that cannot be reached or answers with an error while
+ * a request needs it makes that request a 503 the client may retry, never a
+ * 500; every 503 says when to retry.
+ */
+async function dependencyErrors(ctx: Context, next: () => Promise<unknown>): Promise<void> {
+  try {
+    await next();
+  } catch (e) {
+    if (e instanceof ServiceError) {
+      throw new HttpError(503, e.status === 0 ? `a Factory+ service cannot be reached: ${e.message}` : `a Factory+ service failed: ${e.message}`, { 'Retry-After': '5' });
+    }
+    if (e instanceof HttpError && e.status === 503 && !Object.keys(e.headers).some((h) => h.toLowerCase() === 'retry-after')) {
+      throw new HttpError(503, e.message, { ...e.headers, 'Retry-After': '5' }, e.detail);
+    }
+    throw e;
+  }
+}
 
 /** Answers 405 with `Allow` for a known path and a method it does not take. */
 function methodNotAllowed(routers: Router[]) {
@@ -54,6 +74,7 @@ export function createApp(d: ApiDeps): Koa {
     }
     await next();
   });
+  app.use(dependencyErrors);
   app.use(d.authn.middleware((ctx) => PUBLIC.some((re) => re.test(ctx.path))));
   // An empty segment is a missing namespace, name or key, not another route.
   app.use(async (ctx, next) => {

@@ -48,7 +48,7 @@ export class Authenticator {
     } catch (e) {
       throw new HttpError(503, `the Auth service cannot be found: ${(e as Error).message}`);
     }
-    const timeoutMs = this.o.timeoutMs ?? 10_000;
+    const timeoutMs = this.o.timeoutMs ?? 5_000;
     const call = async (method: string, path: string, auth: string) => {
       try {
         return await send(new URL(path, base), { method, headers: { Authorization: auth, Accept: 'application/json' }, timeoutMs });

@@ -24,7 +24,8 @@ export class AclChecker {
     if (!p) {
       p = (async () => {
         try {
-          const entries = await this.auth.acl({ uuid: principal });
+          // A caller is waiting: better a quick 503 than a long hang.
+          const entries = await this.auth.acl({ uuid: principal }, { timeoutMs: 5000 });
           const c = { entries, until: Date.now() + this.ttlMs };
           if (this.cache.size > 10_000) this.cache.clear();
           this.cache.set(principal, c);

@@ -10,6 +10,7 @@ import type { ApiDeps } from './deps.js';
 import { JwtVerifier } from './jwt.js';
 import { Metrics } from './metrics.js';
 import { TokenStore } from '../lib/tokens.js';
+import { dependencyHealth } from './routes/service.js';
 
 export const VERSION = '0.1.0';
 
@@ -41,6 +42,7 @@ export function createApi(manager: Manager, log: Logger, opts: { externalUrl: ()
       phases, queue: () => manager.controller.stats, statusWritesPending: () => manager.status.pending,
       mqtt: () => ({ changeFeed: manager.feed.connected, sparkplug: manager.node?.connected ?? false }),
       lastResyncMs: () => manager.controller.lastResyncMs,
+      dependencies: () => dependencyHealth(manager),
     }),
     externalUrl: () => h.externalUrl ?? opts.externalUrl(),
     version: VERSION,

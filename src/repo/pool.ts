@@ -45,7 +45,7 @@ export class RepoPool {
     w = new RepoWriter(join(this.o.checkoutsDir, repo), {
       url: new URL(`uuid/${repo}`, base).href,
       headers: async () => ({ Authorization: `Bearer ${await this.o.token(origin)}` }),
-    }, this.o.author, { log: this.log.child({ repo }) });
+    }, this.o.author, { log: this.log.child({ repo }), onRemote: (err) => this.note(err) });
     this.writers.set(repo, w);
     this.trim();
     return w;
@@ -57,6 +57,18 @@ export class RepoPool {
     if (w && !w.idle) return;
     this.writers.delete(repo);
     await dropStore(join(this.o.checkoutsDir, repo));
+  }
+
+  private gitHealth: { ok: boolean; since: number; error?: string } | undefined;
+
+  private note(err: Error | undefined): void {
+    if (this.gitHealth?.ok === !err) { if (err) this.gitHealth.error = err.message; return; }
+    this.gitHealth = { ok: !err, since: Date.now(), error: err?.message };
+  }
+
+  /** Whether the last exchange with the Git server worked (undefined: none yet). */
+  get health(): { ok: boolean; since: number; error?: string } | undefined {
+    return this.gitHealth;
   }
 
   get size(): number {

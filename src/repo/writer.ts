@@ -79,6 +79,8 @@ export class RepoWriter {
   private running = false;
   private knownHead: string | null | undefined;
   private turn: Promise<void> = Promise.resolve();
+  /** Told whether each exchange with the remote worked, for health reporting. */
+  private readonly onRemote?: (err: Error | undefined) => void;
   private readonly log: Logger;
   private readonly maxAttempts: number;
   lastUsed = Date.now();
@@ -87,10 +89,11 @@ export class RepoWriter {
     private readonly gitdir: string,
     private readonly remote: Remote,
     private readonly author: Author,
-    opts: { log?: Logger; maxAttempts?: number } = {},
+    opts: { log?: Logger; maxAttempts?: number; onRemote?: (err: Error | undefined) => void } = {},
   ) {
     this.log = opts.log ?? silentLogger;
     this.maxAttempts = opts.maxAttempts ?? 5;
+    this.onRemote = opts.onRemote;
   }
 
   get idle(): boolean {
@@ -123,7 +126,14 @@ export class RepoWriter {
     this.lastUsed = Date.now();
     return this.exclusive(async () => {
       await openStore(this.gitdir, this.remote.url);
-      const head = await fetchHead(this.gitdir, this.remote);
+      let head: string | null;
+      try {
+        head = await fetchHead(this.gitdir, this.remote);
+        this.onRemote?.(undefined);
+      } catch (e) {
+        this.onRemote?.(e as Error);
+        throw e;
+      }
       this.knownHead = head;
       return fn(new Files(this.gitdir, await snapshot(this.gitdir, head)));
     });
@@ -186,6 +196,7 @@ export class RepoWriter {
         }
         const commit = await commitTree(this.gitdir, { tree, parent: head, message: batchMessage(batch.map((p) => p.edit.message)), author: this.author });
         await pushCommit(this.gitdir, this.remote, commit);
+        this.onRemote?.(undefined);
         this.knownHead = commit;
         for (const p of batch) p.resolve({ head: commit, committed: true });
         return;
@@ -193,6 +204,7 @@ export class RepoWriter {
         lastError = e as Error;
         this.knownHead = undefined;
         if (!(e instanceof PushRejected)) {
+          this.onRemote?.(e as Error);
           this.log.warn({ err: e, attempt }, 'repo write failed');
           // The local copy may be what is wrong; start the next attempt from a fresh one.
           await dropStore(this.gitdir).catch(() => undefined);

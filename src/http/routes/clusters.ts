@@ -75,7 +75,9 @@ export function clusterRoutes(d: ApiDeps): Router {
     const spec = st.spec as { name: string; namespace: string };
     const [template, sc] = await Promise.all([m.templates.bootstrap(), m.templates.serviceConfig()]);
     if (template === undefined) throw new HttpError(503, `the Bootstrap script template entry ${u.app.bootstrapTemplate} does not exist`);
-    const fluxSystemYaml = await fluxSystem.read(sc.repo.helm.uuid);
+    const fluxSystemYaml = await fluxSystem.read(sc.repo.helm.uuid).catch((e: Error) => {
+      throw new HttpError(503, `the shared Helm repo cannot be read from the Git server: ${e.message}`);
+    });
     if (fluxSystemYaml === undefined) throw new HttpError(503, `the shared Helm repo has no ${FLUX_SYSTEM_PATH}`);
     let script: string;
     try {

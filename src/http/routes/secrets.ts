@@ -77,7 +77,8 @@ export function secretRoutes(d: ApiDeps): Router {
     try {
       const res = await submit(m.repos, cluster, edit);
       d.metrics.secretWrites.inc({ op, result: res.committed ? 'committed' : 'unchanged' });
-      await m.status.update(cluster, { secrets: { count: count() } });
+      // The secret is durable once pushed; the count follows through the status queue.
+      void m.status.update(cluster, { secrets: { count: count() } });
       return res;
     } catch (e) {
       d.metrics.secretWrites.inc({ op, result: 'failed' });
@@ -98,8 +99,11 @@ export function secretRoutes(d: ApiDeps): Router {
     let count = 0;
     const s = sealEdit(a, value, cert, scope, (n) => { count = n; });
     if (isDryRun(ctx)) {
+      const existing = await readRepoFile(m.repos, cluster, s.path).catch((e: Error) => {
+        throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${e.message}`);
+      });
       try {
-        ctx.body = s.render(await readRepoFile(m.repos, cluster, s.path));
+        ctx.body = s.render(existing);
       } catch (e) {
         if (e instanceof SealingConflict) throw new HttpError(409, e.message, {}, { reason: e.code });
         throw e;
@@ -119,7 +123,9 @@ export function secretRoutes(d: ApiDeps): Router {
     let count = 0;
     const s = removeEdit(a, (n) => { count = n; });
     if (isDryRun(ctx)) {
-      const res = s.render(await readRepoFile(m.repos, cluster, s.path));
+      const res = s.render(await readRepoFile(m.repos, cluster, s.path).catch((e: Error) => {
+        throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${e.message}`);
+      }));
       ctx.body = { path: s.path, changed: res.changed, deletesFile: res.changed && res.text === undefined, manifest: res.text ?? null };
       return;
     }
@@ -127,7 +133,13 @@ export function secretRoutes(d: ApiDeps): Router {
     ctx.status = 204;
   });
 
-  const listing = async (cluster: string) => (await m.repos.writer(cluster)).read(async (files) => listSealed(files));
+  const listing = async (cluster: string) => {
+    try {
+      return await (await m.repos.writer(cluster)).read(async (files) => listSealed(files));
+    } catch (e) {
+      throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${(e as Error).message}`);
+    }
+  };
 
   r.get('/v1/cluster/:uuid/secret', async (ctx) => {
     const cluster = await authorise(ctx);

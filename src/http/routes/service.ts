@@ -3,6 +3,25 @@ import type { ApiDeps } from '../deps.js';
 import { openApiDocument } from '../openapi.js';
 import { principalOf } from '../params.js';
 
+type DependencyState = 'ok' | 'failing' | 'unknown';
+
+/** What the last exchange with each dependency says about it. */
+export function dependencyHealth(m: ApiDeps['manager']): Record<'configdb' | 'auth' | 'git' | 'mqtt', DependencyState> {
+  const s = m.config.uuids.service;
+  const byHttp = (service: string): DependencyState => {
+    const url = m.dir.knownUrl(service);
+    const h = url ? m.http.originHealth(new URL(url).origin) : undefined;
+    return h === undefined ? 'unknown' : h.ok ? 'ok' : 'failing';
+  };
+  const git = m.repos.health;
+  return {
+    configdb: m.status.degraded ? 'failing' : byHttp(s.configdb),
+    auth: byHttp(s.auth),
+    git: git === undefined ? 'unknown' : git.ok ? 'ok' : 'failing',
+    mqtt: m.feed.connected ? 'ok' : 'failing',
+  };
+}
+
 /** What every Factory+ service answers (`/ping`, `/token`) and what operators scrape. */
 export function serviceRoutes(d: ApiDeps): Router {
   const r = new Router();
@@ -29,6 +48,7 @@ export function serviceRoutes(d: ApiDeps): Router {
       configStore: m.status.degraded ? 'failing' : 'ok',
       statusWritesPending: m.status.pending,
       lastResyncError: m.controller.resyncFailures ? m.controller.lastResyncError ?? null : null,
+      dependencies: dependencyHealth(m),
     };
   });
 
