@@ -16,6 +16,7 @@ import {
 import { encodePayload, type SparkplugMetric } from '../../src/lib/sparkplug/index.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { ChangeEmitter, connectClient, subscribe, type Received, type Subscriber } from '../helpers/mqtt.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 const CREDS = { username: 'configdb', password: 'configdb-secret' };
 const WATCHER = { username: 'watcher', password: 'watcher-secret' };
@@ -29,39 +30,6 @@ const APP_A = 'bdb13634-0b3d-4e38-a065-9d88c12ee78d';
 const APP_B = '8e32801b-f35a-4cbf-a5c3-2af64d3debd7';
 
 
-/** TCP relay whose connections the test can cut, so the broker sees an unclean disconnect. */
-async function startRelay(target: number): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
-  const pairs = new Set<[net.Socket, net.Socket]>();
-  const server = net.createServer((inbound) => {
-    const outbound = net.connect(target, '127.0.0.1');
-    const pair: [net.Socket, net.Socket] = [inbound, outbound];
-    pairs.add(pair);
-    inbound.pipe(outbound).pipe(inbound);
-    const drop = (): void => {
-      inbound.destroy();
-      outbound.destroy();
-      pairs.delete(pair);
-    };
-    inbound.on('error', drop).on('close', drop);
-    outbound.on('error', drop).on('close', drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const cut = (): void => {
-    for (const [a, b] of pairs) {
-      a.destroy();
-      b.destroy();
-    }
-    pairs.clear();
-  };
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    cut,
-    close: async () => {
-      cut();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 function metric(m: Received, name: string): SparkplugMetric | undefined {
   return m.payload?.metrics?.find((x) => x.name === name);
@@ -264,14 +232,14 @@ describe('ConfigDB Sparkplug node', () => {
   });
 
   it('registers a will whose bdSeq matches the NBIRTH, and rebirths with the next bdSeq after reconnecting', async () => {
-    const relay = await startRelay(broker.port);
+    const relay = await startTcpProxy(`mqtt://127.0.0.1:${broker.port}`);
     try {
       await start({ mqttUrl: `mqtt://127.0.0.1:${relay.port}` });
       const birth0 = await sub.waitFor(isType('NBIRTH'));
       expect(metric(birth0, 'bdSeq')!.value).to.equal(0n);
 
       const from = mark();
-      relay.cut();
+      relay.cutAll();
       // The broker publishes the will on the unclean disconnect.
       const will = await sub.waitFor(after(from, isType('NDEATH')));
       expect(metric(will, 'bdSeq')).to.deep.include({ type: 'UInt64', value: 0n });
@@ -281,7 +249,7 @@ describe('ConfigDB Sparkplug node', () => {
       expect(metric(birth1, 'bdSeq')!.value).to.equal(1n);
 
       const from2 = mark();
-      relay.cut();
+      relay.cutAll();
       expect(metric(await sub.waitFor(after(from2, isType('NDEATH'))), 'bdSeq')!.value).to.equal(1n);
       expect(metric(await sub.waitFor(after(from2, isType('NBIRTH'))), 'bdSeq')!.value).to.equal(2n);
 

@@ -20,6 +20,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import * as spPayload from 'sparkplug-payload';
 import { startBroker, type EmbeddedBroker } from '../../src/embedded/broker/index.js';
 import { silentLogger } from '../../src/lib/log.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import {
   CLUSTER_MANAGER_SERVICE_UUID,
   FACTORYPLUS_PAYLOAD_UUID,
@@ -228,50 +229,6 @@ function mosquittoBackend(): Backend {
   };
 }
 
-/** TCP relay in front of a broker: `cut()` kills connections abruptly (so the broker sends the will); `pause()` refuses new ones. */
-async function startRelay(target: number): Promise<{ url: string; cut(): void; pause(): void; resume(): void; close(): Promise<void> }> {
-  const pairs = new Set<[net.Socket, net.Socket]>();
-  let paused = false;
-  const server = net.createServer((inbound) => {
-    if (paused) {
-      inbound.destroy();
-      return;
-    }
-    const outbound = net.connect(target, '127.0.0.1');
-    const pair: [net.Socket, net.Socket] = [inbound, outbound];
-    pairs.add(pair);
-    inbound.pipe(outbound).pipe(inbound);
-    const drop = (): void => {
-      inbound.destroy();
-      outbound.destroy();
-      pairs.delete(pair);
-    };
-    inbound.on('error', drop).on('close', drop);
-    outbound.on('error', drop).on('close', drop);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const cut = (): void => {
-    for (const [a, b] of pairs) {
-      a.destroy();
-      b.destroy();
-    }
-    pairs.clear();
-  };
-  return {
-    url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    cut,
-    pause: () => {
-      paused = true;
-    },
-    resume: () => {
-      paused = false;
-    },
-    close: async () => {
-      cut();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 // ---------------------------------------------------------------------------
 // The test host
@@ -674,7 +631,7 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
     });
 
     it('registers a will with the birth bdSeq; after an abrupt disconnect rebirths with the next bdSeq and current state', async () => {
-      const relay = await startRelay(Number(new URL(backend.url()).port));
+      const relay = await startTcpProxy(`mqtt://127.0.0.1:${new URL(backend.url()).port}`);
       cleanups.push(() => relay.close());
       const node = await started({ mqttUrl: relay.url });
       const events: string[] = [];
@@ -686,8 +643,7 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       expect(bdSeqOf(birth0)).to.equal(0n);
 
       let from = host.mark();
-      relay.pause();
-      relay.cut();
+      relay.set('refuse');
       const will = await host.waitOne(is('NDEATH'), from);
       expect(seqOf(will)).to.equal(undefined);
       expect(will.payload.metrics!.map((m) => [m.name, m.type, big(m.value)])).to.deep.equal([['bdSeq', 'Int64', 0n]]);
@@ -702,7 +658,7 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       expect(host.since(from).map((m) => m.type)).to.deep.equal(['NDEATH']);
 
       // ...and the births after reconnecting carry the current state.
-      relay.resume();
+      relay.set('pass');
       const [birth1, dbirth] = await host.waitFor(() => true, { from: from + 1, count: 2 });
       expect([birth1.type, dbirth.type, dbirth.device]).to.deep.equal(['NBIRTH', 'DBIRTH', CLUSTER_B]);
       expect(bdSeqOf(birth1) > bdSeqOf(birth0)).to.equal(true);
@@ -711,7 +667,7 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
 
       // The will of the new connection carries the new bdSeq.
       from = host.mark();
-      relay.cut();
+      relay.cutAll();
       const will1 = await host.waitOne(is('NDEATH'), from);
       expect(big(metric(will1, 'bdSeq')!.value)).to.equal(bdSeqOf(birth1));
       const birth2 = await host.waitOne(is('NBIRTH'), from);
@@ -825,7 +781,7 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       const broker = await backend.ownBroker();
       cleanups.push(() => broker.close());
       // The node goes through a relay so it can be kept away until the host has resubscribed.
-      const relay = await startRelay(broker.port);
+      const relay = await startTcpProxy(`mqtt://127.0.0.1:${broker.port}`);
       cleanups.push(() => relay.close());
       let h = await Host.connect(backend, broker.url, group);
       cleanups.push(() => h.close().catch(() => undefined));
@@ -836,7 +792,7 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       await h.waitFor(is('DBIRTH'), { count: 2 });
       const disconnected = new Promise<void>((resolve) => node.once('disconnected', () => resolve()));
 
-      relay.pause();
+      relay.set('refuse');
       await h.close().catch(() => undefined);
       await broker.restart();
       await disconnected;
@@ -844,7 +800,7 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       node.setDevice(CLUSTER_B, clusterState({ phase: 'accounts' }));
 
       h = await Host.connect(backend, broker.url, group);
-      relay.resume();
+      relay.set('pass');
       const [birth1, ...dbirths] = await h.waitFor(() => true, { count: 3, timeoutMs: 10_000 });
       expect([birth1.type, ...dbirths.map((m) => m.type)]).to.deep.equal(['NBIRTH', 'DBIRTH', 'DBIRTH']);
       expect(bdSeqOf(birth1) > bdSeqOf(birth0)).to.equal(true);
