@@ -107,6 +107,8 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 
 # Node runs as PID 1 directly (exec form, no shell): it receives SIGTERM
 # itself, and the service handles it by closing HTTP, publishing its Sparkplug
-# NDEATH and stopping within 10 s.
-ENTRYPOINT ["node", "dist/main.js"]
+# NDEATH and stopping within 10 s. A small young generation keeps the
+# resident set of a manager that knows 10,000 clusters under 200 MB for a
+# little more garbage collection (measured by bench/commission.ts).
+ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/main.js"]
 CMD ["serve"]

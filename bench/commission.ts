@@ -95,6 +95,8 @@ execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 const startupAt = Date.now();
 const proc = await startManagerProcess({
   directoryUrl: core.endpoints.directory, ...core.credentials.clusterManager, dataDir: tempDir('bench-cm2-'), compiled: true,
+  // The image's node flags (Dockerfile ENTRYPOINT), unless BENCH_MANAGER_NODE_ARGS says otherwise.
+  nodeArgs: (process.env.BENCH_MANAGER_NODE_ARGS ?? '--max-semi-space-size=2').split(' ').filter(Boolean),
   env: { MQTT_PROTOCOL: '4', GIT_URL: gitCounter.url, RESYNC_SECONDS: '10', LOG_LEVEL: 'info' },
 });
 const health = async () => (await fetch(`${proc.url}/health`)).status === 200;

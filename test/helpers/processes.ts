@@ -98,12 +98,13 @@ export interface ManagerProcess extends Proc {
  */
 export async function startManagerProcess(o: {
   directoryUrl: string; username: string; password: string; dataDir: string; env?: Record<string, string>; compiled?: boolean;
+  nodeArgs?: string[];
 }): Promise<ManagerProcess> {
   const proc = runMain('serve', {
     DIRECTORY_URL: o.directoryUrl, SERVICE_USERNAME: o.username, SERVICE_PASSWORD: o.password,
     DATA_DIR: o.dataDir, PORT: '0', LOG_LEVEL: 'info', MQTT_PROTOCOL: process.env.TEST_MQTT_URL ? '5' : '4',
     ...o.env,
-  }, [], o.compiled);
+  }, o.nodeArgs ?? [], o.compiled);
   const url = await waitFor(() => {
     for (const line of proc.output().split('\n')) {
       if (!line.startsWith('{')) continue;

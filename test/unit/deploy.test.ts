@@ -408,7 +408,7 @@ describe('Dockerfile', () => {
     const entry = finalOps('ENTRYPOINT');
     const cmd = finalOps('CMD');
     expect(entry).to.have.length(1);
-    expect(JSON.parse(entry[0]!.args)).to.deep.equal(['node', main]);
+    expect(JSON.parse(entry[0]!.args)).to.deep.equal(['node', '--max-semi-space-size=2', main]);
     expect(JSON.parse(cmd[cmd.length - 1]!.args)).to.deep.equal(['serve']);
     expect(finalOps('WORKDIR').pop()?.args).to.equal('/app');
   });
