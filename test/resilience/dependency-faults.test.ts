@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
@@ -101,6 +102,7 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
     await server?.close();
     await Promise.race([m?.stop(), sleep(20_000)]);
     await t?.stop();
+    if (config) rmSync(config.dataDir, { recursive: true, force: true });
   });
 
   // ---------------------------------------------------------------- helpers

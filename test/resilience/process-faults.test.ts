@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
@@ -63,7 +64,7 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
     testCert('rsa');
     t = await startTestCore();
   });
-  after(async () => { await proc?.kill(); await t?.stop(); });
+  after(async () => { await proc?.kill(); await t?.stop(); rmSync(dataDir, { recursive: true, force: true }); });
 
   it('converges to exactly the requested clusters, accounts, grants, commits and acknowledged secrets', async () => {
     const rand = prng(SEED);
