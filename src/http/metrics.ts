@@ -17,7 +17,6 @@ export class Metrics {
   readonly duration: Histogram<'method' | 'route'>;
   readonly bootstrapFetches: Counter;
   readonly secretWrites: Counter<'op' | 'result'>;
-  readonly gitPushes: Counter<'source' | 'result'>;
 
   constructor(sources: MetricSources) {
     const r = this.registry;
@@ -27,7 +26,6 @@ export class Metrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
     this.bootstrapFetches = new Counter({ name: 'cluster_manager_bootstrap_fetches_total', help: 'Bootstrap scripts served', registers: [r] });
     this.secretWrites = new Counter({ name: 'cluster_manager_secret_writes_total', help: 'Sealed secret changes', labelNames: ['op', 'result'], registers: [r] });
-    this.gitPushes = new Counter({ name: 'cluster_manager_git_writes_total', help: 'Repo writes (pushes or no-change)', labelNames: ['source', 'result'], registers: [r] });
     new Gauge({ name: 'cluster_manager_clusters', help: 'Clusters by phase', labelNames: ['phase'], registers: [r],
       collect() { this.reset(); for (const [p, n] of Object.entries(sources.phases())) this.set({ phase: p }, n); } });
     new Gauge({ name: 'cluster_manager_reconcile_queue', help: 'Reconcile work by state', labelNames: ['state'], registers: [r],

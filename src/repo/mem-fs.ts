@@ -97,7 +97,11 @@ export class MemFs {
   /** Removes a path and everything under it. */
   rmrf(path: string): void {
     const p = normal(path);
-    for (const k of [...this.nodes.keys()]) if (k === p || k.startsWith(`${p}/`)) this.drop(k);
+    if (!this.nodes.has(p)) return;
+    // Walk this subtree only: a scan of every file of every cached repo would
+    // make each eviction cost as much as the whole cache.
+    for (const name of [...(this.children.get(p) ?? [])]) this.rmrf(p === '/' ? `/${name}` : `${p}/${name}`);
+    this.drop(p);
   }
 
   /** Bytes held, for tests and figures. */
