@@ -18,7 +18,7 @@ export class FluxSystemFile {
     if (c && c.repo === helmRepo && c.until > this.now()) return c.text;
     this.reading ??= (async () => {
       try {
-        const text = await (await this.repos.writer(helmRepo)).read((files) => files.read(FLUX_SYSTEM_PATH));
+        const text = await this.repos.readFile(helmRepo, FLUX_SYSTEM_PATH);
         this.cached = { repo: helmRepo, text, until: this.now() + this.ttlMs };
         return text;
       } finally {

@@ -12,19 +12,14 @@ const PUBLIC = [/^\/v1\/cluster\/[^/]+\/bootstrap$/, /^\/health$/];
 /**
  * A Factory+ service that cannot be reached or answers with an error while
  * a request needs it makes that request a 503 the client may retry, never a
- * 500; every 503 says when to retry.
+ * 500.
  */
 async function dependencyErrors(ctx: Context, next: () => Promise<unknown>): Promise<void> {
   try {
     await next();
   } catch (e) {
-    if (e instanceof ServiceError) {
-      throw new HttpError(503, e.status === 0 ? `a Factory+ service cannot be reached: ${e.message}` : `a Factory+ service failed: ${e.message}`, { 'Retry-After': '5' });
-    }
-    if (e instanceof HttpError && e.status === 503 && !Object.keys(e.headers).some((h) => h.toLowerCase() === 'retry-after')) {
-      throw new HttpError(503, e.message, { ...e.headers, 'Retry-After': '5' }, e.detail);
-    }
-    throw e;
+    if (!(e instanceof ServiceError)) throw e;
+    throw new HttpError(503, e.status === 0 ? `a Factory+ service cannot be reached: ${e.message}` : `a Factory+ service failed: ${e.message}`);
   }
 }
 

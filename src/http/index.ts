@@ -20,14 +20,6 @@ export function createApi(manager: Manager, log: Logger, opts: { externalUrl: ()
   const h = config.http;
   const u = config.uuids;
   const now = opts.now ?? Date.now;
-  const phases = () => {
-    const out: Record<string, number> = {};
-    for (const id of manager.status.clusters()) {
-      const p = String(manager.status.get(id)?.phase ?? 'pending');
-      out[p] = (out[p] ?? 0) + 1;
-    }
-    return out;
-  };
   const tokens = new TokenStore(now, h.tokenTtlSeconds * 1000);
   const deps: ApiDeps = {
     manager,
@@ -39,7 +31,7 @@ export function createApi(manager: Manager, log: Logger, opts: { externalUrl: ()
     acl: new AclChecker(manager.auth, u.special.wildcard, h.aclCacheSeconds * 1000),
     bootstrapTokens: new BootstrapTokens(loadOrCreateKey(resolve(config.dataDir)), { ttlSeconds: h.bootstrapTtlSeconds, now }),
     metrics: new Metrics({
-      phases, queue: () => manager.controller.stats, statusWritesPending: () => manager.status.pending,
+      phases: () => manager.status.phaseCounts(), queue: () => manager.controller.stats, statusWritesPending: () => manager.status.pending,
       mqtt: () => ({ changeFeed: manager.feed.connected, sparkplug: manager.node?.connected ?? false }),
       lastResyncMs: () => manager.controller.lastResyncMs,
       dependencies: () => dependencyHealth(manager),

@@ -69,6 +69,16 @@ export class StatusStore {
     return [...this.statuses.keys()];
   }
 
+  /** How many clusters are in each phase (a status without one is `pending`). */
+  phaseCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const st of this.statuses.values()) {
+      const p = typeof st.phase === 'string' ? st.phase : 'pending';
+      out[p] = (out[p] ?? 0) + 1;
+    }
+    return out;
+  }
+
   get size(): number {
     return this.statuses.size;
   }

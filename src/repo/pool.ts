@@ -51,6 +51,11 @@ export class RepoPool {
     return w;
   }
 
+  /** One file of a repo at the remote's current head. */
+  async readFile(repo: string, path: string): Promise<string | undefined> {
+    return (await this.writer(repo)).read((files) => files.read(path));
+  }
+
   /** Drops a repo's working copy (after the cluster is removed). */
   async forget(repo: string): Promise<void> {
     const w = this.writers.get(repo);

@@ -1,5 +1,4 @@
-import type { FileSet, WriteResult } from '../repo/writer.js';
-import type { RepoPool } from '../repo/pool.js';
+import type { FileSet } from '../repo/writer.js';
 import type { SealingCertificate } from './certificate.js';
 import { describeSealedSecret, removeSealedKey, sealedSecretPath, upsertSealedKey, type SealedSecretSummary } from './manifest.js';
 import { scopeLabel, sealValue, type SealingScope } from './seal.js';
@@ -56,13 +55,14 @@ function countKeys(list: SealedSecretListing[]): number {
 export function sealEdit(a: SecretAddress, value: Buffer, cert: SealingCertificate, scope: SealingScope, onCount: (n: number) => void) {
   const ciphertext = sealValue(cert.publicKey, value, scopeLabel(scope, a.namespace, a.name));
   const path = sealedSecretPath(a.namespace, a.name);
+  const render = (existing: string | undefined) => upsertSealedKey(existing, { ...a, ciphertext, scope, certFingerprint: cert.fingerprint });
   return {
     path,
-    render: (existing: string | undefined) => upsertSealedKey(existing, { ...a, ciphertext, scope, certFingerprint: cert.fingerprint }),
+    render,
     edit: {
       message: `Updated sealed secret ${a.namespace}/${a.name}/${a.key}`,
       apply: async (files: FileSet) => {
-        await files.write(path, upsertSealedKey(await files.read(path), { ...a, ciphertext, scope, certFingerprint: cert.fingerprint }));
+        await files.write(path, render(await files.read(path)));
         onCount(countKeys(await listSealed(files)));
       },
     },
@@ -71,13 +71,14 @@ export function sealEdit(a: SecretAddress, value: Buffer, cert: SealingCertifica
 
 export function removeEdit(a: SecretAddress, onCount: (n: number) => void) {
   const path = sealedSecretPath(a.namespace, a.name);
+  const render = (existing: string | undefined) => removeSealedKey(existing, a.key);
   return {
     path,
-    render: (existing: string | undefined) => removeSealedKey(existing, a.key),
+    render,
     edit: {
       message: `Remove sealed secret ${a.namespace}/${a.name}/${a.key}.`,
       apply: async (files: FileSet) => {
-        const r = removeSealedKey(await files.read(path), a.key);
+        const r = render(await files.read(path));
         if (r.changed) {
           if (r.text === undefined) files.remove(path);
           else await files.write(path, r.text);
@@ -86,13 +87,4 @@ export function removeEdit(a: SecretAddress, onCount: (n: number) => void) {
       },
     },
   };
-}
-
-/** Reads one file of a cluster repo at its current head. */
-export async function readRepoFile(repos: RepoPool, repo: string, path: string): Promise<string | undefined> {
-  return (await repos.writer(repo)).read((files) => files.read(path));
-}
-
-export async function submit(repos: RepoPool, repo: string, edit: { message: string; apply: (f: FileSet) => Promise<void> }): Promise<WriteResult> {
-  return (await repos.writer(repo)).submit(edit);
 }

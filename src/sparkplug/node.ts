@@ -186,12 +186,20 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
    */
   setDevice(uuid: string, state: ClusterDeviceState): void {
     topic(this.opts.group, 'DBIRTH', this.opts.node, uuid); // validates the id
-    if (this.model.setDevice(uuid, state)) this.scheduleSync();
+    if (this.model.setDevice(uuid, state)) this.markDirty(uuid);
   }
 
   /** Forgets an edge cluster; DDEATH if it was born on the current connection. */
   removeDevice(uuid: string): void {
-    if (this.model.removeDevice(uuid)) this.scheduleSync();
+    if (this.model.removeDevice(uuid)) this.markDirty(uuid);
+  }
+
+  /** Devices changed since the last sync: a sync looks at these, not at every cluster. */
+  private readonly dirty = new Set<string>();
+
+  private markDirty(uuid: string): void {
+    this.dirty.add(uuid);
+    this.scheduleSync();
   }
 
   /** Republishes NBIRTH and every DBIRTH on the current connection (same bdSeq). */
@@ -421,16 +429,19 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
       await this.send(s, 'NDATA', undefined, { timestamp: now, metrics: nodeChanges });
     }
     const devices = this.model.devices;
-    for (const [uuid, born] of [...s.devices]) {
+    for (const uuid of [...this.dirty]) {
       if (!this.canPublish(s)) return;
-      if (devices.get(uuid) === born.entry) continue;
-      s.devices.delete(uuid);
-      await this.send(s, 'DDEATH', uuid, { timestamp: Date.now() });
-    }
-    for (const entry of [...devices.values()]) {
-      if (!this.canPublish(s)) return;
-      if (devices.get(entry.uuid) !== entry) continue; // removed meanwhile; the next sync handles it
-      const born = s.devices.get(entry.uuid);
+      // Taken off before publishing: a change made meanwhile marks it again.
+      this.dirty.delete(uuid);
+      const entry = devices.get(uuid);
+      let born = s.devices.get(uuid);
+      if (born && born.entry !== entry) {
+        // Removed, or removed and added again (new aliases): it dies first.
+        s.devices.delete(uuid);
+        born = undefined;
+        await this.send(s, 'DDEATH', uuid, { timestamp: Date.now() });
+      }
+      if (!entry) continue;
       if (!born) {
         await this.deviceBirth(s, entry);
         continue;
@@ -439,7 +450,7 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
       const changes = entry.metrics.changes(born.published, ts);
       if (changes.length === 0) continue;
       born.published = entry.metrics.snapshot();
-      await this.send(s, 'DDATA', entry.uuid, { timestamp: ts, metrics: changes });
+      await this.send(s, 'DDATA', uuid, { timestamp: ts, metrics: changes });
     }
   }
 

@@ -28,13 +28,9 @@ export function bridgeStatus(node: SparkplugNode, status: StatusStore, lastError
   let timer: NodeJS.Timeout | undefined;
   const counts = () => {
     timer = undefined;
-    const c: Partial<Record<ClusterPhase | 'total', number>> = { total: 0 };
-    for (const p of CLUSTER_PHASES) c[p] = 0;
-    for (const id of status.clusters()) {
-      const phase = deviceState(status.get(id)!).phase as ClusterPhase;
-      if (phase in c) c[phase]! += 1;
-      c.total! += 1;
-    }
+    const counts = status.phaseCounts();
+    const c: Partial<Record<ClusterPhase | 'total', number>> = { total: status.size };
+    for (const p of CLUSTER_PHASES) c[p] = counts[p] ?? 0;
     node.setNodeMetrics({ clusters: c, lastError: lastError() });
   };
   const schedule = () => { if (!timer) { timer = setTimeout(counts, countsEveryMs); timer.unref(); } };

@@ -5,7 +5,8 @@ import { HttpError } from '../../lib/http-errors.js';
 import { CertificateError, parseSealingCertificate, type SealingCertificate } from '../../sealing/certificate.js';
 import { sealedSecretPath, SealingConflict } from '../../sealing/manifest.js';
 import { assertSecretAddress, InvalidSecretAddress } from '../../sealing/names.js';
-import { listSealed, readRepoFile, removeEdit, sealEdit, submit, type SecretAddress } from '../../sealing/repo-secrets.js';
+import { listSealed, removeEdit, sealEdit, type SecretAddress } from '../../sealing/repo-secrets.js';
+import type { Edit } from '../../repo/writer.js';
 import { isSealingScope, type SealingScope } from '../../sealing/seal.js';
 import type { ApiDeps } from '../deps.js';
 import { clusterParam, isDryRun, principalOf } from '../params.js';
@@ -73,9 +74,9 @@ export function secretRoutes(d: ApiDeps): Router {
     if (!isSealingScope(s)) throw new HttpError(400, `scope must be strict, namespace-wide or cluster-wide, not ${JSON.stringify(s)}`);
     return s;
   };
-  const write = async (cluster: string, op: string, edit: Parameters<typeof submit>[2], count: () => number) => {
+  const write = async (cluster: string, op: string, edit: Edit, count: () => number) => {
     try {
-      const res = await submit(m.repos, cluster, edit);
+      const res = await (await m.repos.writer(cluster)).submit(edit);
       d.metrics.secretWrites.inc({ op, result: res.committed ? 'committed' : 'unchanged' });
       // The secret is durable once pushed; the count follows through the status queue.
       void m.status.update(cluster, { secrets: { count: count() } });
@@ -99,7 +100,7 @@ export function secretRoutes(d: ApiDeps): Router {
     let count = 0;
     const s = sealEdit(a, value, cert, scope, (n) => { count = n; });
     if (isDryRun(ctx)) {
-      const existing = await readRepoFile(m.repos, cluster, s.path).catch((e: Error) => {
+      const existing = await m.repos.readFile(cluster, s.path).catch((e: Error) => {
         throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${e.message}`);
       });
       try {
@@ -123,7 +124,7 @@ export function secretRoutes(d: ApiDeps): Router {
     let count = 0;
     const s = removeEdit(a, (n) => { count = n; });
     if (isDryRun(ctx)) {
-      const res = s.render(await readRepoFile(m.repos, cluster, s.path).catch((e: Error) => {
+      const res = s.render(await m.repos.readFile(cluster, s.path).catch((e: Error) => {
         throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${e.message}`);
       }));
       ctx.body = { path: s.path, changed: res.changed, deletesFile: res.changed && res.text === undefined, manifest: res.text ?? null };
