@@ -13,6 +13,7 @@ import { RepoPool } from './repo/pool.js';
 import { SparkplugNode } from './sparkplug/node.js';
 import { bridgeStatus } from './sparkplug/status-bridge.js';
 import { ChangeFeed } from './watch/change-feed.js';
+import { EntryCache } from './factoryplus/entry-cache.js';
 
 export interface ManagerOptions {
   config: Config;
@@ -36,6 +37,8 @@ export interface Manager {
   controller: Controller;
   status: StatusStore;
   feed: ChangeFeed;
+  /** Edge cluster status entries (the sealing certificates), kept while the feed is live. */
+  edgeStatus: EntryCache<Record<string, unknown>>;
   node: SparkplugNode | undefined;
   stop(): Promise<void>;
 }
@@ -107,16 +110,22 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     apps: [u.app.clusterConfig, u.app.edgeStatus, ...templates.apps], protocolVersion: o.mqttProtocol,
     resyncIntervalMs: config.reconcile.resyncSeconds * 1000, log: log.child({ part: 'change-feed' }),
   });
-  const resync = (reason: string) => { controller.resync(reason).catch(() => undefined); };
+  const edgeStatus = new EntryCache<Record<string, unknown>>(cdb, u.app.edgeStatus, () => feed.connected);
+  const resync = (reason: string) => {
+    edgeStatus.invalidate();
+    controller.resync(reason).catch(() => undefined);
+  };
   feed.on('resync', resync);
+  feed.on('state', () => edgeStatus.invalidate());
   feed.on('changed', (app) => {
+    if (app === u.app.edgeStatus) edgeStatus.invalidate();
     if (templates.apps.includes(app)) templates.invalidate(app);
     if (app === u.app.clusterConfig || templates.apps.includes(app)) resync('changed');
   });
   await feed.start();
 
   return {
-    config, http, dir, cdb, auth, templates, repos, controller, status, feed, node,
+    config, http, dir, cdb, auth, templates, repos, controller, status, feed, edgeStatus, node,
     async stop() {
       await feed.stop();
       await controller.stop();

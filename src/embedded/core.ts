@@ -13,6 +13,7 @@ import { loadCredentials, type CoreCredentials } from './credentials.js';
 import { openDatabase, type Db } from './db.js';
 import { createDirectoryApp } from './directory/index.js';
 import { createGitApp, GitStorage } from './git/index.js';
+import type { BackendProcess } from './git/backend-process.js';
 import { listen, TokenStore, type Listening } from './http-kit.js';
 import { startConfigDbNode, type ConfigDbNode } from './notify/configdb-node.js';
 import { seedHelmRepo } from './seed/helm-repo.js';
@@ -81,10 +82,12 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
   const servers: Listening[] = [];
   let broker: EmbeddedBroker | undefined;
   let node: ConfigDbNode | undefined;
+  let gitBackend: BackendProcess | undefined;
   const stop = async () => {
     await node?.stop().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     await Promise.all(servers.map((s) => s.close()));
+    await gitBackend?.stop();
     auth.dispose();
     db.close();
   };
@@ -116,7 +119,7 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
 
     const configdbUrl = await serve(createConfigDbApp({ db, objects, store, auth, tokens: new TokenStore(), log: log.child({ svc: 'configdb' }) }), opts.ports.configdb, 'Config Store', 'EMBEDDED_CONFIGDB_PORT');
     const authUrl = await serve(createAuthApp({ auth, objects, tokens: new TokenStore(), log: log.child({ svc: 'auth' }) }), opts.ports.auth, 'Auth service', 'EMBEDDED_AUTH_PORT');
-    const gitUrl = await serve(createGitApp({
+    const gitApp = createGitApp({
       storage: git, auth, tokens: new TokenStore(), log: log.child({ svc: 'git' }),
       repoConfig: (uuid) => {
         const e = store.get(u.app.gitRepoConfig, uuid)?.json as { path?: unknown } | undefined;
@@ -126,7 +129,9 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
         const hits = store.entries(u.app.gitRepoConfig).filter(([, v]) => (v as { path?: unknown } | null)?.path === path);
         return hits.length === 1 ? hits[0][0] : undefined;
       },
-    }), opts.ports.git, 'Git server', 'EMBEDDED_GIT_PORT');
+    });
+    gitBackend = gitApp.backend;
+    const gitUrl = await serve(gitApp.app, opts.ports.git, 'Git server', 'EMBEDDED_GIT_PORT');
     await seedHelmRepo(git, Local.repo.helmCharts);
 
     let mqttUrl = opts.externalMqttUrl;

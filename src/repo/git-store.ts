@@ -1,6 +1,11 @@
-import git, { Errors, type TreeEntry } from 'isomorphic-git';
-import http from 'isomorphic-git/http/node';
+import git, { Errors } from 'isomorphic-git';
+import { gitHttpClient } from './git-http.js';
+import { commitObject, gitObject, looseObject, treeObject, type GitObject, type TreeEntry } from './git-objects.js';
+import { receivePack } from './git-push.js';
 import { MemFs } from './mem-fs.js';
+
+export { PushRejected, GitHttpError } from './git-push.js';
+export { GitHttpTimeout } from './git-http.js';
 
 /** Every working store lives here: they are caches of the Git server, not state. */
 const memory = new MemFs();
@@ -16,6 +21,21 @@ export interface Remote {
   url: string;
   /** Headers for each request, e.g. a fresh bearer token. */
   headers: () => Promise<Record<string, string>>;
+  /** How long the Git server may stay silent before a request fails. */
+  timeoutMs?: number;
+}
+
+/**
+ * A Git server silent this long is taken as down: a write then fails (503 to
+ * whoever waits for it) instead of holding its queue.
+ */
+export const DEFAULT_GIT_TIMEOUT_MS = 8_000;
+const clients = new Map<number, ReturnType<typeof gitHttpClient>>();
+function httpFor(remote: Remote) {
+  const ms = remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
+  let c = clients.get(ms);
+  if (!c) clients.set(ms, (c = gitHttpClient(ms)));
+  return c;
 }
 
 export interface Author {
@@ -23,11 +43,12 @@ export interface Author {
   email: string;
 }
 
-/** A repo's files at one commit: path -> blob id, plus content written since. */
+/** A repo's files at one commit: path -> blob id, and the ids of its trees. */
 export interface Snapshot {
   head: string | null;
   tree: string | null;
   files: Map<string, string>;
+  trees: Set<string>;
 }
 
 export const BRANCH = 'main';
@@ -52,7 +73,7 @@ export async function dropStore(gitdir: string): Promise<void> {
 export async function fetchHead(gitdir: string, remote: Remote): Promise<string | null> {
   try {
     const r = await git.fetch({
-      fs, http, gitdir, url: remote.url, ref: BRANCH, remoteRef: BRANCH, singleBranch: true, tags: false, depth: 1,
+      fs, http: httpFor(remote), gitdir, url: remote.url, ref: BRANCH, remoteRef: BRANCH, singleBranch: true, tags: false, depth: 1,
       headers: await remote.headers(),
     });
     return r.fetchHead ?? null;
@@ -63,21 +84,23 @@ export async function fetchHead(gitdir: string, remote: Remote): Promise<string 
   }
 }
 
-async function walkTree(gitdir: string, oid: string, prefix: string, out: Map<string, string>): Promise<void> {
+async function walkTree(gitdir: string, oid: string, prefix: string, snap: Snapshot): Promise<void> {
+  snap.trees.add(oid);
   const { tree } = await git.readTree({ fs, gitdir, oid });
   for (const e of tree) {
     const path = prefix ? `${prefix}/${e.path}` : e.path;
-    if (e.type === 'tree') await walkTree(gitdir, e.oid, path, out);
-    else if (e.type === 'blob') out.set(path, e.oid);
+    if (e.type === 'tree') await walkTree(gitdir, e.oid, path, snap);
+    else if (e.type === 'blob') snap.files.set(path, e.oid);
   }
 }
 
 export async function snapshot(gitdir: string, head: string | null): Promise<Snapshot> {
-  const files = new Map<string, string>();
-  if (!head) return { head, tree: null, files };
+  const snap: Snapshot = { head, tree: null, files: new Map(), trees: new Set() };
+  if (!head) return snap;
   const { commit } = await git.readCommit({ fs, gitdir, oid: head });
-  await walkTree(gitdir, commit.tree, '', files);
-  return { head, tree: commit.tree, files };
+  snap.tree = commit.tree;
+  await walkTree(gitdir, commit.tree, '', snap);
+  return snap;
 }
 
 export async function readBlobText(gitdir: string, oid: string): Promise<string> {
@@ -85,12 +108,22 @@ export async function readBlobText(gitdir: string, oid: string): Promise<string>
   return Buffer.from(blob).toString('utf8');
 }
 
-export async function writeBlobText(gitdir: string, text: string): Promise<string> {
-  return git.writeBlob({ fs, gitdir, blob: Buffer.from(text, 'utf8') });
+/** Puts an object into the local store (a no-op when it is there). */
+export function storeObject(gitdir: string, o: GitObject): void {
+  const path = `${gitdir}/objects/${o.oid.slice(0, 2)}/${o.oid.slice(2)}`;
+  if (!memory.exists(path)) memory.put(path, looseObject(o));
 }
 
-/** Writes nested tree objects for a flat path -> blob map; returns the root tree id. */
-export async function writeFiles(gitdir: string, files: Map<string, string>): Promise<string> {
+export function blobOf(text: string): GitObject {
+  return gitObject('blob', Buffer.from(text, 'utf8'));
+}
+
+/**
+ * The nested tree objects for a flat path -> blob map. Returns the root
+ * tree's id, every tree's id, and the trees that are not among `known` (the
+ * trees of the commit this one builds on, which the remote has).
+ */
+export function buildTrees(files: Map<string, string>, known: Set<string>): { root: string; created: GitObject[]; trees: Set<string> } {
   interface Dir { blobs: Map<string, string>; dirs: Map<string, Dir> }
   const root: Dir = { blobs: new Map(), dirs: new Map() };
   for (const [path, oid] of files) {
@@ -103,38 +136,35 @@ export async function writeFiles(gitdir: string, files: Map<string, string>): Pr
     }
     d.blobs.set(parts[parts.length - 1], oid);
   }
-  const write = async (d: Dir): Promise<string> => {
+  const created: GitObject[] = [];
+  const trees = new Set<string>();
+  const build = (d: Dir): string => {
     const entries: TreeEntry[] = [];
-    for (const [name, sub] of d.dirs) entries.push({ mode: '040000', path: name, oid: await write(sub), type: 'tree' });
-    for (const [name, oid] of d.blobs) entries.push({ mode: '100644', path: name, oid, type: 'blob' });
-    return git.writeTree({ fs, gitdir, tree: entries });
+    for (const [name, sub] of d.dirs) entries.push({ name, oid: build(sub), kind: 'tree' });
+    for (const [name, oid] of d.blobs) entries.push({ name, oid, kind: 'blob' });
+    const t = treeObject(entries);
+    trees.add(t.oid);
+    if (!known.has(t.oid)) created.push(t);
+    return t.oid;
   };
-  return write(root);
+  return { root: build(root), created, trees };
 }
 
-export async function commitTree(gitdir: string, opts: { tree: string; parent: string | null; message: string; author: Author }): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  const who = { name: opts.author.name, email: opts.author.email, timestamp: now, timezoneOffset: 0 };
-  return git.writeCommit({
-    fs, gitdir,
-    commit: { tree: opts.tree, parent: opts.parent ? [opts.parent] : [], author: who, committer: who, message: `${opts.message}\n` },
+export function makeCommit(opts: { tree: string; parent: string | null; message: string; author: Author }): GitObject {
+  const who = { name: opts.author.name, email: opts.author.email, timestamp: Math.floor(Date.now() / 1000) };
+  return commitObject({ tree: opts.tree, parents: opts.parent ? [opts.parent] : [], author: who, committer: who, message: `${opts.message}\n` });
+}
+
+/**
+ * Moves the remote branch from `parent` to `commit`, sending `objects` (every
+ * object the commit added). PushRejected when the branch has moved.
+ */
+export async function pushCommit(remote: Remote, update: { parent: string | null; commit: string }, objects: Iterable<GitObject>): Promise<void> {
+  await receivePack({
+    url: remote.url,
+    headers: await remote.headers(),
+    update: { ref: `refs/heads/${BRANCH}`, old: update.parent, new: update.commit },
+    objects,
+    timeoutMs: remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS,
   });
-}
-
-export class PushRejected extends Error {}
-
-/** Pushes a commit as the remote branch head; PushRejected when the remote moved. */
-export async function pushCommit(gitdir: string, remote: Remote, commit: string): Promise<void> {
-  await git.writeRef({ fs, gitdir, ref: `refs/heads/${BRANCH}`, value: commit, force: true });
-  try {
-    const r = await git.push({ fs, http, gitdir, url: remote.url, ref: BRANCH, remoteRef: BRANCH, headers: await remote.headers() });
-    if (!r.ok) throw new PushRejected(`push rejected: ${JSON.stringify(r.refs)}`);
-    const ref = r.refs[`refs/heads/${BRANCH}`];
-    if (ref && !ref.ok) throw new PushRejected(`push rejected: ${ref.error}`);
-  } catch (e) {
-    if (e instanceof PushRejected) throw e;
-    if (e instanceof Errors.PushRejectedError) throw new PushRejected(e.message);
-    if (e instanceof Errors.GitPushError) throw new PushRejected(e.message);
-    throw e;
-  }
 }

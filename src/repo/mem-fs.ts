@@ -94,6 +94,14 @@ export class MemFs {
     else if (n.kind !== 'dir') throw fsError('EEXIST', 'mkdir', p);
   }
 
+  /** Writes a file, creating its directories. */
+  put(path: string, data: Buffer): void {
+    const p = normal(path);
+    this.mkdirp(parentOf(p));
+    if (this.nodes.get(p)?.kind === 'dir') throw fsError('EISDIR', 'open', p);
+    this.add(p, { kind: 'file', data, mtimeMs: Date.now() });
+  }
+
   /** Removes a path and everything under it. */
   rmrf(path: string): void {
     const p = normal(path);

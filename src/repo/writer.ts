@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
+import type { GitObject } from './git-objects.js';
 import {
-  commitTree, dropStore, fetchHead, openStore, pushCommit, PushRejected, readBlobText, snapshot, writeBlobText, writeFiles,
+  blobOf, buildTrees, dropStore, fetchHead, GitHttpTimeout, makeCommit, openStore, pushCommit, PushRejected, readBlobText, snapshot, storeObject,
   type Author, type Remote, type Snapshot,
 } from './git-store.js';
+import { TextCache } from './text-cache.js';
 
 /** The files of a repo as an edit sees them: reads come from the head, writes stay local until committed. */
 export interface FileSet {
@@ -35,18 +37,27 @@ interface Pending {
 
 class Files implements FileSet {
   readonly map: Map<string, string>;
+  /** Blobs written through this set: they go out with the commit. */
+  readonly written = new Map<string, GitObject>();
 
-  constructor(private readonly gitdir: string, snap: Snapshot) {
+  constructor(private readonly gitdir: string, snap: Snapshot, private readonly texts: TextCache) {
     this.map = new Map(snap.files);
   }
 
   async read(path: string): Promise<string | undefined> {
     const oid = this.map.get(path);
-    return oid === undefined ? undefined : readBlobText(this.gitdir, oid);
+    if (oid === undefined) return undefined;
+    let text = this.texts.get(oid);
+    if (text === undefined) this.texts.set(oid, (text = await readBlobText(this.gitdir, oid)));
+    return text;
   }
 
   async write(path: string, text: string): Promise<void> {
-    this.map.set(path, await writeBlobText(this.gitdir, text));
+    const blob = blobOf(text);
+    storeObject(this.gitdir, blob);
+    this.written.set(blob.oid, blob);
+    this.texts.set(blob.oid, text);
+    this.map.set(path, blob.oid);
   }
 
   remove(path: string): void {
@@ -63,6 +74,11 @@ class Files implements FileSet {
   }
 }
 
+/** The longest a writer waits for announced edits or for the callers of its last commit. */
+const MAX_GATHER_MS = 100;
+/** The least time between the starts of two commits while edits arrive during commits. */
+const BUSY_INTERVAL_MS = 40;
+
 export function batchMessage(messages: string[]): string {
   if (messages.length === 1) return messages[0];
   return `${messages.length} changes\n\n${messages.map((m) => `* ${m}`).join('\n')}`;
@@ -78,7 +94,19 @@ export class RepoWriter {
   private queue: Pending[] = [];
   private running = false;
   private knownHead: string | null | undefined;
+  /** The files and trees at knownHead, so a warm write does not walk the trees again. */
+  private base: Snapshot | undefined;
+  private readonly texts = new TextCache(256 * 1024);
   private turn: Promise<void> = Promise.resolve();
+  private gathering: { done: () => void } | undefined;
+  private expected = 0;
+  /** True from the start of a write until its callers are answered. */
+  private writing = false;
+  private writtenAt = 0;
+  private arrivedWhileWriting = 0;
+  /** Edits submitted since the last write ended. */
+  private returned = 0;
+  private lastCommit: { size: number; start: number; end: number; arrivedDuring: number } | undefined;
   /** Told whether each exchange with the remote worked, for health reporting. */
   private readonly onRemote?: (err: Error | undefined) => void;
   private readonly log: Logger;
@@ -113,8 +141,31 @@ export class RepoWriter {
     this.lastUsed = Date.now();
     return new Promise((resolve, reject) => {
       this.queue.push({ edit, resolve, reject });
+      if (this.writing) this.arrivedWhileWriting++;
+      else this.returned++;
       if (!this.running) void this.drain();
+      else this.poke();
     });
+  }
+
+  /**
+   * Says an edit is on its way (its request is still being read and
+   * checked), so the next commit waits a moment for it. Returns the function
+   * to call just before submitting it, or when it will not come.
+   */
+  expect(): () => void {
+    this.expected++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.expected--;
+      this.poke();
+    };
+  }
+
+  private poke(): void {
+    if (this.gathering && this.gathered()) this.gathering.done();
   }
 
   /**
@@ -135,7 +186,21 @@ export class RepoWriter {
         throw e;
       }
       this.knownHead = head;
-      return fn(new Files(this.gitdir, await snapshot(this.gitdir, head)));
+      return fn(new Files(this.gitdir, await this.snapshotAt(head), this.texts));
+    });
+  }
+
+  private async snapshotAt(head: string | null): Promise<Snapshot> {
+    if (this.base?.head !== head) this.base = await snapshot(this.gitdir, head);
+    return this.base;
+  }
+
+  /** Resolves once gathered() holds, or after `ms`. */
+  private gather(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(timer); this.gathering = undefined; resolve(); };
+      const timer = setTimeout(done, ms);
+      this.gathering = { done };
     });
   }
 
@@ -148,20 +213,45 @@ export class RepoWriter {
   private async drain(): Promise<void> {
     this.running = true;
     try {
-      let last = 0;
       while (this.queue.length) {
-        // After a shared commit its callers usually come straight back: a
-        // moment's wait lets them join the next commit instead of the one after.
-        if (last > 1) await new Promise((r) => setTimeout(r, 3));
+        // A commit per edit would spend the CPU the edits need, so a writer
+        // with company waits a little before its next commit: for edits
+        // announced by expect(); for the callers of its last shared commit,
+        // who usually come straight back (at most as long as that commit
+        // took); and, when edits arrived during the last commit, until
+        // BUSY_INTERVAL_MS after its start. It stops waiting once the callers
+        // of the last commit are back and nothing more is announced. A lone
+        // caller that comes back to an idle writer never waits.
+        const now = performance.now();
+        const c = this.lastCommit;
+        let until = now;
+        if (c && c.size > 1) until = c.end + Math.min(MAX_GATHER_MS, c.end - c.start);
+        if (c && c.arrivedDuring > 0) until = Math.max(until, c.start + BUSY_INTERVAL_MS);
+        if (this.expected > 0) until = Math.max(until, now + MAX_GATHER_MS);
+        if (until > now && !this.gathered()) await this.gather(until - now);
         const batch = this.queue;
         this.queue = [];
-        last = batch.length;
-        await this.exclusive(() => this.write(batch));
+        this.arrivedWhileWriting = 0;
+        const start = performance.now();
+        await this.exclusive(() => { this.writing = true; return this.write(batch); });
+        this.lastCommit = { size: batch.length, start, end: this.writtenAt, arrivedDuring: this.arrivedWhileWriting };
       }
     } finally {
       this.running = false;
       this.lastUsed = Date.now();
     }
+  }
+
+  /** Whether the callers of the last commit are back and no edit is announced. */
+  private gathered(): boolean {
+    return (this.lastCommit === undefined || this.returned >= this.lastCommit.size) && this.expected === 0;
+  }
+
+  /** Ends a write just before its callers are answered: what they submit next is a return. */
+  private finishWriting(): void {
+    this.writing = false;
+    this.writtenAt = performance.now();
+    this.returned = 0;
   }
 
   private async write(batch: Pending[]): Promise<void> {
@@ -171,8 +261,8 @@ export class RepoWriter {
         await openStore(this.gitdir, this.remote.url);
         // A warm copy trusts its last head and learns of remote moves from a rejected push.
         const head = this.knownHead === undefined || attempt > 1 ? await fetchHead(this.gitdir, this.remote) : this.knownHead;
-        const snap = await snapshot(this.gitdir, head);
-        const files = new Files(this.gitdir, snap);
+        const snap = await this.snapshotAt(head);
+        const files = new Files(this.gitdir, snap, this.texts);
         const applied: Pending[] = [];
         for (const p of batch) {
           const before = new Map(files.map);
@@ -187,33 +277,40 @@ export class RepoWriter {
           }
         }
         batch = applied;
-        if (!batch.length) return;
-        const tree = await writeFiles(this.gitdir, files.map);
-        if (tree === snap.tree || (snap.tree === null && files.map.size === 0)) {
+        if (!batch.length) { this.finishWriting(); return; }
+        const { root, created, trees } = buildTrees(files.map, snap.trees);
+        if (root === snap.tree || (snap.tree === null && files.map.size === 0)) {
           this.knownHead = head;
+          this.finishWriting();
           for (const p of batch) p.resolve({ head, committed: false });
           return;
         }
-        const commit = await commitTree(this.gitdir, { tree, parent: head, message: batchMessage(batch.map((p) => p.edit.message)), author: this.author });
-        await pushCommit(this.gitdir, this.remote, commit);
+        const commit = makeCommit({ tree: root, parent: head, message: batchMessage(batch.map((p) => p.edit.message)), author: this.author });
+        for (const o of [...created, commit]) storeObject(this.gitdir, o);
+        await pushCommit(this.remote, { parent: head, commit: commit.oid }, [commit, ...created, ...files.written.values()]);
         this.onRemote?.(undefined);
-        this.knownHead = commit;
-        for (const p of batch) p.resolve({ head: commit, committed: true });
+        this.knownHead = commit.oid;
+        this.base = { head: commit.oid, tree: root, files: files.map, trees };
+        this.finishWriting();
+        for (const p of batch) p.resolve({ head: commit.oid, committed: true });
         return;
       } catch (e) {
         lastError = e as Error;
         this.knownHead = undefined;
+        this.base = undefined;
         if (!(e instanceof PushRejected)) {
           this.onRemote?.(e as Error);
           this.log.warn({ err: e, attempt }, 'repo write failed');
           // The local copy may be what is wrong; start the next attempt from a fresh one.
           await dropStore(this.gitdir).catch(() => undefined);
-          if (attempt >= 2) break;
+          // A server that does not answer will not answer the retry sooner.
+          if (attempt >= 2 || e instanceof GitHttpTimeout) break;
         } else {
           this.log.info({ attempt }, 'remote moved during push, retrying on the new head');
         }
       }
     }
+    this.finishWriting();
     for (const p of batch) p.reject(lastError ?? new Error('repo write failed'));
   }
 }

@@ -27,9 +27,15 @@ export interface ApiStack {
  * The embedded core, the manager and its HTTP API on loopback, in this
  * process. `now` replaces the clock of tokens and bootstrap URLs.
  */
-export async function startApiStack(opts: { now?: () => number; config?: Record<string, unknown> } = {}): Promise<ApiStack> {
+export async function startApiStack(opts: {
+  now?: () => number;
+  config?: Record<string, unknown>;
+  /** Returns the Config Store URL the manager should use instead of the core's (e.g. a proxy's). */
+  configdbUrl?: (coreUrl: string) => Promise<string>;
+} = {}): Promise<ApiStack> {
   const t = await startTestCore();
-  const config = loadConfig({ env: {}, overrides: { dataDir: tempDir('cm-api-'), reconcile: { resyncSeconds: 600 }, ...opts.config } });
+  const factoryplus = opts.configdbUrl ? { factoryplus: { configdbUrl: await opts.configdbUrl(t.core.endpoints.configdb) } } : {};
+  const config = loadConfig({ env: {}, overrides: { dataDir: tempDir('cm-api-'), reconcile: { resyncSeconds: 600 }, ...factoryplus, ...opts.config } });
   const u = config.uuids;
   const m = await startManager({
     config, directoryUrl: t.core.endpoints.directory, credentials: t.core.credentials.clusterManager,

@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { Local, Known } from '../../src/embedded/seed/local-uuids.js';
 import { adminAuth, basic, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 import { subscribe } from '../helpers/mqtt.js';
+import { waitFor } from '../helpers/processes.js';
 
 const run = promisify(execFile);
 const u = loadConfig({ env: {} }).uuids;
@@ -20,6 +21,12 @@ function gitUrl(base: string, path: string, user?: { username: string; password:
   const url = new URL(path, base);
   if (user) { url.username = encodeURIComponent(user.username); url.password = encodeURIComponent(user.password); }
   return url.href;
+}
+
+/** The embedded Git server's backend host processes started by this process. */
+async function backendHosts(): Promise<number[]> {
+  const { stdout } = await run('ps', ['-o', 'pid=,args=', '--ppid', String(process.pid)]).catch(() => ({ stdout: '' }));
+  return stdout.split('\n').filter((l) => l.includes('backend-host')).map((l) => Number(l.trim().split(/\s+/)[0]));
 }
 
 async function git(cwd: string, ...args: string[]) {
@@ -154,6 +161,26 @@ describe('embedded Factory+ core', function () {
     const wd = tempDir('helm-');
     await git(wd, 'clone', '-q', gitUrl(t.core.endpoints.git, `/uuid/${Local.repo.helmCharts}`, t.core.credentials.admin), 'h');
     expect(existsSync(join(wd, 'h', 'flux-system', 'flux-system.yaml'))).to.equal(true);
+  });
+
+  it('runs git http-backend from a small helper process that comes back if it dies, and goes with the core', async () => {
+    const helmUrl = gitUrl(t.core.endpoints.git, `/uuid/${Local.repo.helmCharts}`, t.core.credentials.admin);
+    await git(tempDir('helm-'), 'clone', '-q', helmUrl, 'h');
+    const [helper] = await backendHosts();
+    expect(helper, 'a backend host process').to.be.a('number');
+    process.kill(helper!, 'SIGKILL');
+    await waitFor(async () => !(await backendHosts()).includes(helper!), 5_000, undefined, 'the helper gone');
+    await git(tempDir('helm-'), 'clone', '-q', helmUrl, 'h');
+    const [again] = await backendHosts();
+    expect(again, 'a new backend host').to.be.a('number').and.not.equal(helper);
+
+    const other = await startTestCore();
+    const before = await backendHosts();
+    await git(tempDir('helm-'), 'clone', '-q', gitUrl(other.core.endpoints.git, `/uuid/${Local.repo.helmCharts}`, other.core.credentials.admin), 'h');
+    const theirs = (await backendHosts()).filter((p) => !before.includes(p));
+    expect(theirs).to.have.length(1);
+    await other.stop();
+    expect(await backendHosts(), 'stopped with its core').to.not.include(theirs[0]);
   });
 
   it('rejects bad requests with JSON errors and changes nothing', async () => {

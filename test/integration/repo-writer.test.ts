@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { RepoWriter } from '../../src/repo/writer.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
+import { startFaultProxy } from '../helpers/fault-proxy.js';
 
 const run = promisify(execFile);
 const u = loadConfig({ env: {} }).uuids;
@@ -27,11 +28,12 @@ describe('repo writer over smart HTTP', function () {
     return uuid;
   };
 
-  const writer = (uuid: string) => {
+  const writer = (uuid: string, opts: { base?: string; timeoutMs?: number } = {}) => {
     const cm = t.core.credentials.clusterManager;
     return new RepoWriter(join(tempDir('wc-'), uuid), {
-      url: `${t.core.endpoints.git}/uuid/${uuid}`,
+      url: `${opts.base ?? t.core.endpoints.git}/uuid/${uuid}`,
       headers: async () => ({ Authorization: `Basic ${Buffer.from(`${cm.username}:${cm.password}`).toString('base64')}` }),
+      timeoutMs: opts.timeoutMs,
     }, { name: 'Edge deployment operator', email: 'cm@test' });
   };
 
@@ -103,6 +105,82 @@ describe('repo writer over smart HTTP', function () {
     await run('git', ['clone', '-q', cloneUrl, 'c'], { cwd: wd2, env: gitEnv });
     expect(readFileSync(join(wd2, 'c', 'by-hand/extra.yaml'), 'utf8')).to.equal('kind: ConfigMap\n');
     expect(readFileSync(join(wd2, 'c', 'after.txt'), 'utf8')).to.equal('y');
+  });
+
+  it('pushes objects git itself accepts as well-formed (git fsck --strict), with trees in git order', async () => {
+    const fresh = await newRepo('cluster/Fsck_Test');
+    const w = writer(fresh);
+    // Names that sort differently as files and as directories ('a' < 'a-b' < 'a.b' < 'a/'), nested trees, non-ASCII.
+    const files: Record<string, string> = {
+      'a-b': '1\n', 'a.b': '2\n', 'a/x.yaml': '3\n', 'a/b/c/d.txt': '4\n', 'ünï/cødé.txt': '5\n', 'z': '',
+    };
+    await w.submit({ message: 'many shapes', apply: async (f) => { for (const [p, c] of Object.entries(files)) await f.write(p, c); } });
+    await w.submit({ message: 'change one', apply: async (f) => { await f.write('a/b/c/d.txt', '4b\n'); f.remove('z'); } });
+    const bare = t.core.git.dir(fresh);
+    const fsck = await run('git', ['-C', bare, 'fsck', '--strict', '--no-dangling', '--full'], { env: gitEnv });
+    expect(fsck.stderr.trim(), 'git fsck findings').to.equal('');
+    const listed = (await run('git', ['-C', bare, '-c', 'core.quotepath=off', 'ls-tree', '-r', '--name-only', 'main'], { env: gitEnv })).stdout.trim().split('\n');
+    expect(listed).to.deep.equal(['a-b', 'a.b', 'a/b/c/d.txt', 'a/x.yaml', 'ünï/cødé.txt']);
+    const content = (await run('git', ['-C', bare, 'show', 'main:a/b/c/d.txt'], { env: gitEnv })).stdout;
+    expect(content).to.equal('4b\n');
+  });
+
+  it('a warm write is a single receive-pack request; a stale head is refused by the server, then fetched and redone', async () => {
+    const proxy = await startFaultProxy(t.core.endpoints.git);
+    try {
+      const fresh = await newRepo('cluster/One_Request');
+      const w = writer(fresh, { base: proxy.url.replace(/\/$/, '') });
+      await w.submit({ message: 'first', apply: async (f) => { await f.write('one.txt', '1'); } });
+      proxy.seen.length = 0;
+      await w.submit({ message: 'second', apply: async (f) => { await f.write('two.txt', '2'); } });
+      expect(proxy.seen).to.deep.equal([`POST /uuid/${fresh}/git-receive-pack`]);
+
+      // Someone else moves the branch; the writer's next push names the old head and is refused.
+      const url = new URL(`/uuid/${fresh}`, t.core.endpoints.git);
+      url.username = t.core.credentials.admin.username; url.password = t.core.credentials.admin.password;
+      const wd = tempDir('hand-');
+      await run('git', ['clone', '-q', url.href, 'h'], { cwd: wd, env: gitEnv });
+      writeFileSync(join(wd, 'h', 'hand.txt'), 'h');
+      await run('git', ['-C', join(wd, 'h'), 'add', '-A'], { env: gitEnv });
+      await run('git', ['-C', join(wd, 'h'), 'commit', '-qm', 'by hand'], { env: gitEnv });
+      await run('git', ['-C', join(wd, 'h'), 'push', '-q', 'origin', 'HEAD:main'], { env: gitEnv });
+      proxy.seen.length = 0;
+      const r = await w.submit({ message: 'third', apply: async (f) => { await f.write('three.txt', '3'); } });
+      expect(r.committed).to.equal(true);
+      expect(proxy.seen.filter((l) => l.startsWith('POST') && l.endsWith('/git-receive-pack')), 'pushes').to.have.length(2);
+      expect(proxy.seen.some((l) => l.includes('service=git-upload-pack')), 'a fetch between them').to.equal(true);
+      const tree = (await run('git', ['-C', t.core.git.dir(fresh), 'ls-tree', '--name-only', 'main'], { env: gitEnv })).stdout.trim().split('\n');
+      expect(tree).to.deep.equal(['hand.txt', 'one.txt', 'three.txt', 'two.txt']);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('waits for an edit announced with expect() and commits it together with the one already queued', async () => {
+    const w = writer(repo);
+    await w.submit({ message: 'warm', apply: async (f) => { await f.write('warm', '2'); } });
+    const arrived = w.expect();
+    const first = w.submit({ message: 'queued first', apply: async (f) => { await f.write('exp/a.txt', 'a'); } });
+    await new Promise((r) => setTimeout(r, 20));
+    arrived();
+    const second = w.submit({ message: 'announced', apply: async (f) => { await f.write('exp/b.txt', 'b'); } });
+    const [a, b] = await Promise.all([first, second]);
+    expect(a.committed && b.committed).to.equal(true);
+    expect(a.head, 'one commit for both').to.equal(b.head);
+  });
+
+  it('gives up on a Git server that stops answering, with an error saying so', async () => {
+    const proxy = await startFaultProxy(t.core.endpoints.git);
+    try {
+      const w = writer(repo, { base: proxy.url.replace(/\/$/, ''), timeoutMs: 300 });
+      proxy.set({ fault: { kind: 'hang' }, every: 1 });
+      await expectRejected(w.submit({ message: 'x', apply: async (f) => { await f.write('hang.txt', 'x'); } }), /did not answer .* within 300 ms/);
+      proxy.set(null);
+      const r = await w.submit({ message: 'after the outage', apply: async (f) => { await f.write('hang.txt', 'y'); } });
+      expect(r.committed).to.equal(true);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('fails cleanly without push permission and writes nothing', async () => {

@@ -21,6 +21,7 @@ export function runHttpBackend(opts: {
   req: IncomingMessage;
   query: string;
   remoteUser: string;
+  remoteAddr?: string;
 }): Promise<CgiResponse> {
   const { req } = opts;
   const env: NodeJS.ProcessEnv = {
@@ -32,7 +33,7 @@ export function runHttpBackend(opts: {
     REQUEST_METHOD: req.method ?? 'GET',
     CONTENT_TYPE: req.headers['content-type'] ?? '',
     REMOTE_USER: opts.remoteUser,
-    REMOTE_ADDR: req.socket.remoteAddress ?? '',
+    REMOTE_ADDR: opts.remoteAddr ?? req.socket.remoteAddress ?? '',
     GIT_CONFIG_NOSYSTEM: '1',
     HOME: opts.projectRoot,
   };

@@ -4,7 +4,7 @@ import { HttpError } from '../../lib/http-errors.js';
 import { isUuid } from '../../lib/uuid.js';
 import type { AuthModel } from '../auth/model.js';
 import { createServiceApp, principalOf, type Ctx, type TokenStore } from '../http-kit.js';
-import { runHttpBackend } from './cgi.js';
+import { BackendProcess } from './backend-process.js';
 import { GitStorage } from './storage.js';
 
 export const GIT_SERVICE = '7adf4db0-2e7b-4a68-ab9d-376f4c5ce14b';
@@ -34,7 +34,8 @@ const SMART_SUFFIX = /^\/(info\/refs|git-upload-pack|git-receive-pack|HEAD)$/;
  * served by the system's `git http-backend`; a repo exists while its
  * configuration entry does; Pull/Push are checked against Auth per request.
  */
-export function createGitApp(deps: GitAppDeps): Koa {
+export function createGitApp(deps: GitAppDeps): { app: Koa; backend: BackendProcess } {
+  const backend = new BackendProcess(deps.storage.root);
   const app = createServiceApp({
     serviceUuid: GIT_SERVICE, version: '1.0.0', application: 'embedded-git', auth: deps.auth, tokens: deps.tokens, log: deps.log,
   });
@@ -80,8 +81,7 @@ export function createGitApp(deps: GitAppDeps): Koa {
 
     await deps.storage.ensure(uuid);
     const principal = principalOf(ctx);
-    const res = await runHttpBackend({
-      projectRoot: deps.storage.root,
+    const res = await backend.run({
       pathInfo: `/${uuid}.git${suffix}`,
       req: ctx.req,
       query: ctx.querystring,
@@ -95,7 +95,7 @@ export function createGitApp(deps: GitAppDeps): Koa {
     }
   });
 
-  return app;
+  return { app, backend };
 }
 
 function authorise(ctx: Ctx, deps: GitAppDeps, uuid: string, push: boolean): void {

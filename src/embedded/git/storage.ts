@@ -43,15 +43,16 @@ export class GitStorage {
   /**
    * A pristine bare repo made once by `git init`; new repos are copies of it,
    * because starting a process is the dominant cost of creating a repo.
-   * Pushes of many small commits should not leave loose objects forever,
-   * hence unpackLimit.
+   * Small pushes are unpacked as loose objects; receive-pack's automatic gc
+   * (one more process per push) is off, and the backend host runs it every
+   * hundred pushes instead.
    */
   private template(): Promise<string> {
     this.pristine ??= (async () => {
       const dir = join(this.root, '.pristine');
       const tmp = `${dir}.${process.pid}.${Date.now()}`;
       await run('git', ['init', '--quiet', '--bare', '--initial-branch=main', tmp]);
-      appendFileSync(join(tmp, 'config'), '[http]\n\treceivepack = true\n[receive]\n\tunpackLimit = 100\n');
+      appendFileSync(join(tmp, 'config'), '[http]\n\treceivepack = true\n[receive]\n\tunpackLimit = 100\n\tautogc = false\n');
       rmSync(join(tmp, 'hooks'), { recursive: true, force: true });
       mkdirSync(join(tmp, 'hooks'));
       rmSync(dir, { recursive: true, force: true });

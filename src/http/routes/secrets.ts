@@ -43,13 +43,13 @@ export function secretRoutes(d: ApiDeps): Router {
       throw new HttpError(409, `the cluster's repo is not populated yet (phase ${String(st.phase ?? 'pending')})`, {}, { phase: st.phase ?? 'pending' });
     }
   };
-  const edgeStatus = async (cluster: string): Promise<Record<string, unknown>> => {
-    const e = await m.cdb.get<Record<string, unknown>>(u.app.edgeStatus, cluster);
+  const edgeStatus = async (cluster: string, fresh = false): Promise<Record<string, unknown>> => {
+    // Absence is a refusal: never on the word of a cached entry.
+    const e = await m.edgeStatus.get(cluster, { fresh }) ?? (fresh ? undefined : await m.edgeStatus.get(cluster, { fresh: true }));
     if (!e) throw new HttpError(404, `no Edge cluster status entry for ${cluster}: the edge cluster has not reported its sealing certificate yet`);
     return e;
   };
-  const certificate = async (cluster: string): Promise<SealingCertificate> => {
-    const e = await edgeStatus(cluster);
+  const usableCertificate = (cluster: string, e: Record<string, unknown>): SealingCertificate => {
     if (typeof e.kubeseal_cert !== 'string' || !e.kubeseal_cert.trim()) {
       throw new HttpError(503, `the edge cluster ${cluster} has not reported a sealing certificate (kubeseal_cert) yet`, { 'Retry-After': '60' }, { reason: 'no-certificate' });
     }
@@ -69,14 +69,42 @@ export function secretRoutes(d: ApiDeps): Router {
       throw err;
     }
   };
+  /**
+   * The cluster's sealing certificate. A refusal is never based on a cached
+   * entry: the entry is read again first, in case the edge reported a new
+   * certificate a moment ago.
+   */
+  const certificate = async (cluster: string, fresh = false): Promise<SealingCertificate> => {
+    const e = await edgeStatus(cluster, fresh);
+    try {
+      return usableCertificate(cluster, e);
+    } catch (err) {
+      if (fresh) throw err;
+      return usableCertificate(cluster, await edgeStatus(cluster, true));
+    }
+  };
   const scopeOf = (ctx: Context): SealingScope => {
     const s = ctx.query.scope ?? 'strict';
     if (!isSealingScope(s)) throw new HttpError(400, `scope must be strict, namespace-wide or cluster-wide, not ${JSON.stringify(s)}`);
     return s;
   };
-  const write = async (cluster: string, op: string, edit: Edit, count: () => number) => {
+  /**
+   * Announces a write to the cluster's repo writer while the request is
+   * still being checked (so a commit under way waits a moment for it) and
+   * makes it once `prepare` has the edit.
+   */
+  const write = async (cluster: string, op: string, prepare: () => Promise<{ edit: Edit; count: () => number }>) => {
+    const writer = await m.repos.writer(cluster);
+    const arrived = writer.expect();
+    let edit: Edit;
+    let count: () => number;
     try {
-      const res = await (await m.repos.writer(cluster)).submit(edit);
+      ({ edit, count } = await prepare());
+    } finally {
+      arrived();
+    }
+    try {
+      const res = await writer.submit(edit);
       d.metrics.secretWrites.inc({ op, result: res.committed ? 'committed' : 'unchanged' });
       // The secret is durable once pushed; the count follows through the status queue.
       void m.status.update(cluster, { secrets: { count: count() } });
@@ -90,19 +118,21 @@ export function secretRoutes(d: ApiDeps): Router {
   };
   const path = '/v1/cluster/:uuid/secret/:namespace/:name/:key';
 
+  const readCurrent = (cluster: string, path: string) => m.repos.readFile(cluster, path).catch((e: Error) => {
+    throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${e.message}`);
+  });
+
   r.put(path, async (ctx) => {
     const cluster = await authorise(ctx);
     const a = address(ctx);
     const scope = scopeOf(ctx);
     const value = await readRawBody(ctx, MAX_SECRET_BYTES);
     commissioned(cluster);
-    const cert = await certificate(cluster);
     let count = 0;
-    const s = sealEdit(a, value, cert, scope, (n) => { count = n; });
+    const seal = async () => sealEdit(a, value, await certificate(cluster), scope, (n) => { count = n; });
     if (isDryRun(ctx)) {
-      const existing = await m.repos.readFile(cluster, s.path).catch((e: Error) => {
-        throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${e.message}`);
-      });
+      const s = await seal();
+      const existing = await readCurrent(cluster, s.path);
       try {
         ctx.body = s.render(existing);
       } catch (e) {
@@ -112,7 +142,7 @@ export function secretRoutes(d: ApiDeps): Router {
       ctx.type = 'application/yaml';
       return;
     }
-    await write(cluster, 'seal', s.edit, () => count);
+    await write(cluster, 'seal', async () => ({ edit: (await seal()).edit, count: () => count }));
     ctx.status = 204;
   });
 
@@ -120,17 +150,18 @@ export function secretRoutes(d: ApiDeps): Router {
     const cluster = await authorise(ctx);
     const a = address(ctx);
     commissioned(cluster);
-    await edgeStatus(cluster);
     let count = 0;
     const s = removeEdit(a, (n) => { count = n; });
     if (isDryRun(ctx)) {
-      const res = s.render(await m.repos.readFile(cluster, s.path).catch((e: Error) => {
-        throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${e.message}`);
-      }));
+      await edgeStatus(cluster);
+      const res = s.render(await readCurrent(cluster, s.path));
       ctx.body = { path: s.path, changed: res.changed, deletesFile: res.changed && res.text === undefined, manifest: res.text ?? null };
       return;
     }
-    await write(cluster, 'remove', s.edit, () => count);
+    await write(cluster, 'remove', async () => {
+      await edgeStatus(cluster);
+      return { edit: s.edit, count: () => count };
+    });
     ctx.status = 204;
   });
 
@@ -164,7 +195,7 @@ export function secretRoutes(d: ApiDeps): Router {
   r.post('/v1/cluster/:uuid/secret-reseal', async (ctx) => {
     const cluster = await authorise(ctx);
     commissioned(cluster);
-    const cert = await certificate(cluster);
+    const cert = await certificate(cluster, true);
     const stale: Array<{ namespace: string; name: string; key: string; sealedFor: string | null }> = [];
     for (const s of await listing(cluster)) {
       for (const key of s.keys) {
