@@ -32,6 +32,7 @@ export function createApi(manager: Manager, log: Logger, opts: { externalUrl: ()
     bootstrapTokens: new BootstrapTokens(loadOrCreateKey(resolve(config.dataDir)), { ttlSeconds: h.bootstrapTtlSeconds, now }),
     metrics: new Metrics({
       phases: () => manager.status.phaseCounts(), queue: () => manager.controller.stats, statusWritesPending: () => manager.status.pending,
+      repoWritesWaiting: () => manager.repos.waiting,
       mqtt: () => ({ changeFeed: manager.feed.connected, sparkplug: manager.node?.connected ?? false }),
       lastResyncMs: () => manager.controller.lastResyncMs,
       dependencies: () => dependencyHealth(manager),

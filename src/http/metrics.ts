@@ -5,6 +5,7 @@ export interface MetricSources {
   phases: () => Record<string, number>;
   queue: () => { queued: number; running: number; scheduled: number; processed: number; failed: number };
   statusWritesPending: () => number;
+  repoWritesWaiting: () => number;
   mqtt: () => { changeFeed: boolean; sparkplug: boolean };
   lastResyncMs: () => number;
   dependencies: () => Record<string, 'ok' | 'failing' | 'unknown'>;
@@ -34,6 +35,8 @@ export class Metrics {
       collect() { const q = sources.queue(); this.set({ result: 'processed' }, q.processed); this.set({ result: 'failed' }, q.failed); } });
     new Gauge({ name: 'cluster_manager_status_writes_pending', help: 'Setup status patches not yet written', registers: [r],
       collect() { this.set(sources.statusWritesPending()); } });
+    new Gauge({ name: 'cluster_manager_repo_changes_waiting', help: 'Changes to cluster repos waiting for their write', registers: [r],
+      collect() { this.set(sources.repoWritesWaiting()); } });
     new Gauge({ name: 'cluster_manager_mqtt_connected', help: 'MQTT connections up (1) or down (0)', labelNames: ['link'], registers: [r],
       collect() { const m = sources.mqtt(); this.set({ link: 'change_feed' }, m.changeFeed ? 1 : 0); this.set({ link: 'sparkplug' }, m.sparkplug ? 1 : 0); } });
     new Gauge({ name: 'cluster_manager_dependency_up', help: 'Whether the last exchange with a dependency worked (1), failed (0); absent when unknown', labelNames: ['service'], registers: [r],

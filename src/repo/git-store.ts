@@ -108,6 +108,29 @@ export async function readBlobText(gitdir: string, oid: string): Promise<string>
   return Buffer.from(blob).toString('utf8');
 }
 
+/**
+ * Removes the loose objects not in `keep` (the objects of the commit the
+ * store is at): a warm store writes a new version of a file per commit and
+ * would otherwise keep every one of them.
+ */
+export function pruneLoose(gitdir: string, keep: Set<string>): number {
+  let removed = 0;
+  for (const dir of memory.list(`${gitdir}/objects`)) {
+    if (!/^[0-9a-f]{2}$/.test(dir)) continue;
+    for (const rest of memory.list(`${gitdir}/objects/${dir}`)) {
+      if (keep.has(dir + rest)) continue;
+      memory.rmrf(`${gitdir}/objects/${dir}/${rest}`);
+      removed++;
+    }
+  }
+  return removed;
+}
+
+/** Packs fetched into a store; each fetch adds one. */
+export function packCount(gitdir: string): number {
+  return memory.list(`${gitdir}/objects/pack`).filter((n) => n.endsWith('.pack')).length;
+}
+
 /** Puts an object into the local store (a no-op when it is there). */
 export function storeObject(gitdir: string, o: GitObject): void {
   const path = `${gitdir}/objects/${o.oid.slice(0, 2)}/${o.oid.slice(2)}`;

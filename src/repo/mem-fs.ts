@@ -29,6 +29,18 @@ function normal(path: string): string {
   return `/${parts.join('/')}`;
 }
 
+/**
+ * The bytes in memory of their own. A buffer is often a view into a larger
+ * one (zlib's output chunk, Node's 8 KiB pool), and keeping the view keeps
+ * all of it: a few hundred bytes of object would hold 16 KiB.
+ */
+function exact(data: Buffer): Buffer {
+  if (data.byteOffset === 0 && data.buffer.byteLength === data.length) return data;
+  const own = Buffer.allocUnsafeSlow(data.length);
+  data.copy(own);
+  return own;
+}
+
 function parentOf(path: string): string {
   const i = path.lastIndexOf('/');
   return i <= 0 ? '/' : path.slice(0, i);
@@ -99,7 +111,12 @@ export class MemFs {
     const p = normal(path);
     this.mkdirp(parentOf(p));
     if (this.nodes.get(p)?.kind === 'dir') throw fsError('EISDIR', 'open', p);
-    this.add(p, { kind: 'file', data, mtimeMs: Date.now() });
+    this.add(p, { kind: 'file', data: exact(data), mtimeMs: Date.now() });
+  }
+
+  /** Names in a directory (empty when it does not exist). */
+  list(path: string): string[] {
+    return [...(this.children.get(normal(path)) ?? [])];
   }
 
   /** Removes a path and everything under it. */
@@ -146,7 +163,7 @@ export class MemFs {
         const existing = self.nodes.get(p);
         if (existing?.kind === 'dir') throw fsError('EISDIR', 'open', p);
         const enc = (typeof opts === 'string' ? opts : opts?.encoding) ?? 'utf8';
-        const buf = typeof data === 'string' ? Buffer.from(data, enc as BufferEncoding) : Buffer.from(data);
+        const buf = exact(typeof data === 'string' ? Buffer.from(data, enc as BufferEncoding) : Buffer.from(data));
         self.add(p, { kind: 'file', data: buf, mtimeMs: Date.now() });
       },
       async unlink(path: string) {

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
 import { dropStore, type Author } from './git-store.js';
+import { Semaphore } from '../lib/semaphore.js';
 import { RepoWriter } from './writer.js';
 
 export interface RepoPoolOptions {
@@ -13,6 +14,8 @@ export interface RepoPoolOptions {
   author: Author;
   /** Idle working copies kept warm; the least recently used beyond this are dropped. */
   maxWarm?: number;
+  /** Writes (commit and push) under way at once over all repos; the others wait their turn. */
+  maxConcurrentWrites?: number;
   log?: Logger;
 }
 
@@ -26,10 +29,23 @@ export class RepoPool {
   private readonly writers = new Map<string, RepoWriter>();
   private readonly maxWarm: number;
   private readonly log: Logger;
+  /**
+   * A Git server given a hundred pushes at once answers each of them late;
+   * given a few at a time it answers them all sooner, and edits for a
+   * waiting repo pile up into one commit meanwhile.
+   */
+  private readonly slots: Semaphore;
+  private queued = 0;
 
   constructor(private readonly o: RepoPoolOptions) {
     this.maxWarm = o.maxWarm ?? 256;
     this.log = o.log ?? silentLogger;
+    this.slots = new Semaphore(o.maxConcurrentWrites ?? 12);
+  }
+
+  /** Edits waiting in all writers. */
+  get waiting(): number {
+    return this.queued;
   }
 
   async writer(repo: string): Promise<RepoWriter> {
@@ -45,7 +61,10 @@ export class RepoPool {
     w = new RepoWriter(join(this.o.checkoutsDir, repo), {
       url: new URL(`uuid/${repo}`, base).href,
       headers: async () => ({ Authorization: `Bearer ${await this.o.token(origin)}` }),
-    }, this.o.author, { log: this.log.child({ repo }), onRemote: (err) => this.note(err) });
+    }, this.o.author, {
+      log: this.log.child({ repo }), onRemote: (err) => this.note(err),
+      slot: () => this.slots.acquire(), onQueued: (delta) => { this.queued += delta; },
+    });
     this.writers.set(repo, w);
     this.trim();
     return w;

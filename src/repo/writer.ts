@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
 import type { GitObject } from './git-objects.js';
 import {
-  blobOf, buildTrees, dropStore, fetchHead, GitHttpTimeout, makeCommit, openStore, pushCommit, PushRejected, readBlobText, snapshot, storeObject,
+  blobOf, buildTrees, dropStore, fetchHead, GitHttpTimeout, makeCommit, openStore, packCount, pruneLoose, pushCommit, PushRejected, readBlobText,
+  snapshot, storeObject,
   type Author, type Remote, type Snapshot,
 } from './git-store.js';
 import { TextCache } from './text-cache.js';
@@ -33,6 +34,21 @@ interface Pending {
   edit: Edit;
   resolve: (r: WriteResult) => void;
   reject: (e: Error) => void;
+  /** Gives up on the edit if its write has not started in time. */
+  timer?: NodeJS.Timeout;
+}
+
+/** An edit that waited too long for its turn; nothing of it was written. */
+export class WriteQueueTimeout extends Error {}
+
+export interface RepoWriterOptions {
+  log?: Logger;
+  maxAttempts?: number;
+  onRemote?: (err: Error | undefined) => void;
+  /** A place among the writes allowed at once (shared by the writers of a pool); resolves with its release. */
+  slot?: () => Promise<() => void>;
+  /** Told of every change in the number of edits waiting. */
+  onQueued?: (delta: number) => void;
 }
 
 class Files implements FileSet {
@@ -74,6 +90,11 @@ class Files implements FileSet {
   }
 }
 
+/** Objects a store may gain before those of older commits are removed. */
+const PRUNE_AFTER_OBJECTS = 256;
+/** Packs (one per fetch) a store may hold before it is dropped and fetched afresh. */
+const MAX_PACKS = 4;
+
 /** The longest a writer waits for announced edits or for the callers of its last commit. */
 const MAX_GATHER_MS = 100;
 /** The least time between the starts of two commits while edits arrive during commits. */
@@ -107,25 +128,36 @@ export class RepoWriter {
   /** Edits submitted since the last write ended. */
   private returned = 0;
   private lastCommit: { size: number; start: number; end: number; arrivedDuring: number } | undefined;
+  private addedSincePrune = 0;
   /** Told whether each exchange with the remote worked, for health reporting. */
   private readonly onRemote?: (err: Error | undefined) => void;
   private readonly log: Logger;
   private readonly maxAttempts: number;
   lastUsed = Date.now();
 
+  private readonly slot?: () => Promise<() => void>;
+  private readonly onQueued?: (delta: number) => void;
+
   constructor(
     private readonly gitdir: string,
     private readonly remote: Remote,
     private readonly author: Author,
-    opts: { log?: Logger; maxAttempts?: number; onRemote?: (err: Error | undefined) => void } = {},
+    opts: RepoWriterOptions = {},
   ) {
     this.log = opts.log ?? silentLogger;
     this.maxAttempts = opts.maxAttempts ?? 5;
     this.onRemote = opts.onRemote;
+    this.slot = opts.slot;
+    this.onQueued = opts.onQueued;
   }
 
   get idle(): boolean {
     return !this.running && this.queue.length === 0;
+  }
+
+  /** Edits waiting for a write, and those announced. */
+  get waiting(): number {
+    return this.queue.length + this.expected;
   }
 
   /**
@@ -137,10 +169,25 @@ export class RepoWriter {
     if (this.knownHead === undefined) this.knownHead = head;
   }
 
-  submit(edit: Edit): Promise<WriteResult> {
+  /**
+   * Queues an edit; resolves once it is pushed. With `maxWaitMs`, an edit
+   * whose write has not started by then is dropped with WriteQueueTimeout.
+   */
+  submit(edit: Edit, opts: { maxWaitMs?: number } = {}): Promise<WriteResult> {
     this.lastUsed = Date.now();
     return new Promise((resolve, reject) => {
-      this.queue.push({ edit, resolve, reject });
+      const p: Pending = { edit, resolve, reject };
+      if (opts.maxWaitMs !== undefined) {
+        p.timer = setTimeout(() => {
+          const i = this.queue.indexOf(p);
+          if (i < 0) return;
+          this.queue.splice(i, 1);
+          this.onQueued?.(-1);
+          reject(new WriteQueueTimeout(`the change waited ${opts.maxWaitMs} ms for its turn to be written; nothing was written`));
+        }, opts.maxWaitMs);
+      }
+      this.queue.push(p);
+      this.onQueued?.(1);
       if (this.writing) this.arrivedWhileWriting++;
       else this.returned++;
       if (!this.running) void this.drain();
@@ -176,6 +223,7 @@ export class RepoWriter {
   read<T>(fn: (files: FileSet) => Promise<T>): Promise<T> {
     this.lastUsed = Date.now();
     return this.exclusive(async () => {
+      await this.bounded();
       await openStore(this.gitdir, this.remote.url);
       let head: string | null;
       try {
@@ -193,6 +241,21 @@ export class RepoWriter {
   private async snapshotAt(head: string | null): Promise<Snapshot> {
     if (this.base?.head !== head) this.base = await snapshot(this.gitdir, head);
     return this.base;
+  }
+
+  /** Keeps the store from growing without end: see PRUNE_AFTER_OBJECTS and MAX_PACKS. */
+  private prune(added: number): void {
+    this.addedSincePrune += added;
+    if (this.addedSincePrune < PRUNE_AFTER_OBJECTS || !this.base?.head) return;
+    this.addedSincePrune = 0;
+    pruneLoose(this.gitdir, new Set([this.base.head, ...this.base.trees, ...this.base.files.values()]));
+  }
+
+  private async bounded(): Promise<void> {
+    if (packCount(this.gitdir) < MAX_PACKS) return;
+    await dropStore(this.gitdir);
+    this.knownHead = undefined;
+    this.base = undefined;
   }
 
   /** Resolves once gathered() holds, or after `ms`. */
@@ -229,12 +292,20 @@ export class RepoWriter {
         if (c && c.arrivedDuring > 0) until = Math.max(until, c.start + BUSY_INTERVAL_MS);
         if (this.expected > 0) until = Math.max(until, now + MAX_GATHER_MS);
         if (until > now && !this.gathered()) await this.gather(until - now);
-        const batch = this.queue;
-        this.queue = [];
-        this.arrivedWhileWriting = 0;
-        const start = performance.now();
-        await this.exclusive(() => { this.writing = true; return this.write(batch); });
-        this.lastCommit = { size: batch.length, start, end: this.writtenAt, arrivedDuring: this.arrivedWhileWriting };
+        const release = await this.slot?.();
+        try {
+          const batch = this.queue;
+          this.queue = [];
+          if (!batch.length) continue;
+          this.onQueued?.(-batch.length);
+          for (const p of batch) clearTimeout(p.timer);
+          this.arrivedWhileWriting = 0;
+          const start = performance.now();
+          await this.exclusive(() => { this.writing = true; return this.write(batch); });
+          this.lastCommit = { size: batch.length, start, end: this.writtenAt, arrivedDuring: this.arrivedWhileWriting };
+        } finally {
+          release?.();
+        }
       }
     } finally {
       this.running = false;
@@ -258,6 +329,7 @@ export class RepoWriter {
     let lastError: Error | undefined;
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       try {
+        await this.bounded();
         await openStore(this.gitdir, this.remote.url);
         // A warm copy trusts its last head and learns of remote moves from a rejected push.
         const head = this.knownHead === undefined || attempt > 1 ? await fetchHead(this.gitdir, this.remote) : this.knownHead;
@@ -291,6 +363,7 @@ export class RepoWriter {
         this.onRemote?.(undefined);
         this.knownHead = commit.oid;
         this.base = { head: commit.oid, tree: root, files: files.map, trees };
+        this.prune(created.length + 1 + files.written.size);
         this.finishWriting();
         for (const p of batch) p.resolve({ head: commit.oid, committed: true });
         return;

@@ -19,6 +19,28 @@ export interface SealedSecretListing extends SealedSecretSummary {
 // keys of every file, most of them unchanged since the last write.
 const described = new Map<string, SealedSecretSummary | null>();
 
+/** Fingerprints: one string each, however many keys and versions name it. */
+const fingerprints = new Map<string, string>();
+function intern(fp: string): string {
+  let known = fingerprints.get(fp);
+  if (known === undefined) {
+    if (fingerprints.size >= 1024) fingerprints.clear();
+    known = structuredClone(fp);
+    fingerprints.set(known, known);
+  }
+  return known;
+}
+
+/**
+ * A summary of its own: strings cut from the parsed text would keep the
+ * whole text alive, and every key names the same few fingerprints.
+ */
+function compact(d: SealedSecretSummary): SealedSecretSummary {
+  const c = structuredClone(d);
+  for (const k of Object.keys(c.certFingerprints)) c.certFingerprints[k] = intern(c.certFingerprints[k]);
+  return c;
+}
+
 function describeOnce(oid: string | undefined, text: string | undefined): SealedSecretSummary | null {
   const hit = oid === undefined ? undefined : described.get(oid);
   if (hit !== undefined) return hit;
@@ -29,8 +51,8 @@ function describeOnce(oid: string | undefined, text: string | undefined): Sealed
     // A file someone broke by hand is not ours to describe; it is skipped.
   }
   if (oid !== undefined) {
-    if (described.size >= 20_000) described.clear();
-    described.set(oid, d);
+    if (described.size >= 4096) described.clear();
+    described.set(oid, d && compact(d));
   }
   return d;
 }

@@ -30,11 +30,11 @@ export interface ApiStack {
 export async function startApiStack(opts: {
   now?: () => number;
   config?: Record<string, unknown>;
-  /** Returns the Config Store URL the manager should use instead of the core's (e.g. a proxy's). */
-  configdbUrl?: (coreUrl: string) => Promise<string>;
+  /** Service URLs the manager should use instead of the Directory's (e.g. a proxy's), given the core's endpoints. */
+  serviceUrls?: (core: TestCore['core']['endpoints']) => Promise<{ configdbUrl?: string; gitUrl?: string; authUrl?: string }>;
 } = {}): Promise<ApiStack> {
   const t = await startTestCore();
-  const factoryplus = opts.configdbUrl ? { factoryplus: { configdbUrl: await opts.configdbUrl(t.core.endpoints.configdb) } } : {};
+  const factoryplus = opts.serviceUrls ? { factoryplus: await opts.serviceUrls(t.core.endpoints) } : {};
   const config = loadConfig({ env: {}, overrides: { dataDir: tempDir('cm-api-'), reconcile: { resyncSeconds: 600 }, ...factoryplus, ...opts.config } });
   const u = config.uuids;
   const m = await startManager({

@@ -35,7 +35,7 @@ describe('sealing certificate from the Edge cluster status, kept until it change
   const statusReads = () => proxy.seen.filter((l) => l === `GET /v2/app/${s.config.uuids.app.edgeStatus}/object/${cluster}`).length;
 
   before(async () => {
-    s = await startApiStack({ configdbUrl: async (url) => (proxy = await startFaultProxy(url)).url });
+    s = await startApiStack({ serviceUrls: async (e) => ({ configdbUrl: (proxy = await startFaultProxy(e.configdb)).url }) });
     cluster = await s.createCluster('cert_cache');
     await waitFor(() => s.m.feed.connected, 10_000, undefined, 'change feed connected');
   });

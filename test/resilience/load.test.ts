@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
+import { storeBytes } from '../../src/repo/git-store.js';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { testCert } from '../helpers/certs.js';
 import { waitFor } from '../helpers/processes.js';
@@ -27,7 +28,7 @@ const RSS_LIMIT = 1024 * 1024 * 1024;
 const REQUEST_BOUND_MS = 20_000;
 const READY_WITHIN_MS = SOAK ? 3_600_000 : 110_000;
 /** SOAK: a progress line this often. */
-const PROGRESS_MS = 60_000;
+const PROGRESS_MS = Number(process.env.LOAD_PROGRESS_MS ?? 60_000);
 
 type Kind = 'seal' | 'status' | 'list';
 interface Sample { kind: Kind; ms: number; status: number | string; retryAfter: boolean }
@@ -155,7 +156,7 @@ describe(`resilience: ${N} clusters commissioned while ${C} clients seal and rea
     };
     let lastReady = 0;
     const progress = SOAK ? setInterval(() => {
-      console.log(`    … ${Math.round((Date.now() - started) / 1000)} s: ${ready.size}/${N} ready (+${ready.size - lastReady} in ${PROGRESS_MS / 1000} s), ${samples.length} requests, ${fmt()}, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+      console.log(`    … ${Math.round((Date.now() - started) / 1000)} s: ${ready.size}/${N} ready (+${ready.size - lastReady} in ${PROGRESS_MS / 1000} s), ${samples.length} requests, ${fmt()}, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB, ext ${(process.memoryUsage().external / 2 ** 20).toFixed(0)} MiB, ab ${(process.memoryUsage().arrayBuffers / 2 ** 20).toFixed(0)} MiB, stores ${(storeBytes() / 2 ** 20).toFixed(0)} MiB, writers ${s.m.repos.size}`);
       lastReady = ready.size;
     }, PROGRESS_MS) : undefined;
 

@@ -6,12 +6,21 @@ import { CertificateError, parseSealingCertificate, type SealingCertificate } fr
 import { sealedSecretPath, SealingConflict } from '../../sealing/manifest.js';
 import { assertSecretAddress, InvalidSecretAddress } from '../../sealing/names.js';
 import { listSealed, removeEdit, sealEdit, type SecretAddress } from '../../sealing/repo-secrets.js';
-import type { Edit } from '../../repo/writer.js';
+import { WriteQueueTimeout, type Edit } from '../../repo/writer.js';
 import { isSealingScope, type SealingScope } from '../../sealing/seal.js';
 import type { ApiDeps } from '../deps.js';
 import { clusterParam, isDryRun, principalOf } from '../params.js';
 
 export const MAX_SECRET_BYTES = 1024 * 1024;
+/**
+ * Back-pressure: past these many waiting changes a request is refused at
+ * once (429), and a change whose write has not started within
+ * MAX_QUEUE_WAIT_MS is dropped (503); both with Retry-After, both before
+ * anything is written. A client thus hears within seconds, never hangs.
+ */
+export const MAX_WAITING_PER_REPO = 256;
+export const MAX_WAITING_TOTAL = 4096;
+export const MAX_QUEUE_WAIT_MS = 10_000;
 
 /** Sealing secrets into a cluster's repo, removing them, and listing what is sealed. */
 export function secretRoutes(d: ApiDeps): Router {
@@ -95,6 +104,10 @@ export function secretRoutes(d: ApiDeps): Router {
    */
   const write = async (cluster: string, op: string, prepare: () => Promise<{ edit: Edit; count: () => number }>) => {
     const writer = await m.repos.writer(cluster);
+    if (writer.waiting >= MAX_WAITING_PER_REPO || m.repos.waiting >= MAX_WAITING_TOTAL) {
+      d.metrics.secretWrites.inc({ op, result: 'refused' });
+      throw new HttpError(429, `too many changes are waiting to be written (${writer.waiting} for this cluster, ${m.repos.waiting} in all); try again shortly`, { 'Retry-After': '2' });
+    }
     const arrived = writer.expect();
     let edit: Edit;
     let count: () => number;
@@ -104,7 +117,7 @@ export function secretRoutes(d: ApiDeps): Router {
       arrived();
     }
     try {
-      const res = await writer.submit(edit);
+      const res = await writer.submit(edit, { maxWaitMs: MAX_QUEUE_WAIT_MS });
       d.metrics.secretWrites.inc({ op, result: res.committed ? 'committed' : 'unchanged' });
       // The secret is durable once pushed; the count follows through the status queue.
       void m.status.update(cluster, { secrets: { count: count() } });
@@ -113,6 +126,7 @@ export function secretRoutes(d: ApiDeps): Router {
       d.metrics.secretWrites.inc({ op, result: 'failed' });
       if (e instanceof SealingConflict) throw new HttpError(409, e.message, {}, { reason: e.code });
       if (e instanceof HttpError) throw e;
+      if (e instanceof WriteQueueTimeout) throw new HttpError(503, `${e.message}: the cluster's repo is busy; try again shortly`, { 'Retry-After': '5' });
       throw new HttpError(503, `the change could not be pushed to the cluster's repo: ${(e as Error).message}`, { 'Retry-After': '5' });
     }
   };

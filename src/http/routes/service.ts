@@ -47,6 +47,7 @@ export function serviceRoutes(d: ApiDeps): Router {
       mqtt: { changeFeed: m.feed.connected, sparkplug: m.node?.connected ?? false },
       configStore: m.status.degraded ? 'failing' : 'ok',
       statusWritesPending: m.status.pending,
+      repoChangesWaiting: m.repos.waiting,
       lastResyncError: m.controller.resyncFailures ? m.controller.lastResyncError ?? null : null,
       dependencies: dependencyHealth(m),
     };
