@@ -49,6 +49,8 @@ function authenticate(ctx: Context, auth: AuthModel, tokens: TokenStore): Princi
 export function createServiceApp(opts: ServiceAppOptions): Koa<State> {
   const app = new Koa<State>();
   app.proxy = false;
+  // A client that hangs up mid-answer (a killed manager) is no fault of the service.
+  app.on('error', (err: Error) => opts.log.debug({ err: err.message }, 'request stream error'));
   app.use(jsonErrors(opts.log));
   app.use(async (ctx: Ctx, next: Next) => {
     const principal = authenticate(ctx, opts.auth, opts.tokens);

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -181,6 +182,38 @@ describe('embedded Factory+ core', function () {
     expect(theirs).to.have.length(1);
     await other.stop();
     expect(await backendHosts(), 'stopped with its core').to.not.include(theirs[0]);
+  });
+
+  it('prints nothing on stderr when a client hangs up in the middle of an answer (a killed manager)', async () => {
+    const repo = `/uuid/${Local.repo.helmCharts}`;
+    const refs = await (await req(t.core.endpoints.git, 'GET', `${repo}/info/refs?service=git-upload-pack`)).text();
+    const head = /([0-9a-f]{40}) refs\/heads\/main/.exec(refs)?.[1];
+    expect(head, 'the Helm repo head').to.be.a('string');
+    const pkt = (line: string) => (line.length + 4).toString(16).padStart(4, '0') + line;
+    const written: string[] = [];
+    const realWrite = process.stderr.write.bind(process.stderr);
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      written.push(String(chunk));
+      return (realWrite as (...a: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof process.stderr.write;
+    let cut = 0;
+    try {
+      for (let i = 0; i < 5; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const r = httpRequest(new URL(`${repo}/git-upload-pack`, t.core.endpoints.git), {
+            method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/x-git-upload-pack-request' },
+          }, (res) => res.once('data', () => { cut++; r.destroy(); setTimeout(resolve, 150); }));
+          r.on('error', () => { /* our own hang-up */ });
+          r.on('close', () => setTimeout(resolve, 150));
+          r.end(`${pkt(`want ${head}\n`)}0000${pkt('done\n')}`, (err?: Error | null) => err && reject(err));
+        });
+      }
+    } finally {
+      process.stderr.write = realWrite;
+    }
+    console.log(`    [core/stderr] ${cut} pack downloads cut after their first bytes; stderr got ${written.length} writes`);
+    expect(cut, 'answers that started and were cut').to.equal(5);
+    expect(written.join('')).to.equal('');
   });
 
   it('rejects bad requests with JSON errors and changes nothing', async () => {
