@@ -1,3 +1,4 @@
+import { SizedLru } from '../lib/lru.js';
 import { parseMultiDoc, toMultiDoc } from '../repo/yaml.js';
 import { define, readCertRecord, writeCertRecord, type Annotations } from './cert-record.js';
 import { assertSecretAddress, InvalidSecretAddress, isSecretKey } from './names.js';
@@ -112,7 +113,7 @@ export function upsertSealedKey(existingText: string | undefined, write: SealedK
   if (scope === 'cluster-wide') annotations[CLUSTER_WIDE_ANNOTATION] = 'true';
   writeCertRecord(annotations, record, Object.keys(encryptedData));
   storeAnnotations(metadata, annotations);
-  return toMultiDoc(docs);
+  return render(docs);
 }
 
 /**
@@ -138,7 +139,7 @@ export function removeSealedKey(existingText: string | undefined, key: string): 
   if (remaining.length === 0 && docs.length === 1) return { text: undefined, changed: true };
   writeCertRecord(annotations, record, remaining);
   storeAnnotations(metadata, annotations);
-  return { text: toMultiDoc(docs), changed: true };
+  return { text: render(docs), changed: true };
 }
 
 /**
@@ -182,13 +183,33 @@ function freshSealedSecret(namespace: string, name: string): Obj {
   };
 }
 
+/**
+ * Documents by the text they were parsed from or rendered to. A file is
+ * mostly edited again in the form this module last wrote it, and parsing a
+ * manifest of many keys costs several times more than cloning its
+ * documents. Entries are never handed out, only copies of them.
+ */
+const parsed = new SizedLru<string, unknown[]>(8 * 1024 * 1024, (text) => text.length);
+
 function parse(text: string | undefined): unknown[] {
   if (text === undefined) return [];
+  const known = parsed.get(text);
+  if (known) return structuredClone(known);
+  let docs: unknown[];
   try {
-    return parseMultiDoc(text);
+    docs = parseMultiDoc(text);
   } catch (err) {
     throw new SealingConflict('invalid-manifest', `the existing SealedSecret file is not valid YAML: ${(err as Error).message}`);
   }
+  parsed.set(text, structuredClone(docs));
+  return docs;
+}
+
+/** Renders documents that the caller no longer touches, and remembers them by their text. */
+function render(docs: unknown[]): string {
+  const text = toMultiDoc(docs);
+  parsed.set(text, docs);
+  return text;
 }
 
 /** Locates (creating empty containers where absent) the parts we edit, in place. */

@@ -36,6 +36,22 @@ function first(text: string | undefined): Doc {
 }
 
 describe('sealing: SealedSecret manifests', () => {
+  it('edits every text afresh: an edit never shows in another edit of the same text, however often a text comes back', () => {
+    const base = upsertSealedKey(undefined, write());
+    for (let round = 0; round < 3; round++) {
+      const withK2 = upsertSealedKey(base, write({ key: 'k2', ciphertext: `two${round}` }));
+      const withK3 = upsertSealedKey(base, write({ key: 'k3', ciphertext: `three${round}`, certFingerprint: FP2 }));
+      expect(Object.keys(first(withK2).spec.encryptedData)).to.deep.equal(['k1', 'k2']);
+      expect(Object.keys(first(withK3).spec.encryptedData)).to.deep.equal(['k1', 'k3']);
+      expect(first(withK3).metadata.annotations).to.not.have.property(CERT_ANNOTATION);
+      expect(removeSealedKey(withK2, 'k1').text).to.equal(toMultiDoc([{ ...first(withK2), metadata: { ...first(withK2).metadata, annotations: { [CERT_ANNOTATION]: FP1 } }, spec: { ...first(withK2).spec, encryptedData: { k2: `two${round}` } } }]));
+      // The text this module wrote, edited again, is the same as that text parsed and edited.
+      const again = upsertSealedKey(withK2, write({ key: 'k4' }));
+      expect(again).to.equal(upsertSealedKey(`${withK2}`.split('').join(''), write({ key: 'k4' })));
+      expect(first(base).spec.encryptedData).to.deep.equal({ k1: 'AgBciphertext1==' });
+    }
+  });
+
   it('builds the file path and refuses traversal', () => {
     expect(sealedSecretPath(NS, NAME)).to.equal(`edo/secrets/${NS}/${NAME}.yaml`);
     expect(() => sealedSecretPath('..', 'x')).to.throw(InvalidSecretAddress);
