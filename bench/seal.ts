@@ -22,7 +22,7 @@
  *    done natively here (the original ran kubeseal), which flatters it.
  * Prints one JSON object.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import git from 'isomorphic-git';
@@ -52,10 +52,24 @@ const CLUSTERS = Number(process.env.BENCH_CLUSTERS ?? 10);
 const CONCURRENCY = Number(process.env.BENCH_CLIENTS ?? 50);
 const FLOOR_RUNS = 30;
 
-/** CPU seconds of a process and of its waited-for children (the git processes), from /proc. */
+/**
+ * CPU seconds of a process, and of everything below it: children already
+ * waited for, and live ones (the Git server's helper process, whose own
+ * children are the git processes), from /proc.
+ */
 function cpuSeconds(pid: number): { self: number; children: number } {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return { self: (Number(f[11]) + Number(f[12])) / 100, children: (Number(f[13]) + Number(f[14])) / 100 };
+  const stat = (p: number) => readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const f = stat(pid);
+  let children = (Number(f[13]) + Number(f[14])) / 100;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let kid: string[];
+    try { kid = stat(Number(entry)); } catch { continue; }
+    if (Number(kid[1]) !== pid) continue;
+    const below = cpuSeconds(Number(entry));
+    children += below.self + below.children;
+  }
+  return { self: (Number(f[11]) + Number(f[12])) / 100, children };
 }
 
 interface Stack {

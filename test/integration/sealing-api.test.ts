@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createHash, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -9,6 +9,7 @@ import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { testCert } from '../helpers/certs.js';
 import { clone as cloneRepo, git, remoteHead as remoteHeadOf, repoUrl } from '../helpers/git.js';
 import { unsealValue } from '../helpers/unseal.js';
+import { selfSignedCertificate } from '../helpers/x509.js';
 
 /**
  * The secret routes end to end: the embedded core (Config Store, Git server),
@@ -102,6 +103,42 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
     await setCert(A, rsa().certPem);
   });
   after(async () => { await s?.stop(); });
+
+  describe('interoperability', () => {
+    it('values sealed for a key pair and certificate made with node:crypto open with the controller\'s algorithm in every scope, and only with the right label', async () => {
+      // A controller's key: RSA 4096 and a self-signed certificate, made here with node:crypto alone.
+      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 4096 });
+      const certPem = selfSignedCertificate({ privateKey, commonName: 'sealed-secret', organisation: 'sealed-secret' });
+      const C = await s.createCluster('sealing_interop');
+      await setCert(C, certPem);
+      const cases = [
+        { scope: 'strict', ns: 'interop', name: 'strict-secret', label: label.strict('interop', 'strict-secret') },
+        { scope: 'namespace-wide', ns: 'interop', name: 'ns-secret', label: label.ns('interop') },
+        { scope: 'cluster-wide', ns: 'interop', name: 'cluster-secret', label: label.cluster() },
+      ];
+      const values = new Map<string, Buffer>();
+      for (const c of cases) {
+        for (const key of ['a', 'b.json', 'c_bin']) {
+          const value = key === 'c_bin' ? randomBytes(4096) : Buffer.from(`${c.scope}:${key}:${randomUUID()}`);
+          values.set(`${c.name}/${key}`, value);
+          const r = await put(C, c.ns, c.name, key, value, `?scope=${c.scope}`);
+          expect(r.status, r.text).to.equal(204);
+        }
+      }
+      const dir = await clone(C); // the real git CLI
+      for (const c of cases) {
+        const m = manifest(dir, c.ns, c.name);
+        expect(m.metadata.annotations?.[CERT_SHA]).to.equal(fingerprint(certPem));
+        for (const key of ['a', 'b.json', 'c_bin']) {
+          const sealed = m.spec.encryptedData[key] as string;
+          expect(unsealValue(privateKey, sealed, c.label).equals(values.get(`${c.name}/${key}`)!), `${c.scope} ${key}`).to.equal(true);
+          for (const other of cases.filter((o) => o !== c)) {
+            expect(() => unsealValue(privateKey, sealed, other.label), `${c.scope} ${key} opened with the ${other.scope} label`).to.throw();
+          }
+        }
+      }
+    });
+  });
 
   describe('PUT', () => {
     it('seals a binary body into edo/secrets/<ns>/<name>.yaml, committed and pushed before the 204', async () => {

@@ -18,7 +18,7 @@ if (!socketPath || !projectRoot) {
   process.exit(2);
 }
 
-/** Pushes are unpacked as loose objects and automatic gc is off; this repacks now and then, in the background. */
+/** Every push leaves a pack and automatic gc is off; this repacks now and then, in the background. */
 const GC_EVERY_PUSHES = 100;
 const pushes = new Map<string, number>();
 const collecting = new Set<string>();

@@ -1,5 +1,7 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 
 export interface CgiResponse {
@@ -8,6 +10,23 @@ export interface CgiResponse {
   body: Readable;
   /** Resolves with the exit code once the backend has finished. */
   done: Promise<number>;
+}
+
+let backend: { command: string; args: string[] } | undefined;
+/**
+ * `git http-backend` starts the program git-http-backend from git's exec
+ * path as one more process; starting that program itself saves a process
+ * on every request.
+ */
+function httpBackend(): { command: string; args: string[] } {
+  if (!backend) {
+    let direct: string | undefined;
+    try {
+      direct = join(execFileSync('git', ['--exec-path'], { encoding: 'utf8' }).trim(), 'git-http-backend');
+    } catch { /* spawning below reports a missing git */ }
+    backend = direct && existsSync(direct) ? { command: direct, args: [] } : { command: 'git', args: ['http-backend'] };
+  }
+  return backend;
 }
 
 /**
@@ -41,7 +60,8 @@ export function runHttpBackend(opts: {
   if (req.headers['content-encoding']) env.HTTP_CONTENT_ENCODING = req.headers['content-encoding'];
   if (req.headers['git-protocol']) env.GIT_PROTOCOL = String(req.headers['git-protocol']);
 
-  const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const { command, args } = httpBackend();
+  const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });

@@ -43,16 +43,17 @@ export class GitStorage {
   /**
    * A pristine bare repo made once by `git init`; new repos are copies of it,
    * because starting a process is the dominant cost of creating a repo.
-   * Small pushes are unpacked as loose objects; receive-pack's automatic gc
-   * (one more process per push) is off, and the backend host runs it every
-   * hundred pushes instead.
+   * Every push is kept as the pack it came in (unpackLimit 1): indexing one
+   * pack costs less than writing each object loose. receive-pack's
+   * automatic gc (one more process per push) is off; the backend host runs
+   * it every hundred pushes instead, which folds the packs together.
    */
   private template(): Promise<string> {
     this.pristine ??= (async () => {
       const dir = join(this.root, '.pristine');
       const tmp = `${dir}.${process.pid}.${Date.now()}`;
       await run('git', ['init', '--quiet', '--bare', '--initial-branch=main', tmp]);
-      appendFileSync(join(tmp, 'config'), '[http]\n\treceivepack = true\n[receive]\n\tunpackLimit = 100\n\tautogc = false\n');
+      appendFileSync(join(tmp, 'config'), '[http]\n\treceivepack = true\n[receive]\n\tunpackLimit = 1\n\tautogc = false\n');
       rmSync(join(tmp, 'hooks'), { recursive: true, force: true });
       mkdirSync(join(tmp, 'hooks'));
       rmSync(dir, { recursive: true, force: true });
