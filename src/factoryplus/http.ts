@@ -57,9 +57,13 @@ export class FplusHttp {
   private readonly retries: number;
   private readonly retryDelayMs: number;
 
-  constructor(private readonly creds: Credentials, opts: { log?: Logger; timeoutMs?: number; retries?: number; retryDelayMs?: number } = {}) {
+  /** A request unanswered for this long makes its service count as failing, before its own timeout. */
+  private readonly stallMs: number;
+
+  constructor(private readonly creds: Credentials, opts: { log?: Logger; timeoutMs?: number; retries?: number; retryDelayMs?: number; stallMs?: number } = {}) {
     this.log = opts.log ?? silentLogger;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
+    this.stallMs = opts.stallMs ?? 5_000;
     this.retries = opts.retries ?? 2;
     this.retryDelayMs = opts.retryDelayMs ?? 100;
   }
@@ -107,6 +111,15 @@ export class FplusHttp {
   async request<T = unknown>(base: string, method: string, path: string, opts: RequestOptions = {}): Promise<Response<T>> {
     const retries = method === 'POST' && !opts.idempotent ? 0 : this.retries;
     const origin = new URL(path, base).origin;
+    const id = this.started(origin);
+    try {
+      return await this.attempts<T>(base, method, path, opts, origin, retries);
+    } finally {
+      this.inFlight.get(origin)?.delete(id);
+    }
+  }
+
+  private async attempts<T>(base: string, method: string, path: string, opts: RequestOptions, origin: string, retries: number): Promise<Response<T>> {
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.once<T>(base, method, path, opts);
@@ -125,6 +138,17 @@ export class FplusHttp {
   }
 
   private readonly health = new Map<string, { ok: boolean; since: number; error?: string }>();
+  /** Start times of the requests under way, by origin, in start order. */
+  private readonly inFlight = new Map<string, Map<number, number>>();
+  private nextRequest = 0;
+
+  private started(origin: string): number {
+    let m = this.inFlight.get(origin);
+    if (!m) { m = new Map(); this.inFlight.set(origin, m); }
+    const id = this.nextRequest++;
+    m.set(id, Date.now());
+    return id;
+  }
 
   private note(origin: string, err: Error | undefined): void {
     const h = this.health.get(origin);
@@ -132,8 +156,16 @@ export class FplusHttp {
     this.health.set(origin, { ok: !err, since: Date.now(), error: err?.message });
   }
 
-  /** Whether the service at `origin` answered the last request (undefined: not asked yet). */
+  /**
+   * Whether the service at `origin` answered the last request (undefined:
+   * not asked yet). A service that has left a request unanswered for
+   * `stallMs` is failing too: a hang shows before the request times out.
+   */
   originHealth(origin: string): { ok: boolean; since: number; error?: string } | undefined {
+    const oldest = this.inFlight.get(origin)?.values().next().value;
+    if (oldest !== undefined && Date.now() - oldest >= this.stallMs) {
+      return { ok: false, since: oldest + this.stallMs, error: `a request has had no answer for ${Math.round((Date.now() - oldest) / 1000)} s` };
+    }
     return this.health.get(origin);
   }
 

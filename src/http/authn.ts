@@ -35,13 +35,27 @@ function unauthorized(message: string): HttpError {
  */
 export class Authenticator {
   private readonly basicCache = new Map<string, { principal: string; until: number }>();
+  /**
+   * Checks under way, by credential: a client's burst of requests costs the
+   * Auth service one check (in Factory+, a Kerberos exchange), not one each.
+   */
+  private readonly checking = new Map<string, Promise<string>>();
 
   constructor(private readonly o: AuthnOptions) {}
 
-  private async checkPassword(header: string): Promise<string> {
+  private checkPassword(header: string): Promise<string> {
     const key = createHash('sha256').update(header).digest('base64');
     const hit = this.basicCache.get(key);
-    if (hit && hit.until > Date.now()) return hit.principal;
+    if (hit && hit.until > Date.now()) return Promise.resolve(hit.principal);
+    let check = this.checking.get(key);
+    if (!check) {
+      check = this.askAuth(key, header).finally(() => this.checking.delete(key));
+      this.checking.set(key, check);
+    }
+    return check;
+  }
+
+  private async askAuth(key: string, header: string): Promise<string> {
     let base: string;
     try {
       base = await this.o.authBase();

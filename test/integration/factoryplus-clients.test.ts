@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../src/config/index.js';
 import { Known, Local } from '../../src/embedded/seed/local-uuids.js';
 import { AuthClient } from '../../src/factoryplus/auth.js';
@@ -83,6 +85,37 @@ describe('Factory+ clients against the embedded core, as the Cluster Manager acc
     expect(new URL(t.core.endpoints.configdb).origin).to.equal(origin);
     expect(await cdb.get(u.app.serviceConfig, u.service.clusterManager)).to.be.an('object');
     expect(await http.token(origin)).to.not.equal(before);
+  });
+
+  it('counts a service as failing while a request to it has gone unanswered too long, before the request times out', async () => {
+    const held: ServerResponse[] = [];
+    const server = createServer((req, res) => {
+      if (req.url === '/token') {
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ token: 'tok', expiry: Date.now() + 3_600_000 }));
+        return;
+      }
+      held.push(res); // a hang
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const h = new FplusHttp({ username: 'x', password: 'y' }, { timeoutMs: 10_000, stallMs: 300 });
+      const answered = h.request(origin, 'GET', '/v1/app');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(h.originHealth(origin)?.ok, 'not yet stalled').to.not.equal(false);
+      await new Promise((r) => setTimeout(r, 400));
+      const stalled = h.originHealth(origin);
+      expect(stalled?.ok).to.equal(false);
+      expect(stalled?.error).to.match(/no answer for \d+ s/);
+      held[0]!.setHeader('Content-Type', 'application/json');
+      held[0]!.end('{}');
+      await answered;
+      expect(h.originHealth(origin)?.ok, 'answered again').to.equal(true);
+    } finally {
+      for (const res of held) res.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('reports an unreachable service as a ServiceError with status 0', async () => {

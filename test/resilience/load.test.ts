@@ -123,8 +123,9 @@ describe(`resilience: ${N} clusters commissioned while ${C} clients seal and rea
         let retryAfter = false;
         try {
           const res = await fetch(`${s.url}${path}`, { ...init, signal: AbortSignal.timeout(REQUEST_BOUND_MS) });
-          await res.arrayBuffer();
+          const body = await res.text();
           status = res.status;
+          if (status >= 400 && !messages.has(`${kind}:${status}`)) messages.set(`${kind}:${status}`, body.slice(0, 300));
           retryAfter = res.headers.has('retry-after');
           if (status === 204 && ack) acked.push(ack);
         } catch (e) {
@@ -136,6 +137,8 @@ describe(`resilience: ${N} clusters commissioned while ${C} clients seal and rea
         if (status === 429 || status === 503) await sleep(250);
       }
     };
+    /** The first error answer of each kind and status, printed with the figures. */
+    const messages = new Map<string, string>();
     const clientRuns = Array.from({ length: C }, (_, n) => client(n));
 
     // ---- figures, printed whether or not the clusters all become ready
@@ -153,6 +156,7 @@ describe(`resilience: ${N} clusters commissioned while ${C} clients seal and rea
       console.log(`    injected: ${N} clusters (created in ${createdAt ? ((createdAt - started) / 1000).toFixed(1) : '-'} s) under ${C} clients; ${samples.length} requests in ${((Date.now() - started) / 1000).toFixed(1)} s; ${ready.size} ready`);
       console.log(`    latency: ${fmt()}; ${fmt('seal')}; ${fmt('status')}; ${fmt('list')}`);
       console.log(`    answers: ${answers()}; ${(ready.size / commissionS).toFixed(1)} clusters/s; RSS peak ${(peakRss / 2 ** 20).toFixed(0)} MiB (start ${(baseRss / 2 ** 20).toFixed(0)} MiB)`);
+      for (const [k, m] of messages) console.log(`    first ${k}: ${m}`);
     };
     let lastReady = 0;
     const progress = SOAK ? setInterval(() => {
