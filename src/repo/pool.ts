@@ -71,8 +71,8 @@ export class RepoPool {
   }
 
   /** One file of a repo at the remote's current head. */
-  async readFile(repo: string, path: string): Promise<string | undefined> {
-    return (await this.writer(repo)).read((files) => files.read(path));
+  async readFile(repo: string, path: string, opts: { deadlineMs?: number } = {}): Promise<string | undefined> {
+    return (await this.writer(repo)).read((files) => files.read(path), opts);
   }
 
   /** Drops a repo's working copy (after the cluster is removed). */

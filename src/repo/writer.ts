@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
 import type { GitObject } from './git-objects.js';
 import {
-  blobOf, buildTrees, dropStore, fetchHead, GitHttpTimeout, makeCommit, openStore, packCount, pruneLoose, pushCommit, PushRejected, readBlobText,
+  blobOf, buildTrees, DEFAULT_GIT_TIMEOUT_MS, dropStore, fetchHead, GitHttpTimeout, makeCommit, openStore, packCount, pruneLoose, pushCommit, PushRejected, readBlobText,
   snapshot, storeObject,
   type Author, type Remote, type Snapshot,
 } from './git-store.js';
@@ -36,9 +36,11 @@ interface Pending {
   reject: (e: Error) => void;
   /** Gives up on the edit if its write has not started in time. */
   timer?: NodeJS.Timeout;
+  /** performance.now() by which the edit must be pushed, or given up. */
+  deadline?: number;
 }
 
-/** An edit that waited too long for its turn; nothing of it was written. */
+/** A change or read that ran out of its time before it reached the Git server; nothing was written. */
 export class WriteQueueTimeout extends Error {}
 
 export interface RepoWriterOptions {
@@ -172,11 +174,15 @@ export class RepoWriter {
   /**
    * Queues an edit; resolves once it is pushed. With `maxWaitMs`, an edit
    * whose write has not started by then is dropped with WriteQueueTimeout.
+   * With `deadlineMs`, its write gets only what is left of that time from
+   * now: the Git requests of its batch time out sooner, and a batch whose
+   * time is up before it reaches the server fails with WriteQueueTimeout.
    */
-  submit(edit: Edit, opts: { maxWaitMs?: number } = {}): Promise<WriteResult> {
+  submit(edit: Edit, opts: { maxWaitMs?: number; deadlineMs?: number } = {}): Promise<WriteResult> {
     this.lastUsed = Date.now();
     return new Promise((resolve, reject) => {
       const p: Pending = { edit, resolve, reject };
+      if (opts.deadlineMs !== undefined) p.deadline = performance.now() + opts.deadlineMs;
       if (opts.maxWaitMs !== undefined) {
         p.timer = setTimeout(() => {
           const i = this.queue.indexOf(p);
@@ -220,14 +226,21 @@ export class RepoWriter {
    * one working copy take turns: a fetch must not rewrite pack files under
    * another reader's feet.
    */
-  read<T>(fn: (files: FileSet) => Promise<T>): Promise<T> {
+  /**
+   * With `deadlineMs`, a read still waiting for its turn by then fails with
+   * WriteQueueTimeout, and its fetch gets only what is left of that time.
+   */
+  read<T>(fn: (files: FileSet) => Promise<T>, opts: { deadlineMs?: number } = {}): Promise<T> {
     this.lastUsed = Date.now();
-    return this.exclusive(async () => {
+    const deadline = opts.deadlineMs === undefined ? Infinity : performance.now() + opts.deadlineMs;
+    let gaveUp = false;
+    const run = this.exclusive(async () => {
+      if (gaveUp) throw new WriteQueueTimeout('gave up waiting for the repo');
       await this.bounded();
       await openStore(this.gitdir, this.remote.url);
       let head: string | null;
       try {
-        head = await fetchHead(this.gitdir, this.remote);
+        head = await fetchHead(this.gitdir, this.remoteWithin(deadline));
         this.onRemote?.(undefined);
       } catch (e) {
         this.onRemote?.(e as Error);
@@ -235,6 +248,14 @@ export class RepoWriter {
       }
       this.knownHead = head;
       return fn(new Files(this.gitdir, await this.snapshotAt(head), this.texts));
+    });
+    if (opts.deadlineMs === undefined) return run;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        gaveUp = true;
+        reject(new WriteQueueTimeout(`the repo was busy for ${opts.deadlineMs} ms; try again shortly`));
+      }, opts.deadlineMs);
+      run.then((v) => { clearTimeout(timer); resolve(v); }, (e: Error) => { clearTimeout(timer); reject(e); });
     });
   }
 
@@ -325,14 +346,23 @@ export class RepoWriter {
     this.returned = 0;
   }
 
+  /** The remote, with its timeout cut to what is left before the batch's earliest deadline. */
+  private remoteWithin(deadline: number): Remote {
+    if (deadline === Infinity) return this.remote;
+    const left = Math.floor(deadline - performance.now());
+    if (left <= 0) throw new WriteQueueTimeout('ran out of time before reaching the Git server; nothing was written');
+    return { ...this.remote, timeoutMs: Math.min(this.remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS, left) };
+  }
+
   private async write(batch: Pending[]): Promise<void> {
     let lastError: Error | undefined;
+    const deadline = Math.min(...batch.map((p) => p.deadline ?? Infinity));
     for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
       try {
         await this.bounded();
         await openStore(this.gitdir, this.remote.url);
         // A warm copy trusts its last head and learns of remote moves from a rejected push.
-        const head = this.knownHead === undefined || attempt > 1 ? await fetchHead(this.gitdir, this.remote) : this.knownHead;
+        const head = this.knownHead === undefined || attempt > 1 ? await fetchHead(this.gitdir, this.remoteWithin(deadline)) : this.knownHead;
         const snap = await this.snapshotAt(head);
         const files = new Files(this.gitdir, snap, this.texts);
         const applied: Pending[] = [];
@@ -359,7 +389,7 @@ export class RepoWriter {
         }
         const commit = makeCommit({ tree: root, parent: head, message: batchMessage(batch.map((p) => p.edit.message)), author: this.author });
         for (const o of [...created, commit]) storeObject(this.gitdir, o);
-        await pushCommit(this.remote, { parent: head, commit: commit.oid }, [commit, ...created, ...files.written.values()]);
+        await pushCommit(this.remoteWithin(deadline), { parent: head, commit: commit.oid }, [commit, ...created, ...files.written.values()]);
         this.onRemote?.(undefined);
         this.knownHead = commit.oid;
         this.base = { head: commit.oid, tree: root, files: files.map, trees };
@@ -369,6 +399,8 @@ export class RepoWriter {
         return;
       } catch (e) {
         lastError = e as Error;
+        // Out of time before reaching the server: the copy is as good as it was.
+        if (e instanceof WriteQueueTimeout) break;
         this.knownHead = undefined;
         this.base = undefined;
         if (!(e instanceof PushRejected)) {

@@ -183,6 +183,36 @@ describe('repo writer over smart HTTP', function () {
     }
   });
 
+  it('gives an edit with a deadline only what is left of it: a hanging server fails it by then, not after the Git timeout', async () => {
+    const proxy = await startFaultProxy(t.core.endpoints.git);
+    try {
+      const w = writer(repo, { base: proxy.url.replace(/\/$/, ''), timeoutMs: 8_000 });
+      await w.submit({ message: 'warm', apply: async (f) => { await f.write('deadline.txt', '0'); } });
+      proxy.set({ fault: { kind: 'hang' }, every: 1 });
+      const t0 = performance.now();
+      await expectRejected(w.submit({ message: 'x', apply: async (f) => { await f.write('deadline.txt', '1'); } }, { deadlineMs: 700 }), /within \d+ ms/);
+      const took = performance.now() - t0;
+      expect(took, 'failed by its deadline').to.be.within(600, 2_000);
+      // Queued behind the hung write, an edit whose time is gone by its turn never reaches the server.
+      const hung = w.submit({ message: 'y', apply: async (f) => { await f.write('deadline.txt', '2'); } }, { deadlineMs: 500 });
+      const late = w.submit({ message: 'z', apply: async (f) => { await f.write('deadline.txt', '3'); } }, { deadlineMs: 500 });
+      await expectRejected(hung, /within \d+ ms|ran out of time/);
+      await expectRejected(late, /within \d+ ms|ran out of time/);
+      // Reads too: behind a write that hangs, and with their own fetch.
+      const blocking = w.submit({ message: 'blocks', apply: async (f) => { await f.write('deadline.txt', '5'); } });
+      const r0 = performance.now();
+      await expectRejected(w.read(async (f) => f.read('deadline.txt'), { deadlineMs: 700 }), /busy for 700 ms|within \d+ ms/);
+      expect(performance.now() - r0, 'read failed by its deadline').to.be.within(600, 2_000);
+      proxy.set(null);
+      await blocking.catch(() => undefined);
+      expect(await w.read(async (f) => f.read('deadline.txt'), { deadlineMs: 5_000 })).to.be.oneOf(['0', '5']);
+      const r = await w.submit({ message: 'after', apply: async (f) => { await f.write('deadline.txt', '4'); } }, { deadlineMs: 5_000 });
+      expect(r.committed).to.equal(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('fails cleanly without push permission and writes nothing', async () => {
     const other = await newRepo('cluster/Not_Mine');
     await fetch(`${t.core.endpoints.configdb}/v2/class/${Local.repoGroup.cluster}/direct/member/${other}`, {

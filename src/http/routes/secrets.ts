@@ -21,6 +21,13 @@ export const MAX_SECRET_BYTES = 1024 * 1024;
 export const MAX_WAITING_PER_REPO = 256;
 export const MAX_WAITING_TOTAL = 4096;
 export const MAX_QUEUE_WAIT_MS = 10_000;
+/**
+ * A change not pushed (or a listing not read) this long after it was
+ * queued is given up with 503, its Git requests timing out sooner: a
+ * hanging Git server costs a client at most this long, not a queue wait
+ * plus a Git timeout or two.
+ */
+export const MAX_WRITE_MS = 15_000;
 
 /** Sealing secrets into a cluster's repo, removing them, and listing what is sealed. */
 export function secretRoutes(d: ApiDeps): Router {
@@ -117,7 +124,7 @@ export function secretRoutes(d: ApiDeps): Router {
       arrived();
     }
     try {
-      const res = await writer.submit(edit, { maxWaitMs: MAX_QUEUE_WAIT_MS });
+      const res = await writer.submit(edit, { maxWaitMs: MAX_QUEUE_WAIT_MS, deadlineMs: MAX_WRITE_MS });
       d.metrics.secretWrites.inc({ op, result: res.committed ? 'committed' : 'unchanged' });
       // The secret is durable once pushed; the count follows through the status queue.
       void m.status.update(cluster, { secrets: { count: count() } });
@@ -132,7 +139,7 @@ export function secretRoutes(d: ApiDeps): Router {
   };
   const path = '/v1/cluster/:uuid/secret/:namespace/:name/:key';
 
-  const readCurrent = (cluster: string, path: string) => m.repos.readFile(cluster, path).catch((e: Error) => {
+  const readCurrent = (cluster: string, path: string) => m.repos.readFile(cluster, path, { deadlineMs: MAX_WRITE_MS }).catch((e: Error) => {
     throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${e.message}`);
   });
 
@@ -181,7 +188,7 @@ export function secretRoutes(d: ApiDeps): Router {
 
   const listing = async (cluster: string) => {
     try {
-      return await (await m.repos.writer(cluster)).read(async (files) => listSealed(files));
+      return await (await m.repos.writer(cluster)).read(async (files) => listSealed(files), { deadlineMs: MAX_WRITE_MS });
     } catch (e) {
       throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${(e as Error).message}`);
     }
