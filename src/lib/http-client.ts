@@ -16,7 +16,7 @@ export interface Sent {
 
 // Keep-alive pools shared by every client: service calls are many and small,
 // and node:http costs a fraction of the CPU of fetch for them.
-const agents = {
+export const keepAliveAgents = {
   'http:': new HttpAgent({ keepAlive: true, maxSockets: 64 }),
   'https:': new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
 };
@@ -37,7 +37,7 @@ export function send(url: URL, o: SendOptions): Promise<Sent> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...o.headers };
     if (o.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(o.body));
-    const req = (https ? httpsRequest : httpRequest)(url, { method: o.method, headers, agent: agents[url.protocol as 'http:' | 'https:'] }, (res) => {
+    const req = (https ? httpsRequest : httpRequest)(url, { method: o.method, headers, agent: keepAliveAgents[url.protocol as 'http:' | 'https:'] }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: toHeaders(res), text: Buffer.concat(chunks).toString('utf8') }));

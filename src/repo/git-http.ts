@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
+import { keepAliveAgents } from '../lib/http-client.js';
 
 /** A Git server that stops answering is a failure, not a wait without end. */
 export class GitHttpTimeout extends Error {
@@ -8,11 +9,6 @@ export class GitHttpTimeout extends Error {
     super(`the Git server did not answer ${url} within ${ms} ms`);
   }
 }
-
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 64 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 64 }),
-};
 
 async function collect(body: GitHttpRequest['body']): Promise<Buffer | undefined> {
   if (!body) return undefined;
@@ -36,7 +32,7 @@ export interface GitResponse {
 export function gitRequest(opts: { url: string; method?: string; headers?: Record<string, string>; body?: Buffer; timeoutMs: number }): Promise<GitResponse> {
   const u = new URL(opts.url);
   const lib = u.protocol === 'https:' ? https : http;
-  const agent = agents[u.protocol as keyof typeof agents];
+  const agent = keepAliveAgents[u.protocol as keyof typeof keepAliveAgents];
   if (!agent) return Promise.reject(new Error(`not an HTTP URL: ${opts.url}`));
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...opts.headers };

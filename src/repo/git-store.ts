@@ -30,13 +30,7 @@ export interface Remote {
  * whoever waits for it) instead of holding its queue.
  */
 export const DEFAULT_GIT_TIMEOUT_MS = 8_000;
-const clients = new Map<number, ReturnType<typeof gitHttpClient>>();
-function httpFor(remote: Remote) {
-  const ms = remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS;
-  let c = clients.get(ms);
-  if (!c) clients.set(ms, (c = gitHttpClient(ms)));
-  return c;
-}
+
 
 export interface Author {
   name: string;
@@ -73,7 +67,7 @@ export async function dropStore(gitdir: string): Promise<void> {
 export async function fetchHead(gitdir: string, remote: Remote): Promise<string | null> {
   try {
     const r = await git.fetch({
-      fs, http: httpFor(remote), gitdir, url: remote.url, ref: BRANCH, remoteRef: BRANCH, singleBranch: true, tags: false, depth: 1,
+      fs, http: gitHttpClient(remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS), gitdir, url: remote.url, ref: BRANCH, remoteRef: BRANCH, singleBranch: true, tags: false, depth: 1,
       headers: await remote.headers(),
     });
     return r.fetchHead ?? null;
@@ -113,17 +107,14 @@ export async function readBlobText(gitdir: string, oid: string): Promise<string>
  * store is at): a warm store writes a new version of a file per commit and
  * would otherwise keep every one of them.
  */
-export function pruneLoose(gitdir: string, keep: Set<string>): number {
-  let removed = 0;
+export function pruneLoose(gitdir: string, keep: Set<string>): void {
   for (const dir of memory.list(`${gitdir}/objects`)) {
     if (!/^[0-9a-f]{2}$/.test(dir)) continue;
     for (const rest of memory.list(`${gitdir}/objects/${dir}`)) {
       if (keep.has(dir + rest)) continue;
       memory.rmrf(`${gitdir}/objects/${dir}/${rest}`);
-      removed++;
     }
   }
-  return removed;
 }
 
 /** Packs fetched into a store; each fetch adds one. */

@@ -1,3 +1,4 @@
+import { SizedLru } from '../lib/lru.js';
 import type { FileSet } from '../repo/writer.js';
 import type { SealingCertificate } from './certificate.js';
 import { describeSealedSecret, removeSealedKey, sealedSecretPath, upsertSealedKey, type SealedSecretSummary } from './manifest.js';
@@ -17,7 +18,7 @@ export interface SealedSecretListing extends SealedSecretSummary {
 
 // Descriptions by blob id: a blob never changes, and every write counts the
 // keys of every file, most of them unchanged since the last write.
-const described = new Map<string, SealedSecretSummary | null>();
+const described = new SizedLru<string, SealedSecretSummary | null>(4096, () => 1);
 
 /** Fingerprints: one string each, however many keys and versions name it. */
 const fingerprints = new Map<string, string>();
@@ -41,19 +42,18 @@ function compact(d: SealedSecretSummary): SealedSecretSummary {
   return c;
 }
 
-function describeOnce(oid: string | undefined, text: string | undefined): SealedSecretSummary | null {
+/** A file's summary, from the cache by its blob id, else read and parsed (and then cached). */
+async function describe(oid: string | undefined, read: () => Promise<string | undefined>): Promise<SealedSecretSummary | null> {
   const hit = oid === undefined ? undefined : described.get(oid);
   if (hit !== undefined) return hit;
+  const text = await read();
   let d: SealedSecretSummary | null = null;
   try {
     d = text === undefined ? null : describeSealedSecret(text) ?? null;
   } catch {
     // A file someone broke by hand is not ours to describe; it is skipped.
   }
-  if (oid !== undefined) {
-    if (described.size >= 4096) described.clear();
-    described.set(oid, d && compact(d));
-  }
+  if (oid !== undefined) described.set(oid, d && compact(d));
   return d;
 }
 
@@ -62,8 +62,7 @@ export async function listSealed(files: FileSet): Promise<SealedSecretListing[]>
   const out: SealedSecretListing[] = [];
   for (const path of files.list(SECRETS_DIR)) {
     if (!path.endsWith('.yaml')) continue;
-    const oid = files.oid(path);
-    const d = oid !== undefined && described.has(oid) ? described.get(oid)! : describeOnce(oid, await files.read(path));
+    const d = await describe(files.oid(path), () => files.read(path));
     if (d) out.push({ path, ...d });
   }
   return out;
