@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { startEmbeddedCore, type EmbeddedCore } from './embedded/core.js';
 import { createApi } from './http/index.js';
+import { metricsHandler } from './http/metrics-listener.js';
 import { listen } from './lib/listen.js';
 import type { Logger } from 'pino';
 import { createLogger } from './lib/log.js';
@@ -29,7 +30,8 @@ function printEndpoints(core: EmbeddedCore, file: string): void {
   const e = core.endpoints;
   const lines = [
     '',
-    'Factory+ Cluster Manager with the embedded Factory+ core',
+    // `core` runs no Cluster Manager: the title must not claim one.
+    e.clusterManager ? 'Factory+ Cluster Manager with the embedded Factory+ core' : 'Embedded Factory+ core (no Cluster Manager)',
     ...(e.clusterManager ? [`  Cluster Manager  ${e.clusterManager}`] : []),
     `  Directory        ${e.directory}`,
     `  Config Store     ${e.configdb}`,
@@ -103,17 +105,21 @@ async function serve(config: Config): Promise<void> {
   }
 
   let listening = '';
-  const { app } = createApi(manager, log, { externalUrl: () => listening });
+  const { app, deps } = createApi(manager, log, { externalUrl: () => listening });
   const http = await listen(app.callback(), config.http.host, config.http.port);
   listening = http.url;
   log.info({ url: http.url }, 'HTTP API listening');
+  const metricsPort = config.http.metricsPort ?? null;
+  const metricsHttp = metricsPort === null ? undefined
+    : await listen(metricsHandler(deps.metrics.registry), config.http.host, metricsPort);
+  if (metricsHttp) log.info({ url: `${metricsHttp.url}/metrics` }, 'Metrics listening, without authentication');
   if (core) {
     core.advertiseClusterManager(http.url);
     printEndpoints(core, core.writeEndpointsFile());
   }
 
   onSignals(log, async () => {
-    await http.close(8_000);
+    await Promise.all([http.close(8_000), metricsHttp?.close()]);
     await manager.stop();
     await core?.stop();
   });

@@ -15,6 +15,7 @@ export const envBindings: EnvBinding[] = [
   { names: ['LOG_PRETTY'], path: 'log.pretty', type: 'boolean', description: 'Readable logs (default: when stdout is a terminal)' },
   { names: ['HTTP_HOST'], path: 'http.host', type: 'string', description: 'HTTP listen address' },
   { names: ['PORT', 'HTTP_PORT'], path: 'http.port', type: 'integer', description: 'HTTP listen port' },
+  { names: ['METRICS_PORT'], path: 'http.metricsPort', type: 'integer', description: 'Port of a second listener serving only GET /metrics, without authentication' },
   { names: ['EXTERNAL_URL'], path: 'http.externalUrl', type: 'nullable-string', description: 'Base URL clients use to reach this service (bootstrap URLs)' },
   { names: ['TOKEN_TTL_SECONDS'], path: 'http.tokenTtlSeconds', type: 'number', description: 'Lifetime of tokens from POST /token' },
   { names: ['ACL_CACHE_SECONDS'], path: 'http.aclCacheSeconds', type: 'number', description: 'How long a caller\'s ACL is cached' },

@@ -33,6 +33,7 @@ export const configSchema = {
       required: ['host', 'port', 'externalUrl', 'tokenTtlSeconds', 'aclCacheSeconds', 'bootstrapTtlSeconds', 'oidc'],
       properties: {
         host: { type: 'string', minLength: 1 }, port, externalUrl: nullableUrl,
+        metricsPort: { anyOf: [port, { type: 'null' }] },
         tokenTtlSeconds: { type: 'number', minimum: 60 },
         aclCacheSeconds: { type: 'number', minimum: 0, maximum: 3600 },
         bootstrapTtlSeconds: { type: 'number', minimum: 10, maximum: 604800 },

@@ -21,6 +21,8 @@ export interface Config {
   log: { level: string; pretty: boolean | null };
   http: {
     host: string; port: number; externalUrl: string | null;
+    /** A second listener with only GET /metrics and no authentication, for Prometheus; null: none. */
+    metricsPort?: number | null;
     tokenTtlSeconds: number; aclCacheSeconds: number; bootstrapTtlSeconds: number;
     oidc: { jwksUrl: string | null; issuer: string | null; audience: string | null };
   };

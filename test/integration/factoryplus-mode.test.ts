@@ -39,13 +39,34 @@ describe('Factory+ mode against a separately running core', function () {
     admin = basic(core.credentials.admin.username, core.credentials.admin.password);
     m = await startManagerProcess({
       directoryUrl: core.endpoints.directory, ...core.credentials.clusterManager, dataDir: managerDir,
-      env: { MQTT_PROTOCOL: '4', ORGANISATION_PREFIX: 'ACME', GIT_EMAIL: 'cm@acme.example', SPARKPLUG_ADDRESS: 'ACME-Service-Core/Clusters' },
+      env: {
+        MQTT_PROTOCOL: '4', ORGANISATION_PREFIX: 'ACME', GIT_EMAIL: 'cm@acme.example', SPARKPLUG_ADDRESS: 'ACME-Service-Core/Clusters',
+        METRICS_PORT: '0',
+      },
     });
   });
   after(async () => {
     await sub?.close();
     await m?.kill();
     await core?.stop();
+  });
+
+  it('core prints a banner that names no Cluster Manager', async () => {
+    const out = await waitFor(() => (core.output().includes('Written to') ? core.output() : undefined), 10_000, core, 'the banner');
+    expect(out).to.include('Embedded Factory+ core (no Cluster Manager)');
+    expect(out).to.not.match(/Cluster Manager with|Cluster Manager {2}/);
+  });
+
+  it('serves /metrics without a credential on METRICS_PORT, and only there', async () => {
+    const line = m!.output().split('\n').find((l) => l.includes('Metrics listening'));
+    expect(line, 'log line of the metrics listener').to.be.a('string');
+    const url = (JSON.parse(line!) as { url: string }).url;
+    expect(url).to.match(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    const r = await fetch(url);
+    expect(r.status).to.equal(200);
+    expect(await r.text()).to.match(/^# TYPE cluster_manager_clusters gauge$/m).and.match(/^cluster_manager_mqtt_connected\{link="sparkplug"\} [01]$/m);
+    expect((await fetch(url.replace(/metrics$/, 'v1/cluster'))).status).to.equal(404);
+    expect((await fetch(`${m!.url.replace(/\/$/, '')}/metrics`)).status, 'API port still asks for a credential').to.equal(401);
   });
 
   let cluster: string;
