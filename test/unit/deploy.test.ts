@@ -33,7 +33,7 @@ type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-exp
  */
 const ACS_CHART_NAMES = ['cluster-manager', 'clusters-ingressroute', 'sv1clustermanager', 'http.clusters', 'cluster-manager-keytabs', 'krb5-conf'];
 const ACS_POD_LABELS = { component: 'cluster-manager', 'factory-plus.service': 'cluster-manager' };
-const ACS_SELECTORS = [{ component: 'cluster-manager' }, { 'factory-plus.service': 'cluster-manager' }];
+const ACS_SELECTORS: Record<string, string>[] = [{ component: 'cluster-manager' }, { 'factory-plus.service': 'cluster-manager' }];
 /** ACS objects the overlay may refer to; deploy/README.md names each one. */
 const ACS_SECRETS = ['factoryplus-tls'];
 /** Roles the service account must be in: the Cluster Manager service role, and Sparkplug Node to publish. */
