@@ -321,15 +321,20 @@ describe('embedded Auth over HTTP', () => {
       expect(grantCount()).to.equal(n);
     });
 
-    it('lists and finds only grants whose permission the caller manages; root sees all', async () => {
-      const frankList = (await as('frank').get('/v2/grant')).body as string[];
-      const p1Grants = core.auth.findGrants({ permission: U.p1 }).map((g) => g.uuid).sort();
-      expect([...frankList].sort()).to.deep.equal(p1Grants);
+    it('lists and finds grants as ACS Auth does: each grant UUID tested against the Manage ACL targets; root sees all', async () => {
+      // frank manages permission p1, not any grant UUID: ACS answers him an empty list, and so does this.
+      expect(core.auth.findGrants({ permission: U.p1 }).length).to.be.greaterThan(0);
+      expect((await as('frank').get('/v2/grant')).body).to.deep.equal([]);
       const rootList = (await as('root').get('/v2/grant')).body as string[];
       expect(rootList).to.have.length(grantCount());
       const found = await as('frank').post('/v2/grant/find', { principal: U.bob });
       expect(found.status).to.equal(200);
-      expect(found.body).to.deep.equal(core.auth.findGrants({ principal: U.bob, permission: U.p1 }).map((g) => g.uuid));
+      expect(found.body).to.deep.equal([]);
+      expect((await as('root').post('/v2/grant/find', { principal: U.bob })).body)
+        .to.deep.equal(core.auth.findGrants({ principal: U.bob }).map((g) => g.uuid));
+      // ...while the grant itself, found by its UUID, is his to read and delete (permission p1).
+      const p1 = core.auth.findGrants({ permission: U.p1 })[0]!;
+      expect((await as('frank').get(`/v2/grant/${p1.uuid}`)).status).to.equal(200);
       expect((await as('root').post('/v2/grant/find', { plural: 'yes' })).status).to.equal(422);
       expect((await as('bob').get('/v2/grant')).status).to.equal(403);
       expect((await as('bob').post('/v2/grant/find', {})).status).to.equal(403);

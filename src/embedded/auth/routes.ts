@@ -83,12 +83,14 @@ export function authRouter(auth: AuthModel): Router<State> {
   });
 
   /*
-   * Grants. A caller sees and changes the grants whose permission it holds
-   * Manage ACL on (wildcard target: all grants; root: all grants).
-   * Quirk §5.2: the original filters the find/list results by testing each
-   * *grant UUID* against the caller's Manage ACL targets, so only wildcard
-   * holders ever see anything; here the grant's permission is tested, which
-   * is what the single-grant routes check too.
+   * Grants. Reading, replacing and deleting one grant needs Manage ACL on
+   * its permission. Listing and finding filter as ACS Auth does (quirk
+   * §5.2): each *grant UUID* is tested against the caller's Manage ACL
+   * targets, so only a wildcard holder (or one granted Manage ACL on that
+   * grant's own UUID) sees a grant there. A client that manages a single
+   * permission, as the Cluster Manager does, must therefore keep the UUIDs
+   * that adding a grant answers with; behaving the same here keeps a test
+   * from passing on what a real installation refuses.
    */
   const manageAcl = (ctx: Ctx): TargetTest => {
     const test = auth.permitted(principalOf(ctx), AuthPerm.manageAcl);
@@ -98,7 +100,7 @@ export function authRouter(auth: AuthModel): Router<State> {
 
   router.get('/v2/grant', (ctx) => {
     const test = manageAcl(ctx);
-    sendJson(ctx, auth.findGrants({}).filter((g) => test(g.permission)).map((g) => g.uuid));
+    sendJson(ctx, auth.findGrants({}).map((g) => g.uuid).filter(test));
   });
 
   router.post('/v2/grant', async (ctx) => {
@@ -113,7 +115,7 @@ export function authRouter(auth: AuthModel): Router<State> {
     const q = parseGrantQuery(await readJsonBody(ctx));
     if (typeof q === 'string') throw new HttpError(422, q);
     const test = manageAcl(ctx);
-    sendJson(ctx, auth.findGrants(q).filter((g) => test(g.permission)).map((g) => g.uuid));
+    sendJson(ctx, auth.findGrants(q).map((g) => g.uuid).filter(test));
   });
 
   router.get('/v2/grant/:uuid', (ctx) => {
