@@ -21,6 +21,19 @@ import { applySeed } from './seed/apply.js';
 import { Local } from './seed/local-uuids.js';
 import { seedPlan } from './seed/plan.js';
 
+/** A node's last bdSeq, kept in the core's database so it survives a restart. */
+function sparkplugBdSeq(db: Db, node: string): { load(): number | undefined; save(bdSeq: number): void } {
+  db.exec('CREATE TABLE IF NOT EXISTS sparkplug_bdseq (node TEXT PRIMARY KEY, bdseq INTEGER NOT NULL)');
+  const get = db.prepare('SELECT bdseq FROM sparkplug_bdseq WHERE node = ?');
+  const put = db.prepare('INSERT INTO sparkplug_bdseq (node, bdseq) VALUES (?, ?) ON CONFLICT (node) DO UPDATE SET bdseq = excluded.bdseq');
+  return {
+    load: () => (get.get(node) as { bdseq: number } | undefined)?.bdseq,
+    save: (bdSeq) => {
+      put.run(node, bdSeq);
+    },
+  };
+}
+
 export interface EmbeddedCoreOptions {
   dataDir: string;
   host: string;
@@ -146,6 +159,7 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
       mqttUrl, username: creds.configdb.username, password: creds.configdb.password,
       group: `${opts.organisation}-Service-Core`, node: 'Config_DB', instanceUuid: u.special.configdbDevice,
       onChange: (listener) => store.onChange(listener), log: log.child({ svc: 'configdb-sparkplug' }),
+      bdSeqStore: sparkplugBdSeq(db, 'Config_DB'),
     });
 
     adverts.set(u.service.directory, { url: directoryUrl, device: null });

@@ -397,6 +397,40 @@ describe('embedded Auth over HTTP', () => {
       expect((await as('root').get(`/v2/principal/${U.erin}/kerberos`)).status).to.equal(404);
     });
 
+    it('lists identity kinds and the names of a kind the caller may read, as ACS does', async () => {
+      expect((await as('carol').get('/v2/identity')).body).to.deep.equal(['kerberos']);
+      const names = await as('root').get('/v2/identity/kerberos');
+      expect(names.status).to.equal(200);
+      expect(names.body).to.be.an('array').that.includes(`alice@${REALM}`).and.includes(`root@${REALM}`);
+      expect(names.body).to.deep.equal(core.auth.principalsWithIdentity().map((u) => core.auth.principal(u)!.upn).sort());
+      // frank may manage bob's identity only: he sees bob's name, if bob has one, and nobody else's.
+      const franks = (await as('frank').get('/v2/identity/kerberos')).body as string[];
+      expect(franks.every((n) => n === core.auth.principal(U.bob)!.upn)).to.equal(true);
+      expect((await as('carol').get('/v2/identity/kerberos')).status).to.equal(403);
+      expect((await as('root').get('/v2/identity/telepathy')).status).to.equal(404);
+    });
+
+    it('answers the principal groups holding a principal (classes under Principal), as ACS does', async () => {
+      const team = newUuid();
+      core.objects.create({ class: RankClass.r1, uuid: team, owner: UNOWNED });
+      core.objects.addSubclass(PRINCIPAL_CLASS, team);
+      core.objects.addSubclass(team, U.role);
+      try {
+        const got = await as('root').get(`/v2/principal/${U.alice}/groups`);
+        expect(got.status).to.equal(200);
+        // alice is in role, role under team under Principal; superRole holds role but is no principal group.
+        expect([...(got.body as string[])].sort()).to.deep.equal([U.role, team].sort());
+        expect((await as('root').get(`/v2/principal/${U.bob}/groups`)).body).to.deep.equal([]);
+        expect((await as('root').get(`/v2/principal/${U.c1}/groups`)).status).to.equal(410);
+        expect((await as('frank').get(`/v2/principal/${U.bob}/groups`)).status).to.equal(403);
+        // "groups" is not taken for an identity kind.
+        expect((await as('root').get(`/v2/principal/${U.alice}/kerberos`)).body).to.equal(`alice@${REALM}`);
+      } finally {
+        core.objects.removeSubclass(team, U.role);
+        core.objects.removeSubclass(PRINCIPAL_CLASS, team);
+      }
+    });
+
     it('tells any caller who it is', async () => {
       expect((await as('carol').get('/v2/whoami')).body).to.deep.equal({ uuid: U.carol });
       expect((await as('carol').get('/v2/whoami/uuid')).body).to.equal(U.carol);

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import { readJsonBody } from '../../lib/body.js';
 import { HttpError } from '../../lib/http-errors.js';
-import { isUuid } from '../../lib/uuid.js';
+import { isUuid, WILDCARD } from '../../lib/uuid.js';
 import { principalOf, type Ctx, type State } from '../http-kit.js';
 import { DumpConflict, UPN_RE, type AuthModel, type Principal, type TargetTest } from './model.js';
 import { sendJson, uuidParam } from './router-kit.js';
@@ -170,6 +170,18 @@ export function authRouter(auth: AuthModel): Router<State> {
     sendJson(ctx, { kerberos: p.upn, uuid });
   });
 
+  // Registered before `:uuid/:kind`, which would take "groups" for a kind.
+  router.get('/v2/principal/:uuid/groups', (ctx) => {
+    const uuid = uuidParam(ctx.params.uuid, 'principal UUID');
+    // As ACS: group membership is identity-level data, for holders of Read Kerberos mappings on the wildcard.
+    if (!auth.permitted(principalOf(ctx), AuthPerm.readKerberos, false)?.(WILDCARD)) {
+      throw forbidden('reading principal groups needs Read Kerberos mappings on the wildcard');
+    }
+    const groups = auth.groupsOf(uuid);
+    if (!groups) throw new HttpError(410, `${uuid} is not a principal`);
+    sendJson(ctx, groups);
+  });
+
   router.get('/v2/principal/:uuid/:kind', (ctx) => {
     const uuid = uuidParam(ctx.params.uuid, 'principal UUID');
     if (!identityReader(principalOf(ctx))?.(uuid)) throw forbidden(`reading identities of ${uuid}`);
@@ -197,6 +209,17 @@ export function authRouter(auth: AuthModel): Router<State> {
     const uuid = identityWrite(ctx);
     if (!auth.deleteIdentity(uuid)) throw new HttpError(404, `no ${ctx.params.kind} identity for ${uuid}`);
     ctx.status = 204;
+  });
+
+  // Identity kinds: this Auth, like ACS's, knows Kerberos names only.
+  router.get('/v2/identity', (ctx) => sendJson(ctx, [...KINDS]));
+
+  router.get('/v2/identity/:kind', (ctx) => {
+    const { kind } = ctx.params;
+    if (!KINDS.has(kind)) throw new HttpError(404, `unknown identity kind ${kind}`);
+    const test = identityReader(principalOf(ctx));
+    if (!test) throw forbidden('reading identities needs Read Kerberos mappings');
+    sendJson(ctx, auth.principalsWithIdentity().filter(test).map((u) => auth.principal(u)!.upn!).sort());
   });
 
   router.get('/v2/identity/:kind/:name', (ctx) => {
