@@ -45,4 +45,5 @@ export const envBindings: EnvBinding[] = [
   { names: ['EMBEDDED_AUTH_PORT'], path: 'embedded.ports.auth', type: 'integer', description: 'Embedded Auth port' },
   { names: ['EMBEDDED_GIT_PORT'], path: 'embedded.ports.git', type: 'integer', description: 'Embedded Git server port' },
   { names: ['EMBEDDED_MQTT_PORT'], path: 'embedded.ports.mqtt', type: 'integer', description: 'Embedded MQTT broker port' },
+  { names: ['EMBEDDED_CMDESC_PORT'], path: 'embedded.ports.cmdesc', type: 'integer', description: 'Embedded Command Escalation port' },
 ];

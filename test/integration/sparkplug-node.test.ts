@@ -21,6 +21,7 @@ import * as spPayload from 'sparkplug-payload';
 import { startBroker, type EmbeddedBroker } from '../../src/embedded/broker/index.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { freePort, spawnMosquitto, type RestartableBroker } from '../helpers/mosquitto.js';
 import {
   CLUSTER_DEVICE_SCHEMA_UUID,
   CLUSTER_MANAGER_SERVICE_UUID,
@@ -35,7 +36,6 @@ const tahu = spPayload.get('spBv1.0')!;
 type TahuPayload = ReturnType<typeof tahu.decodePayload>;
 type TahuMetric = NonNullable<TahuPayload['metrics']>[number];
 
-const MOSQUITTO = '/usr/sbin/mosquitto';
 const EXTERNAL_MQTT_URL = process.env.TEST_MQTT_URL || undefined;
 const CREDS = { username: 'cluster-manager', password: 'cm-secret' };
 const HOST_CREDS = { username: 'host', password: 'host-secret' };
@@ -95,13 +95,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 // ---------------------------------------------------------------------------
 // Brokers
 
-interface RestartableBroker {
-  url: string;
-  port: number;
-  restart(): Promise<void>;
-  close(): Promise<void>;
-}
-
 interface Backend {
   name: string;
   protocolVersion: 4 | 5;
@@ -112,73 +105,6 @@ interface Backend {
   teardown(): Promise<void>;
   /** A broker of the test's own, on a fixed port, that can be restarted. */
   ownBroker(): Promise<RestartableBroker>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`Nothing listening on port ${port} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
-/** A mosquitto child process (anonymous, loopback, no persistence) that can be killed and restarted on its port. */
-async function spawnMosquitto(): Promise<RestartableBroker> {
-  if (!existsSync(MOSQUITTO)) {
-    throw new Error(`${MOSQUITTO} is not installed: these tests need mosquitto (apt-get install mosquitto)`);
-  }
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'sp-mosquitto-'));
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  let child: ChildProcess | undefined;
-  const launch = async (): Promise<void> => {
-    const c = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
-    child = c;
-    await waitForPort(port);
-    if (c.exitCode !== null) throw new Error(`mosquitto exited with ${c.exitCode}`);
-  };
-  const kill = async (): Promise<void> => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    c.kill('SIGKILL');
-    await exited;
-  };
-  await launch();
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    port,
-    restart: async () => {
-      await kill();
-      await launch();
-    },
-    close: async () => {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 async function embeddedBroker(port = 0): Promise<EmbeddedBroker> {
