@@ -58,6 +58,22 @@ function sparkplugAddress(config: Config): { group: string; node: string } {
  * through the Directory, the setup status, the commissioning steps, the
  * controller, the Config Store change feed and the Sparkplug node.
  */
+/**
+ * `Instance_UUID` of the node when none is configured: the service
+ * account's own principal, as ACS services do. The ACS Directory indexes a
+ * node by it, so the service UUID (shared by every Cluster Manager and the
+ * service record) would collide. Auth being down at start is not fatal: the
+ * service UUID stands in, with a warning.
+ */
+async function ownPrincipal(auth: AuthClient, fallback: string, log: Logger): Promise<string> {
+  try {
+    return await auth.whoami();
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'Cannot ask Auth who this service is; Instance_UUID falls back to the service UUID');
+    return fallback;
+  }
+}
+
 export async function startManager(o: ManagerOptions): Promise<Manager> {
   const { config, log } = o;
   const u = config.uuids;
@@ -95,7 +111,8 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     node = new SparkplugNode({
       mqttUrl, username: o.credentials.username, password: o.credentials.password, protocolVersion: o.mqttProtocol,
       ...sparkplugAddress(config), bdSeqFile: join(dataDir, 'sparkplug-bdseq'),
-      instanceUuid: config.sparkplug.instanceUuid ?? u.service.clusterManager, serviceUuid: u.service.clusterManager,
+      instanceUuid: config.sparkplug.instanceUuid ?? await ownPrincipal(auth, u.service.clusterManager, log),
+      serviceUuid: u.service.clusterManager,
       primaryHostId: config.sparkplug.primaryHost ?? undefined, log: log.child({ part: 'sparkplug' }),
     });
     unbridge = bridgeStatus(node, status, () => controller.lastFailure ?? '');

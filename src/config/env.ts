@@ -38,7 +38,7 @@ export const envBindings: EnvBinding[] = [
   { names: ['KRBKEYS_IMAGE'], path: 'factoryplus.krbkeysImage', type: 'string', description: 'Image of the edge bootstrap pod' },
   { names: ['SPARKPLUG_ADDRESS'], path: 'sparkplug.address', type: 'nullable-string', description: 'Sparkplug group/node of this service' },
   { names: ['SPARKPLUG_PRIMARY_HOST'], path: 'sparkplug.primaryHost', type: 'nullable-string', description: 'Sparkplug primary host id to wait for before births' },
-  { names: ['SPARKPLUG_INSTANCE_UUID'], path: 'sparkplug.instanceUuid', type: 'nullable-string', description: 'Instance_UUID of the Sparkplug node (default: the service UUID)' },
+  { names: ['SPARKPLUG_INSTANCE_UUID'], path: 'sparkplug.instanceUuid', type: 'nullable-string', description: 'Instance_UUID of the Sparkplug node (default: the service account\'s principal UUID, from Auth whoami)' },
   { names: ['RESYNC_SECONDS'], path: 'reconcile.resyncSeconds', type: 'number', description: 'Interval of the full resync' },
   { names: ['EMBEDDED_HOST'], path: 'embedded.host', type: 'string', description: 'Listen address of the embedded core' },
   { names: ['EMBEDDED_DIRECTORY_PORT'], path: 'embedded.ports.directory', type: 'integer', description: 'Embedded Directory port' },
@@ -46,4 +46,5 @@ export const envBindings: EnvBinding[] = [
   { names: ['EMBEDDED_AUTH_PORT'], path: 'embedded.ports.auth', type: 'integer', description: 'Embedded Auth port' },
   { names: ['EMBEDDED_GIT_PORT'], path: 'embedded.ports.git', type: 'integer', description: 'Embedded Git server port' },
   { names: ['EMBEDDED_MQTT_PORT'], path: 'embedded.ports.mqtt', type: 'integer', description: 'Embedded MQTT broker port' },
+  { names: ['EMBEDDED_CMDESC_PORT'], path: 'embedded.ports.cmdesc', type: 'integer', description: 'Embedded Command Escalation port' },
 ];

@@ -84,8 +84,8 @@ export const configSchema = {
       properties: {
         host: { type: 'string', minLength: 1 },
         ports: {
-          type: 'object', additionalProperties: false, required: ['directory', 'configdb', 'auth', 'git', 'mqtt'],
-          properties: { directory: port, configdb: port, auth: port, git: port, mqtt: port },
+          type: 'object', additionalProperties: false, required: ['directory', 'configdb', 'auth', 'git', 'mqtt', 'cmdesc'],
+          properties: { directory: port, configdb: port, auth: port, git: port, mqtt: port, cmdesc: port },
         },
         adminUsername: { type: 'string', pattern: '^[a-zA-Z0-9_.-]+$' },
       },

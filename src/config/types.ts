@@ -13,7 +13,7 @@ export interface Uuids {
   special: { wildcard: string; factoryplus: string; serviceSchema: string; configdbDevice: string };
 }
 
-export interface EmbeddedPorts { directory: number; configdb: number; auth: number; git: number; mqtt: number }
+export interface EmbeddedPorts { directory: number; configdb: number; auth: number; git: number; mqtt: number; cmdesc: number }
 
 export interface Config {
   profile: UuidProfile;

@@ -16,10 +16,25 @@ import { createGitApp, GitStorage } from './git/index.js';
 import type { BackendProcess } from './git/backend-process.js';
 import { listen, TokenStore, type Listening } from './http-kit.js';
 import { startConfigDbNode, type ConfigDbNode } from './notify/configdb-node.js';
+import { CMDESC_SERVICE, createCmdEscApp } from './cmdesc/index.js';
+import { SparkplugSightings, watchSparkplug } from './directory/births.js';
 import { seedHelmRepo } from './seed/helm-repo.js';
 import { applySeed } from './seed/apply.js';
 import { Local } from './seed/local-uuids.js';
 import { seedPlan } from './seed/plan.js';
+
+/** A node's last bdSeq, kept in the core's database so it survives a restart. */
+function sparkplugBdSeq(db: Db, node: string): { load(): number | undefined; save(bdSeq: number): void } {
+  db.exec('CREATE TABLE IF NOT EXISTS sparkplug_bdseq (node TEXT PRIMARY KEY, bdseq INTEGER NOT NULL)');
+  const get = db.prepare('SELECT bdseq FROM sparkplug_bdseq WHERE node = ?');
+  const put = db.prepare('INSERT INTO sparkplug_bdseq (node, bdseq) VALUES (?, ?) ON CONFLICT (node) DO UPDATE SET bdseq = excluded.bdseq');
+  return {
+    load: () => (get.get(node) as { bdseq: number } | undefined)?.bdseq,
+    save: (bdSeq) => {
+      put.run(node, bdSeq);
+    },
+  };
+}
 
 export interface EmbeddedCoreOptions {
   dataDir: string;
@@ -43,6 +58,8 @@ export interface Endpoints {
   configdb: string;
   auth: string;
   git: string;
+  /** Command Escalation: asks Sparkplug nodes and devices for a rebirth (or another command). */
+  cmdesc: string;
   clusterManager: string | null;
   mqtt: string;
   username: string;
@@ -82,9 +99,12 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
   const servers: Listening[] = [];
   let broker: EmbeddedBroker | undefined;
   let node: ConfigDbNode | undefined;
+  let watcher: ReturnType<typeof watchSparkplug> | undefined;
+  const sightings = new SparkplugSightings(db);
   let gitBackend: BackendProcess | undefined;
   const stop = async () => {
     await node?.stop().catch(() => undefined);
+    await watcher?.stop().catch(() => undefined);
     await broker?.close().catch(() => undefined);
     await Promise.all(servers.map((s) => s.close()));
     await gitBackend?.stop();
@@ -106,11 +126,17 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
     const directoryUrl = await serve(createDirectoryApp({
       auth, db, tokens: new TokenStore(), log: log.child({ svc: 'directory' }),
       adverts: () => [...adverts].map(([service, a]) => ({ service, ...a })),
-      // Devices are the objects whose Sparkplug address names a node.
-      devices: () => store.entries(u.app.sparkplugAddress).flatMap(([uuid, a]) => {
-        const addr = a as { group_id?: string; node_id?: string; device_id?: string } | null;
-        return addr?.group_id && addr.node_id ? [{ uuid, group_id: addr.group_id, node_id: addr.node_id, device_id: addr.device_id ?? null }] : [];
-      }),
+      // Devices are what has birthed (by its Instance_UUID), and the objects
+      // whose Sparkplug address names a node, not yet seen online.
+      devices: () => {
+        const seen = sightings.devices();
+        const known = new Set(seen.map((d) => d.uuid));
+        return [...seen, ...store.entries(u.app.sparkplugAddress).flatMap(([uuid, a]) => {
+          const addr = a as { group_id?: string; node_id?: string; device_id?: string } | null;
+          return addr?.group_id && addr.node_id && !known.has(uuid)
+            ? [{ uuid, group_id: addr.group_id, node_id: addr.node_id, device_id: addr.device_id ?? null }] : [];
+        })];
+      },
     }), opts.ports.directory, 'Directory', 'EMBEDDED_DIRECTORY_PORT');
 
     applySeed({ store, objects, auth }, seedPlan({
@@ -142,10 +168,20 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
       });
       mqttUrl = broker.url;
     }
+    // The Directory learns who is online from Sparkplug births and deaths, and
+    // Command Escalation publishes commands, as in ACS; one client serves both.
+    watcher = watchSparkplug({
+      mqttUrl, username: creds.admin.username, password: creds.admin.password, sightings, log: log.child({ svc: 'directory-sparkplug' }),
+    });
+    const cmdescUrl = await serve(createCmdEscApp({
+      auth, store, tokens: new TokenStore(), log: log.child({ svc: 'cmdesc' }), sparkplugAddressApp: u.app.sparkplugAddress,
+      mqtt: () => watcher?.client,
+    }), opts.ports.cmdesc, 'Command Escalation', 'EMBEDDED_CMDESC_PORT');
     node = await startConfigDbNode({
       mqttUrl, username: creds.configdb.username, password: creds.configdb.password,
       group: `${opts.organisation}-Service-Core`, node: 'Config_DB', instanceUuid: u.special.configdbDevice,
       onChange: (listener) => store.onChange(listener), log: log.child({ svc: 'configdb-sparkplug' }),
+      bdSeqStore: sparkplugBdSeq(db, 'Config_DB'),
     });
 
     adverts.set(u.service.directory, { url: directoryUrl, device: null });
@@ -153,9 +189,10 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
     adverts.set(u.service.auth, { url: authUrl, device: null });
     adverts.set(u.service.git, { url: gitUrl, device: null });
     adverts.set(u.service.mqtt, { url: mqttUrl, device: null });
+    adverts.set(CMDESC_SERVICE, { url: cmdescUrl, device: null });
 
     const endpoints: Endpoints = {
-      directory: directoryUrl, configdb: configdbUrl, auth: authUrl, git: gitUrl, clusterManager: null, mqtt: mqttUrl,
+      directory: directoryUrl, configdb: configdbUrl, auth: authUrl, git: gitUrl, cmdesc: cmdescUrl, clusterManager: null, mqtt: mqttUrl,
       username: creds.admin.username, password: creds.admin.password,
     };
     const writeEndpointsFile = () => {

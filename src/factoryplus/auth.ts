@@ -28,12 +28,18 @@ export class AuthClient {
     return res.status === 404 ? [] : res.body;
   }
 
+  /**
+   * Adds a grant and answers its UUID; an identical grant that exists
+   * already is answered with its own UUID (200), as ACS Auth does.
+   */
   async addGrant(g: GrantSpec): Promise<string> {
     return (await this.req<{ uuid: string }>('POST', 'v2/grant', { body: g })).body.uuid;
   }
 
-  async findGrants(q: Partial<GrantSpec>): Promise<string[]> {
-    return (await this.req<string[]>('POST', 'v2/grant/find', { body: q })).body;
+  /** One grant; undefined if it is gone. Needs Manage ACL on the grant's permission. */
+  async getGrant(uuid: string): Promise<(GrantSpec & { uuid: string }) | undefined> {
+    const res = await this.req<GrantSpec & { uuid: string }>('GET', `v2/grant/${uuid}`, { accept: [404] });
+    return res.status === 404 ? undefined : res.body;
   }
 
   /** Deletes a grant; false if it was already gone. */

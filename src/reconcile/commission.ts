@@ -196,7 +196,7 @@ export class Commissioner {
       const uuid = typeof rec === 'string' ? rec : rec?.uuid;
       if (!uuid) continue;
       await this.patch(cluster, { [acc.role]: { done: false } });
-      for (const g of await auth.findGrants({ principal: uuid })) await auth.deleteGrant(g);
+      await this.removeGrants(cluster, acc, uuid);
       await auth.deleteKerberos(uuid);
       // Once deleted the object is no longer ours, so a resumed removal must not touch it again.
       if (await cdb.registration(uuid)) {
@@ -212,6 +212,39 @@ export class Commissioner {
     await this.d.repos.forget(cluster);
     await this.patch(cluster, null);
     this.d.log.info({ cluster, name: (status.spec as { name?: string } | undefined)?.name }, 'cluster removed');
+  }
+
+  /**
+   * Deletes the grants an account was given, by UUID. ACS Auth lists and
+   * finds grants only for a caller holding Manage ACL on each grant's own
+   * UUID, so a search by principal answers this service nothing there.
+   * The UUIDs come from the status, recorded when the grants were added,
+   * and, for the account's Git Pull grant, from adding it again: Auth
+   * answers an identical grant with the UUID it already has. That adopts a
+   * status written without grant UUIDs (by the original Cluster Manager, or
+   * an older version of this one). A UUID is deleted only if Auth says the
+   * grant is this account's on this cluster, so a status naming someone
+   * else's grant deletes nothing of theirs.
+   */
+  private async removeGrants(cluster: string, acc: typeof ACCOUNTS[number], account: string): Promise<void> {
+    const { auth } = this.d;
+    const rec = this.d.status.get(cluster)?.[acc.role] as { grants?: unknown } | undefined;
+    const grants = new Set(Array.isArray(rec?.grants) ? rec.grants.filter((g): g is string => typeof g === 'string') : []);
+    if (acc.role === 'flux') grants.add(await auth.addGrant(this.pullGrant(account, cluster)));
+    for (const g of grants) {
+      const found = await auth.getGrant(g);
+      if (!found) continue;
+      if (found.principal !== account || found.target !== cluster) {
+        this.d.log.warn({ cluster, account, grant: g }, 'recorded grant belongs to another principal or target; left in place');
+        continue;
+      }
+      await auth.deleteGrant(g);
+    }
+    await this.patch(cluster, { [acc.role]: { grants: [] } });
+  }
+
+  private pullGrant(account: string, cluster: string) {
+    return { principal: account, permission: this.d.uuids.perm.gitPull, target: cluster, plural: false };
   }
 
   /**
@@ -267,7 +300,11 @@ export class Commissioner {
     }
     uuid = await this.ensureAccountObject(cluster, acc.role, uuid);
     await cdb.put(u.app.info, uuid, { name: `${acc.label}: ${name}` });
-    if (acc.role === 'flux') await auth.addGrant({ principal: uuid, permission: u.perm.gitPull, target: cluster, plural: false });
+    if (acc.role === 'flux') {
+      // Recorded, because on ACS this service cannot find the grant again by searching (see removeGrants).
+      const grant = await auth.addGrant(this.pullGrant(uuid, cluster));
+      await this.patch(cluster, { [acc.role]: { grants: [grant] } });
+    }
     await cdb.addMember(sc.group[acc.role].uuid, uuid);
     await auth.setKerberos(uuid, `${acc.upn}/${name}@${this.d.realm}`);
     await this.patch(cluster, { [acc.role]: { done: true } });

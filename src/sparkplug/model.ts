@@ -16,7 +16,17 @@ export const SERVICE_SCHEMA_UUID = '05688a03-730e-4cda-9932-172e2c62e45c';
 /** The Cluster Manager service function, the usual `Service_UUID`. */
 export const CLUSTER_MANAGER_SERVICE_UUID = '2706aa43-a826-441e-9cec-cd3d4ce623c2';
 
+/**
+ * `Schema_UUID` of an edge cluster device of this node. Factory+ consumers
+ * (the ACS Directory, sparkplug-app) identify a device by its
+ * `Schema_UUID`/`Instance_UUID` pair; this schema is the Cluster Manager's
+ * own: the device metrics listed in the README.
+ */
+export const CLUSTER_DEVICE_SCHEMA_UUID = '6c1e8d5a-3f0b-4b8e-9a4d-2e7c5b1f9d30';
+
 export const REBIRTH_METRIC = 'Node Control/Rebirth';
+/** Asks for one device's DBIRTH again (DCMD). */
+export const DEVICE_REBIRTH_METRIC = 'Device Control/Rebirth';
 export const BDSEQ_METRIC = 'bdSeq';
 
 /** Cluster phases counted in `Clusters/<phase>`; the same set the reconciler uses. */
@@ -70,6 +80,8 @@ export type Published = Map<string, ScalarValue>;
 const COUNT_TYPE: ScalarTypeName = 'UInt64';
 
 const DEVICE_METRICS = {
+  schemaUuid: { name: 'Schema_UUID', type: 'UUID' },
+  instanceUuid: { name: 'Instance_UUID', type: 'UUID' },
   name: { name: 'Name', type: 'String' },
   uuid: { name: 'Cluster_UUID', type: 'UUID' },
   phase: { name: 'Phase', type: 'String' },
@@ -78,7 +90,7 @@ const DEVICE_METRICS = {
   repoHead: { name: 'Repo_Head', type: 'String' },
   sealedSecrets: { name: 'Sealed_Secrets', type: COUNT_TYPE },
   bootstrapFetches: { name: 'Bootstrap_Fetches', type: COUNT_TYPE },
-} satisfies Record<keyof ClusterDeviceState | 'uuid', MetricDef>;
+} satisfies Record<keyof ClusterDeviceState | 'uuid' | 'schemaUuid' | 'instanceUuid', MetricDef>;
 
 const clusterMetric = (key: ClusterPhase | 'total'): string => `Clusters/${key}`;
 const LAST_ERROR = 'Last_Error';
@@ -166,6 +178,9 @@ export class DeviceEntry {
     if (!Array.isArray(s.conditions)) throw new TypeError('conditions must be an array');
     if (s.repoHead !== null) str(s.repoHead, 'repoHead');
     return {
+      schemaUuid: CLUSTER_DEVICE_SCHEMA_UUID,
+      // The cluster's own object UUID: what the ACS Directory indexes the device by.
+      instanceUuid: uuid,
       name: str(s.name, 'name'),
       uuid,
       phase: str(s.phase, 'phase'),

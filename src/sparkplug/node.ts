@@ -28,6 +28,7 @@ import {
 import { BdSeqStore } from './bdseq.js';
 import {
   BDSEQ_METRIC,
+  DEVICE_REBIRTH_METRIC,
   FACTORYPLUS_PAYLOAD_UUID,
   NodeModel,
   REBIRTH_METRIC,
@@ -168,7 +169,7 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
       await this.serial(async () => {
         if (s?.alive && s.connected) await this.publishDeath(s);
       });
-      if (s?.alive) await s.client.endAsync(!s.connected);
+      if (s?.alive) await s.client.endAsync(!s.connected, this.disconnectPacket());
       await this.running;
     })();
     return this.stopping;
@@ -230,14 +231,18 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
   private async run(first: number): Promise<void> {
     let bdSeq: number | undefined = first;
     while (!this.stopped) {
+      let sent = true;
       try {
         bdSeq ??= await this.bdSeqs.next();
         if (this.stopped) break;
-        await this.connectOnce(bdSeq);
+        sent = await this.connectOnce(bdSeq);
       } catch (err) {
         this.log.error({ err }, 'Sparkplug connection attempt failed');
       }
-      bdSeq = undefined;
+      // A bdSeq is spent only once a CONNECT carrying its will went out: an
+      // attempt that never reached the broker (refused, unreachable) keeps
+      // it, so the file is not rewritten on every failed TCP attempt.
+      if (sent) bdSeq = undefined;
       if (this.stopped) break;
       await this.sleep(this.opts.reconnectPeriodMs ?? 2000);
     }
@@ -255,8 +260,11 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
     });
   }
 
-  /** One MQTT connection, from CONNECT to close. */
-  private connectOnce(bdSeq: number): Promise<void> {
+  /**
+   * One MQTT connection, from CONNECT to close. Resolves with whether a
+   * CONNECT packet was sent at all.
+   */
+  private connectOnce(bdSeq: number): Promise<boolean> {
     const o = this.opts;
     const clientOpts: IClientOptions = {
       protocolVersion: o.protocolVersion ?? 5,
@@ -277,8 +285,16 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
     const s = new Session(client, bdSeq);
     this.session = s;
 
+    // mqtt.js queues the CONNECT on the stream as it creates it, so the
+    // CONNECT went out exactly when the connection was established. Streams
+    // without a 'connect' event (WebSocket) count once CONNACK arrives.
+    let reached = false;
+    (client.stream as Partial<EventEmitter> | undefined)?.once?.('connect', () => {
+      reached = true;
+    });
     return new Promise((resolve) => {
       client.on('connect', () => {
+        reached = true;
         s.connected = true;
         this.failures = 0;
         this.log.info({ bdSeq }, 'Connected to MQTT');
@@ -299,7 +315,7 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
           this.log.info({ bdSeq }, 'Disconnected from MQTT');
           this.emit('disconnected');
         }
-        resolve();
+        resolve(reached);
       });
     });
   }
@@ -330,17 +346,40 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
     if (!s.alive) return;
     if (t === this.topics.state) this.onState(s, payload);
     else if (t === this.topics.ncmd) this.onNodeCommand(s, payload);
-    else this.log.debug({ topic: t }, 'Ignoring DCMD: devices have no writable metrics');
+    else this.onDeviceCommand(s, t.slice(t.lastIndexOf('/') + 1), payload);
+  }
+
+  /**
+   * DCMD: `Device Control/Rebirth` republishes that device's DBIRTH, as ACS
+   * devices do, so a consumer that missed one birth need not ask the whole
+   * node (and its thousands of devices) to rebirth.
+   */
+  private onDeviceCommand(s: Session, device: string, payload: Buffer): void {
+    const cmd = this.decodeCommand(payload, 'DCMD');
+    if (!cmd) return;
+    for (const m of cmd.metrics ?? []) {
+      if (m.name === DEVICE_REBIRTH_METRIC && m.type === 'Boolean' && m.value === true && this.model.devices.has(device)) {
+        this.log.info({ device }, 'Device rebirth requested');
+        s.devices.delete(device);
+        this.markDirty(device);
+      } else {
+        this.log.debug({ device, metric: m.name ?? String(m.alias), type: m.type }, 'Ignoring unsupported DCMD metric');
+      }
+    }
+  }
+
+  private decodeCommand(payload: Buffer, kind: 'NCMD' | 'DCMD'): SparkplugPayload | undefined {
+    try {
+      return decodePayload(payload);
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, `Ignoring malformed ${kind}`);
+      return undefined;
+    }
   }
 
   private onNodeCommand(s: Session, payload: Buffer): void {
-    let cmd: SparkplugPayload;
-    try {
-      cmd = decodePayload(payload);
-    } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'Ignoring malformed NCMD');
-      return;
-    }
+    const cmd = this.decodeCommand(payload, 'NCMD');
+    if (!cmd) return;
     for (const m of cmd.metrics ?? []) {
       if (m.name === REBIRTH_METRIC && m.type === 'Boolean' && m.value === true) {
         this.log.info('Rebirth requested');
@@ -383,7 +422,7 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
       if (!s.alive || !s.born || s.hostOnline || this.stopped) return;
       this.log.info('Primary host offline: NDEATH and reconnect');
       await this.publishDeath(s);
-      await s.client.endAsync();
+      await s.client.endAsync(false, this.disconnectPacket());
     });
   }
 
@@ -480,7 +519,10 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
   private async deviceBirth(s: Session, entry: DeviceEntry): Promise<void> {
     const now = Date.now();
     s.devices.set(entry.uuid, { entry, published: entry.metrics.snapshot() });
-    await this.send(s, 'DBIRTH', entry.uuid, { timestamp: now, metrics: entry.metrics.birth(now) });
+    await this.send(s, 'DBIRTH', entry.uuid, {
+      timestamp: now,
+      metrics: [{ name: DEVICE_REBIRTH_METRIC, type: 'Boolean', value: false, timestamp: now }, ...entry.metrics.birth(now)],
+    });
   }
 
   /** Publishes with the session's next seq; QoS 0 and not retained, as Sparkplug requires. */
@@ -488,6 +530,17 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
     const t = topic(this.opts.group, type, this.opts.node, device);
     const bytes = Buffer.from(encodePayload({ ...payload, seq: s.nextSeq() }));
     await s.client.publishAsync(t, bytes, { qos: 0, retain: false });
+  }
+
+  /**
+   * An intentional disconnect under MQTT 5 carries reason code 0x04
+   * (Disconnect with Will Message), so the broker publishes the NDEATH will
+   * as well (Sparkplug 3.0, payloads-ndeath-will-message-publisher-
+   * disconnect-mqtt50); MQTT 3.1.1 has no reason code and discards the will,
+   * which is why the NDEATH is always published explicitly first.
+   */
+  private disconnectPacket(): { reasonCode?: number } {
+    return (this.opts.protocolVersion ?? 5) === 5 ? { reasonCode: 0x04 } : {};
   }
 
   private deathPayload(bdSeq: number): Buffer {

@@ -32,14 +32,16 @@ export async function startApiStack(opts: {
   config?: Record<string, unknown>;
   /** Service URLs the manager should use instead of the Directory's (e.g. a proxy's), given the core's endpoints. */
   serviceUrls?: (core: TestCore['core']['endpoints']) => Promise<{ configdbUrl?: string; gitUrl?: string; authUrl?: string }>;
+  /** An MQTT 5 broker to use instead of the embedded one (TEST_MQTT_URL by default). */
+  mqttUrl?: string;
 } = {}): Promise<ApiStack> {
-  const t = await startTestCore();
+  const t = await startTestCore({ mqttUrl: opts.mqttUrl });
   const factoryplus = opts.serviceUrls ? { factoryplus: await opts.serviceUrls(t.core.endpoints) } : {};
   const config = loadConfig({ env: {}, overrides: { dataDir: tempDir('cm-api-'), reconcile: { resyncSeconds: 600 }, ...factoryplus, ...opts.config } });
   const u = config.uuids;
   const m = await startManager({
     config, directoryUrl: t.core.endpoints.directory, credentials: t.core.credentials.clusterManager,
-    mqttProtocol: process.env.TEST_MQTT_URL ? 5 : 4, log: silentLogger,
+    mqttProtocol: opts.mqttUrl || process.env.TEST_MQTT_URL ? 5 : 4, log: silentLogger,
   });
   let base = '';
   const { app, deps } = createApi(m, silentLogger, { externalUrl: () => base, now: opts.now });

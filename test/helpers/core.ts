@@ -22,10 +22,14 @@ export function tempDir(prefix = 'fplus-test-'): string {
  * With TEST_MQTT_URL set (CI runs the suite again against mosquitto) the core
  * uses that broker instead of its own.
  */
-export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' | 'acs' } = {}): Promise<TestCore> {
+export async function startTestCore(opts: {
+  dataDir?: string; profile?: 'seed' | 'acs';
+  /** A broker to use instead of the embedded one (TEST_MQTT_URL by default). */
+  mqttUrl?: string;
+} = {}): Promise<TestCore> {
   const dataDir = opts.dataDir ?? tempDir();
   const config = loadConfig({ env: {}, overrides: { profile: opts.profile ?? 'seed' } });
-  const anyPorts = { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0 };
+  const anyPorts = { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0, cmdesc: 0 };
   const start = (ports = anyPorts) => startEmbeddedCore({
     dataDir,
     host: '127.0.0.1',
@@ -35,7 +39,7 @@ export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' |
     realm: config.factoryplus.realm,
     domain: config.factoryplus.externalDomain,
     adminUsername: 'admin',
-    externalMqttUrl: process.env.TEST_MQTT_URL || undefined,
+    externalMqttUrl: opts.mqttUrl ?? (process.env.TEST_MQTT_URL || undefined),
     log: silentLogger,
   });
   const t: TestCore = {
@@ -45,9 +49,9 @@ export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' |
       const e = t.core.endpoints;
       const port = (url: string) => Number(new URL(url).port);
       const ports = o.samePorts && !process.env.TEST_MQTT_URL
-        ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: port(e.mqtt) }
+        ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: port(e.mqtt), cmdesc: port(e.cmdesc) }
         : o.samePorts
-          ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: 0 }
+          ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: 0, cmdesc: port(e.cmdesc) }
           : anyPorts;
       await t.core.stop();
       t.core = await start(ports);

@@ -149,6 +149,43 @@ describe('commissioning steps against the embedded core', function () {
     await c.remove(uuid);
   });
 
+  // The embedded Auth filters grant listings as ACS does (by grant UUID), so the
+  // service's own credentials find none of the grants it made: teardown works by UUID.
+  const pullGrants = (cluster: string) => t.core.auth.findGrants({ permission: u.perm.gitPull, target: cluster });
+
+  it("records the Git Pull grant's UUID and removes the grant by it", async () => {
+    const uuid = await newCluster({ name: 'Granted', namespace: 'edge' });
+    await c.update(uuid, { name: 'Granted', namespace: 'edge' });
+    const st = status.get(uuid)! as Record<string, any>;
+    expect(pullGrants(uuid).map((g) => g.uuid)).to.deep.equal(st.flux.grants);
+    expect(pullGrants(uuid)[0]).to.include({ principal: st.flux.uuid, plural: false });
+    await c.remove(uuid);
+    expect(pullGrants(uuid)).to.deep.equal([]);
+  });
+
+  it('tears down a cluster whose status has no grant UUIDs (older status) without leaving its grant', async () => {
+    const uuid = await newCluster({ name: 'Adopted', namespace: 'edge' });
+    await c.update(uuid, { name: 'Adopted', namespace: 'edge' });
+    await status.update(uuid, { flux: { grants: null } });
+    expect((status.get(uuid) as Record<string, any>).flux).to.not.have.property('grants');
+    expect(pullGrants(uuid)).to.have.length(1);
+    await c.remove(uuid);
+    expect(pullGrants(uuid)).to.deep.equal([]);
+  });
+
+  it("deletes no grant a status names that is not this cluster's account's", async () => {
+    const victim = await newCluster({ name: 'Victim', namespace: 'edge' });
+    await c.update(victim, { name: 'Victim', namespace: 'edge' });
+    const theirs = pullGrants(victim).map((g) => g.uuid);
+    expect(theirs).to.have.length(1);
+    const forged = await newCluster({ name: 'Forged', namespace: 'edge' });
+    await c.update(forged, { name: 'Forged', namespace: 'edge' });
+    await status.update(forged, { flux: { grants: theirs } });
+    await c.remove(forged);
+    expect(pullGrants(victim).map((g) => g.uuid)).to.deep.equal(theirs);
+    expect(pullGrants(forged)).to.deep.equal([]);
+  });
+
   it('resumes a removal that stopped half-way', async () => {
     const spec = { name: 'Half_Gone', namespace: 'edge' };
     const uuid = await newCluster(spec);

@@ -321,15 +321,20 @@ describe('embedded Auth over HTTP', () => {
       expect(grantCount()).to.equal(n);
     });
 
-    it('lists and finds only grants whose permission the caller manages; root sees all', async () => {
-      const frankList = (await as('frank').get('/v2/grant')).body as string[];
-      const p1Grants = core.auth.findGrants({ permission: U.p1 }).map((g) => g.uuid).sort();
-      expect([...frankList].sort()).to.deep.equal(p1Grants);
+    it('lists and finds grants as ACS Auth does: each grant UUID tested against the Manage ACL targets; root sees all', async () => {
+      // frank manages permission p1, not any grant UUID: ACS answers him an empty list, and so does this.
+      expect(core.auth.findGrants({ permission: U.p1 }).length).to.be.greaterThan(0);
+      expect((await as('frank').get('/v2/grant')).body).to.deep.equal([]);
       const rootList = (await as('root').get('/v2/grant')).body as string[];
       expect(rootList).to.have.length(grantCount());
       const found = await as('frank').post('/v2/grant/find', { principal: U.bob });
       expect(found.status).to.equal(200);
-      expect(found.body).to.deep.equal(core.auth.findGrants({ principal: U.bob, permission: U.p1 }).map((g) => g.uuid));
+      expect(found.body).to.deep.equal([]);
+      expect((await as('root').post('/v2/grant/find', { principal: U.bob })).body)
+        .to.deep.equal(core.auth.findGrants({ principal: U.bob }).map((g) => g.uuid));
+      // ...while the grant itself, found by its UUID, is his to read and delete (permission p1).
+      const p1 = core.auth.findGrants({ permission: U.p1 })[0]!;
+      expect((await as('frank').get(`/v2/grant/${p1.uuid}`)).status).to.equal(200);
       expect((await as('root').post('/v2/grant/find', { plural: 'yes' })).status).to.equal(422);
       expect((await as('bob').get('/v2/grant')).status).to.equal(403);
       expect((await as('bob').post('/v2/grant/find', {})).status).to.equal(403);
@@ -390,6 +395,40 @@ describe('embedded Auth over HTTP', () => {
       expect((await as('root').del(`/v2/principal/${U.erin}/kerberos`)).status).to.equal(204);
       expect((await as('root').del(`/v2/principal/${U.erin}/kerberos`)).status).to.equal(404);
       expect((await as('root').get(`/v2/principal/${U.erin}/kerberos`)).status).to.equal(404);
+    });
+
+    it('lists identity kinds and the names of a kind the caller may read, as ACS does', async () => {
+      expect((await as('carol').get('/v2/identity')).body).to.deep.equal(['kerberos']);
+      const names = await as('root').get('/v2/identity/kerberos');
+      expect(names.status).to.equal(200);
+      expect(names.body).to.be.an('array').that.includes(`alice@${REALM}`).and.includes(`root@${REALM}`);
+      expect(names.body).to.deep.equal(core.auth.principalsWithIdentity().map((u) => core.auth.principal(u)!.upn).sort());
+      // frank may manage bob's identity only: he sees bob's name, if bob has one, and nobody else's.
+      const franks = (await as('frank').get('/v2/identity/kerberos')).body as string[];
+      expect(franks.every((n) => n === core.auth.principal(U.bob)!.upn)).to.equal(true);
+      expect((await as('carol').get('/v2/identity/kerberos')).status).to.equal(403);
+      expect((await as('root').get('/v2/identity/telepathy')).status).to.equal(404);
+    });
+
+    it('answers the principal groups holding a principal (classes under Principal), as ACS does', async () => {
+      const team = newUuid();
+      core.objects.create({ class: RankClass.r1, uuid: team, owner: UNOWNED });
+      core.objects.addSubclass(PRINCIPAL_CLASS, team);
+      core.objects.addSubclass(team, U.role);
+      try {
+        const got = await as('root').get(`/v2/principal/${U.alice}/groups`);
+        expect(got.status).to.equal(200);
+        // alice is in role, role under team under Principal; superRole holds role but is no principal group.
+        expect([...(got.body as string[])].sort()).to.deep.equal([U.role, team].sort());
+        expect((await as('root').get(`/v2/principal/${U.bob}/groups`)).body).to.deep.equal([]);
+        expect((await as('root').get(`/v2/principal/${U.c1}/groups`)).status).to.equal(410);
+        expect((await as('frank').get(`/v2/principal/${U.bob}/groups`)).status).to.equal(403);
+        // "groups" is not taken for an identity kind.
+        expect((await as('root').get(`/v2/principal/${U.alice}/kerberos`)).body).to.equal(`alice@${REALM}`);
+      } finally {
+        core.objects.removeSubclass(team, U.role);
+        core.objects.removeSubclass(PRINCIPAL_CLASS, team);
+      }
     });
 
     it('tells any caller who it is', async () => {

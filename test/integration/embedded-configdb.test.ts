@@ -261,10 +261,11 @@ describe('embedded Config Store over HTTP', function () {
       events.length = 0;
 
       const before = snapshot();
+      // ACS answers 409 with the bare list of what is in the way: members first, then subclasses, then entries.
       const used = await expectStatus('DELETE', `/v2/object/${EDGE_CLUSTER}`, 409);
-      expect(used.members).to.include(CLUSTER_A);
+      expect(used).to.be.an('array').that.includes(CLUSTER_A);
       const app = await expectStatus('DELETE', `/v2/object/${OTHER_APP}`, 409);
-      expect(app.configs).to.deep.equal([doomed]);
+      expect(app).to.deep.equal([doomed]);
       await expectStatus('DELETE', `/v2/object/${RankClass.r1}`, 405);
       await expectStatus('DELETE', `/v2/object/${newUuid()}`, 404);
       expect(snapshot()).to.deep.equal(before);

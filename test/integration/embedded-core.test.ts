@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/index.js';
 import { Local, Known } from '../../src/embedded/seed/local-uuids.js';
 import { adminAuth, basic, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
+import { encodePayload } from '../../src/lib/sparkplug/index.js';
 import { subscribe } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/processes.js';
 
@@ -106,6 +107,31 @@ describe('embedded Factory+ core', function () {
       expect(sub.messages.length).to.equal(before);
     } finally {
       await sub.close();
+    }
+  });
+
+  it("keeps the Config_DB node's bdSeq across a core restart, so a host never sees it start again at 0", async () => {
+    const own = await startTestCore();
+    const birthBdSeq = async (): Promise<bigint> => {
+      const creds = { username: 'admin', password: own.core.credentials.admin.password };
+      const sub = await subscribe(own.core.endpoints.mqtt, creds, 'spBv1.0/AMRC-Service-Core/NBIRTH/Config_DB');
+      try {
+        // The node was born before this subscription: ask it to birth again.
+        const rebirth = encodePayload({ timestamp: Date.now(), metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }] });
+        await sub.client.publishAsync('spBv1.0/AMRC-Service-Core/NCMD/Config_DB', Buffer.from(rebirth), { qos: 1 });
+        const birth = await sub.waitFor(() => true, 5000);
+        return BigInt(birth.payload!.metrics!.find((m) => m.name === 'bdSeq')!.value as number | bigint);
+      } finally {
+        await sub.close();
+      }
+    };
+    try {
+      const first = await birthBdSeq();
+      await own.restart({ samePorts: true });
+      const second = await birthBdSeq();
+      expect(second).to.equal((first + 1n) % 256n);
+    } finally {
+      await own.stop();
     }
   });
 

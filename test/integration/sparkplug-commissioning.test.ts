@@ -18,6 +18,7 @@ import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { testCert } from '../helpers/certs.js';
 import { subscribe, type Received, type Subscriber } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/processes.js';
+import { CLUSTER_DEVICE_SCHEMA_UUID } from '../../src/sparkplug/index.js';
 
 const tahu = spPayload.get('spBv1.0')!;
 type TahuPayload = ReturnType<typeof tahu.decodePayload>;
@@ -25,6 +26,9 @@ type TahuPayload = ReturnType<typeof tahu.decodePayload>;
 /** The commissioning phases in the order a cluster goes through them. */
 const FORWARD = ['pending', 'address', 'accounts', 'repo', 'ready'];
 const DEVICE_METRICS: [string, string][] = [
+  ['Device Control/Rebirth', 'Boolean'],
+  ['Schema_UUID', 'UUID'],
+  ['Instance_UUID', 'UUID'],
   ['Name', 'String'],
   ['Cluster_UUID', 'UUID'],
   ['Phase', 'String'],
@@ -146,7 +150,7 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
         if (m.type === 'DBIRTH') born.add(m.device!);
         for (const x of m.metrics) {
           expect(x.name, `${at} name`).to.be.a('string');
-          if (x.name === 'bdSeq' || x.name === 'Node Control/Rebirth') continue;
+          if (x.name === 'bdSeq' || x.name === 'Node Control/Rebirth' || x.name === 'Device Control/Rebirth') continue;
           const a = String(big(x.alias));
           expect(aliases.has(a), `${at} alias ${a} of ${x.name} reused`).to.equal(false);
           aliases.set(a, `${m.device ?? ''}:${x.name}`);
@@ -235,6 +239,15 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
     firstBdSeq = big(nbirth.payload!.metrics!.find((x) => x.name === 'bdSeq')!.value);
     expect(firstBdSeq).to.equal(BigInt(s.m.node!.bdSeq!));
   });
+
+  it("the node's Instance_UUID is the service account's own principal (whoami), not the service UUID", async () => {
+    const held = nodeHistory()[0]!.held;
+    const principal = await s.m.auth.whoami();
+    expect(principal).to.match(/^[0-9a-f-]{36}$/);
+    expect(held.Instance_UUID).to.equal(principal);
+    expect(held.Instance_UUID).to.not.equal(s.config.uuids.service.clusterManager);
+    expect(held.Service_UUID).to.equal(s.config.uuids.service.clusterManager);
+  });
   after(async () => {
     await sub?.close();
     await s?.stop();
@@ -260,9 +273,15 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
     // DBIRTH: every metric by name, with an alias and its type.
     const birth = h[0]!.m;
     expect(birth.metrics.map((x) => [x.name, x.type])).to.deep.equal(DEVICE_METRICS);
-    for (const x of birth.metrics) expect(opt(x.alias), `${x.name} alias`).to.be.a('bigint');
+    for (const x of birth.metrics) {
+      if (x.name === 'Device Control/Rebirth') expect(opt(x.alias), `${x.name} alias`).to.equal(undefined);
+      else expect(opt(x.alias), `${x.name} alias`).to.be.a('bigint');
+    }
     expect(h[0]!.own.Name).to.equal('sp_commissioning');
     expect(h[0]!.own.Cluster_UUID).to.equal(C);
+    // An ACS consumer identifies the device by its Schema_UUID and Instance_UUID: the cluster object.
+    expect(h[0]!.own.Instance_UUID).to.equal(C);
+    expect(h[0]!.own.Schema_UUID).to.equal(CLUSTER_DEVICE_SCHEMA_UUID);
 
     // Phases: forward only (updates may coalesce, so some may be skipped), ending at ready.
     const phases = h.filter((x) => x.own.Phase !== undefined).map((x) => x.own.Phase as string);

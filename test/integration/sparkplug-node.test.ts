@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,9 @@ import * as spPayload from 'sparkplug-payload';
 import { startBroker, type EmbeddedBroker } from '../../src/embedded/broker/index.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { freePort, spawnMosquitto, type RestartableBroker } from '../helpers/mosquitto.js';
 import {
+  CLUSTER_DEVICE_SCHEMA_UUID,
   CLUSTER_MANAGER_SERVICE_UUID,
   FACTORYPLUS_PAYLOAD_UUID,
   SERVICE_SCHEMA_UUID,
@@ -34,7 +36,6 @@ const tahu = spPayload.get('spBv1.0')!;
 type TahuPayload = ReturnType<typeof tahu.decodePayload>;
 type TahuMetric = NonNullable<TahuPayload['metrics']>[number];
 
-const MOSQUITTO = '/usr/sbin/mosquitto';
 const EXTERNAL_MQTT_URL = process.env.TEST_MQTT_URL || undefined;
 const CREDS = { username: 'cluster-manager', password: 'cm-secret' };
 const HOST_CREDS = { username: 'host', password: 'host-secret' };
@@ -63,6 +64,9 @@ const NODE_METRICS: [string, string][] = [
   ['Last_Error', 'String'],
 ];
 const DEVICE_METRICS: [string, string][] = [
+  ['Device Control/Rebirth', 'Boolean'],
+  ['Schema_UUID', 'UUID'],
+  ['Instance_UUID', 'UUID'],
   ['Name', 'String'],
   ['Cluster_UUID', 'UUID'],
   ['Phase', 'String'],
@@ -91,13 +95,6 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 // ---------------------------------------------------------------------------
 // Brokers
 
-interface RestartableBroker {
-  url: string;
-  port: number;
-  restart(): Promise<void>;
-  close(): Promise<void>;
-}
-
 interface Backend {
   name: string;
   protocolVersion: 4 | 5;
@@ -108,73 +105,6 @@ interface Backend {
   teardown(): Promise<void>;
   /** A broker of the test's own, on a fixed port, that can be restarted. */
   ownBroker(): Promise<RestartableBroker>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`Nothing listening on port ${port} after ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
-
-/** A mosquitto child process (anonymous, loopback, no persistence) that can be killed and restarted on its port. */
-async function spawnMosquitto(): Promise<RestartableBroker> {
-  if (!existsSync(MOSQUITTO)) {
-    throw new Error(`${MOSQUITTO} is not installed: these tests need mosquitto (apt-get install mosquitto)`);
-  }
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'sp-mosquitto-'));
-  const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
-  let child: ChildProcess | undefined;
-  const launch = async (): Promise<void> => {
-    const c = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
-    child = c;
-    await waitForPort(port);
-    if (c.exitCode !== null) throw new Error(`mosquitto exited with ${c.exitCode}`);
-  };
-  const kill = async (): Promise<void> => {
-    const c = child;
-    child = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
-    c.kill('SIGKILL');
-    await exited;
-  };
-  await launch();
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    port,
-    restart: async () => {
-      await kill();
-      await launch();
-    },
-    close: async () => {
-      await kill();
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 async function embeddedBroker(port = 0): Promise<EmbeddedBroker> {
@@ -367,13 +297,15 @@ function checkStream(msgs: Msg[]): void {
       for (const x of m.payload.metrics ?? []) {
         expect(x.name, `${at} metric name`).to.be.a('string');
         expect(x.type, `${at} ${x.name} type`).to.be.a('string');
-        if (x.name === 'bdSeq' || x.name === 'Node Control/Rebirth') {
+        if (x.name === 'bdSeq' || x.name === 'Node Control/Rebirth' || x.name === 'Device Control/Rebirth') {
           expect(x.alias, `${at} ${x.name} alias`).to.equal(undefined);
           continue;
         }
         const a = String(big(x.alias));
-        expect(aliases.has(a), `${at} alias ${a} of ${x.name} reused`).to.equal(false);
-        aliases.set(a, `${m.device ?? ''}:${x.name}`);
+        // A device reborn on request (DCMD) declares its own aliases again; nobody else's.
+        const owner = `${m.device ?? ''}:${x.name}`;
+        expect(aliases.has(a) && aliases.get(a) !== owner, `${at} alias ${a} of ${x.name} reused`).to.equal(false);
+        aliases.set(a, owner);
       }
     }
     if (m.type === 'DDATA' || m.type === 'DDEATH') {
@@ -511,6 +443,7 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
 
       expect(dA.payload.metrics!.map((m) => [m.name, m.type])).to.deep.equal(DEVICE_METRICS);
       expect(values(dA)).to.deep.equal({
+        'Device Control/Rebirth': false, Schema_UUID: CLUSTER_DEVICE_SCHEMA_UUID, Instance_UUID: CLUSTER_A,
         Name: 'Line 1/Cell #2', Cluster_UUID: CLUSTER_A, Phase: 'ready', Ready: true, Conditions: '[]',
         Repo_Head: 'abc123', Sealed_Secrets: 3n, Bootstrap_Fetches: 2n,
       });
@@ -630,6 +563,30 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       expect(host.since(from).map((m) => m.type)).to.deep.equal(['NBIRTH']);
     });
 
+    it('answers DCMD Device Control/Rebirth with that device\'s DBIRTH only, and ignores it for unknown devices', async () => {
+      const node = await started();
+      node.setDevice(CLUSTER_A, clusterState({ phase: 'repo' }));
+      node.setDevice(CLUSTER_B, clusterState());
+      await host.waitFor(is('DBIRTH'), { count: 2 });
+      const from = host.mark();
+      const cmd = (value: boolean): Buffer => Buffer.from(tahu.encodePayload({
+        timestamp: Date.now(),
+        metrics: [{ name: 'Device Control/Rebirth', type: 'Boolean', value, timestamp: Date.now() }],
+      }));
+      await host.publish(T('DCMD', CLUSTER_C), cmd(true)); // not a device of this node
+      await host.publish(T('DCMD', CLUSTER_A), cmd(false)); // not a request
+      await host.publish(T('DCMD', CLUSTER_A), cmd(true));
+      const [again] = await host.waitFor(is('DBIRTH', CLUSTER_A), { from });
+      expect(values(again)).to.deep.include({ Phase: 'repo', Instance_UUID: CLUSTER_A, Cluster_UUID: CLUSTER_A });
+      node.setDevice(CLUSTER_A, clusterState({ phase: 'ready' }));
+      const [dd] = await host.waitFor(is('DDATA', CLUSTER_A), { from });
+      expect(values(dd, again)).to.deep.equal({ Phase: 'ready' });
+      await sleep(100);
+      expect(host.since(from).map((m) => `${m.type}/${m.device}`)).to.deep.equal([`DBIRTH/${CLUSTER_A}`, `DDATA/${CLUSTER_A}`]);
+      checkStream(host.messages);
+      expect(node.born).to.equal(true);
+    });
+
     it('registers a will with the birth bdSeq; after an abrupt disconnect rebirths with the next bdSeq and current state', async () => {
       const relay = await startTcpProxy(`mqtt://127.0.0.1:${new URL(backend.url()).port}`);
       cleanups.push(() => relay.close());
@@ -695,11 +652,30 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       expect(disconnected).to.equal(true);
       await node.stop();
       await sleep(200);
-      // No will after a clean disconnect, and nothing after stop.
+      // MQTT 3.1.1: the clean DISCONNECT discards the will. MQTT 5: the DISCONNECT carries
+      // reason code 0x04 (Disconnect with Will Message), so the broker publishes the will
+      // too, with the same bdSeq (Sparkplug 3.0 payloads-ndeath-will-message-publisher-disconnect-mqtt50).
+      // Nothing is published after stop.
       node.setDevice(CLUSTER_B, clusterState());
       await sleep(100);
-      expect(host.messages.map((m) => m.type)).to.deep.equal(['NBIRTH', 'DBIRTH', 'DDATA', 'NDEATH']);
+      const deaths = backend.protocolVersion === 5 ? ['NDEATH', 'NDEATH'] : ['NDEATH'];
+      expect(host.messages.map((m) => m.type)).to.deep.equal(['NBIRTH', 'DBIRTH', 'DDATA', ...deaths]);
+      for (const d of host.messages.filter(is('NDEATH'))) expect(big(metric(d, 'bdSeq')!.value)).to.equal(bdSeqOf(birth));
       checkStream(host.messages);
+    });
+
+    it('sends DISCONNECT with reason code 0x04 under MQTT 5 and none under MQTT 3.1.1 when stopping', async () => {
+      const node = await started();
+      await host.waitOne(is('NBIRTH'));
+      const sent: { cmd: string; reasonCode?: number }[] = [];
+      // The node's own client, as the broker sees its packets.
+      const client = (node as unknown as { session: { client: MqttClient } }).session.client;
+      client.on('packetsend', (p) => sent.push({ cmd: p.cmd, reasonCode: (p as { reasonCode?: number }).reasonCode }));
+      await node.stop();
+      const disconnect = sent.find((p) => p.cmd === 'disconnect');
+      expect(disconnect, 'a DISCONNECT was sent').to.not.equal(undefined);
+      if (backend.protocolVersion === 5) expect(disconnect!.reasonCode).to.equal(0x04);
+      else expect(disconnect!.reasonCode ?? 0).to.equal(0);
     });
 
     it('continues bdSeq from the file after a process restart, wrapping 255 -> 0', async () => {
@@ -719,13 +695,32 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       expect(bdSeqOf(await host.waitOne(is('NBIRTH'), from2))).to.equal(0n);
     });
 
-    it('keeps retrying (a new bdSeq per CONNECT) while the broker is unreachable, and stop() still resolves', async () => {
+    it('keeps retrying while the broker is unreachable without spending a bdSeq on attempts that sent no CONNECT', async () => {
       const dead = await freePort();
+      const attempts: number[] = [];
+      // Accepts, reads whatever the client sends (its CONNECT), then hangs up without CONNACK.
+      const probe = net.createServer((c) => {
+        c.on('data', () => undefined);
+        setTimeout(() => c.destroy(), 50);
+      });
       const node = await started({ mqttUrl: `mqtt://127.0.0.1:${dead}` });
       node.setDevice(CLUSTER_A, clusterState());
+      const file = join(dir, 'bdseq');
+      const written = statSync(file).mtimeMs;
       await sleep(450);
       expect(node.status().connected).to.equal(false);
-      expect(node.bdSeq).to.be.at.least(2);
+      // Several TCP attempts were refused; none sent a CONNECT, so bdSeq 0 is still unspent and the file untouched.
+      expect(node.bdSeq).to.equal(0);
+      expect(readFileSync(file, 'utf8').trim()).to.equal('0');
+      expect(statSync(file).mtimeMs).to.equal(written);
+      // Once something listens, the first CONNECT carries that same bdSeq 0.
+      await new Promise<void>((r) => probe.listen(dead, '127.0.0.1', r));
+      probe.on('connection', () => attempts.push(Date.now()));
+      await sleep(300);
+      probe.close();
+      expect(attempts.length, 'TCP connections accepted').to.be.greaterThan(0);
+      // Those connections did carry a CONNECT (closed before CONNACK), so each spent a bdSeq.
+      expect(node.bdSeq).to.be.at.least(1);
       await node.stop();
       expect(() => node.setDevice('bad/id', clusterState())).to.throw(/Invalid Sparkplug device id/);
       expect(() => node.setDevice(CLUSTER_A, clusterState({ sealedSecrets: -1 }))).to.throw(TypeError);
@@ -765,7 +760,10 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       expect(node.bdSeq).to.equal(Number(b0) + 1);
       node.setDevice(CLUSTER_A, clusterState({ phase: 'ready' }));
       await sleep(300);
-      expect(host.since(from).map((m) => m.type)).to.deep.equal(['NDEATH']);
+      // Under MQTT 5 the DISCONNECT (reason 0x04) makes the broker publish the will as well.
+      const deaths = host.since(from);
+      expect(deaths.map((m) => m.type)).to.deep.equal(backend.protocolVersion === 5 ? ['NDEATH', 'NDEATH'] : ['NDEATH']);
+      for (const d of deaths) expect(big(metric(d, 'bdSeq')!.value)).to.equal(b0);
 
       from = host.mark();
       await host.publish(stateTopic, state(true), true);

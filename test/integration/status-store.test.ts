@@ -54,7 +54,7 @@ describe('setup status store', function () {
     await s.load();
     const e = t.core.endpoints;
     const port = (url: string) => Number(new URL(url).port);
-    const ports = { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: 0 };
+    const ports = { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: 0, cmdesc: port(e.cmdesc) };
     await t.core.stop();
 
     const writes: Promise<void>[] = [];

@@ -139,7 +139,7 @@ describe('resilience: secret values never leak', function () {
     coreDir = tempDir('leak-core-');
     const base = loadConfig({ env: {}, overrides: { profile: 'seed' } });
     core = await startEmbeddedCore({
-      dataDir: coreDir, host: '127.0.0.1', ports: { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0 }, uuids: base.uuids,
+      dataDir: coreDir, host: '127.0.0.1', ports: { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0, cmdesc: 0 }, uuids: base.uuids,
       organisation: base.factoryplus.organisation, realm: base.factoryplus.realm, domain: base.factoryplus.externalDomain, adminUsername: 'admin',
       externalMqttUrl: process.env.TEST_MQTT_URL || undefined, log: memoryLogger(coreLogs),
     });

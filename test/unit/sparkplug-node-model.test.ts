@@ -56,8 +56,8 @@ describe('Sparkplug node model', () => {
     m.setDevice('a', STATE);
     const aliases = [m.node, ...[...m.devices.values()].map((d) => d.metrics)].flatMap((s) => s.birth(0).map((x) => x.alias));
     expect(new Set(aliases.map(String)).size).to.equal(aliases.length);
-    // 15 node metrics, then 8 per device: the re-added 'a' gets 32..39, not its old 16..23.
-    expect(m.devices.get('a')!.metrics.birth(0).map((x) => x.alias)).to.deep.equal([32n, 33n, 34n, 35n, 36n, 37n, 38n, 39n]);
+    // 15 node metrics, then 10 per device: the re-added 'a' gets 36..45, not its old 16..25.
+    expect(m.devices.get('a')!.metrics.birth(0).map((x) => x.alias)).to.deep.equal([36n, 37n, 38n, 39n, 40n, 41n, 42n, 43n, 44n, 45n]);
   });
 
   it('reports changes only for differing values, and DATA metrics by alias only', () => {

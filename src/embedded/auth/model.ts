@@ -150,6 +150,18 @@ export class AuthModel {
     return this.principal(uuid) !== undefined || this.objects.isMember(PRINCIPAL_CLASS, uuid);
   }
 
+  /**
+   * The principal groups holding a principal, as ACS Auth's
+   * `principal/:uuid/groups` answers them: every class under the Principal
+   * class (recursively) that has it as a (recursive) member. Undefined for
+   * something that is not a principal.
+   */
+  groupsOf(uuid: string): string[] | undefined {
+    if (!this.isPrincipal(uuid)) return undefined;
+    const groups = new Set(this.objects.subclasses(PRINCIPAL_CLASS));
+    return this.objects.classesOf(uuid).filter((c) => groups.has(c));
+  }
+
   /** UUIDs of principals that have a Kerberos identity. */
   principalsWithIdentity(): string[] {
     return (this.db.prepare('SELECT uuid FROM principal WHERE upn IS NOT NULL ORDER BY uuid').all() as { uuid: string }[]).map((r) => r.uuid);

@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import { readJsonBody } from '../../lib/body.js';
 import { HttpError } from '../../lib/http-errors.js';
-import { isUuid } from '../../lib/uuid.js';
+import { isUuid, WILDCARD } from '../../lib/uuid.js';
 import { principalOf, type Ctx, type State } from '../http-kit.js';
 import { DumpConflict, UPN_RE, type AuthModel, type Principal, type TargetTest } from './model.js';
 import { sendJson, uuidParam } from './router-kit.js';
@@ -83,12 +83,14 @@ export function authRouter(auth: AuthModel): Router<State> {
   });
 
   /*
-   * Grants. A caller sees and changes the grants whose permission it holds
-   * Manage ACL on (wildcard target: all grants; root: all grants).
-   * Quirk §5.2: the original filters the find/list results by testing each
-   * *grant UUID* against the caller's Manage ACL targets, so only wildcard
-   * holders ever see anything; here the grant's permission is tested, which
-   * is what the single-grant routes check too.
+   * Grants. Reading, replacing and deleting one grant needs Manage ACL on
+   * its permission. Listing and finding filter as ACS Auth does (quirk
+   * §5.2): each *grant UUID* is tested against the caller's Manage ACL
+   * targets, so only a wildcard holder (or one granted Manage ACL on that
+   * grant's own UUID) sees a grant there. A client that manages a single
+   * permission, as the Cluster Manager does, must therefore keep the UUIDs
+   * that adding a grant answers with; behaving the same here keeps a test
+   * from passing on what a real installation refuses.
    */
   const manageAcl = (ctx: Ctx): TargetTest => {
     const test = auth.permitted(principalOf(ctx), AuthPerm.manageAcl);
@@ -98,7 +100,7 @@ export function authRouter(auth: AuthModel): Router<State> {
 
   router.get('/v2/grant', (ctx) => {
     const test = manageAcl(ctx);
-    sendJson(ctx, auth.findGrants({}).filter((g) => test(g.permission)).map((g) => g.uuid));
+    sendJson(ctx, auth.findGrants({}).map((g) => g.uuid).filter(test));
   });
 
   router.post('/v2/grant', async (ctx) => {
@@ -113,7 +115,7 @@ export function authRouter(auth: AuthModel): Router<State> {
     const q = parseGrantQuery(await readJsonBody(ctx));
     if (typeof q === 'string') throw new HttpError(422, q);
     const test = manageAcl(ctx);
-    sendJson(ctx, auth.findGrants(q).filter((g) => test(g.permission)).map((g) => g.uuid));
+    sendJson(ctx, auth.findGrants(q).map((g) => g.uuid).filter(test));
   });
 
   router.get('/v2/grant/:uuid', (ctx) => {
@@ -168,6 +170,18 @@ export function authRouter(auth: AuthModel): Router<State> {
     sendJson(ctx, { kerberos: p.upn, uuid });
   });
 
+  // Registered before `:uuid/:kind`, which would take "groups" for a kind.
+  router.get('/v2/principal/:uuid/groups', (ctx) => {
+    const uuid = uuidParam(ctx.params.uuid, 'principal UUID');
+    // As ACS: group membership is identity-level data, for holders of Read Kerberos mappings on the wildcard.
+    if (!auth.permitted(principalOf(ctx), AuthPerm.readKerberos, false)?.(WILDCARD)) {
+      throw forbidden('reading principal groups needs Read Kerberos mappings on the wildcard');
+    }
+    const groups = auth.groupsOf(uuid);
+    if (!groups) throw new HttpError(410, `${uuid} is not a principal`);
+    sendJson(ctx, groups);
+  });
+
   router.get('/v2/principal/:uuid/:kind', (ctx) => {
     const uuid = uuidParam(ctx.params.uuid, 'principal UUID');
     if (!identityReader(principalOf(ctx))?.(uuid)) throw forbidden(`reading identities of ${uuid}`);
@@ -195,6 +209,17 @@ export function authRouter(auth: AuthModel): Router<State> {
     const uuid = identityWrite(ctx);
     if (!auth.deleteIdentity(uuid)) throw new HttpError(404, `no ${ctx.params.kind} identity for ${uuid}`);
     ctx.status = 204;
+  });
+
+  // Identity kinds: this Auth, like ACS's, knows Kerberos names only.
+  router.get('/v2/identity', (ctx) => sendJson(ctx, [...KINDS]));
+
+  router.get('/v2/identity/:kind', (ctx) => {
+    const { kind } = ctx.params;
+    if (!KINDS.has(kind)) throw new HttpError(404, `unknown identity kind ${kind}`);
+    const test = identityReader(principalOf(ctx));
+    if (!test) throw forbidden('reading identities needs Read Kerberos mappings');
+    sendJson(ctx, auth.principalsWithIdentity().filter(test).map((u) => auth.principal(u)!.upn!).sort());
   });
 
   router.get('/v2/identity/:kind/:name', (ctx) => {

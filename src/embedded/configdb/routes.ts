@@ -128,10 +128,16 @@ const LOAD_LIMIT = 32 * 1024 * 1024;
 
 /** Turns registry errors into HTTP answers with their own status. */
 function objectErrors() {
-  return async (_ctx: Ctx, next: Next): Promise<void> => {
+  return async (ctx: Ctx, next: Next): Promise<void> => {
     try {
       await next();
     } catch (e) {
+      if (e instanceof ObjectError && Array.isArray(e.detail)) {
+        // ACS answers some conflicts with the bare list of what is in the way.
+        ctx.status = e.status;
+        ctx.body = e.detail;
+        return;
+      }
       if (e instanceof ObjectError) {
         const detail = e.detail === undefined ? undefined
           : isJsonObject(e.detail as Json) ? e.detail as Record<string, unknown> : { detail: e.detail };

@@ -362,9 +362,10 @@ export class ConfigStore {
       const subclasses = this.objects.directSubclasses(uuid);
       const configs = (this.db.prepare('SELECT object FROM config_entry WHERE app = ? ORDER BY object').all(uuid) as { object: string }[])
         .map((r) => r.object);
-      if (members.length || subclasses.length || configs.length) {
-        throw new ObjectError(409, `object ${uuid} is still in use`, { members, subclasses, configs });
-      }
+      // As ACS answers: the first non-empty list of members, subclasses or
+      // objects with entries in it (as an application), as a bare JSON array.
+      const inUse = [members, subclasses, configs].find((l) => l.length > 0);
+      if (inUse) throw new ObjectError(409, `object ${uuid} is still in use`, inUse);
       this.objects.remove(uuid);
       const apps = (this.db.prepare('SELECT app FROM config_entry WHERE object = ? ORDER BY app').all(uuid) as { app: string }[])
         .map((r) => r.app);

@@ -2,10 +2,12 @@
  * The embedded Config Store's Sparkplug node: change notification over MQTT
  * as the Factory+ ConfigDB does it ("Last_Changed", notify v0).
  *
- * - Will: NDEATH (QoS 1, not retained) carrying `bdSeq`. `bdSeq` starts at 0
- *   and increases by one (mod 256) for every MQTT connection attempt, so the
- *   NBIRTH of each session carries the same `bdSeq` as the will registered
- *   for that session. It is kept in memory only.
+ * - Will: NDEATH (QoS 1, not retained) carrying `bdSeq`. `bdSeq` increases
+ *   by one (mod 256) for every MQTT connection attempt, so the NBIRTH of
+ *   each session carries the same `bdSeq` as the will registered for that
+ *   session. With `bdSeqStore` it continues across restarts, as a host
+ *   application expects: a restarted core that began at 0 again could have
+ *   its new NBIRTH taken for the session a late will of the old one ends.
  * - On every connect: subscribe to our NCMD, then NBIRTH (payload `uuid` =
  *   the Factory+ UUID, `seq` 0) with the service metrics.
  * - Every change reported through `onChange` while born: one NDATA with the
@@ -60,6 +62,11 @@ export interface ConfigDbNodeOptions {
   reconnectPeriodMs?: number;
   /** How long start waits for the first connection (default 30000 ms). */
   connectTimeoutMs?: number;
+  /**
+   * Where the last used bdSeq is kept. Synchronous, because mqtt.js builds
+   * the CONNECT (and its will) right after announcing a reconnection.
+   */
+  bdSeqStore?: { load(): number | undefined; save(bdSeq: number): void };
 }
 
 export interface ConfigDbNode {
@@ -88,7 +95,9 @@ export async function startConfigDbNode(opts: ConfigDbNodeOptions): Promise<Conf
     cmd: topic(opts.group, 'NCMD', opts.node),
   };
 
-  let bdSeq = 0;
+  const last = opts.bdSeqStore?.load();
+  let bdSeq = last === undefined ? 0 : (last + 1) % 256;
+  opts.bdSeqStore?.save(bdSeq);
   let seq = 0;
   let born = false;
   let stopped = false;
@@ -119,6 +128,7 @@ export async function startConfigDbNode(opts: ConfigDbNodeOptions): Promise<Conf
   // the CONNECT packet from client.options right after emitting 'reconnect'.
   client.on('reconnect', () => {
     bdSeq = (bdSeq + 1) % 256;
+    opts.bdSeqStore?.save(bdSeq);
     will.payload = deathPayload();
     if (client.options.will) client.options.will.payload = will.payload;
     log.debug({ bdSeq }, 'Reconnecting to MQTT');

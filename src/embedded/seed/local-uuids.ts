@@ -65,4 +65,9 @@ export const Known = {
     wildcard: '00000000-0000-0000-0000-000000000000',
   },
   serviceConfigManager: '619eecab-742d-4824-8b97-bcae472e5c04',
+  cmdesc: {
+    service: '78ea7071-24ac-4916-8351-aa3e549d8ccd',
+    commandDefinitionApp: '60e99f28-67fe-4344-a6ab-b1edb8b8e810',
+    rebirth: 'fbb9c25d-386d-4966-a325-f16471d9f7be',
+  },
 } as const;

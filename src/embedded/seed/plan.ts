@@ -84,7 +84,7 @@ export function seedPlan(ctx: SeedContext): SeedPlan {
     [u.app.k8sTemplate, 'K8s resource template'], [u.app.gitRepoConfig, 'Git repository configuration'],
     [u.app.sparkplugAddress, 'Sparkplug address'], [u.app.info, 'General information'],
     [u.app.serviceConfig, 'Service setup'], [u.app.registration, 'Object registration'],
-    [u.app.configSchema, 'Application config schema'],
+    [u.app.configSchema, 'Application config schema'], [K.cmdesc.commandDefinitionApp, 'Command definition'],
   ];
   for (const [uuid, name] of apps) add(uuid, K.class.application, name);
 
@@ -98,11 +98,13 @@ export function seedPlan(ctx: SeedContext): SeedPlan {
     [K.perm.createSpecificObject, 'ConfigDB: Create specific object'],
     [K.perm.writeMembers, 'ConfigDB: Write members'], [K.perm.writeMemberships, 'ConfigDB: Write memberships'],
     [K.perm.deleteObject, 'ConfigDB: Delete object'], [K.perm.readMembers, 'ConfigDB: Read members'],
+    [K.cmdesc.rebirth, 'CmdEsc: Rebirth'],
   ] as const) add(uuid, K.class.permission, name);
 
   for (const [uuid, name] of [
     [u.service.clusterManager, 'Cluster Manager'], [u.service.configdb, 'Config Store'], [u.service.directory, 'Directory'],
     [u.service.auth, 'Auth'], [u.service.git, 'Git server'], [u.service.mqtt, 'MQTT'], [K.serviceConfigManager, 'Manager'],
+    [K.cmdesc.service, 'Command Escalation'],
   ] as const) add(uuid, K.class.serviceFunction, name);
 
   add(Local.account.admin, K.class.humanUser, 'Administrator');
@@ -134,6 +136,10 @@ export function seedPlan(ctx: SeedContext): SeedPlan {
     repo: { helm: { uuid: Local.repo.helmCharts } },
   });
   put(u.app.serviceConfig, K.serviceConfigManager, { helm: { cluster: Local.chart.cluster } });
+  // What the Rebirth permission lets its holders ask for through Command Escalation, as ACS defines it.
+  put(K.cmdesc.commandDefinitionApp, K.cmdesc.rebirth, [
+    { name: 'Node Control/Rebirth', type: 'Boolean' }, { name: 'Device Control/Rebirth', type: 'Boolean' },
+  ]);
   const serviceGroup = `${ctx.organisation}-Service-Core`;
   put(u.app.sparkplugAddress, u.special.configdbDevice, { group_id: serviceGroup, node_id: 'Config_DB' });
   put(u.app.sparkplugAddress, Local.account.clusterManager, { group_id: serviceGroup, node_id: 'Cluster_Manager' });
