@@ -1,21 +1,31 @@
 import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
-import type { GitObject } from './git-objects.js';
+import type { FileMode, GitObject } from './git-objects.js';
 import {
   blobOf, buildTrees, DEFAULT_GIT_TIMEOUT_MS, dropStore, fetchHead, GitHttpTimeout, makeCommit, openStore, packCount, pruneLoose, pushCommit, PushRejected, readBlobText,
   snapshot, storeObject,
-  type Author, type Remote, type Snapshot,
+  type Author, type FileEntry, type Remote, type Snapshot,
 } from './git-store.js';
 import { TextCache } from './text-cache.js';
 
-/** The files of a repo as an edit sees them: reads come from the head, writes stay local until committed. */
+const REGULAR: FileMode = '100644';
+const EXECUTABLE: FileMode = '100755';
+const GITLINK: FileMode = '160000';
+
+/**
+ * The files of a repo as an edit sees them: reads come from the head, writes
+ * stay local until committed. Every entry an edit does not write or remove
+ * is committed with the id and mode it had.
+ */
 export interface FileSet {
+  /** A file's text (a symlink's is its target); undefined when absent or a submodule. */
   read(path: string): Promise<string | undefined>;
+  /** Writes a regular file; see Files.write for the mode it gets. */
   write(path: string, text: string): Promise<void>;
   remove(path: string): void;
-  /** Paths under a directory prefix (no trailing slash), sorted. */
+  /** Paths under a directory prefix (no trailing slash), sorted; submodules included. */
   list(prefix: string): string[];
-  /** The blob id of a file: the same id means the same content. */
+  /** The blob id of a file: the same id means the same content. Undefined for a submodule. */
   oid(path: string): string | undefined;
 }
 
@@ -54,7 +64,7 @@ export interface RepoWriterOptions {
 }
 
 class Files implements FileSet {
-  readonly map: Map<string, string>;
+  readonly map: Map<string, FileEntry>;
   /** Blobs written through this set: they go out with the commit. */
   readonly written = new Map<string, GitObject>();
 
@@ -62,20 +72,26 @@ class Files implements FileSet {
     this.map = new Map(snap.files);
   }
 
+  /** A submodule has no content in this repo: it reads as no file, and its commit is never looked for. */
   async read(path: string): Promise<string | undefined> {
-    const oid = this.map.get(path);
-    if (oid === undefined) return undefined;
-    let text = this.texts.get(oid);
-    if (text === undefined) this.texts.set(oid, (text = await readBlobText(this.gitdir, oid)));
+    const e = this.map.get(path);
+    if (e === undefined || e.mode === GITLINK) return undefined;
+    let text = this.texts.get(e.oid);
+    if (text === undefined) this.texts.set(e.oid, (text = await readBlobText(this.gitdir, e.oid)));
     return text;
   }
 
+  /**
+   * The service writes regular files. A file it overwrites keeps its
+   * executable bit, as git keeps a mode when only the content changes; a
+   * symlink or submodule at the path becomes a regular file.
+   */
   async write(path: string, text: string): Promise<void> {
     const blob = blobOf(text);
     storeObject(this.gitdir, blob);
     this.written.set(blob.oid, blob);
     this.texts.set(blob.oid, text);
-    this.map.set(path, blob.oid);
+    this.map.set(path, { oid: blob.oid, mode: this.map.get(path)?.mode === EXECUTABLE ? EXECUTABLE : REGULAR });
   }
 
   remove(path: string): void {
@@ -83,7 +99,8 @@ class Files implements FileSet {
   }
 
   oid(path: string): string | undefined {
-    return this.map.get(path);
+    const e = this.map.get(path);
+    return e === undefined || e.mode === GITLINK ? undefined : e.oid;
   }
 
   list(prefix: string): string[] {
@@ -269,7 +286,7 @@ export class RepoWriter {
     this.addedSincePrune += added;
     if (this.addedSincePrune < PRUNE_AFTER_OBJECTS || !this.base?.head) return;
     this.addedSincePrune = 0;
-    pruneLoose(this.gitdir, new Set([this.base.head, ...this.base.trees, ...this.base.files.values()]));
+    pruneLoose(this.gitdir, new Set([this.base.head, ...this.base.trees, ...[...this.base.files.values()].map((e) => e.oid)]));
   }
 
   private async bounded(): Promise<void> {
