@@ -60,7 +60,7 @@ export interface Snapshot {
 export const BRANCH = 'main';
 
 /**
- * A local bare copy of one remote repo: fetches the branch head, reads and
+ * A bare copy of one remote repo, in memory: fetches the branch head, reads and
  * writes trees directly (there is no checkout to get out of step), commits on
  * top of the fetched head and pushes. All functions take explicit inputs.
  */

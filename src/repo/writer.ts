@@ -240,7 +240,7 @@ export class RepoWriter {
 
   /**
    * Reads the current files without changing anything. Reads and writes of
-   * one working copy take turns: a fetch must not rewrite pack files under
+   * one working store take turns: a fetch must not rewrite pack files under
    * another reader's feet.
    */
   /**
