@@ -50,6 +50,15 @@ interface Pending {
   deadline?: number;
 }
 
+/** A file to write where the repo has an entry of another kind (a file where a directory must be, or a directory). */
+export class PathConflict extends Error {
+  override readonly name = 'PathConflict';
+}
+
+function describeMode(mode: FileMode): string {
+  return mode === GITLINK ? 'submodule' : mode === '120000' ? 'symlink' : 'file';
+}
+
 /** A change or read that ran out of its time before it reached the Git server; nothing was written. */
 export class WriteQueueTimeout extends Error {}
 
@@ -87,11 +96,29 @@ class Files implements FileSet {
    * symlink or submodule at the path becomes a regular file.
    */
   async write(path: string, text: string): Promise<void> {
+    this.makeRoom(path);
     const blob = blobOf(text);
     storeObject(this.gitdir, blob);
     this.written.set(blob.oid, blob);
     this.texts.set(blob.oid, text);
     this.map.set(path, { oid: blob.oid, mode: this.map.get(path)?.mode === EXECUTABLE ? EXECUTABLE : REGULAR });
+  }
+
+  /**
+   * Refuses a write that an entry the service did not make stands in the way
+   * of: a tree cannot hold a name twice, and the entry is not the service's
+   * to replace by a directory or to bury under one.
+   */
+  private makeRoom(path: string): void {
+    for (let i = path.indexOf('/'); i > 0; i = path.indexOf('/', i + 1)) {
+      const above = this.map.get(path.slice(0, i));
+      if (above) throw new PathConflict(`${path.slice(0, i)} is a ${describeMode(above.mode)} in the repo, so ${path} cannot be written; nothing was written`);
+    }
+    if (this.map.has(path)) return;
+    const below = `${path}/`;
+    for (const k of this.map.keys()) {
+      if (k.startsWith(below)) throw new PathConflict(`${path} is a directory in the repo (it holds ${k}), so it cannot be written as a file; nothing was written`);
+    }
   }
 
   remove(path: string): void {

@@ -130,4 +130,20 @@ describe('git entries the service did not write are kept exactly', function () {
     const paths = ((await listing.json()) as Array<{ path: string }>).map((x) => x.path).sort();
     expect(paths).to.deep.equal(['edo/secrets/app/creds.yaml', 'edo/secrets/other/token.yaml']);
   });
+
+  it('answers 409 path-conflict for a secret whose namespace directory is a hand-made submodule, and writes nothing', async () => {
+    const url = repoUrl(s.t.core.endpoints.git, C, s.t.core.credentials.admin);
+    const dir = await clone(url);
+    const head = (await git(['rev-parse', 'HEAD'], dir)).trim();
+    await git(['update-index', '--add', '--cacheinfo', `160000,${head},edo/secrets/vendored`], dir);
+    await git(['commit', '-qm', 'a submodule where a namespace would go'], dir);
+    await git(['push', '-q', 'origin', 'HEAD:main'], dir);
+    const pushed = (await git(['rev-parse', 'HEAD'], dir)).trim();
+    const r = await call('PUT', `/v1/cluster/${C}/secret/vendored/x/k`, 'v');
+    expect(r.status).to.equal(409);
+    const body = (await r.json()) as { reason?: string; message?: string };
+    expect(body.reason).to.equal('path-conflict');
+    expect(body.message).to.match(/edo\/secrets\/vendored is a submodule/);
+    expect((await git(['ls-remote', url, 'refs/heads/main'])).split(/\s/)[0]).to.equal(pushed);
+  });
 });

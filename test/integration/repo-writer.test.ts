@@ -150,6 +150,34 @@ describe('repo writer over smart HTTP', function () {
     expect(modes).to.deep.equal({ 'README.md': '100644', 'link.yaml': '100644', mod: '100644', 'tool.sh': '100755' });
   });
 
+  it('refuses a write that a hand-made entry stands in the way of (a submodule or file above it, a directory at its place) and writes nothing', async () => {
+    const fresh = await newRepo('cluster/Conflict_Test');
+    const w = writer(fresh);
+    await w.submit({ message: 'start', apply: async (f) => { await f.write('d/inner.txt', 'i\n'); } });
+    const url = new URL(`/uuid/${fresh}`, t.core.endpoints.git);
+    url.username = t.core.credentials.admin.username; url.password = t.core.credentials.admin.password;
+    const wd = tempDir('hand-');
+    const h = join(wd, 'h');
+    await run('git', ['clone', '-q', url.href, 'h'], { cwd: wd, env: gitEnv });
+    writeFileSync(join(h, 'plain'), 'p\n');
+    const head = (await run('git', ['-C', h, 'rev-parse', 'HEAD'], { env: gitEnv })).stdout.trim();
+    await run('git', ['-C', h, 'add', '-A'], { env: gitEnv });
+    await run('git', ['-C', h, 'update-index', '--add', '--cacheinfo', `160000,${head},mod`], { env: gitEnv });
+    await run('git', ['-C', h, 'commit', '-qm', 'by hand'], { env: gitEnv });
+    await run('git', ['-C', h, 'push', '-q', 'origin', 'HEAD:main'], { env: gitEnv });
+    const bare = t.core.git.dir(fresh);
+    const before = (await run('git', ['-C', bare, 'rev-parse', 'main'], { env: gitEnv })).stdout.trim();
+    await expectRejected(w.submit({ message: 'under a submodule', apply: async (f) => { await f.write('mod/x.yaml', 'x\n'); } }), /mod is a submodule/);
+    await expectRejected(w.submit({ message: 'under a file', apply: async (f) => { await f.write('plain/x.yaml', 'x\n'); } }), /plain is a file/);
+    await expectRejected(w.submit({ message: 'over a directory', apply: async (f) => { await f.write('d', 'x\n'); } }), /d is a directory/);
+    expect((await run('git', ['-C', bare, 'rev-parse', 'main'], { env: gitEnv })).stdout.trim()).to.equal(before);
+    // Writes beside them still land, and git finds the result well-formed.
+    expect((await w.submit({ message: 'beside', apply: async (f) => { await f.write('d/other.txt', 'o\n'); } })).committed).to.equal(true);
+    await run('git', ['-C', bare, 'fsck', '--strict', '--no-dangling', '--full'], { env: gitEnv });
+    const tree = (await run('git', ['-C', bare, 'ls-tree', '-r', 'main'], { env: gitEnv })).stdout;
+    expect(tree).to.include(`160000 commit ${head}\tmod\n`).and.to.include('\tplain\n').and.to.include('\td/inner.txt\n').and.to.include('\td/other.txt\n');
+  });
+
   it('a warm write is a single receive-pack request; a stale head is refused by the server, then fetched and redone', async () => {
     const proxy = await startFaultProxy(t.core.endpoints.git);
     try {
