@@ -52,8 +52,9 @@ RUN npm prune --omit=dev --no-audit --no-fund \
 # compiled there links against the same glibc here.
 FROM node:20-bookworm-slim
 
-# git: the embedded Factory+ core's Git server runs `git http-backend` (the
-# Cluster Manager itself speaks Git through isomorphic-git, in-process).
+# git: the embedded Factory+ core's Git server runs `git http-backend`. The
+# Cluster Manager itself needs no git binary: it fetches and reads with
+# isomorphic-git into in-memory stores and writes its own commits and packs.
 # ca-certificates: HTTPS and MQTTS to Factory+ services with public CAs.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git ca-certificates \
@@ -61,8 +62,9 @@ RUN apt-get update \
 
 # A fixed, non-root uid/gid (10001) that matches runAsUser/fsGroup in
 # deploy/deployment.yaml. /data is the only place the service writes: the
-# bootstrap signing key, the Sparkplug bdSeq, Git checkouts and, in embedded
-# mode, the core's database. Its home is /data so nothing it or git might
+# bootstrap signing key, the Sparkplug bdSeq and, in embedded mode, the
+# core's database and bare repositories (its copies of cluster repos are
+# kept in memory, not here). Its home is /data so nothing it or git might
 # write lands on a read-only root filesystem.
 RUN groupadd --system --gid 10001 clustermanager \
  && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \

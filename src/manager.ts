@@ -92,7 +92,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   const status = new StatusStore(cdb, u.app.setupStatus, { log });
   await status.load();
   const repos = new RepoPool({
-    checkoutsDir: join(dataDir, 'checkouts'), gitBase: () => dir.serviceUrl(u.service.git),
+    storeRoot: join(dataDir, 'repos'), gitBase: () => dir.serviceUrl(u.service.git),
     token: (origin) => http.token(origin), author: { name: 'Edge deployment operator', email: fp.gitEmail }, log,
   });
   const commissioner = new Commissioner({

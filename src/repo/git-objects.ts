@@ -15,10 +15,26 @@ export interface GitObject {
   body: Buffer;
 }
 
+/**
+ * The modes a tree entry can have, spelt as git writes them: a directory, a
+ * file, an executable file, a symbolic link (its blob is the link target)
+ * and a submodule (its id is a commit of another repository).
+ */
+export type EntryMode = '40000' | '100644' | '100755' | '120000' | '160000';
+
+/** Modes of the entries that are not trees: what a path of a repo can hold. */
+export type FileMode = Exclude<EntryMode, '40000'>;
+
+const MODES: ReadonlySet<string> = new Set<EntryMode>(['40000', '100644', '100755', '120000', '160000']);
+
+export function isFileMode(mode: string): mode is FileMode {
+  return MODES.has(mode) && mode !== '40000';
+}
+
 export interface TreeEntry {
   name: string;
   oid: string;
-  kind: 'blob' | 'tree';
+  mode: EntryMode;
 }
 
 export interface Signature {
@@ -52,26 +68,29 @@ export function looseObject(o: GitObject): Buffer {
   return deflateSync(Buffer.concat([header(o.type, o.body.length), o.body]), LOOSE_ZLIB);
 }
 
-function checkName(name: string): void {
+function checkEntry(e: TreeEntry): void {
+  const { name } = e;
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
     throw new Error(`not a valid file name in a tree: ${JSON.stringify(name)}`);
   }
+  if (!/^[0-9a-f]{40}$/.test(e.oid)) throw new Error(`not an object id: ${JSON.stringify(e.oid)} for ${JSON.stringify(name)}`);
+  if (!MODES.has(e.mode)) throw new Error(`not a valid mode in a tree: ${JSON.stringify(e.mode)} for ${JSON.stringify(name)}`);
 }
 
 /**
  * Git orders tree entries by name bytes, a directory's name compared as if it
- * ended in '/'.
+ * ended in '/'. A submodule is not a directory here: git sorts it as a file.
  */
 function sortKey(e: TreeEntry): Buffer {
-  return Buffer.from(e.kind === 'tree' ? `${e.name}/` : e.name, 'utf8');
+  return Buffer.from(e.mode === '40000' ? `${e.name}/` : e.name, 'utf8');
 }
 
 export function treeObject(entries: TreeEntry[]): GitObject {
-  const keyed = entries.map((e) => { checkName(e.name); return { e, key: sortKey(e) }; });
+  const keyed = entries.map((e) => { checkEntry(e); return { e, key: sortKey(e) }; });
   keyed.sort((a, b) => Buffer.compare(a.key, b.key));
   const parts: Buffer[] = [];
   for (const { e } of keyed) {
-    parts.push(Buffer.from(`${e.kind === 'tree' ? '40000' : '100644'} ${e.name}\0`, 'utf8'), Buffer.from(e.oid, 'hex'));
+    parts.push(Buffer.from(`${e.mode} ${e.name}\0`, 'utf8'), Buffer.from(e.oid, 'hex'));
   }
   return gitObject('tree', Buffer.concat(parts));
 }

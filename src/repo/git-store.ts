@@ -1,6 +1,6 @@
 import git, { Errors } from 'isomorphic-git';
 import { gitHttpClient } from './git-http.js';
-import { commitObject, gitObject, looseObject, treeObject, type GitObject, type TreeEntry } from './git-objects.js';
+import { commitObject, gitObject, isFileMode, looseObject, treeObject, type FileMode, type GitObject, type TreeEntry } from './git-objects.js';
 import { receivePack } from './git-push.js';
 import { MemFs } from './mem-fs.js';
 
@@ -37,18 +37,30 @@ export interface Author {
   email: string;
 }
 
-/** A repo's files at one commit: path -> blob id, and the ids of its trees. */
+/**
+ * What a path of a repo holds: an object id and the mode it has in its tree.
+ * The mode goes with the id everywhere, so a commit writes back every entry
+ * it did not change exactly as it found it (an executable stays executable,
+ * a symlink a symlink, a submodule a submodule).
+ */
+export interface FileEntry {
+  /** A blob id; for a submodule (160000), a commit of another repository, not in this one. */
+  oid: string;
+  mode: FileMode;
+}
+
+/** A repo's entries at one commit: path -> id and mode, and the ids of its trees. */
 export interface Snapshot {
   head: string | null;
   tree: string | null;
-  files: Map<string, string>;
+  files: Map<string, FileEntry>;
   trees: Set<string>;
 }
 
 export const BRANCH = 'main';
 
 /**
- * A local bare copy of one remote repo: fetches the branch head, reads and
+ * A bare copy of one remote repo, in memory: fetches the branch head, reads and
  * writes trees directly (there is no checkout to get out of step), commits on
  * top of the fetched head and pushes. All functions take explicit inputs.
  */
@@ -84,7 +96,9 @@ async function walkTree(gitdir: string, oid: string, prefix: string, snap: Snaps
   for (const e of tree) {
     const path = prefix ? `${prefix}/${e.path}` : e.path;
     if (e.type === 'tree') await walkTree(gitdir, e.oid, path, snap);
-    else if (e.type === 'blob') snap.files.set(path, e.oid);
+    // A submodule's commit is not in this repo: it is kept by id, never read.
+    else if (isFileMode(e.mode)) snap.files.set(path, { oid: e.oid, mode: e.mode });
+    else throw new Error(`unexpected mode ${e.mode} of ${path} in tree ${oid}`);
   }
 }
 
@@ -133,14 +147,15 @@ export function blobOf(text: string): GitObject {
 }
 
 /**
- * The nested tree objects for a flat path -> blob map. Returns the root
- * tree's id, every tree's id, and the trees that are not among `known` (the
- * trees of the commit this one builds on, which the remote has).
+ * The nested tree objects for a flat path -> entry map, each entry written
+ * with its own mode. Returns the root tree's id, every tree's id, and the
+ * trees that are not among `known` (the trees of the commit this one builds
+ * on, which the remote has).
  */
-export function buildTrees(files: Map<string, string>, known: Set<string>): { root: string; created: GitObject[]; trees: Set<string> } {
-  interface Dir { blobs: Map<string, string>; dirs: Map<string, Dir> }
+export function buildTrees(files: Map<string, FileEntry>, known: Set<string>): { root: string; created: GitObject[]; trees: Set<string> } {
+  interface Dir { blobs: Map<string, FileEntry>; dirs: Map<string, Dir> }
   const root: Dir = { blobs: new Map(), dirs: new Map() };
-  for (const [path, oid] of files) {
+  for (const [path, entry] of files) {
     const parts = path.split('/');
     let d = root;
     for (const p of parts.slice(0, -1)) {
@@ -148,14 +163,14 @@ export function buildTrees(files: Map<string, string>, known: Set<string>): { ro
       if (!next) { next = { blobs: new Map(), dirs: new Map() }; d.dirs.set(p, next); }
       d = next;
     }
-    d.blobs.set(parts[parts.length - 1], oid);
+    d.blobs.set(parts[parts.length - 1], entry);
   }
   const created: GitObject[] = [];
   const trees = new Set<string>();
   const build = (d: Dir): string => {
     const entries: TreeEntry[] = [];
-    for (const [name, sub] of d.dirs) entries.push({ name, oid: build(sub), kind: 'tree' });
-    for (const [name, oid] of d.blobs) entries.push({ name, oid, kind: 'blob' });
+    for (const [name, sub] of d.dirs) entries.push({ name, oid: build(sub), mode: '40000' });
+    for (const [name, { oid, mode }] of d.blobs) entries.push({ name, oid, mode });
     const t = treeObject(entries);
     trees.add(t.oid);
     if (!known.has(t.oid)) created.push(t);

@@ -6,13 +6,18 @@ import { Semaphore } from '../lib/semaphore.js';
 import { RepoWriter } from './writer.js';
 
 export interface RepoPoolOptions {
-  checkoutsDir: string;
+  /**
+   * Where the pool's working stores sit in the in-memory file system (one per
+   * repo below it); nothing is written to disk. Distinct per pool, so two
+   * managers in one process never share a store.
+   */
+  storeRoot: string;
   /** Base URL of the Git server; a repo is at `uuid/<repo>` below it. */
   gitBase: () => Promise<string>;
   /** Bearer token for the Git server's origin. */
   token: (origin: string) => Promise<string>;
   author: Author;
-  /** Idle working copies kept warm; the least recently used beyond this are dropped. */
+  /** Idle working stores kept warm; the least recently used beyond this are dropped. */
   maxWarm?: number;
   /** Writes (commit and push) under way at once over all repos; the others wait their turn. */
   maxConcurrentWrites?: number;
@@ -22,8 +27,8 @@ export interface RepoPoolOptions {
 /**
  * One writer per repo, shared by everything that changes repos (the
  * commissioning steps and the sealing routes), so writes to a repo are
- * serialised and coalesced no matter who makes them. Working copies stay
- * warm between writes, up to a bound.
+ * serialised and coalesced no matter who makes them. Working stores (in
+ * memory) stay warm between writes, up to a bound.
  */
 export class RepoPool {
   private readonly writers = new Map<string, RepoWriter>();
@@ -58,7 +63,7 @@ export class RepoPool {
     }
     const base = await this.o.gitBase();
     const origin = new URL(base).origin;
-    w = new RepoWriter(join(this.o.checkoutsDir, repo), {
+    w = new RepoWriter(join(this.o.storeRoot, repo), {
       url: new URL(`uuid/${repo}`, base).href,
       headers: async () => ({ Authorization: `Bearer ${await this.o.token(origin)}` }),
     }, this.o.author, {
@@ -75,12 +80,12 @@ export class RepoPool {
     return (await this.writer(repo)).read((files) => files.read(path), opts);
   }
 
-  /** Drops a repo's working copy (after the cluster is removed). */
+  /** Drops a repo's working store (after the cluster is removed). */
   async forget(repo: string): Promise<void> {
     const w = this.writers.get(repo);
     if (w && !w.idle) return;
     this.writers.delete(repo);
-    await dropStore(join(this.o.checkoutsDir, repo));
+    await dropStore(join(this.o.storeRoot, repo));
   }
 
   private gitHealth: { ok: boolean; since: number; error?: string } | undefined;
@@ -105,7 +110,7 @@ export class RepoPool {
       if (this.writers.size <= this.maxWarm) break;
       if (!w.idle) continue;
       this.writers.delete(repo);
-      dropStore(join(this.o.checkoutsDir, repo)).catch(() => undefined);
+      dropStore(join(this.o.storeRoot, repo)).catch(() => undefined);
     }
   }
 }

@@ -1,21 +1,31 @@
 import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
-import type { GitObject } from './git-objects.js';
+import type { FileMode, GitObject } from './git-objects.js';
 import {
   blobOf, buildTrees, DEFAULT_GIT_TIMEOUT_MS, dropStore, fetchHead, GitHttpTimeout, makeCommit, openStore, packCount, pruneLoose, pushCommit, PushRejected, readBlobText,
   snapshot, storeObject,
-  type Author, type Remote, type Snapshot,
+  type Author, type FileEntry, type Remote, type Snapshot,
 } from './git-store.js';
 import { TextCache } from './text-cache.js';
 
-/** The files of a repo as an edit sees them: reads come from the head, writes stay local until committed. */
+const REGULAR: FileMode = '100644';
+const EXECUTABLE: FileMode = '100755';
+const GITLINK: FileMode = '160000';
+
+/**
+ * The files of a repo as an edit sees them: reads come from the head, writes
+ * stay local until committed. Every entry an edit does not write or remove
+ * is committed with the id and mode it had.
+ */
 export interface FileSet {
+  /** A file's text (a symlink's is its target); undefined when absent or a submodule. */
   read(path: string): Promise<string | undefined>;
+  /** Writes a regular file; see Files.write for the mode it gets. */
   write(path: string, text: string): Promise<void>;
   remove(path: string): void;
-  /** Paths under a directory prefix (no trailing slash), sorted. */
+  /** Paths under a directory prefix (no trailing slash), sorted; submodules included. */
   list(prefix: string): string[];
-  /** The blob id of a file: the same id means the same content. */
+  /** The blob id of a file: the same id means the same content. Undefined for a submodule. */
   oid(path: string): string | undefined;
 }
 
@@ -40,6 +50,15 @@ interface Pending {
   deadline?: number;
 }
 
+/** A file to write where the repo has an entry of another kind (a file where a directory must be, or a directory). */
+export class PathConflict extends Error {
+  override readonly name = 'PathConflict';
+}
+
+function describeMode(mode: FileMode): string {
+  return mode === GITLINK ? 'submodule' : mode === '120000' ? 'symlink' : 'file';
+}
+
 /** A change or read that ran out of its time before it reached the Git server; nothing was written. */
 export class WriteQueueTimeout extends Error {}
 
@@ -54,7 +73,7 @@ export interface RepoWriterOptions {
 }
 
 class Files implements FileSet {
-  readonly map: Map<string, string>;
+  readonly map: Map<string, FileEntry>;
   /** Blobs written through this set: they go out with the commit. */
   readonly written = new Map<string, GitObject>();
 
@@ -62,20 +81,44 @@ class Files implements FileSet {
     this.map = new Map(snap.files);
   }
 
+  /** A submodule has no content in this repo: it reads as no file, and its commit is never looked for. */
   async read(path: string): Promise<string | undefined> {
-    const oid = this.map.get(path);
-    if (oid === undefined) return undefined;
-    let text = this.texts.get(oid);
-    if (text === undefined) this.texts.set(oid, (text = await readBlobText(this.gitdir, oid)));
+    const e = this.map.get(path);
+    if (e === undefined || e.mode === GITLINK) return undefined;
+    let text = this.texts.get(e.oid);
+    if (text === undefined) this.texts.set(e.oid, (text = await readBlobText(this.gitdir, e.oid)));
     return text;
   }
 
+  /**
+   * The service writes regular files. A file it overwrites keeps its
+   * executable bit, as git keeps a mode when only the content changes; a
+   * symlink or submodule at the path becomes a regular file.
+   */
   async write(path: string, text: string): Promise<void> {
+    this.makeRoom(path);
     const blob = blobOf(text);
     storeObject(this.gitdir, blob);
     this.written.set(blob.oid, blob);
     this.texts.set(blob.oid, text);
-    this.map.set(path, blob.oid);
+    this.map.set(path, { oid: blob.oid, mode: this.map.get(path)?.mode === EXECUTABLE ? EXECUTABLE : REGULAR });
+  }
+
+  /**
+   * Refuses a write that an entry the service did not make stands in the way
+   * of: a tree cannot hold a name twice, and the entry is not the service's
+   * to replace by a directory or to bury under one.
+   */
+  private makeRoom(path: string): void {
+    for (let i = path.indexOf('/'); i > 0; i = path.indexOf('/', i + 1)) {
+      const above = this.map.get(path.slice(0, i));
+      if (above) throw new PathConflict(`${path.slice(0, i)} is a ${describeMode(above.mode)} in the repo, so ${path} cannot be written; nothing was written`);
+    }
+    if (this.map.has(path)) return;
+    const below = `${path}/`;
+    for (const k of this.map.keys()) {
+      if (k.startsWith(below)) throw new PathConflict(`${path} is a directory in the repo (it holds ${k}), so it cannot be written as a file; nothing was written`);
+    }
   }
 
   remove(path: string): void {
@@ -83,7 +126,8 @@ class Files implements FileSet {
   }
 
   oid(path: string): string | undefined {
-    return this.map.get(path);
+    const e = this.map.get(path);
+    return e === undefined || e.mode === GITLINK ? undefined : e.oid;
   }
 
   list(prefix: string): string[] {
@@ -223,7 +267,7 @@ export class RepoWriter {
 
   /**
    * Reads the current files without changing anything. Reads and writes of
-   * one working copy take turns: a fetch must not rewrite pack files under
+   * one working store take turns: a fetch must not rewrite pack files under
    * another reader's feet.
    */
   /**
@@ -269,7 +313,7 @@ export class RepoWriter {
     this.addedSincePrune += added;
     if (this.addedSincePrune < PRUNE_AFTER_OBJECTS || !this.base?.head) return;
     this.addedSincePrune = 0;
-    pruneLoose(this.gitdir, new Set([this.base.head, ...this.base.trees, ...this.base.files.values()]));
+    pruneLoose(this.gitdir, new Set([this.base.head, ...this.base.trees, ...[...this.base.files.values()].map((e) => e.oid)]));
   }
 
   private async bounded(): Promise<void> {

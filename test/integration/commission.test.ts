@@ -48,7 +48,7 @@ describe('commissioning steps against the embedded core', function () {
     c = new Commissioner({
       cdb, auth, gitBase: () => dir.serviceUrl(u.service.git), uuids: u, organisation: 'AMRC', realm: config.factoryplus.realm,
       status, log: silentLogger,
-      repos: new RepoPool({ checkoutsDir: tempDir('co-'), gitBase: () => dir.serviceUrl(u.service.git), token: (o) => http.token(o), author: { name: 'Edge deployment operator', email: 'cm@test' } }),
+      repos: new RepoPool({ storeRoot: tempDir('co-'), gitBase: () => dir.serviceUrl(u.service.git), token: (o) => http.token(o), author: { name: 'Edge deployment operator', email: 'cm@test' } }),
       templates: new TemplateCache(cdb, u),
     });
   });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, readFileSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/index.js';
@@ -123,6 +123,59 @@ describe('repo writer over smart HTTP', function () {
     expect(listed).to.deep.equal(['a-b', 'a.b', 'a/b/c/d.txt', 'a/x.yaml', 'ünï/cødé.txt']);
     const content = (await run('git', ['-C', bare, 'show', 'main:a/b/c/d.txt'], { env: gitEnv })).stdout;
     expect(content).to.equal('4b\n');
+  });
+
+  it('overwriting keeps an executable executable and turns a symlink or submodule into a file; a submodule reads as no file', async () => {
+    const fresh = await newRepo('cluster/Modes_Test');
+    const w = writer(fresh);
+    await w.submit({ message: 'start', apply: async (f) => { await f.write('README.md', 'r\n'); } });
+    const url = new URL(`/uuid/${fresh}`, t.core.endpoints.git);
+    url.username = t.core.credentials.admin.username; url.password = t.core.credentials.admin.password;
+    const wd = tempDir('hand-');
+    const h = join(wd, 'h');
+    await run('git', ['clone', '-q', url.href, 'h'], { cwd: wd, env: gitEnv });
+    writeFileSync(join(h, 'tool.sh'), '#!/bin/sh\n');
+    chmodSync(join(h, 'tool.sh'), 0o755);
+    symlinkSync('README.md', join(h, 'link.yaml'));
+    await run('git', ['-C', h, 'add', '-A'], { env: gitEnv });
+    const head = (await run('git', ['-C', h, 'rev-parse', 'HEAD'], { env: gitEnv })).stdout.trim();
+    await run('git', ['-C', h, 'update-index', '--add', '--cacheinfo', `160000,${head},mod`], { env: gitEnv });
+    await run('git', ['-C', h, 'commit', '-qm', 'by hand'], { env: gitEnv });
+    await run('git', ['-C', h, 'push', '-q', 'origin', 'HEAD:main'], { env: gitEnv });
+    const seen = await w.read(async (f) => ({ link: await f.read('link.yaml'), mod: await f.read('mod'), modOid: f.oid('mod'), list: f.list('') }));
+    expect(seen).to.deep.equal({ link: 'README.md', mod: undefined, modOid: undefined, list: ['README.md', 'link.yaml', 'mod', 'tool.sh'] });
+    await w.submit({ message: 'overwrite', apply: async (f) => { for (const p of ['tool.sh', 'link.yaml', 'mod']) await f.write(p, `${p}\n`); } });
+    const tree = (await run('git', ['-C', t.core.git.dir(fresh), 'ls-tree', 'main'], { env: gitEnv })).stdout;
+    const modes = Object.fromEntries(tree.trim().split('\n').map((l) => [l.split('\t')[1], l.split(' ')[0]]));
+    expect(modes).to.deep.equal({ 'README.md': '100644', 'link.yaml': '100644', mod: '100644', 'tool.sh': '100755' });
+  });
+
+  it('refuses a write that a hand-made entry stands in the way of (a submodule or file above it, a directory at its place) and writes nothing', async () => {
+    const fresh = await newRepo('cluster/Conflict_Test');
+    const w = writer(fresh);
+    await w.submit({ message: 'start', apply: async (f) => { await f.write('d/inner.txt', 'i\n'); } });
+    const url = new URL(`/uuid/${fresh}`, t.core.endpoints.git);
+    url.username = t.core.credentials.admin.username; url.password = t.core.credentials.admin.password;
+    const wd = tempDir('hand-');
+    const h = join(wd, 'h');
+    await run('git', ['clone', '-q', url.href, 'h'], { cwd: wd, env: gitEnv });
+    writeFileSync(join(h, 'plain'), 'p\n');
+    const head = (await run('git', ['-C', h, 'rev-parse', 'HEAD'], { env: gitEnv })).stdout.trim();
+    await run('git', ['-C', h, 'add', '-A'], { env: gitEnv });
+    await run('git', ['-C', h, 'update-index', '--add', '--cacheinfo', `160000,${head},mod`], { env: gitEnv });
+    await run('git', ['-C', h, 'commit', '-qm', 'by hand'], { env: gitEnv });
+    await run('git', ['-C', h, 'push', '-q', 'origin', 'HEAD:main'], { env: gitEnv });
+    const bare = t.core.git.dir(fresh);
+    const before = (await run('git', ['-C', bare, 'rev-parse', 'main'], { env: gitEnv })).stdout.trim();
+    await expectRejected(w.submit({ message: 'under a submodule', apply: async (f) => { await f.write('mod/x.yaml', 'x\n'); } }), /mod is a submodule/);
+    await expectRejected(w.submit({ message: 'under a file', apply: async (f) => { await f.write('plain/x.yaml', 'x\n'); } }), /plain is a file/);
+    await expectRejected(w.submit({ message: 'over a directory', apply: async (f) => { await f.write('d', 'x\n'); } }), /d is a directory/);
+    expect((await run('git', ['-C', bare, 'rev-parse', 'main'], { env: gitEnv })).stdout.trim()).to.equal(before);
+    // Writes beside them still land, and git finds the result well-formed.
+    expect((await w.submit({ message: 'beside', apply: async (f) => { await f.write('d/other.txt', 'o\n'); } })).committed).to.equal(true);
+    await run('git', ['-C', bare, 'fsck', '--strict', '--no-dangling', '--full'], { env: gitEnv });
+    const tree = (await run('git', ['-C', bare, 'ls-tree', '-r', 'main'], { env: gitEnv })).stdout;
+    expect(tree).to.include(`160000 commit ${head}\tmod\n`).and.to.include('\tplain\n').and.to.include('\td/inner.txt\n').and.to.include('\td/other.txt\n');
   });
 
   it('a warm write is a single receive-pack request; a stale head is refused by the server, then fetched and redone', async () => {

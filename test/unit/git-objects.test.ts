@@ -37,23 +37,56 @@ describe('git objects built with node:crypto and node:zlib', () => {
   it('a tree has the id git mktree gives the same entries, with git\'s order of files and directories', async () => {
     const blob = gitObject('blob', Buffer.from('x\n'));
     await gitWith(['hash-object', '-w', '-t', 'blob', '--stdin'], blob.body, repo);
-    const sub = treeObject([{ name: 'inner.txt', oid: blob.oid, kind: 'blob' }]);
+    const sub = treeObject([{ name: 'inner.txt', oid: blob.oid, mode: '100644' }]);
     await gitWith(['hash-object', '-w', '-t', 'tree', '--stdin'], sub.body, repo);
     const names = ['a', 'a-b', 'a.b', 'b', 'ünï', 'A', 'a0'];
     // 'a' is a directory: it sorts as 'a/', after 'a-b' and 'a.b' but before 'a0'.
     const entries = names.map((name) => (name === 'a' || name === 'ünï'
-      ? { name, oid: sub.oid, kind: 'tree' as const }
-      : { name, oid: blob.oid, kind: 'blob' as const }));
+      ? { name, oid: sub.oid, mode: '40000' as const }
+      : { name, oid: blob.oid, mode: '100644' as const }));
     const ours = treeObject([...entries].reverse());
-    const listing = entries.map((e) => `${e.kind === 'tree' ? '040000 tree' : '100644 blob'} ${e.oid}\t${e.name}`).join('\n');
+    const listing = entries.map((e) => `${e.mode === '40000' ? '040000 tree' : '100644 blob'} ${e.oid}\t${e.name}`).join('\n');
     const expected = (await gitWith(['mktree'], `${listing}\n`, repo)).trim();
     expect(ours.oid).to.equal(expected);
   });
 
-  it('refuses names a tree cannot hold', () => {
+  it('a tree keeps each entry\'s mode (file, executable, symlink, submodule, directory) as git mktree does, a submodule sorting as a file', async () => {
+    const blob = gitObject('blob', Buffer.from('#!/bin/sh\n'));
+    const link = gitObject('blob', Buffer.from('target'));
+    for (const o of [blob, link]) await gitWith(['hash-object', '-w', '-t', 'blob', '--stdin'], o.body, repo);
+    const dir = treeObject([{ name: 'f', oid: blob.oid, mode: '100644' }]);
+    await gitWith(['hash-object', '-w', '-t', 'tree', '--stdin'], dir.body, repo);
+    // A commit of another repository: git keeps a submodule's id without having the commit.
+    const elsewhere = 'c0ffee'.padEnd(40, '1');
+    const entries = [
+      { name: 'plain', oid: blob.oid, mode: '100644' as const },
+      { name: 'run.sh', oid: blob.oid, mode: '100755' as const },
+      { name: 'link', oid: link.oid, mode: '120000' as const },
+      // 'sub' the submodule sorts before 'sub-x' and 'sub.d'; 'sub.d/' the directory sorts after 'sub.d.txt'.
+      { name: 'sub', oid: elsewhere, mode: '160000' as const },
+      { name: 'sub-x', oid: blob.oid, mode: '100644' as const },
+      { name: 'sub.d', oid: dir.oid, mode: '40000' as const },
+      { name: 'sub.d.txt', oid: blob.oid, mode: '100644' as const },
+    ];
+    const type = { '100644': 'blob', '100755': 'blob', '120000': 'blob', '160000': 'commit', '40000': 'tree' } as const;
+    const listing = entries.map((e) => `${e.mode.padStart(6, '0')} ${type[e.mode]} ${e.oid}\t${e.name}`).join('\n');
+    const expected = (await gitWith(['mktree'], `${listing}\n`, repo)).trim();
+    const ours = treeObject([...entries].reverse());
+    expect(ours.oid).to.equal(expected);
+    const shown = await gitWith(['ls-tree', expected], '', repo);
+    expect(shown).to.include(`160000 commit ${elsewhere}\tsub\n`).and.to.include(`100755 blob ${blob.oid}\trun.sh\n`).and.to.include(`120000 blob ${link.oid}\tlink\n`);
+  });
+
+  it('refuses names, modes and ids a tree cannot hold', () => {
     const oid = gitObject('blob', Buffer.from('')).oid;
     for (const name of ['', '.', '..', 'a/b', 'nul\0']) {
-      expect(() => treeObject([{ name, oid, kind: 'blob' }]), JSON.stringify(name)).to.throw(/not a valid file name/);
+      expect(() => treeObject([{ name, oid, mode: '100644' }]), JSON.stringify(name)).to.throw(/not a valid file name/);
+    }
+    for (const mode of ['100664', '040000', '644', '']) {
+      expect(() => treeObject([{ name: 'a', oid, mode: mode as '100644' }]), mode).to.throw(/not a valid mode/);
+    }
+    for (const id of ['', oid.slice(1), oid.toUpperCase(), `${oid.slice(1)}g`]) {
+      expect(() => treeObject([{ name: 'a', oid: id, mode: '100644' }]), id).to.throw(/not an object id/);
     }
   });
 
@@ -77,7 +110,7 @@ describe('git objects built with node:crypto and node:zlib', () => {
       gitObject('blob', Buffer.from('x'.repeat(5000))),
       gitObject('blob', Buffer.alloc(0)),
     ];
-    const tree = treeObject(objects.map((o, i) => ({ name: `f${i}`, oid: o.oid, kind: 'blob' as const })));
+    const tree = treeObject(objects.map((o, i) => ({ name: `f${i}`, oid: o.oid, mode: '100644' as const })));
     objects.push(tree);
     const who = { name: 'n', email: 'e@x', timestamp: 1 };
     objects.push(commitObject({ tree: tree.oid, parents: [], author: who, committer: who, message: 'm\n' }));

@@ -6,7 +6,7 @@ import { CertificateError, parseSealingCertificate, type SealingCertificate } fr
 import { sealedSecretPath, SealingConflict } from '../../sealing/manifest.js';
 import { assertSecretAddress, InvalidSecretAddress } from '../../sealing/names.js';
 import { listSealed, removeEdit, sealEdit, type SecretAddress } from '../../sealing/repo-secrets.js';
-import { WriteQueueTimeout, type Edit } from '../../repo/writer.js';
+import { PathConflict, WriteQueueTimeout, type Edit } from '../../repo/writer.js';
 import { isSealingScope, type SealingScope } from '../../sealing/seal.js';
 import type { ApiDeps } from '../deps.js';
 import { clusterParam, isDryRun, principalOf } from '../params.js';
@@ -132,6 +132,7 @@ export function secretRoutes(d: ApiDeps): Router {
     } catch (e) {
       d.metrics.secretWrites.inc({ op, result: 'failed' });
       if (e instanceof SealingConflict) throw new HttpError(409, e.message, {}, { reason: e.code });
+      if (e instanceof PathConflict) throw new HttpError(409, e.message, {}, { reason: 'path-conflict' });
       if (e instanceof HttpError) throw e;
       if (e instanceof WriteQueueTimeout) throw new HttpError(503, `${e.message}: the cluster's repo is busy; try again shortly`, { 'Retry-After': '5' });
       throw new HttpError(503, `the change could not be pushed to the cluster's repo: ${(e as Error).message}`, { 'Retry-After': '5' });
