@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import jsyaml from 'js-yaml';
+import { execFileSync } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
 import { clusterChartTemplate, fluxTemplate, helmReleaseTemplate } from '../../src/embedded/seed/templates.js';
 import { renderClusterRepo } from '../../src/repo/manifests.js';
@@ -9,26 +10,73 @@ import { isK8sName, isNamespace, isSecretKey, upsertSealedKey } from '../../src/
 /*
  * Everything the service writes must read back the same in YAML 1.2 and in
  * YAML 1.1, which kubectl, kustomize, kubeseal and PyYAML read. The judges
- * are two YAML 1.1 readers we did not write: js-yaml 3 and the `yaml`
- * library in its 1.1 mode (plus the library's 1.2 mode for the other side).
- * Names, keys and values come from a corpus of scalars that YAML 1.1
- * resolves to something other than a string, and from random joins of them.
+ * are three YAML 1.1 readers we did not write: PyYAML (safe_load_all),
+ * js-yaml 3 and the `yaml` library in its 1.1 mode, and the library's 1.2
+ * mode for the other side. Names, keys and values come from a corpus of
+ * scalars that YAML 1.1 resolves to something other than a string, and
+ * from random joins of them.
  */
 
-type Reader = (text: string) => unknown[];
+/** Reads each text as a list of documents; a text that cannot be read gives an Error. */
+type Reader = (texts: string[]) => Array<unknown[] | Error>;
+
+const each = (read: (text: string) => unknown[]): Reader => (texts) => texts.map((t) => {
+  try {
+    return read(t);
+  } catch (err) {
+    return err as Error;
+  }
+});
 
 function yamlLib(version: '1.1' | '1.2'): Reader {
-  return (text) => parseAllDocuments(text, { version }).map((d, i) => {
-    expect(d.errors.map((e) => e.message), `YAML ${version} document ${i}`).to.deep.equal([]);
+  return each((text) => parseAllDocuments(text, { version }).map((d) => {
+    if (d.errors.length > 0) throw new Error(d.errors.map((e) => e.message).join('; '));
     return d.toJS();
-  });
+  }));
 }
+
+/*
+ * PyYAML answers in JSON, which would hide a date, a number key or a
+ * boolean key (JSON keys are strings): anything but a string key or a JSON
+ * value comes back marked with its Python type, so it cannot pass for one.
+ */
+const PYYAML = `
+import json, sys, yaml
+def plain(o):
+    if isinstance(o, dict):
+        return {(k if isinstance(k, str) else '!!%s %r' % (type(k).__name__, k)): plain(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [plain(v) for v in o]
+    if o is None or isinstance(o, (str, bool, int, float)):
+        return o
+    return {'!!' + type(o).__name__: repr(o)}
+out = []
+for text in json.load(sys.stdin):
+    try:
+        out.append(plain(list(yaml.safe_load_all(text))))
+    except Exception as e:
+        out.append({'error': str(e)})
+json.dump(out, sys.stdout)
+`;
+
+const pyyaml: Reader = (texts) => {
+  const out = JSON.parse(execFileSync('python3', ['-c', PYYAML], { input: JSON.stringify(texts), maxBuffer: 256 * 1024 * 1024 }).toString()) as unknown[];
+  return out.map((r) => (Array.isArray(r) ? r : new Error((r as { error: string }).error)));
+};
 
 const READERS: Record<string, Reader> = {
   'yaml 1.2': yamlLib('1.2'),
   'yaml 1.1': yamlLib('1.1'),
-  'js-yaml 3 (YAML 1.1)': (text) => jsyaml.safeLoadAll(text),
+  'js-yaml 3 (YAML 1.1)': each((text) => jsyaml.safeLoadAll(text)),
+  'PyYAML (YAML 1.1)': pyyaml,
 };
+
+/** Reads one text as YAML 1.2, as the service means it. */
+function meant(text: string): unknown[] {
+  const [docs] = READERS['yaml 1.2']([text]);
+  if (docs instanceof Error) throw docs;
+  return docs;
+}
 
 const BOOL_WORDS = ['y', 'n', 'yes', 'no', 'on', 'off', 'true', 'false'];
 const caseForms = (w: string) => [...new Set([w, w.toUpperCase(), w[0].toUpperCase() + w.slice(1)])];
@@ -89,16 +137,15 @@ function randomValue(depth: number): unknown {
   return pick(ANY);
 }
 
-/** Every reader gives back exactly `docs`. */
-function expectReadBack(text: string, docs: unknown[], what: string): void {
+/** Every reader gives back exactly the documents of each case. */
+function expectReadBack(cases: Array<{ text: string; docs: unknown[]; what: string }>): void {
   for (const [name, read] of Object.entries(READERS)) {
-    let got: unknown[];
-    try {
-      got = read(text);
-    } catch (err) {
-      throw new Error(`${what}: ${name} cannot read it (seed ${SEED}): ${(err as Error).message}\n${text}`);
-    }
-    expect(got, `${what}: read by ${name} (seed ${SEED})\n${text}`).to.deep.equal(docs);
+    const got = read(cases.map((c) => c.text));
+    cases.forEach((c, i) => {
+      const g = got[i];
+      if (g instanceof Error) throw new Error(`${c.what}: ${name} cannot read it (seed ${SEED}): ${g.message}\n${c.text}`);
+      expect(g, `${c.what}: read by ${name} (seed ${SEED})\n${c.text}`).to.deep.equal(c.docs);
+    });
   }
 }
 
@@ -119,10 +166,11 @@ describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
       numbers: NUMBERS,
       other: [true, false, null, {}, []],
     };
-    expectReadBack(toMultiDoc([doc, { second: doc.list }]), [doc, { second: doc.list }], 'corpus document');
+    expectReadBack([{ text: toMultiDoc([doc, { second: doc.list }]), docs: [doc, { second: doc.list }], what: 'corpus document' }]);
   });
 
   it('writes SealedSecrets whose namespace, name, keys, values and annotations come from the corpus', () => {
+    const cases = [];
     for (let i = 0; i < 60; i++) {
       const encryptedData = Object.fromEntries(Array.from({ length: 1 + Math.floor(random() * 8) }, () => [pick(KEYS), pick(ANY)]));
       const annotations = Object.fromEntries(Array.from({ length: Math.floor(random() * 4) }, () => [pick(ANY), pick(ANY)]));
@@ -132,11 +180,13 @@ describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
         metadata: { namespace: pick(NAMESPACES), name: pick(NAMES), annotations },
         spec: { encryptedData, template: { metadata: { namespace: pick(NAMESPACES), name: pick(NAMES), labels: { [pick(KEYS)]: pick(ANY) } }, type: 'Opaque' } },
       };
-      expectReadBack(toMultiDoc([doc]), [doc], `SealedSecret ${i}`);
+      cases.push({ text: toMultiDoc([doc]), docs: [doc], what: `SealedSecret ${i}` });
     }
+    expectReadBack(cases);
   });
 
   it('keeps every key apart when the service seals keys like y, on, Yes and 2024-01-01 into one manifest', () => {
+    const cases = [];
     for (let i = 0; i < 20; i++) {
       const namespace = pick(NAMESPACES);
       const name = pick(NAMES);
@@ -148,16 +198,18 @@ describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
         want[key] = ciphertext;
         text = upsertSealedKey(text, { namespace, name, key, ciphertext, scope, certFingerprint: pick(['c', 'd']).repeat(64) });
       }
-      const docs = READERS['yaml 1.2'](text!);
-      expectReadBack(text!, docs, `sealed manifest ${namespace}/${name}`);
+      const docs = meant(text!);
+      cases.push({ text: text!, docs, what: `sealed manifest ${namespace}/${name}` });
       const m = docs[0] as { metadata: { namespace: string; name: string }; spec: { encryptedData: Record<string, string> } };
       expect([m.metadata.namespace, m.metadata.name]).to.deep.equal([namespace, name]);
       expect(m.spec.encryptedData).to.deep.equal(want);
     }
+    expectReadBack(cases);
   });
 
   it('writes cluster manifests from templates with a tricky namespace and Helm values from the corpus', () => {
     const chart = clusterChartTemplate({ realm: 'R.LOCAL', domain: 'd.local', directoryUrl: 'http://dir', edgeAccountClass: 'a', edgeSyncRole: 'b', edgeMonitorRole: 'c' });
+    const cases = [];
     for (let i = 0; i < 30; i++) {
       const values = Object.fromEntries(Array.from({ length: 1 + Math.floor(random() * 6) }, () => [pick(ANY), randomValue(3)]));
       const namespace = pick(NAMESPACES);
@@ -166,15 +218,16 @@ describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
         templates: { flux: fluxTemplate, helmRelease: helmReleaseTemplate, chart }, gitBase: 'http://127.0.0.1:1/', helmRepo: 'h',
       });
       for (const [file, text] of out.files) {
-        const docs = READERS['yaml 1.2'](text);
-        expectReadBack(text, docs, `${file} (namespace ${JSON.stringify(namespace)})`);
+        const docs = meant(text);
+        cases.push({ text, docs, what: `${file} (namespace ${JSON.stringify(namespace)})` });
         for (const d of docs) expect((d as { metadata: { namespace: unknown } }).metadata.namespace, file).to.equal(namespace);
       }
-      const release = READERS['yaml 1.1'](out.files.get('edo/cluster/edge-cluster.yaml')!)[0] as { spec: { values: Record<string, unknown> } };
+      const release = meant(out.files.get('edo/cluster/edge-cluster.yaml')!)[0] as { spec: { values: Record<string, unknown> } };
       // Objects are merged into the chart's values (nulls in them drop keys); everything else is taken as it is.
       for (const [k, v] of Object.entries(values)) {
         if (v === null || typeof v !== 'object' || Array.isArray(v)) expect(release.spec.values[k], k).to.deep.equal(v);
       }
     }
+    expectReadBack(cases);
   });
 });
