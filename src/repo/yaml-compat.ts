@@ -1,4 +1,4 @@
-import { Scalar, Schema, type CollectionTag, type ScalarTag, type Tags } from 'yaml';
+import { Scalar, Schema, stringify, type CollectionTag, type ScalarTag, type Tags } from 'yaml';
 import { stringTag } from 'yaml/util';
 
 /*
@@ -93,3 +93,11 @@ export const READS_SAME_IN_1_1 = {
   compat: COMPAT,
   customTags: (tags: Tags): Tags => tags.map((t) => FOR_1_1.get(t) ?? t),
 } as const;
+
+/**
+ * Whether `s` written as a plain scalar reads back as this string in YAML
+ * 1.2 and in every 1.1 reader above: exactly when the writer leaves it plain.
+ */
+export function readsAsItselfPlain(s: string): boolean {
+  return stringify(s, { lineWidth: 0, ...READS_SAME_IN_1_1 }) === `${s}\n`;
+}
