@@ -22,7 +22,8 @@ function resolvedBy(tag: string, test: RegExp): ScalarTag {
  * go-yaml v2 (resolve.go) drops every `_` from a plain scalar that starts
  * with a digit or sign and then accepts what Go's `strconv.ParseInt(s, 0,
  * 64)` and its own float pattern accept: any case of `0x`/`0b`/`0o`, signed
- * `0o`, and `_` anywhere (`0X1F`, `-0o17`, `1e1_0`).
+ * `0o`, `_` anywhere (`0X1F`, `-0o17`, `1e1_0`), and a sign after `0b`
+ * (`0b-1`). A few it refuses (out of range) are quoted all the same.
  */
 class GoYamlNumber extends RegExp {
   constructor() {
