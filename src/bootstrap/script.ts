@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { parseAllDocuments, visit } from 'yaml';
 import { renderTemplate } from '../repo/template.js';
+import { readsAsItselfPlain } from '../repo/yaml-compat.js';
 
 /*
  * The bootstrap script is one self-contained shell script: the *Bootstrap
@@ -61,6 +63,38 @@ export function bootstrapContext(values: BootstrapValues): Record<string, unknow
   return { ...values, files: FILES_MARKER };
 }
 
+/*
+ * Where the template puts a value into a plain YAML scalar (the reference
+ * template writes `namespace: {{namespace}}` and `value: {{name}}`), a
+ * namespace `yes` or a cluster named `2024` would reach kubectl, which
+ * reads YAML 1.1, as a boolean or a number, and the pod would not apply.
+ * The template is rendered once more with marker values to find the plain
+ * scalars that hold a value, and each must read back as the text it is.
+ */
+function checkPlainYamlValues(template: unknown, values: BootstrapValues): void {
+  const entries = Object.entries(values).map(([key, value], i) => ({ key, value, marker: `fplusvalue${i}x` }));
+  const marked = renderTemplate(template, bootstrapContext(Object.fromEntries(entries.map((e) => [e.key, e.marker])) as unknown as BootstrapValues));
+  const files = (marked as { files?: unknown } | null)?.files;
+  if (files === null || typeof files !== 'object') return;
+  for (const [file, text] of Object.entries(files)) {
+    if (!/\.ya?ml$/.test(file) || typeof text !== 'string') continue;
+    for (const doc of parseAllDocuments(text)) {
+      visit(doc, {
+        Scalar(_key, node) {
+          if (node.type !== 'PLAIN' || typeof node.value !== 'string') return;
+          const used = entries.filter((e) => (node.value as string).includes(e.marker));
+          if (used.length === 0) return;
+          const real = used.reduce((s, e) => s.split(e.marker).join(e.value), node.value);
+          if (!readsAsItselfPlain(real)) {
+            const [e] = used;
+            throw new BootstrapTemplateError(`the template writes ${e.key}=${JSON.stringify(e.value)} unquoted into ${file}, where YAML 1.1 readers such as kubectl would not read ${JSON.stringify(real)} as text; quote it in the template`);
+          }
+        },
+      });
+    }
+  }
+}
+
 /**
  * Renders a Bootstrap script template entry and checks it has the shape
  * `assembleBootstrapScript` needs; the entry comes from the ConfigDB, so a
@@ -68,6 +102,7 @@ export function bootstrapContext(values: BootstrapValues): Record<string, unknow
  */
 export function renderBootstrap(template: unknown, values: BootstrapValues): RenderedBootstrap {
   const out = renderTemplate(template, bootstrapContext(values));
+  checkPlainYamlValues(template, values);
   if (out === null || typeof out !== 'object' || Array.isArray(out)) {
     throw new BootstrapTemplateError('the bootstrap template did not render to an object');
   }

@@ -1,11 +1,12 @@
 import { parseAllDocuments, stringify } from 'yaml';
+import { READS_SAME_IN_1_1 } from './yaml-compat.js';
 
 /**
  * Multi-document YAML as the Factory+ repos hold it: every document starts
  * with `---` and documents are separated by `...` lines.
  */
 export function toMultiDoc(docs: unknown[]): string {
-  return docs.map((d) => `---\n${stringify(d, { lineWidth: 0, aliasDuplicateObjects: false, blockQuote: false })}`).join('...\n');
+  return docs.map((d) => `---\n${stringify(d, { lineWidth: 0, aliasDuplicateObjects: false, blockQuote: false, ...READS_SAME_IN_1_1 })}`).join('...\n');
 }
 
 /** Parses multi-document YAML; a syntax error throws with the document's message. */

@@ -7,6 +7,7 @@ import {
   assembleBootstrapScript, bootstrapContext, BootstrapTemplateError, renderBootstrap, type RenderedBootstrap,
 } from '../../src/bootstrap/script.js';
 import { bootstrapTemplate } from '../../src/embedded/seed/templates.js';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { renderTemplate, templateKeys } from '../../src/repo/template.js';
 import { referencePath } from '../helpers/reference.js';
 
@@ -343,6 +344,35 @@ describe('bootstrap script', function () {
       for (const [name, text] of Object.entries(all)) expect(readFileSync(join(dir, name), 'utf8'), name).to.equal(text);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a value the template puts unquoted into YAML where YAML 1.1 would not read it as text', () => {
+    const template = {
+      wrapper: '{{files}}',
+      files: {
+        'edge-bootstrap.yaml': 'metadata:\n  namespace: {{namespace}}\nspec:\n  env:\n    - value: {{name}}\n    - value: kdc.{{domain}}\n',
+        'bootstrap.sh': 'N="{{namespace}}"\n',
+      },
+    };
+    const cases: Array<[Partial<typeof values>, boolean]> = [
+      [{}, false], [{ namespace: 'yes' }, true], [{ namespace: 'on' }, true], [{ namespace: '2024-01-01' }, true], [{ name: '2024' }, true],
+      [{ name: 'Yes' }, true], [{ name: '0b101' }, true], [{ name: '1e3' }, true], [{ domain: 'yes' }, false], [{ namespace: 'edge-2024' }, false],
+    ];
+    for (const [over, refused] of cases) {
+      const v = { ...values, ...over };
+      // The judge: what a YAML 1.1 reader makes of the file rendered without the check.
+      const text = (renderTemplate(template, bootstrapContext(v)) as RenderedBootstrap).files['edge-bootstrap.yaml'];
+      const read = parseYaml(text, { version: '1.1' }) as { metadata: { namespace: unknown }; spec: { env: Array<{ value: unknown }> } };
+      const asText = read.metadata.namespace === v.namespace && read.spec.env[0].value === v.name && read.spec.env[1].value === `kdc.${v.domain}`;
+      expect(asText, JSON.stringify(over)).to.equal(!refused);
+      if (refused) expect(() => renderBootstrap(template, v), JSON.stringify(over)).to.throw(BootstrapTemplateError, /unquoted into edge-bootstrap\.yaml/);
+      else expect(() => renderBootstrap(template, v), JSON.stringify(over)).not.to.throw();
+    }
+    // The embedded template quotes its values, so there the same names are fine.
+    const out = renderBootstrap(bootstrapTemplate, { ...values, namespace: 'yes', name: '2024' });
+    for (const doc of parseAllDocuments(out.files['edge-bootstrap.yaml'], { version: '1.1' })) {
+      expect((doc.toJS() as { metadata: { namespace: unknown } }).metadata.namespace).to.equal('yes');
     }
   });
 
