@@ -93,7 +93,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   await status.load();
   const repos = new RepoPool({
     storeRoot: join(dataDir, 'repos'), gitBase: () => dir.serviceUrl(u.service.git),
-    token: (origin) => http.token(origin), author: { name: 'Edge deployment operator', email: fp.gitEmail }, log,
+    token: (origin, fresh) => http.token(origin, fresh), author: { name: 'Edge deployment operator', email: fp.gitEmail }, log,
   });
   const commissioner = new Commissioner({
     cdb, auth, gitBase: () => dir.serviceUrl(u.service.git), uuids: u,

@@ -29,7 +29,28 @@ export interface GitResponse {
  * for silence: it fires when nothing moves on the connection for that long,
  * so a large pack that keeps streaming is not cut off.
  */
-export function gitRequest(opts: { url: string; method?: string; headers?: Record<string, string>; body?: Buffer; timeoutMs: number }): Promise<GitResponse> {
+/**
+ * Credentials for a Git server: headers to send, and fresh ones after a 401.
+ * A bearer token dies with the token store of the server that issued it (a
+ * restarted Git server), so a 401 is answered once with a new token.
+ */
+export type GitAuth = (fresh: boolean) => Promise<Record<string, string>>;
+
+/**
+ * One request, with `auth`'s headers; a 401 gets new credentials and the
+ * request is sent again, once.
+ */
+export async function gitRequest(opts: {
+  url: string; method?: string; headers?: Record<string, string>; body?: Buffer; timeoutMs: number; auth?: GitAuth;
+}): Promise<GitResponse> {
+  if (!opts.auth) return sendGitRequest(opts);
+  const first = await sendGitRequest({ ...opts, headers: { ...opts.headers, ...await opts.auth(false) } });
+  if (first.statusCode !== 401) return first;
+  first.body.resume();
+  return sendGitRequest({ ...opts, headers: { ...opts.headers, ...await opts.auth(true) } });
+}
+
+function sendGitRequest(opts: { url: string; method?: string; headers?: Record<string, string>; body?: Buffer; timeoutMs: number }): Promise<GitResponse> {
   const u = new URL(opts.url);
   const lib = u.protocol === 'https:' ? https : http;
   const agent = keepAliveAgents[u.protocol as keyof typeof keepAliveAgents];
@@ -49,10 +70,10 @@ export function gitRequest(opts: { url: string; method?: string; headers?: Recor
 }
 
 /** isomorphic-git's HTTP client interface over gitRequest. */
-export function gitHttpClient(timeoutMs: number): HttpClient {
+export function gitHttpClient(timeoutMs: number, auth?: GitAuth): HttpClient {
   return {
     async request(r: GitHttpRequest): Promise<GitHttpResponse> {
-      const res = await gitRequest({ url: r.url, method: r.method, headers: r.headers, body: await collect(r.body), timeoutMs });
+      const res = await gitRequest({ url: r.url, method: r.method, headers: r.headers, body: await collect(r.body), timeoutMs, auth });
       return { url: r.url, method: r.method, statusCode: res.statusCode, statusMessage: res.statusMessage, headers: res.headers, body: res.body[Symbol.asyncIterator]() };
     },
   };

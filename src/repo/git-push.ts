@@ -1,4 +1,4 @@
-import { gitRequest, readAll } from './git-http.js';
+import { gitRequest, readAll, type GitAuth } from './git-http.js';
 import { packObjects, type GitObject } from './git-objects.js';
 
 /** The remote refused the update because its branch is not where we built on. */
@@ -52,7 +52,7 @@ export interface RefUpdate {
  */
 export async function receivePack(opts: {
   url: string;
-  headers: Record<string, string>;
+  auth: GitAuth;
   update: RefUpdate;
   objects: Iterable<GitObject>;
   timeoutMs: number;
@@ -63,8 +63,8 @@ export async function receivePack(opts: {
   const res = await gitRequest({
     url: `${opts.url.replace(/\/$/, '')}/git-receive-pack`,
     method: 'POST',
+    auth: opts.auth,
     headers: {
-      ...opts.headers,
       'content-type': 'application/x-git-receive-pack-request',
       accept: 'application/x-git-receive-pack-result',
     },

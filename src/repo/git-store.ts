@@ -1,5 +1,5 @@
 import git, { Errors } from 'isomorphic-git';
-import { gitHttpClient } from './git-http.js';
+import { gitHttpClient, type GitAuth } from './git-http.js';
 import { commitObject, gitObject, isFileMode, looseObject, treeObject, type FileMode, type GitObject, type TreeEntry } from './git-objects.js';
 import { receivePack } from './git-push.js';
 import { MemFs } from './mem-fs.js';
@@ -19,8 +19,8 @@ export function storeBytes(): number {
 /** Where a repo lives and how to authenticate to it. */
 export interface Remote {
   url: string;
-  /** Headers for each request, e.g. a fresh bearer token. */
-  headers: () => Promise<Record<string, string>>;
+  /** Headers for each request (a bearer token); `fresh` after a 401 asks for a new one. */
+  headers: GitAuth;
   /** How long the Git server may stay silent before a request fails. */
   timeoutMs?: number;
 }
@@ -79,8 +79,8 @@ export async function dropStore(gitdir: string): Promise<void> {
 export async function fetchHead(gitdir: string, remote: Remote): Promise<string | null> {
   try {
     const r = await git.fetch({
-      fs, http: gitHttpClient(remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS), gitdir, url: remote.url, ref: BRANCH, remoteRef: BRANCH, singleBranch: true, tags: false, depth: 1,
-      headers: await remote.headers(),
+      fs, http: gitHttpClient(remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS, remote.headers), gitdir, url: remote.url, ref: BRANCH, remoteRef: BRANCH,
+      singleBranch: true, tags: false, depth: 1,
     });
     return r.fetchHead ?? null;
   } catch (e) {
@@ -191,7 +191,7 @@ export function makeCommit(opts: { tree: string; parent: string | null; message:
 export async function pushCommit(remote: Remote, update: { parent: string | null; commit: string }, objects: Iterable<GitObject>): Promise<void> {
   await receivePack({
     url: remote.url,
-    headers: await remote.headers(),
+    auth: remote.headers,
     update: { ref: `refs/heads/${BRANCH}`, old: update.parent, new: update.commit },
     objects,
     timeoutMs: remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS,

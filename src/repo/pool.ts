@@ -14,8 +14,8 @@ export interface RepoPoolOptions {
   storeRoot: string;
   /** Base URL of the Git server; a repo is at `uuid/<repo>` below it. */
   gitBase: () => Promise<string>;
-  /** Bearer token for the Git server's origin. */
-  token: (origin: string) => Promise<string>;
+  /** Bearer token for the Git server's origin; `fresh` when the last one was refused. */
+  token: (origin: string, fresh?: boolean) => Promise<string>;
   author: Author;
   /** Idle working stores kept warm; the least recently used beyond this are dropped. */
   maxWarm?: number;
@@ -65,7 +65,7 @@ export class RepoPool {
     const origin = new URL(base).origin;
     w = new RepoWriter(join(this.o.storeRoot, repo), {
       url: new URL(`uuid/${repo}`, base).href,
-      headers: async () => ({ Authorization: `Bearer ${await this.o.token(origin)}` }),
+      headers: async (fresh) => ({ Authorization: `Bearer ${await this.o.token(origin, fresh)}` }),
     }, this.o.author, {
       log: this.log.child({ repo }), onRemote: (err) => this.note(err),
       slot: () => this.slots.acquire(), onQueued: (delta) => { this.queued += delta; },

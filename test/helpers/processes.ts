@@ -69,7 +69,7 @@ export async function waitFor<T>(fn: () => T | Promise<T>, ms: number, proc?: Pr
 }
 
 export interface CoreProcess extends Proc {
-  endpoints: { directory: string; configdb: string; auth: string; git: string; mqtt: string };
+  endpoints: { directory: string; configdb: string; auth: string; git: string; mqtt: string; cmdesc: string };
   credentials: CoreCredentials;
 }
 
@@ -79,7 +79,7 @@ export async function startCoreProcess(dataDir: string, env: Record<string, stri
   rmSync(file, { force: true });
   const proc = runMain('core', {
     DATA_DIR: dataDir, LOG_LEVEL: 'warn',
-    EMBEDDED_DIRECTORY_PORT: '0', EMBEDDED_CONFIGDB_PORT: '0', EMBEDDED_AUTH_PORT: '0', EMBEDDED_GIT_PORT: '0', EMBEDDED_MQTT_PORT: '0',
+    EMBEDDED_DIRECTORY_PORT: '0', EMBEDDED_CONFIGDB_PORT: '0', EMBEDDED_AUTH_PORT: '0', EMBEDDED_GIT_PORT: '0', EMBEDDED_MQTT_PORT: '0', EMBEDDED_CMDESC_PORT: '0',
     ...env,
   }, nodeArgs);
   await waitFor(() => existsSync(file), 30_000, proc, 'the core endpoints file');

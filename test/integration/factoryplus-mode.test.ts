@@ -27,6 +27,7 @@ describe('Factory+ mode against a separately running core', function () {
   let admin: string;
   let sub: Subscriber | undefined;
   const managerDir = tempDir('cm-fplus-');
+  const coreDir = tempDir('core-proc-');
 
   const cdb = (method: string, path: string, body?: unknown) => fetch(`${core.endpoints.configdb}${path}`, {
     method, headers: { Authorization: admin, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -35,7 +36,7 @@ describe('Factory+ mode against a separately running core', function () {
   const clone = (cluster: string) => cloneRepo(repoUrl(core.endpoints.git, cluster, core.credentials.admin));
 
   before(async () => {
-    core = await startCoreProcess(tempDir('core-proc-'));
+    core = await startCoreProcess(coreDir);
     admin = basic(core.credentials.admin.username, core.credentials.admin.password);
     m = await startManagerProcess({
       directoryUrl: core.endpoints.directory, ...core.credentials.clusterManager, dataDir: managerDir,
@@ -89,6 +90,33 @@ describe('Factory+ mode against a separately running core', function () {
     }
     const { stdout } = await run('git', ['-C', dir, 'log', '-1', '--format=%an <%ae>']);
     expect(stdout.trim()).to.equal('Edge deployment operator <cm@acme.example>');
+  });
+
+  it('keeps sealing and commissioning across a restart of the core, whose new token stores refuse every old token', async () => {
+    const cert = testCert('rsa');
+    expect((await cdb('PUT', `/v2/app/${u.app.edgeStatus}/object/${cluster}`, { kubeseal_cert: cert.certPem })).status).to.be.oneOf([201, 204]);
+    // A seal first, so the manager holds tokens for the Config Store, Auth and the Git server.
+    expect((await api('PUT', `/v1/cluster/${cluster}/secret/app/restart/before`, 'one')).status).to.equal(204);
+
+    // The same services on the same ports and data, but every token they issued is gone.
+    const port = (url: string) => new URL(url).port;
+    const e = core.endpoints;
+    await core.stop();
+    core = await startCoreProcess(coreDir, {
+      EMBEDDED_DIRECTORY_PORT: port(e.directory), EMBEDDED_CONFIGDB_PORT: port(e.configdb), EMBEDDED_AUTH_PORT: port(e.auth),
+      EMBEDDED_GIT_PORT: port(e.git), EMBEDDED_MQTT_PORT: port(e.mqtt), EMBEDDED_CMDESC_PORT: port(e.cmdesc),
+    });
+    const sealed = await api('PUT', `/v1/cluster/${cluster}/secret/app/restart/after`, 'two');
+    expect(sealed.status, await sealed.text()).to.equal(204);
+    const text = readFileSync(join(await clone(cluster), 'edo/secrets/app/restart.yaml'), 'utf8');
+    expect(text).to.match(/\bbefore:/).and.to.match(/\bafter:/);
+
+    const second = (await (await cdb('POST', '/v2/object', { class: u.class.edgeCluster })).json() as { uuid: string }).uuid;
+    expect((await cdb('PUT', `/v2/app/${u.app.clusterConfig}/object/${second}`, { name: 'Remote_2', namespace: 'edge-remote' })).status).to.equal(201);
+    await waitFor(async () => {
+      const r = await api('GET', `/v1/cluster/${second}/status`);
+      return r.status === 200 && (await r.json() as { ready?: boolean }).ready === true;
+    }, 60_000, m, 'the second cluster to be ready after the core restart');
   });
 
   it('on SIGTERM during a burst of sealing requests keeps every acknowledged secret, sends NDEATH and exits 0', async () => {

@@ -32,7 +32,7 @@ describe('repo writer over smart HTTP', function () {
     const cm = t.core.credentials.clusterManager;
     return new RepoWriter(join(tempDir('wc-'), uuid), {
       url: `${opts.base ?? t.core.endpoints.git}/uuid/${uuid}`,
-      headers: async () => ({ Authorization: `Basic ${Buffer.from(`${cm.username}:${cm.password}`).toString('base64')}` }),
+      headers: async (_fresh) => ({ Authorization: `Basic ${Buffer.from(`${cm.username}:${cm.password}`).toString('base64')}` }),
       timeoutMs: opts.timeoutMs,
     }, { name: 'Edge deployment operator', email: 'cm@test' });
   };
