@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createHash, generateKeyPairSync, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -9,7 +9,7 @@ import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { testCert } from '../helpers/certs.js';
 import { clone as cloneRepo, git, remoteHead as remoteHeadOf, repoUrl } from '../helpers/git.js';
 import { unsealValue } from '../helpers/unseal.js';
-import { selfSignedCertificate } from '../helpers/x509.js';
+import { controllerCertificate, selfSignedCertificate } from '../helpers/x509.js';
 
 /**
  * The secret routes end to end: the embedded core (Config Store, Git server),
@@ -500,14 +500,15 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       });
     });
 
-    it('EC, RSA-PSS, expired, not-yet-valid and garbage certificates are each refused with a distinct reason', async () => {
+    it('EC, RSA-PSS, expired and garbage certificates, and a bundle kubeseal refuses, are each refused with a distinct reason', async () => {
       const garbagePem = '-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGUgYXQgYWxs\n-----END CERTIFICATE-----\n';
       const cases: Array<[string, string]> = [
         ['ec', testCert('ec').certPem],
         ['rsa-pss', testCert('rsa-pss').certPem],
         ['expired', testCert('expired').certPem],
-        ['not-yet-valid', testCert('not-yet-valid').certPem],
         ['garbage PEM', garbagePem],
+        // kubeseal parses every CERTIFICATE block of the bundle and refuses it if one fails.
+        ['valid certificate then garbage PEM', `${rsa().certPem}${garbagePem}`],
         ['garbage text', 'this is not a certificate'],
       ];
       const reasons = new Map<string, string>();
@@ -527,11 +528,11 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(reasons.get('ec')).to.equal('not-rsa');
       expect(reasons.get('rsa-pss')).to.equal('not-rsa');
       expect(reasons.get('expired')).to.equal('expired');
-      expect(reasons.get('not-yet-valid')).to.equal('not-yet-valid');
       expect(reasons.get('garbage PEM')).to.equal('unparseable');
-      const distinct = new Set(['ec', 'expired', 'not-yet-valid', 'garbage PEM'].map((k) => reasons.get(k)));
-      expect(distinct.size).to.equal(4);
-      expect(reasons.get('garbage text')).to.not.be.oneOf(['not-rsa', 'expired', 'not-yet-valid']);
+      expect(reasons.get('valid certificate then garbage PEM')).to.equal('unparseable');
+      const distinct = new Set(['ec', 'expired', 'garbage PEM'].map((k) => reasons.get(k)));
+      expect(distinct.size).to.equal(3);
+      expect(reasons.get('garbage text')).to.not.be.oneOf(['not-rsa', 'expired']);
     });
 
     it('the first certificate of a chain is the one used', async () => {
@@ -540,6 +541,63 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       const m = manifest(await clone(B), 'chain-ns', 'n');
       expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('chain-ns', 'n')).toString()).to.equal('chained');
       expect((await del(B, 'chain-ns', 'n', 'k')).status).to.equal(204);
+    });
+  });
+
+  describe('the controller\'s own certificate', () => {
+    /**
+     * The Sealed Secrets controller's default certificate has an empty
+     * subject and issuer (`--my-cn` defaults to ''), and its notBefore is
+     * stamped by the cluster's clock, which may run ahead of ours.
+     */
+    it('seals, lists and reseals with an empty-subject certificate, one not valid yet, and one with a subject', async () => {
+      const C = await s.createCluster('sealing_controller_cert');
+      const key = createPrivateKey(rsa().keyPem);
+      const ahead = new Date(Math.floor(Date.now() / 1000) * 1000 + 86_400_000);
+      const cases: Array<{ what: string; pem: string; keyPem: string; subject: string; notYetValid: boolean }> = [
+        { what: 'empty subject', pem: rsa().certPem, keyPem: rsa().keyPem, subject: '', notYetValid: false },
+        { what: 'notBefore a day ahead', pem: controllerCertificate(key, ahead), keyPem: rsa().keyPem, subject: '', notYetValid: true },
+        { what: 'with a subject', pem: testCert('rsa-subject').certPem, keyPem: testCert('rsa-subject').keyPem, subject: 'CN=sealed-secret, O=sealed-secret', notYetValid: false },
+      ];
+      for (const [i, c] of cases.entries()) {
+        const x509 = new X509Certificate(c.pem);
+        expect(x509.subject === undefined, c.what).to.equal(c.subject === '');
+        await setCert(C, c.pem);
+        const name = `ctl-${i}`;
+        const dry = await unchanged(C, () => put(C, 'ctl-ns', name, 'k', 'v', '?dryrun'));
+        expect(dry.status, `${c.what} dry run: ${dry.text}`).to.equal(200);
+        const r = await put(C, 'ctl-ns', name, 'k', `value-${i}`);
+        expect(r.status, `${c.what}: ${r.text}`).to.equal(204);
+        const m = manifest(await clone(C), 'ctl-ns', name);
+        expect(unsealValue(c.keyPem, m.spec.encryptedData.k, label.strict('ctl-ns', name)).toString(), c.what).to.equal(`value-${i}`);
+
+        const described = {
+          fingerprint: fingerprint(c.pem), subject: c.subject,
+          notBefore: new Date(x509.validFrom).toISOString(), notAfter: new Date(x509.validTo).toISOString(), notYetValid: c.notYetValid,
+        };
+        const list = await call('GET', `/v1/cluster/${C}/secret`);
+        expect(list.status, list.text).to.equal(200);
+        for (const e of list.json() as unknown as Obj[]) expect(e.sealingCertificate, c.what).to.deep.equal(described);
+        const one = await call('GET', `/v1/cluster/${C}/secret/ctl-ns/${name}`);
+        expect(one.json().sealingCertificate, c.what).to.deep.equal(described);
+        const reseal = await call('POST', `/v1/cluster/${C}/secret-reseal`);
+        expect(reseal.status, `${c.what}: ${reseal.text}`).to.equal(200);
+        expect(reseal.json().certificate).to.equal(described.fingerprint);
+        expect(reseal.json().sealingCertificate, c.what).to.deep.equal(described);
+        expect((reseal.json().stale as Obj[]).map((e) => e.name as string).sort(), c.what).to.deep.equal(cases.slice(0, i).map((_, j) => `ctl-${j}`));
+      }
+    });
+
+    it('takes the certificate after a block with broken base64, as kubeseal does', async () => {
+      const body = rsa().certPem.replace(/-----[A-Z ]+-----/g, '').trim();
+      const broken = `-----BEGIN CERTIFICATE-----\n${body.slice(0, 70)}*${body.slice(71)}\n-----END CERTIFICATE-----\n`;
+      await setCert(B, `${broken}${rsa().certPem}`);
+      const r = await put(B, 'bundle-ns', 'n', 'k', 'after broken');
+      expect(r.status, r.text).to.equal(204);
+      const m = manifest(await clone(B), 'bundle-ns', 'n');
+      expect(m.metadata.annotations[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('bundle-ns', 'n')).toString()).to.equal('after broken');
+      expect((await del(B, 'bundle-ns', 'n', 'k')).status).to.equal(204);
     });
   });
 

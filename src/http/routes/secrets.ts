@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { readRawBody } from '../../lib/body.js';
 import { HttpError } from '../../lib/http-errors.js';
-import { CertificateError, parseSealingCertificate, type SealingCertificate } from '../../sealing/certificate.js';
+import { CertificateError, describeCertificate, parseSealingCertificate, type CertificateDescription, type SealingCertificate } from '../../sealing/certificate.js';
 import { sealedSecretPath, SealingConflict } from '../../sealing/manifest.js';
 import { assertSecretAddress, InvalidSecretAddress } from '../../sealing/names.js';
 import { listSealed, removeEdit, sealEdit, type SecretAddress } from '../../sealing/repo-secrets.js';
@@ -71,9 +71,9 @@ export function secretRoutes(d: ApiDeps): Router {
     }
     try {
       const now = d.now?.() ?? new Date();
-      // Parsing X.509 costs more than the rest of a seal; the dates are checked every time.
+      // Parsing X.509 costs more than the rest of a seal; the expiry is checked every time.
       const hit = parsed.get(e.kubeseal_cert);
-      if (hit && hit.notBefore <= now && now <= hit.notAfter) return hit;
+      if (hit && now <= hit.notAfter) return hit;
       const cert = parseSealingCertificate(e.kubeseal_cert, now);
       if (parsed.size >= 1000) parsed.clear();
       parsed.set(e.kubeseal_cert, cert);
@@ -194,10 +194,29 @@ export function secretRoutes(d: ApiDeps): Router {
     }
   };
 
+  /**
+   * The certificate a seal would use now, for the listing: null when the
+   * edge has reported none that can be used (the listing is of the repo
+   * and does not depend on it).
+   */
+  const currentCertificate = async (cluster: string): Promise<CertificateDescription | null> => {
+    try {
+      const e = await m.edgeStatus.get(cluster);
+      return e ? describeCertificate(usableCertificate(cluster, e), d.now?.() ?? new Date()) : null;
+    } catch {
+      return null;
+    }
+  };
+  /** Each secret with the cluster's current certificate, so a skew (notBefore ahead) or a stale key shows. */
+  const described = async (cluster: string) => {
+    const [list, sealingCertificate] = await Promise.all([listing(cluster), currentCertificate(cluster)]);
+    return list.map((s) => ({ ...s, sealingCertificate }));
+  };
+
   r.get('/v1/cluster/:uuid/secret', async (ctx) => {
     const cluster = await authorise(ctx);
     commissioned(cluster);
-    ctx.body = await listing(cluster);
+    ctx.body = await described(cluster);
   });
 
   r.get('/v1/cluster/:uuid/secret/:namespace/:name', async (ctx) => {
@@ -208,7 +227,7 @@ export function secretRoutes(d: ApiDeps): Router {
       throw e;
     }
     commissioned(cluster);
-    const found = (await listing(cluster)).find((s) => s.path === sealedSecretPath(p.namespace!, p.name!));
+    const found = (await described(cluster)).find((s) => s.path === sealedSecretPath(p.namespace!, p.name!));
     if (!found) throw new HttpError(404, `no sealed secret ${p.namespace}/${p.name}`);
     ctx.body = found;
   });
@@ -226,6 +245,7 @@ export function secretRoutes(d: ApiDeps): Router {
     }
     ctx.body = {
       certificate: cert.fingerprint,
+      sealingCertificate: describeCertificate(cert, d.now?.() ?? new Date()),
       stale,
       message: stale.length
         ? 'These values were sealed for another certificate. They cannot be re-encrypted here: the Cluster Manager never keeps plaintext. PUT each value again to seal it for the current certificate.'
