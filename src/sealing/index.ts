@@ -22,3 +22,4 @@ export {
 export { CERT_ANNOTATION, KEY_CERTS_ANNOTATION } from './cert-record.js';
 export { assertSecretAddress, InvalidSecretAddress, isK8sName, isNamespace, isSecretKey, isSecretName } from './names.js';
 export { pemBlocks, type PemBlock } from './pem.js';
+export { checkSecretLimits, MAX_KEYS_PER_SECRET, MAX_SECRET_BYTES, SecretLimitExceeded, sealedPlaintextBytes, secretSize, type SecretLimitReason } from './limits.js';

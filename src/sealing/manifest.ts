@@ -1,6 +1,7 @@
 import { SizedLru } from '../lib/lru.js';
 import { parseMultiDoc, toMultiDoc } from '../repo/yaml.js';
 import { define, readCertRecord, writeCertRecord, type Annotations } from './cert-record.js';
+import { checkSecretLimits, sealedPlaintextBytes, secretSize } from './limits.js';
 import { assertSecretAddress, InvalidSecretAddress, isSecretKey } from './names.js';
 import { isSealingScope, type SealingScope } from './seal.js';
 
@@ -67,9 +68,11 @@ export function sealedSecretPath(namespace: string, name: string): string {
  * its scope annotations imply, so all keys must share a scope: a write in a
  * different scope is refused while any OTHER key exists (re-writing the only
  * key may change the scope). The manifest's namespace/name must match the
- * request too, since they are part of the label.
+ * request too, since they are part of the label. The Secret must stay
+ * within the limits of limits.ts (sizes of the values already there follow
+ * from their ciphertexts).
  *
- * @throws SealingConflict, InvalidSecretAddress
+ * @throws SealingConflict, SecretLimitExceeded, InvalidSecretAddress
  */
 export function upsertSealedKey(existingText: string | undefined, write: SealedKeyWrite): string {
   const { namespace, name, key, ciphertext, scope, certFingerprint } = write;
@@ -103,6 +106,14 @@ export function upsertSealedKey(existingText: string | undefined, write: SealedK
         `cannot add ${JSON.stringify(key)} sealed ${scope}: all keys of one SealedSecret share one scope`,
     );
   }
+
+  const before = secretSize(encryptedData);
+  const replaced = Object.hasOwn(encryptedData, key) ? sealedPlaintextBytes(encryptedData[key]) : 0;
+  checkSecretLimits(
+    before,
+    { bytes: before.bytes - replaced + sealedPlaintextBytes(ciphertext), keys: before.keys + (Object.hasOwn(encryptedData, key) ? 0 : 1) },
+    `${namespace}/${name}`,
+  );
 
   const record = readCertRecord(annotations, oldKeys);
   define(record, key, certFingerprint);

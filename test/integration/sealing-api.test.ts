@@ -247,12 +247,39 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
         const declared = await put(A, 'app-ns', 'big', 'k', Buffer.alloc(1024 * 1024 + 1, 7));
         expect(declared.status, declared.text).to.equal(413);
         expect(declared.json().message).to.be.a('string');
+        expect(declared.json().reason).to.equal('value-too-large');
       });
       const exact = randomBytes(1024 * 1024);
       const r = await put(A, 'app-ns', 'big', 'k', exact);
       expect(r.status, r.text).to.equal(204);
       const m = manifest(await clone(A), 'app-ns', 'big');
       expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('app-ns', 'big')).equals(exact)).to.equal(true);
+    });
+
+    it('two values that together exceed 1 MiB: the second PUT, and its dry run, are 413 with a reason and the repo is unchanged', async () => {
+      const first = randomBytes(700 * 1024);
+      expect((await put(A, 'size-ns', 'pair', 'first', first)).status).to.equal(204);
+      const before = await clone(A);
+      const headBefore = (await git(['rev-parse', 'HEAD'], before)).trim();
+      const fileBefore = readFileSync(join(before, manifestPath('size-ns', 'pair')), 'utf8');
+      const second = randomBytes(1024 * 1024 - first.length + 1);
+      await unchanged(A, async () => {
+        for (const q of ['', '?dryrun']) {
+          const r = await put(A, 'size-ns', 'pair', 'second', second, q);
+          expect(r.status, `${q}: ${r.text}`).to.equal(413);
+          expect(r.json().reason, q).to.equal('secret-too-large');
+          expect(r.json().message, q).to.match(/1 MiB/);
+        }
+      });
+      // A fresh clone by the real git CLI: same commit, same file, only the first key.
+      const after = await clone(A);
+      expect((await git(['rev-parse', 'HEAD'], after)).trim()).to.equal(headBefore);
+      expect(readFileSync(join(after, manifestPath('size-ns', 'pair')), 'utf8')).to.equal(fileBefore);
+      expect(Object.keys(manifest(after, 'size-ns', 'pair').spec.encryptedData)).to.deep.equal(['first']);
+      // Exactly 1 MiB in total is what Kubernetes still takes.
+      expect((await put(A, 'size-ns', 'pair', 'second', second.subarray(1))).status).to.equal(204);
+      const m = manifest(await clone(A), 'size-ns', 'pair');
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.second, label.strict('size-ns', 'pair')).equals(second.subarray(1))).to.equal(true);
     });
 
     it('a streamed (chunked, no Content-Length) body over 1 MiB is answered 413 without resetting the connection, and writes nothing', async () => {

@@ -8,10 +8,10 @@ import { assertSecretAddress, InvalidSecretAddress } from '../../sealing/names.j
 import { listSealed, removeEdit, sealEdit, type SecretAddress } from '../../sealing/repo-secrets.js';
 import { WriteQueueTimeout, type Edit } from '../../repo/writer.js';
 import { isSealingScope, type SealingScope } from '../../sealing/seal.js';
+import { MAX_SECRET_BYTES, SecretLimitExceeded } from '../../sealing/limits.js';
 import type { ApiDeps } from '../deps.js';
 import { clusterParam, isDryRun, principalOf } from '../params.js';
 
-export const MAX_SECRET_BYTES = 1024 * 1024;
 /**
  * Back-pressure: past these many waiting changes a request is refused at
  * once (429), and a change whose write has not started within
@@ -132,6 +132,7 @@ export function secretRoutes(d: ApiDeps): Router {
     } catch (e) {
       d.metrics.secretWrites.inc({ op, result: 'failed' });
       if (e instanceof SealingConflict) throw new HttpError(409, e.message, {}, { reason: e.code });
+      if (e instanceof SecretLimitExceeded) throw new HttpError(413, e.message, {}, { reason: e.reason });
       if (e instanceof HttpError) throw e;
       if (e instanceof WriteQueueTimeout) throw new HttpError(503, `${e.message}: the cluster's repo is busy; try again shortly`, { 'Retry-After': '5' });
       throw new HttpError(503, `the change could not be pushed to the cluster's repo: ${(e as Error).message}`, { 'Retry-After': '5' });
@@ -147,7 +148,11 @@ export function secretRoutes(d: ApiDeps): Router {
     const cluster = await authorise(ctx);
     const a = address(ctx);
     const scope = scopeOf(ctx);
-    const value = await readRawBody(ctx, MAX_SECRET_BYTES);
+    // One value alone may fill the Secret; the total is checked against the file.
+    const value = await readRawBody(ctx, MAX_SECRET_BYTES).catch((e: unknown) => {
+      if (e instanceof HttpError && e.status === 413) throw new HttpError(413, e.message, e.headers, { reason: 'value-too-large' });
+      throw e;
+    });
     commissioned(cluster);
     let count = 0;
     const seal = async () => sealEdit(a, value, await certificate(cluster), scope, (n) => { count = n; });
@@ -158,6 +163,7 @@ export function secretRoutes(d: ApiDeps): Router {
         ctx.body = s.render(existing);
       } catch (e) {
         if (e instanceof SealingConflict) throw new HttpError(409, e.message, {}, { reason: e.code });
+        if (e instanceof SecretLimitExceeded) throw new HttpError(413, e.message, {}, { reason: e.reason });
         throw e;
       }
       ctx.type = 'application/yaml';
