@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -154,7 +154,9 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(m.kind).to.equal('SealedSecret');
       expect(m.metadata.namespace).to.equal('app-ns');
       expect(m.metadata.name).to.equal('db-creds');
-      expect(m.spec.template).to.deep.equal({ data: null, metadata: { namespace: 'app-ns', name: 'db-creds' }, type: 'Opaque' });
+      // kubeseal's shape: the template's metadata equals the SealedSecret's, no `data`.
+      expect(m.spec.template).to.deep.equal({ metadata: { namespace: 'app-ns', name: 'db-creds', annotations: { [CERT_SHA]: fingerprint(rsa().certPem) } }, type: 'Opaque' });
+      expect(m.spec.template.metadata).to.deep.equal(m.metadata);
       expect(Object.keys(m.spec.encryptedData)).to.deep.equal(['password']);
       const sealed = m.spec.encryptedData.password as string;
       expect(sealed).to.match(/^[A-Za-z0-9+/]+=*$/);
@@ -202,6 +204,35 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(m.metadata.annotations[NS_WIDE]).to.equal('true');
       expect(m.metadata.annotations[CLUSTER_WIDE]).to.equal(undefined);
       expect(m.metadata.annotations[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
+      // As kubeseal writes it: the scope annotation in both metadata blocks.
+      expect(m.spec.template.metadata.annotations[NS_WIDE]).to.equal('true');
+      expect(m.spec.template.metadata).to.deep.equal(m.metadata);
+    });
+
+    it('a file in the original shape (`data: null`, no template annotations), pushed with git, takes kubeseal\'s shape on its next edit', async () => {
+      const dir = await clone(A);
+      const path = manifestPath('app-ns', 'old-shape');
+      const old = [
+        '---', 'apiVersion: bitnami.com/v1alpha1', 'kind: SealedSecret', 'metadata:', '  namespace: app-ns', '  name: old-shape',
+        '  annotations:', `    ${NS_WIDE}: "true"`,
+        'spec:', '  encryptedData:', `    a: ${(manifest(dir, 'app-ns', 'ns-wide').spec.encryptedData as Obj).token}`,
+        '  template:', '    data: null', '    metadata:', '      namespace: app-ns', '      name: old-shape', '    type: Opaque', '',
+      ].join('\n');
+      writeFileSync(join(dir, path), old);
+      await git(['add', path], dir);
+      await git(['commit', '-q', '-m', 'by hand: old shape'], dir);
+      await git(['push', '-q', 'origin', 'HEAD:main'], dir);
+      expect((await put(A, 'app-ns', 'old-shape', 'b', 'bee', '?scope=namespace-wide')).status).to.equal(204);
+      const text = readFileSync(join(await clone(A), path), 'utf8');
+      expect(text).not.to.match(/data:\s*null/);
+      const m = parseYaml(text);
+      expect(Object.keys(m.spec.encryptedData).sort()).to.deep.equal(['a', 'b']);
+      expect(Object.hasOwn(m.spec.template, 'data')).to.equal(false);
+      expect(m.spec.template.metadata.annotations[NS_WIDE]).to.equal('true');
+      expect(m.spec.template.metadata).to.deep.equal(m.metadata);
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.b, label.ns('app-ns')).toString()).to.equal('bee');
+      expect((await del(A, 'app-ns', 'old-shape', 'a')).status).to.equal(204);
+      expect((await del(A, 'app-ns', 'old-shape', 'b')).status).to.equal(204);
     });
 
     it('?scope=cluster-wide seals with the empty label and annotates the manifest', async () => {
@@ -216,6 +247,8 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(m.metadata.annotations[CLUSTER_WIDE]).to.equal('true');
       expect(m.metadata.annotations[NS_WIDE]).to.equal(undefined);
       expect(m.metadata.annotations[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
+      expect(m.spec.template.metadata.annotations[CLUSTER_WIDE]).to.equal('true');
+      expect(m.spec.template.metadata).to.deep.equal(m.metadata);
     });
 
     it('?scope=strict is the default, explicitly', async () => {
