@@ -28,6 +28,8 @@ export const MAX_QUEUE_WAIT_MS = 10_000;
  * plus a Git timeout or two.
  */
 export const MAX_WRITE_MS = 15_000;
+/** How long a listing waits for the cluster's certificate before showing it as null. */
+export const CERTIFICATE_LOOKUP_MS = 1_000;
 
 /** Sealing secrets into a cluster's repo, removing them, and listing what is sealed. */
 export function secretRoutes(d: ApiDeps): Router {
@@ -202,15 +204,21 @@ export function secretRoutes(d: ApiDeps): Router {
 
   /**
    * The certificate a seal would use now, for the listing: null when the
-   * edge has reported none that can be used (the listing is of the repo
-   * and does not depend on it).
+   * edge has reported none that can be used, or when the Config Store does
+   * not answer within CERTIFICATE_LOOKUP_MS. The listing is of the repo and
+   * must not wait on, or fail with, another service.
    */
   const currentCertificate = async (cluster: string): Promise<CertificateDescription | null> => {
-    try {
+    const lookup = (async () => {
       const e = await m.edgeStatus.get(cluster);
       return e ? describeCertificate(usableCertificate(cluster, e), d.now?.() ?? new Date()) : null;
-    } catch {
-      return null;
+    })().catch(() => null);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), CERTIFICATE_LOOKUP_MS); });
+    try {
+      return await Promise.race([lookup, late]);
+    } finally {
+      clearTimeout(timer);
     }
   };
   /** Each secret with the cluster's current certificate, so a skew (notBefore ahead) or a stale key shows. */
