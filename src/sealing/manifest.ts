@@ -1,6 +1,7 @@
 import { SizedLru } from '../lib/lru.js';
 import { parseMultiDoc, toMultiDoc } from '../repo/yaml.js';
-import { define, readCertRecord, writeCertRecord, type Annotations } from './cert-record.js';
+import { CERT_ANNOTATION, define, KEY_CERTS_ANNOTATION, readCertRecord, writeCertRecord, type Annotations } from './cert-record.js';
+import { checkSecretLimits, sealedPlaintextBytes, secretSize } from './limits.js';
 import { assertSecretAddress, InvalidSecretAddress, isSecretKey } from './names.js';
 import { isSealingScope, type SealingScope } from './seal.js';
 
@@ -67,9 +68,11 @@ export function sealedSecretPath(namespace: string, name: string): string {
  * its scope annotations imply, so all keys must share a scope: a write in a
  * different scope is refused while any OTHER key exists (re-writing the only
  * key may change the scope). The manifest's namespace/name must match the
- * request too, since they are part of the label.
+ * request too, since they are part of the label. The Secret must stay
+ * within the limits of limits.ts (sizes of the values already there follow
+ * from their ciphertexts).
  *
- * @throws SealingConflict, InvalidSecretAddress
+ * @throws SealingConflict, SecretLimitExceeded, InvalidSecretAddress
  */
 export function upsertSealedKey(existingText: string | undefined, write: SealedKeyWrite): string {
   const { namespace, name, key, ciphertext, scope, certFingerprint } = write;
@@ -80,7 +83,7 @@ export function upsertSealedKey(existingText: string | undefined, write: SealedK
 
   const docs = parse(existingText);
   if (docs.length === 0) docs.push(freshSealedSecret(namespace, name));
-  const { metadata, encryptedData } = firstSealedSecret(docs);
+  const { metadata, spec, encryptedData } = firstSealedSecret(docs);
 
   for (const [field, want] of [['namespace', namespace], ['name', name]] as const) {
     if (metadata[field] === undefined) metadata[field] = want;
@@ -104,6 +107,14 @@ export function upsertSealedKey(existingText: string | undefined, write: SealedK
     );
   }
 
+  const before = secretSize(encryptedData);
+  const replaced = Object.hasOwn(encryptedData, key) ? sealedPlaintextBytes(encryptedData[key]) : 0;
+  checkSecretLimits(
+    before,
+    { bytes: before.bytes - replaced + sealedPlaintextBytes(ciphertext), keys: before.keys + (Object.hasOwn(encryptedData, key) ? 0 : 1) },
+    `${namespace}/${name}`,
+  );
+
   const record = readCertRecord(annotations, oldKeys);
   define(record, key, certFingerprint);
   define(encryptedData, key, ciphertext);
@@ -113,6 +124,7 @@ export function upsertSealedKey(existingText: string | undefined, write: SealedK
   if (scope === 'cluster-wide') annotations[CLUSTER_WIDE_ANNOTATION] = 'true';
   writeCertRecord(annotations, record, Object.keys(encryptedData));
   storeAnnotations(metadata, annotations);
+  shapeTemplate(metadata, spec);
   return render(docs);
 }
 
@@ -129,7 +141,7 @@ export function removeSealedKey(existingText: string | undefined, key: string): 
   if (!isSecretKey(key)) throw new InvalidSecretAddress('key', key);
   const docs = parse(existingText);
   if (docs.length === 0) return { text: existingText, changed: false };
-  const { metadata, encryptedData } = firstSealedSecret(docs);
+  const { metadata, spec, encryptedData } = firstSealedSecret(docs);
   if (!Object.hasOwn(encryptedData, key)) return { text: existingText, changed: false };
 
   const annotations = annotationsOf(metadata);
@@ -139,6 +151,7 @@ export function removeSealedKey(existingText: string | undefined, key: string): 
   if (remaining.length === 0 && docs.length === 1) return { text: undefined, changed: true };
   writeCertRecord(annotations, record, remaining);
   storeAnnotations(metadata, annotations);
+  shapeTemplate(metadata, spec);
   return { text: render(docs), changed: true };
 }
 
@@ -170,7 +183,11 @@ function isObj(v: unknown): v is Obj {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
-/** The shape the original Cluster Manager starts a new file with (reference §1.10). */
+/**
+ * A new file: the original Cluster Manager's layout, without its
+ * `template.data: null` (kubeseal never writes `data`, it is `omitempty`);
+ * `shapeTemplate` fills in the template's metadata.
+ */
 function freshSealedSecret(namespace: string, name: string): Obj {
   return {
     apiVersion: 'bitnami.com/v1alpha1',
@@ -178,9 +195,48 @@ function freshSealedSecret(namespace: string, name: string): Obj {
     metadata: { namespace, name },
     spec: {
       encryptedData: {},
-      template: { data: null, metadata: { namespace, name }, type: 'Opaque' },
+      template: { metadata: {}, type: 'Opaque' },
     },
   };
+}
+
+/** Annotations this module owns; the template carries the same values as `metadata`. */
+const MANAGED_ANNOTATIONS = [NAMESPACE_WIDE_ANNOTATION, CLUSTER_WIDE_ANNOTATION, CERT_ANNOTATION, KEY_CERTS_ANNOTATION];
+
+/**
+ * Gives `spec.template.metadata` what kubeseal gives it. kubeseal copies
+ * the Secret's whole metadata into the template, scope annotations
+ * included, and keeps only name, namespace and those annotations outside
+ * (sealed-secrets `NewSealedSecret`), so for a plain Secret both blocks are
+ * equal. Three readers depend on that:
+ * - the controller makes the Secret from the template, so the Secret
+ *   carries its scope annotation only if the template does;
+ * - `kubeseal --re-encrypt` (the controller's `Rotate`) compares the two
+ *   blocks, warns when they differ and then overwrites the template with
+ *   `metadata`; so the certificate record is mirrored too, keeping the
+ *   blocks equal and the warning away;
+ * - `kubeseal --merge-into` writes the new template annotations into the
+ *   existing template's annotations, which must therefore exist for a
+ *   namespace-wide or cluster-wide secret.
+ * Anything else in the template (labels, further annotations, `type`, a
+ * non-empty `data`) is the author's and stays. A `data: null` left by the
+ * original shape is dropped, so old files take this shape on their next edit.
+ */
+function shapeTemplate(metadata: Obj, spec: Obj): void {
+  const template = isObj(spec.template) ? spec.template : (spec.template = {});
+  if (template.data === null) delete template.data;
+  const meta = isObj(template.metadata) ? template.metadata : (template.metadata = {});
+  for (const field of ['namespace', 'name']) {
+    if (metadata[field] === undefined) delete meta[field];
+    else meta[field] = metadata[field];
+  }
+  const outer = annotationsOf(metadata);
+  const inner = annotationsOf(meta);
+  for (const k of MANAGED_ANNOTATIONS) {
+    if (Object.hasOwn(outer, k)) define(inner, k, outer[k]);
+    else delete inner[k];
+  }
+  storeAnnotations(meta, inner);
 }
 
 /**
@@ -213,7 +269,7 @@ function render(docs: unknown[]): string {
 }
 
 /** Locates (creating empty containers where absent) the parts we edit, in place. */
-function firstSealedSecret(docs: unknown[]): { metadata: Obj; encryptedData: Obj } {
+function firstSealedSecret(docs: unknown[]): { metadata: Obj; spec: Obj; encryptedData: Obj } {
   const doc = docs[0];
   if (!isObj(doc) || doc.kind !== 'SealedSecret') {
     throw new SealingConflict('not-sealed-secret', 'the first document of the file is not a SealedSecret');
@@ -228,7 +284,7 @@ function firstSealedSecret(docs: unknown[]): { metadata: Obj; encryptedData: Obj
   if (!isObj(spec.encryptedData)) {
     throw new SealingConflict('invalid-manifest', 'the SealedSecret has a malformed spec.encryptedData');
   }
-  return { metadata, encryptedData: spec.encryptedData };
+  return { metadata, spec, encryptedData: spec.encryptedData };
 }
 
 function annotationsOf(metadata: Obj): Annotations {

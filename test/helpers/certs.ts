@@ -1,18 +1,25 @@
 import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { controllerCertificate } from './x509.js';
 
 /**
- * Test certificates made by the real `openssl` CLI, so the code under test
- * meets material it did not produce itself. Generated lazily once per test
- * run into a temp dir (removed at exit) because RSA key generation is slow.
+ * Test certificates. The default ones (`rsa`, `rsa-other`) look like the
+ * Sealed Secrets controller's own: RSA 4096, empty subject and issuer,
+ * valid for 10 years from now, made with node:crypto and the project's
+ * X.509 helper (x509.ts). The others are made by the real `openssl` CLI,
+ * so the code under test also meets material it did not produce itself.
+ * Generated lazily once per test process into a temp dir (removed at exit)
+ * because RSA key generation is slow, RSA 4096 above all.
  */
 
 export type TestCertKind =
-  | 'rsa' // valid RSA 2048, like a controller's sealing cert
-  | 'rsa-other' // a second valid RSA 2048 (a rotated controller key)
-  | 'rsa-4096' // the key size the controller really uses
+  | 'rsa' // a controller's default sealing certificate: RSA 4096, empty subject, 10 years
+  | 'rsa-other' // another such certificate (a renewed controller key)
+  | 'rsa-subject' // RSA 2048 with subject and issuer CN=sealed-secret, O=sealed-secret, 30 days (openssl)
+  | 'rsa-4096' // RSA 4096 with that subject (openssl)
   | 'ec' // valid, but P-256
   | 'rsa-pss' // valid, but RSASSA-PSS (cannot encrypt)
   | 'expired' // RSA, 2020-01-01 .. 2021-01-01
@@ -52,7 +59,13 @@ export function testCert(kind: TestCertKind): TestCert {
   const certPath = join(dir, 'cert.pem');
   switch (kind) {
     case 'rsa':
-    case 'rsa-other':
+    case 'rsa-other': {
+      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 4096 });
+      writeFileSync(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      writeFileSync(certPath, controllerCertificate(privateKey));
+      break;
+    }
+    case 'rsa-subject':
       selfSigned(dir, ['-newkey', 'rsa:2048']);
       break;
     case 'rsa-4096':

@@ -5,7 +5,8 @@ import { createPublicKey, randomBytes, sign, type KeyObject } from 'node:crypto'
  * keys and signatures but not certificates, so the few DER structures of a
  * certificate are encoded here (RFC 5280). Enough for a sealing certificate
  * as the Sealed Secrets controller makes one: RSA or EC key, a subject
- * common name, validity dates, no extensions.
+ * common name and organisation (or an empty subject), validity dates, and
+ * optionally the controller's two extensions.
  */
 
 function length(n: number): Buffer {
@@ -52,18 +53,51 @@ function time(d: Date): Buffer {
   return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(`${iso.slice(2)}Z`, 'latin1')) : tlv(0x18, Buffer.from(`${iso}Z`, 'latin1'));
 }
 
-function name(commonName: string, organisation?: string): Buffer {
-  const rdns = [set(sequence(oid('2.5.4.3'), utf8(commonName)))];
+/** A Name with one RDN per non-empty part; with none it is the empty SEQUENCE Go writes for an empty CN. */
+function name(commonName: string, organisation: string): Buffer {
+  const rdns: Buffer[] = [];
+  if (commonName) rdns.push(set(sequence(oid('2.5.4.3'), utf8(commonName))));
   if (organisation) rdns.push(set(sequence(oid('2.5.4.10'), utf8(organisation))));
   return sequence(...rdns);
 }
 
+const TRUE = Buffer.from([0x01, 0x01, 0xff]);
+const octets = (b: Buffer) => tlv(0x04, b);
+
+/**
+ * The extensions the controller's certificate carries (sealed-secrets
+ * `pkg/crypto/keys.go` asks Go for KeyUsageEncipherOnly and a CA basic
+ * constraint; Go marks both critical and encodes the usage as one byte).
+ */
+function controllerExtensions(): Buffer {
+  const keyUsage = sequence(oid('2.5.29.15'), TRUE, octets(Buffer.from([0x03, 0x02, 0x00, 0x01])));
+  const basicConstraints = sequence(oid('2.5.29.19'), TRUE, octets(sequence(TRUE)));
+  return explicit(3, sequence(keyUsage, basicConstraints));
+}
+
 export interface SelfSignedOptions {
   privateKey: KeyObject;
+  /** Default `sealed-secret`; `''` leaves it out. */
   commonName?: string;
+  /** Default `sealed-secret`; `''` leaves it out. */
   organisation?: string;
   notBefore?: Date;
   notAfter?: Date;
+  /** Adds the controller's key usage and basic constraints extensions. */
+  controllerExtensions?: boolean;
+}
+
+const TEN_YEARS_MS = 10 * 365 * 86_400_000;
+
+/**
+ * A certificate as the Sealed Secrets controller makes one by default:
+ * empty subject and issuer (`--my-cn` defaults to ''), notBefore now and
+ * valid for `--key-ttl`, 10 × 365 days, with its two extensions.
+ */
+export function controllerCertificate(privateKey: KeyObject, notBefore: Date = new Date()): string {
+  return selfSignedCertificate({
+    privateKey, commonName: '', organisation: '', notBefore, notAfter: new Date(notBefore.getTime() + TEN_YEARS_MS), controllerExtensions: true,
+  });
 }
 
 /** A self-signed certificate for the key pair, as PEM. */
@@ -76,7 +110,7 @@ export function selfSignedCertificate(o: SelfSignedOptions): string {
     : undefined;
   if (!algorithm) throw new Error(`cannot sign a certificate with a ${type} key`);
   const notBefore = o.notBefore ?? new Date(Date.now() - 60_000);
-  const notAfter = o.notAfter ?? new Date(Date.now() + 10 * 365 * 86_400_000);
+  const notAfter = o.notAfter ?? new Date(Date.now() + TEN_YEARS_MS);
   const subject = name(o.commonName ?? 'sealed-secret', o.organisation ?? 'sealed-secret');
   const serial = randomBytes(16);
   serial[0]! &= 0x7f;
@@ -88,6 +122,7 @@ export function selfSignedCertificate(o: SelfSignedOptions): string {
     sequence(time(notBefore), time(notAfter)),
     subject,
     publicKey.export({ type: 'spki', format: 'der' }),
+    ...(o.controllerExtensions ? [controllerExtensions()] : []),
   );
   const signature = sign('sha256', tbs, o.privateKey);
   const der = sequence(tbs, algorithm, bitString(signature));

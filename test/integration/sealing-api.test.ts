@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { createHash, generateKeyPairSync, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { testCert } from '../helpers/certs.js';
 import { clone as cloneRepo, git, remoteHead as remoteHeadOf, repoUrl } from '../helpers/git.js';
 import { unsealValue } from '../helpers/unseal.js';
-import { selfSignedCertificate } from '../helpers/x509.js';
+import { controllerCertificate, selfSignedCertificate } from '../helpers/x509.js';
 
 /**
  * The secret routes end to end: the embedded core (Config Store, Git server),
@@ -154,7 +154,9 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(m.kind).to.equal('SealedSecret');
       expect(m.metadata.namespace).to.equal('app-ns');
       expect(m.metadata.name).to.equal('db-creds');
-      expect(m.spec.template).to.deep.equal({ data: null, metadata: { namespace: 'app-ns', name: 'db-creds' }, type: 'Opaque' });
+      // kubeseal's shape: the template's metadata equals the SealedSecret's, no `data`.
+      expect(m.spec.template).to.deep.equal({ metadata: { namespace: 'app-ns', name: 'db-creds', annotations: { [CERT_SHA]: fingerprint(rsa().certPem) } }, type: 'Opaque' });
+      expect(m.spec.template.metadata).to.deep.equal(m.metadata);
       expect(Object.keys(m.spec.encryptedData)).to.deep.equal(['password']);
       const sealed = m.spec.encryptedData.password as string;
       expect(sealed).to.match(/^[A-Za-z0-9+/]+=*$/);
@@ -202,6 +204,35 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(m.metadata.annotations[NS_WIDE]).to.equal('true');
       expect(m.metadata.annotations[CLUSTER_WIDE]).to.equal(undefined);
       expect(m.metadata.annotations[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
+      // As kubeseal writes it: the scope annotation in both metadata blocks.
+      expect(m.spec.template.metadata.annotations[NS_WIDE]).to.equal('true');
+      expect(m.spec.template.metadata).to.deep.equal(m.metadata);
+    });
+
+    it('a file in the original shape (`data: null`, no template annotations), pushed with git, takes kubeseal\'s shape on its next edit', async () => {
+      const dir = await clone(A);
+      const path = manifestPath('app-ns', 'old-shape');
+      const old = [
+        '---', 'apiVersion: bitnami.com/v1alpha1', 'kind: SealedSecret', 'metadata:', '  namespace: app-ns', '  name: old-shape',
+        '  annotations:', `    ${NS_WIDE}: "true"`,
+        'spec:', '  encryptedData:', `    a: ${(manifest(dir, 'app-ns', 'ns-wide').spec.encryptedData as Obj).token}`,
+        '  template:', '    data: null', '    metadata:', '      namespace: app-ns', '      name: old-shape', '    type: Opaque', '',
+      ].join('\n');
+      writeFileSync(join(dir, path), old);
+      await git(['add', path], dir);
+      await git(['commit', '-q', '-m', 'by hand: old shape'], dir);
+      await git(['push', '-q', 'origin', 'HEAD:main'], dir);
+      expect((await put(A, 'app-ns', 'old-shape', 'b', 'bee', '?scope=namespace-wide')).status).to.equal(204);
+      const text = readFileSync(join(await clone(A), path), 'utf8');
+      expect(text).not.to.match(/data:\s*null/);
+      const m = parseYaml(text);
+      expect(Object.keys(m.spec.encryptedData).sort()).to.deep.equal(['a', 'b']);
+      expect(Object.hasOwn(m.spec.template, 'data')).to.equal(false);
+      expect(m.spec.template.metadata.annotations[NS_WIDE]).to.equal('true');
+      expect(m.spec.template.metadata).to.deep.equal(m.metadata);
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.b, label.ns('app-ns')).toString()).to.equal('bee');
+      expect((await del(A, 'app-ns', 'old-shape', 'a')).status).to.equal(204);
+      expect((await del(A, 'app-ns', 'old-shape', 'b')).status).to.equal(204);
     });
 
     it('?scope=cluster-wide seals with the empty label and annotates the manifest', async () => {
@@ -216,6 +247,8 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(m.metadata.annotations[CLUSTER_WIDE]).to.equal('true');
       expect(m.metadata.annotations[NS_WIDE]).to.equal(undefined);
       expect(m.metadata.annotations[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
+      expect(m.spec.template.metadata.annotations[CLUSTER_WIDE]).to.equal('true');
+      expect(m.spec.template.metadata).to.deep.equal(m.metadata);
     });
 
     it('?scope=strict is the default, explicitly', async () => {
@@ -247,12 +280,39 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
         const declared = await put(A, 'app-ns', 'big', 'k', Buffer.alloc(1024 * 1024 + 1, 7));
         expect(declared.status, declared.text).to.equal(413);
         expect(declared.json().message).to.be.a('string');
+        expect(declared.json().reason).to.equal('value-too-large');
       });
       const exact = randomBytes(1024 * 1024);
       const r = await put(A, 'app-ns', 'big', 'k', exact);
       expect(r.status, r.text).to.equal(204);
       const m = manifest(await clone(A), 'app-ns', 'big');
       expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('app-ns', 'big')).equals(exact)).to.equal(true);
+    });
+
+    it('two values that together exceed 1 MiB: the second PUT, and its dry run, are 413 with a reason and the repo is unchanged', async () => {
+      const first = randomBytes(700 * 1024);
+      expect((await put(A, 'size-ns', 'pair', 'first', first)).status).to.equal(204);
+      const before = await clone(A);
+      const headBefore = (await git(['rev-parse', 'HEAD'], before)).trim();
+      const fileBefore = readFileSync(join(before, manifestPath('size-ns', 'pair')), 'utf8');
+      const second = randomBytes(1024 * 1024 - first.length + 1);
+      await unchanged(A, async () => {
+        for (const q of ['', '?dryrun']) {
+          const r = await put(A, 'size-ns', 'pair', 'second', second, q);
+          expect(r.status, `${q}: ${r.text}`).to.equal(413);
+          expect(r.json().reason, q).to.equal('secret-too-large');
+          expect(r.json().message, q).to.match(/1 MiB/);
+        }
+      });
+      // A fresh clone by the real git CLI: same commit, same file, only the first key.
+      const after = await clone(A);
+      expect((await git(['rev-parse', 'HEAD'], after)).trim()).to.equal(headBefore);
+      expect(readFileSync(join(after, manifestPath('size-ns', 'pair')), 'utf8')).to.equal(fileBefore);
+      expect(Object.keys(manifest(after, 'size-ns', 'pair').spec.encryptedData)).to.deep.equal(['first']);
+      // Exactly 1 MiB in total is what Kubernetes still takes.
+      expect((await put(A, 'size-ns', 'pair', 'second', second.subarray(1))).status).to.equal(204);
+      const m = manifest(await clone(A), 'size-ns', 'pair');
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.second, label.strict('size-ns', 'pair')).equals(second.subarray(1))).to.equal(true);
     });
 
     it('a streamed (chunked, no Content-Length) body over 1 MiB is answered 413 without resetting the connection, and writes nothing', async () => {
@@ -500,14 +560,15 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       });
     });
 
-    it('EC, RSA-PSS, expired, not-yet-valid and garbage certificates are each refused with a distinct reason', async () => {
+    it('EC, RSA-PSS, expired and garbage certificates, and a bundle kubeseal refuses, are each refused with a distinct reason', async () => {
       const garbagePem = '-----BEGIN CERTIFICATE-----\nTm90IGEgY2VydGlmaWNhdGUgYXQgYWxs\n-----END CERTIFICATE-----\n';
       const cases: Array<[string, string]> = [
         ['ec', testCert('ec').certPem],
         ['rsa-pss', testCert('rsa-pss').certPem],
         ['expired', testCert('expired').certPem],
-        ['not-yet-valid', testCert('not-yet-valid').certPem],
         ['garbage PEM', garbagePem],
+        // kubeseal parses every CERTIFICATE block of the bundle and refuses it if one fails.
+        ['valid certificate then garbage PEM', `${rsa().certPem}${garbagePem}`],
         ['garbage text', 'this is not a certificate'],
       ];
       const reasons = new Map<string, string>();
@@ -527,11 +588,11 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(reasons.get('ec')).to.equal('not-rsa');
       expect(reasons.get('rsa-pss')).to.equal('not-rsa');
       expect(reasons.get('expired')).to.equal('expired');
-      expect(reasons.get('not-yet-valid')).to.equal('not-yet-valid');
       expect(reasons.get('garbage PEM')).to.equal('unparseable');
-      const distinct = new Set(['ec', 'expired', 'not-yet-valid', 'garbage PEM'].map((k) => reasons.get(k)));
-      expect(distinct.size).to.equal(4);
-      expect(reasons.get('garbage text')).to.not.be.oneOf(['not-rsa', 'expired', 'not-yet-valid']);
+      expect(reasons.get('valid certificate then garbage PEM')).to.equal('unparseable');
+      const distinct = new Set(['ec', 'expired', 'garbage PEM'].map((k) => reasons.get(k)));
+      expect(distinct.size).to.equal(3);
+      expect(reasons.get('garbage text')).to.not.be.oneOf(['not-rsa', 'expired']);
     });
 
     it('the first certificate of a chain is the one used', async () => {
@@ -540,6 +601,63 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       const m = manifest(await clone(B), 'chain-ns', 'n');
       expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('chain-ns', 'n')).toString()).to.equal('chained');
       expect((await del(B, 'chain-ns', 'n', 'k')).status).to.equal(204);
+    });
+  });
+
+  describe('the controller\'s own certificate', () => {
+    /**
+     * The Sealed Secrets controller's default certificate has an empty
+     * subject and issuer (`--my-cn` defaults to ''), and its notBefore is
+     * stamped by the cluster's clock, which may run ahead of ours.
+     */
+    it('seals, lists and reseals with an empty-subject certificate, one not valid yet, and one with a subject', async () => {
+      const C = await s.createCluster('sealing_controller_cert');
+      const key = createPrivateKey(rsa().keyPem);
+      const ahead = new Date(Math.floor(Date.now() / 1000) * 1000 + 86_400_000);
+      const cases: Array<{ what: string; pem: string; keyPem: string; subject: string; notYetValid: boolean }> = [
+        { what: 'empty subject', pem: rsa().certPem, keyPem: rsa().keyPem, subject: '', notYetValid: false },
+        { what: 'notBefore a day ahead', pem: controllerCertificate(key, ahead), keyPem: rsa().keyPem, subject: '', notYetValid: true },
+        { what: 'with a subject', pem: testCert('rsa-subject').certPem, keyPem: testCert('rsa-subject').keyPem, subject: 'CN=sealed-secret, O=sealed-secret', notYetValid: false },
+      ];
+      for (const [i, c] of cases.entries()) {
+        const x509 = new X509Certificate(c.pem);
+        expect(x509.subject === undefined, c.what).to.equal(c.subject === '');
+        await setCert(C, c.pem);
+        const name = `ctl-${i}`;
+        const dry = await unchanged(C, () => put(C, 'ctl-ns', name, 'k', 'v', '?dryrun'));
+        expect(dry.status, `${c.what} dry run: ${dry.text}`).to.equal(200);
+        const r = await put(C, 'ctl-ns', name, 'k', `value-${i}`);
+        expect(r.status, `${c.what}: ${r.text}`).to.equal(204);
+        const m = manifest(await clone(C), 'ctl-ns', name);
+        expect(unsealValue(c.keyPem, m.spec.encryptedData.k, label.strict('ctl-ns', name)).toString(), c.what).to.equal(`value-${i}`);
+
+        const described = {
+          fingerprint: fingerprint(c.pem), subject: c.subject,
+          notBefore: new Date(x509.validFrom).toISOString(), notAfter: new Date(x509.validTo).toISOString(), notYetValid: c.notYetValid,
+        };
+        const list = await call('GET', `/v1/cluster/${C}/secret`);
+        expect(list.status, list.text).to.equal(200);
+        for (const e of list.json() as unknown as Obj[]) expect(e.sealingCertificate, c.what).to.deep.equal(described);
+        const one = await call('GET', `/v1/cluster/${C}/secret/ctl-ns/${name}`);
+        expect(one.json().sealingCertificate, c.what).to.deep.equal(described);
+        const reseal = await call('POST', `/v1/cluster/${C}/secret-reseal`);
+        expect(reseal.status, `${c.what}: ${reseal.text}`).to.equal(200);
+        expect(reseal.json().certificate).to.equal(described.fingerprint);
+        expect(reseal.json().sealingCertificate, c.what).to.deep.equal(described);
+        expect((reseal.json().stale as Obj[]).map((e) => e.name as string).sort(), c.what).to.deep.equal(cases.slice(0, i).map((_, j) => `ctl-${j}`));
+      }
+    });
+
+    it('takes the certificate after a block with broken base64, as kubeseal does', async () => {
+      const body = rsa().certPem.replace(/-----[A-Z ]+-----/g, '').trim();
+      const broken = `-----BEGIN CERTIFICATE-----\n${body.slice(0, 70)}*${body.slice(71)}\n-----END CERTIFICATE-----\n`;
+      await setCert(B, `${broken}${rsa().certPem}`);
+      const r = await put(B, 'bundle-ns', 'n', 'k', 'after broken');
+      expect(r.status, r.text).to.equal(204);
+      const m = manifest(await clone(B), 'bundle-ns', 'n');
+      expect(m.metadata.annotations[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('bundle-ns', 'n')).toString()).to.equal('after broken');
+      expect((await del(B, 'bundle-ns', 'n', 'k')).status).to.equal(204);
     });
   });
 

@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
 import { parseMultiDoc, toMultiDoc } from '../../src/repo/yaml.js';
 import {
   CERT_ANNOTATION,
@@ -18,7 +17,6 @@ import {
   upsertSealedKey,
   type SealedKeyWrite,
 } from '../../src/sealing/index.js';
-import { referencePath } from '../helpers/reference.js';
 
 const FP1 = 'a'.repeat(64);
 const FP2 = 'b'.repeat(64);
@@ -58,19 +56,94 @@ describe('sealing: SealedSecret manifests', () => {
     expect(() => sealedSecretPath('ns', '../x')).to.throw(InvalidSecretAddress);
   });
 
-  it('starts a new file in exactly the shape of the reference example', () => {
-    const [reference] = parseMultiDoc(readFileSync(referencePath('examples/sealed-secret.example.yaml'), 'utf8')) as Doc[];
-    const key = Object.keys(reference.spec.encryptedData)[0];
-    const text = upsertSealedKey(undefined, write({ key, ciphertext: 'AgBxyz==' }));
-    expect(text.startsWith('---\n')).to.equal(true);
-    const docs = parseMultiDoc(text) as Doc[];
-    expect(docs).to.have.length(1);
-    expect(docs[0].metadata.annotations).to.deep.equal({ [CERT_ANNOTATION]: FP1 });
-    delete docs[0].metadata.annotations;
-    reference.spec.encryptedData[key] = 'AgBxyz==';
-    // JSON text also compares key order, i.e. the document layout.
-    expect(JSON.stringify(docs[0])).to.equal(JSON.stringify(reference));
+  /**
+   * Facts from sealed-secrets (86671a8), in our words:
+   * - pkg/apis/sealedsecrets/v1alpha1/sealedsecret_expansion.go,
+   *   NewSealedSecret (l. 209-263): the SealedSecret's own metadata gets the
+   *   Secret's name and namespace, then UpdateScopeAnnotations (l. 173-187)
+   *   adds `namespace-wide: "true"` or `cluster-wide: "true"`; the template's
+   *   metadata is a deep copy of the Secret's metadata, and kubeseal's Seal
+   *   (pkg/kubeseal/kubeseal.go l. 250-252) put the same scope annotation on
+   *   the Secret first, so it is in both blocks. The template gets the
+   *   Secret's type; its `data` is `omitempty` (types.go l. 64), never null.
+   * - pkg/controller/controller.go, Rotate (l. 573-576, `kubeseal
+   *   --re-encrypt`): warns and overwrites the template's metadata unless it
+   *   deep-equals the SealedSecret's metadata.
+   * - pkg/kubeseal/kubeseal.go, SealMergingInto (l. 463-465): writes the
+   *   update's template annotations into the file's template annotations
+   *   map, which must exist when there are any (a nil map in Go panics).
+   */
+  const kubesealShape = (doc: Record<string, any>, scopeAnnotation: string | undefined) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const t = doc.spec.template;
+    expect(Object.hasOwn(t, 'data'), 'template.data').to.equal(false);
+    expect(t.type).to.equal('Opaque');
+    expect(t.metadata, 'template metadata deep-equals metadata (Rotate)').to.deep.equal(doc.metadata);
+    expect(t.metadata.name).to.equal(doc.metadata.name);
+    expect(t.metadata.namespace).to.equal(doc.metadata.namespace);
+    if (scopeAnnotation) {
+      expect(doc.metadata.annotations[scopeAnnotation]).to.equal('true');
+      expect(t.metadata.annotations[scopeAnnotation], 'scope annotation in the template (controller, merge-into)').to.equal('true');
+    }
+    for (const other of [NAMESPACE_WIDE_ANNOTATION, CLUSTER_WIDE_ANNOTATION].filter((a) => a !== scopeAnnotation)) {
+      expect(t.metadata.annotations?.[other]).to.equal(undefined);
+    }
+  };
+
+  it('starts a new file in kubeseal\'s shape, in every scope, without `data: null`', () => {
+    for (const [scope, annotation] of [['strict', undefined], ['namespace-wide', NAMESPACE_WIDE_ANNOTATION], ['cluster-wide', CLUSTER_WIDE_ANNOTATION]] as const) {
+      const text = upsertSealedKey(undefined, write({ scope }));
+      expect(text.startsWith('---\n')).to.equal(true);
+      expect(text).not.to.match(/\bdata:\s*null/);
+      const docs = parseMultiDoc(text) as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      expect(docs).to.have.length(1);
+      expect(docs[0].apiVersion).to.equal('bitnami.com/v1alpha1');
+      expect(docs[0].kind).to.equal('SealedSecret');
+      expect(docs[0].metadata).to.deep.equal({ namespace: NS, name: NAME, annotations: { ...(annotation ? { [annotation]: 'true' } : {}), [CERT_ANNOTATION]: FP1 } });
+      kubesealShape(docs[0], annotation);
+    }
     expect(upsertSealedKey('', write())).to.equal(upsertSealedKey(undefined, write()));
+  });
+
+  it('converts a file written the old way on its next edit, keeping what else the template holds', () => {
+    // The original Cluster Manager's shape: `data: null`, no annotations in the template.
+    const old = [
+      '---', 'apiVersion: bitnami.com/v1alpha1', 'kind: SealedSecret', 'metadata:', `  namespace: ${NS}`, `  name: ${NAME}`,
+      '  annotations:', `    ${NAMESPACE_WIDE_ANNOTATION}: "true"`,
+      'spec:', '  encryptedData:', '    old: AgBold==', '    gone: AgBgone==', '  template:', '    data: null', '    metadata:', `      namespace: ${NS}`, `      name: ${NAME}`,
+      '      labels:', '        app: kept', '      annotations:', '        note: kept', '    type: Opaque', '',
+    ].join('\n');
+    for (const edit of [
+      (t: string) => upsertSealedKey(t, write({ key: 'new', scope: 'namespace-wide' })),
+      (t: string) => removeSealedKey(t, 'gone').text!,
+    ]) {
+      const text = edit(old);
+      expect(text).not.to.match(/\bdata:\s*null/);
+      const doc = (parseMultiDoc(text) as Array<Record<string, any>>)[0]!; // eslint-disable-line @typescript-eslint/no-explicit-any
+      const t = doc.spec.template;
+      expect(Object.hasOwn(t, 'data')).to.equal(false);
+      expect(t.metadata.labels).to.deep.equal({ app: 'kept' });
+      expect(t.metadata.annotations.note).to.equal('kept');
+      expect(t.metadata.annotations[NAMESPACE_WIDE_ANNOTATION]).to.equal('true');
+      for (const k of [NAMESPACE_WIDE_ANNOTATION, CERT_ANNOTATION, KEY_CERTS_ANNOTATION]) expect(t.metadata.annotations[k], k).to.equal(doc.metadata.annotations[k]);
+    }
+    // A file with nothing of its own in the template ends up with both blocks equal.
+    const plain = old.replace('      labels:\n        app: kept\n      annotations:\n        note: kept\n', '');
+    kubesealShape((parseMultiDoc(upsertSealedKey(plain, write({ key: 'new', scope: 'namespace-wide' }))) as Array<Record<string, any>>)[0]!, NAMESPACE_WIDE_ANNOTATION); // eslint-disable-line @typescript-eslint/no-explicit-any
+  });
+
+  it('keeps both metadata blocks equal through scope changes, rotations and removals', () => {
+    let text = upsertSealedKey(undefined, write({ scope: 'cluster-wide' }));
+    kubesealShape(parseMultiDoc(text)[0] as Record<string, unknown>, CLUSTER_WIDE_ANNOTATION);
+    text = upsertSealedKey(text, write({ scope: 'strict' })); // the only key may change scope
+    kubesealShape(parseMultiDoc(text)[0] as Record<string, unknown>, undefined);
+    text = upsertSealedKey(text, write({ key: 'k2', certFingerprint: FP2 }));
+    const doc = parseMultiDoc(text)[0] as Doc & { spec: { template: { metadata: Record<string, unknown> } } };
+    expect(doc.metadata.annotations?.[KEY_CERTS_ANNOTATION]).to.be.a('string');
+    kubesealShape(doc as unknown as Record<string, unknown>, undefined);
+    text = removeSealedKey(text, 'k2').text!;
+    const after = parseMultiDoc(text)[0] as Doc;
+    expect(after.metadata.annotations).to.deep.equal({ [CERT_ANNOTATION]: FP1 });
+    kubesealShape(after as unknown as Record<string, unknown>, undefined);
   });
 
   it('adds and replaces keys in the first document and keeps the other documents', () => {

@@ -9,7 +9,7 @@ import { aesGcmOpen, splitSealed, unsealValue } from '../helpers/unseal.js';
 const NS = 'fplus-edge';
 const NAME = 'edge-agent-sensitive-information';
 
-function publicKeyOf(kind: 'rsa' | 'rsa-4096' = 'rsa') {
+function publicKeyOf(kind: 'rsa' | 'rsa-4096' | 'rsa-subject' = 'rsa') {
   return new X509Certificate(testCert(kind).certPem).publicKey;
 }
 
@@ -32,7 +32,7 @@ describe('sealing: sealValue (kubeseal --raw format)', function () {
 
   it('lays out the blob as length ‖ RSA ‖ AES ‖ tag in padded standard base64', () => {
     const plaintext = Buffer.from('hello');
-    const sealed = sealValue(publicKeyOf(), plaintext, scopeLabel('strict', NS, NAME));
+    const sealed = sealValue(publicKeyOf('rsa-subject'), plaintext, scopeLabel('strict', NS, NAME)); // RSA 2048
     expect(sealed).to.match(/^[A-Za-z0-9+/]+={0,2}$/);
     expect(sealed.length % 4).to.equal(0);
     const blob = Buffer.from(sealed, 'base64');

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CertificateError, parseSealingCertificate } from '../../src/sealing/certificate.js';
 import { openssl, scratchDir } from '../helpers/certs.js';
-import { selfSignedCertificate } from '../helpers/x509.js';
+import { controllerCertificate, selfSignedCertificate } from '../helpers/x509.js';
 
 /** The certificate helper is test code the interoperability test rests on; openssl and node judge its output. */
 describe('test helper: self-signed certificates from node:crypto', () => {
@@ -38,6 +38,24 @@ describe('test helper: self-signed certificates from node:crypto', () => {
     expect(reason(selfSignedCertificate({ privateKey: rsa.privateKey }))).to.equal('ok');
     expect(reason(ecPem)).to.equal('not-rsa');
     expect(reason(selfSignedCertificate({ privateKey: rsa.privateKey, notBefore: new Date('2020-01-01Z'), notAfter: new Date('2021-01-01Z') }))).to.equal('expired');
-    expect(reason(selfSignedCertificate({ privateKey: rsa.privateKey, notBefore: new Date('2090-01-01Z'), notAfter: new Date('2091-01-01Z') }))).to.equal('not-yet-valid');
+    // kubeseal checks only the expiry, so a certificate valid from 2090 is usable.
+    expect(reason(selfSignedCertificate({ privateKey: rsa.privateKey, notBefore: new Date('2090-01-01Z'), notAfter: new Date('2091-01-01Z') }))).to.equal('ok');
+  });
+
+  it('makes the controller\'s default certificate: empty subject and issuer, 10 years, its two critical extensions', () => {
+    const notBefore = new Date('2026-03-04T05:06:07Z');
+    const pem = controllerCertificate(rsa.privateKey, notBefore);
+    const cert = new X509Certificate(pem);
+    expect(cert.subject).to.equal(undefined);
+    expect(cert.issuer).to.equal(undefined);
+    expect(new Date(cert.validTo).getTime() - new Date(cert.validFrom).getTime()).to.equal(3650 * 86_400_000);
+    expect(cert.verify(createPublicKey(rsa.privateKey))).to.equal(true);
+    const file = join(scratchDir(), 'x509-helper-controller.pem');
+    writeFileSync(file, pem);
+    const text = openssl(['x509', '-in', file, '-noout', '-text']).toString();
+    expect(text).to.match(/Issuer:\s*\n/).and.match(/Subject:\s*\n/);
+    expect(text).to.match(/X509v3 Key Usage: critical\s+Encipher Only/);
+    expect(text).to.match(/X509v3 Basic Constraints: critical\s+CA:TRUE/);
+    expect(text).to.include('Not Before: Mar  4 05:06:07 2026 GMT').and.include('Not After : Mar  1 05:06:07 2036 GMT');
   });
 });

@@ -2,16 +2,16 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { readRawBody } from '../../lib/body.js';
 import { HttpError } from '../../lib/http-errors.js';
-import { CertificateError, parseSealingCertificate, type SealingCertificate } from '../../sealing/certificate.js';
+import { CertificateError, describeCertificate, parseSealingCertificate, type CertificateDescription, type SealingCertificate } from '../../sealing/certificate.js';
 import { sealedSecretPath, SealingConflict } from '../../sealing/manifest.js';
 import { assertSecretAddress, InvalidSecretAddress } from '../../sealing/names.js';
 import { listSealed, removeEdit, sealEdit, type SecretAddress } from '../../sealing/repo-secrets.js';
 import { PathConflict, WriteQueueTimeout, type Edit } from '../../repo/writer.js';
 import { isSealingScope, type SealingScope } from '../../sealing/seal.js';
+import { MAX_SECRET_BYTES, SecretLimitExceeded } from '../../sealing/limits.js';
 import type { ApiDeps } from '../deps.js';
 import { clusterParam, isDryRun, principalOf } from '../params.js';
 
-export const MAX_SECRET_BYTES = 1024 * 1024;
 /**
  * Back-pressure: past these many waiting changes a request is refused at
  * once (429), and a change whose write has not started within
@@ -28,6 +28,8 @@ export const MAX_QUEUE_WAIT_MS = 10_000;
  * plus a Git timeout or two.
  */
 export const MAX_WRITE_MS = 15_000;
+/** How long a listing waits for the cluster's certificate before showing it as null. */
+export const CERTIFICATE_LOOKUP_MS = 1_000;
 
 /** Sealing secrets into a cluster's repo, removing them, and listing what is sealed. */
 export function secretRoutes(d: ApiDeps): Router {
@@ -71,9 +73,9 @@ export function secretRoutes(d: ApiDeps): Router {
     }
     try {
       const now = d.now?.() ?? new Date();
-      // Parsing X.509 costs more than the rest of a seal; the dates are checked every time.
+      // Parsing X.509 costs more than the rest of a seal; the expiry is checked every time.
       const hit = parsed.get(e.kubeseal_cert);
-      if (hit && hit.notBefore <= now && now <= hit.notAfter) return hit;
+      if (hit && now <= hit.notAfter) return hit;
       const cert = parseSealingCertificate(e.kubeseal_cert, now);
       if (parsed.size >= 1000) parsed.clear();
       parsed.set(e.kubeseal_cert, cert);
@@ -133,6 +135,7 @@ export function secretRoutes(d: ApiDeps): Router {
       d.metrics.secretWrites.inc({ op, result: 'failed' });
       if (e instanceof SealingConflict) throw new HttpError(409, e.message, {}, { reason: e.code });
       if (e instanceof PathConflict) throw new HttpError(409, e.message, {}, { reason: 'path-conflict' });
+      if (e instanceof SecretLimitExceeded) throw new HttpError(413, e.message, {}, { reason: e.reason });
       if (e instanceof HttpError) throw e;
       if (e instanceof WriteQueueTimeout) throw new HttpError(503, `${e.message}: the cluster's repo is busy; try again shortly`, { 'Retry-After': '5' });
       throw new HttpError(503, `the change could not be pushed to the cluster's repo: ${(e as Error).message}`, { 'Retry-After': '5' });
@@ -148,7 +151,11 @@ export function secretRoutes(d: ApiDeps): Router {
     const cluster = await authorise(ctx);
     const a = address(ctx);
     const scope = scopeOf(ctx);
-    const value = await readRawBody(ctx, MAX_SECRET_BYTES);
+    // One value alone may fill the Secret; the total is checked against the file.
+    const value = await readRawBody(ctx, MAX_SECRET_BYTES).catch((e: unknown) => {
+      if (e instanceof HttpError && e.status === 413) throw new HttpError(413, e.message, e.headers, { reason: 'value-too-large' });
+      throw e;
+    });
     commissioned(cluster);
     let count = 0;
     const seal = async () => sealEdit(a, value, await certificate(cluster), scope, (n) => { count = n; });
@@ -159,6 +166,7 @@ export function secretRoutes(d: ApiDeps): Router {
         ctx.body = s.render(existing);
       } catch (e) {
         if (e instanceof SealingConflict) throw new HttpError(409, e.message, {}, { reason: e.code });
+        if (e instanceof SecretLimitExceeded) throw new HttpError(413, e.message, {}, { reason: e.reason });
         throw e;
       }
       ctx.type = 'application/yaml';
@@ -195,10 +203,35 @@ export function secretRoutes(d: ApiDeps): Router {
     }
   };
 
+  /**
+   * The certificate a seal would use now, for the listing: null when the
+   * edge has reported none that can be used, or when the Config Store does
+   * not answer within CERTIFICATE_LOOKUP_MS. The listing is of the repo and
+   * must not wait on, or fail with, another service.
+   */
+  const currentCertificate = async (cluster: string): Promise<CertificateDescription | null> => {
+    const lookup = (async () => {
+      const e = await m.edgeStatus.get(cluster);
+      return e ? describeCertificate(usableCertificate(cluster, e), d.now?.() ?? new Date()) : null;
+    })().catch(() => null);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), CERTIFICATE_LOOKUP_MS); });
+    try {
+      return await Promise.race([lookup, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  /** Each secret with the cluster's current certificate, so a skew (notBefore ahead) or a stale key shows. */
+  const described = async (cluster: string) => {
+    const [list, sealingCertificate] = await Promise.all([listing(cluster), currentCertificate(cluster)]);
+    return list.map((s) => ({ ...s, sealingCertificate }));
+  };
+
   r.get('/v1/cluster/:uuid/secret', async (ctx) => {
     const cluster = await authorise(ctx);
     commissioned(cluster);
-    ctx.body = await listing(cluster);
+    ctx.body = await described(cluster);
   });
 
   r.get('/v1/cluster/:uuid/secret/:namespace/:name', async (ctx) => {
@@ -209,7 +242,7 @@ export function secretRoutes(d: ApiDeps): Router {
       throw e;
     }
     commissioned(cluster);
-    const found = (await listing(cluster)).find((s) => s.path === sealedSecretPath(p.namespace!, p.name!));
+    const found = (await described(cluster)).find((s) => s.path === sealedSecretPath(p.namespace!, p.name!));
     if (!found) throw new HttpError(404, `no sealed secret ${p.namespace}/${p.name}`);
     ctx.body = found;
   });
@@ -227,6 +260,7 @@ export function secretRoutes(d: ApiDeps): Router {
     }
     ctx.body = {
       certificate: cert.fingerprint,
+      sealingCertificate: describeCertificate(cert, d.now?.() ?? new Date()),
       stale,
       message: stale.length
         ? 'These values were sealed for another certificate. They cannot be re-encrypted here: the Cluster Manager never keeps plaintext. PUT each value again to seal it for the current certificate.'
