@@ -112,7 +112,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
       mqttUrl, username: o.credentials.username, password: o.credentials.password, protocolVersion: o.mqttProtocol,
       ...sparkplugAddress(config), bdSeqFile: join(dataDir, 'sparkplug-bdseq'),
       instanceUuid: config.sparkplug.instanceUuid ?? await ownPrincipal(auth, u.service.clusterManager, log),
-      serviceUuid: u.service.clusterManager,
+      serviceUuid: u.service.clusterManager, serviceUrl: config.http.externalUrl ?? undefined,
       primaryHostId: config.sparkplug.primaryHost ?? undefined, log: log.child({ part: 'sparkplug' }),
     });
     unbridge = bridgeStatus(node, status, () => controller.lastFailure ?? '');

@@ -196,6 +196,8 @@ export class DeviceEntry {
 export interface NodeIdentity {
   instanceUuid: string;
   serviceUuid: string;
+  /** `Service_URL`: where clients reach the service; the ACS Directory advertises it from the birth. */
+  serviceUrl?: string;
   deviceInfo: Required<DeviceInfo>;
 }
 
@@ -214,6 +216,7 @@ export class NodeModel {
       { name: 'Schema_UUID', type: 'UUID', value: SERVICE_SCHEMA_UUID },
       { name: 'Instance_UUID', type: 'UUID', value: id.instanceUuid },
       { name: 'Service_UUID', type: 'UUID', value: id.serviceUuid },
+      ...(id.serviceUrl ? [{ name: 'Service_URL', type: 'String' as const, value: id.serviceUrl }] : []),
       ...[...CLUSTER_PHASES, 'total' as const].map((k) => ({ name: clusterMetric(k), type: COUNT_TYPE, value: 0n })),
       { name: LAST_ERROR, type: 'String', value: '' },
     ], this.nextAlias);

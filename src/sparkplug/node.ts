@@ -60,6 +60,12 @@ export interface SparkplugNodeOptions {
   /** `Service_UUID`: normally `CLUSTER_MANAGER_SERVICE_UUID`. */
   serviceUuid: string;
   /**
+   * `Service_URL`, the service's external URL. The ACS Directory registers
+   * a service provider from every birth with the service schema, taking
+   * its URL from this metric; without it the advertisement has no URL.
+   */
+  serviceUrl?: string;
+  /**
    * Sparkplug host id of the primary host application. When set, births
    * wait for its `spBv1.0/STATE/<id>` to say online, and the node dies and
    * reconnects when it goes offline (Sparkplug 3.0 primary host rules).
@@ -138,6 +144,7 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
     this.model = new NodeModel({
       instanceUuid: opts.instanceUuid,
       serviceUuid: opts.serviceUuid,
+      serviceUrl: opts.serviceUrl,
       deviceInfo: { ...DEFAULT_DEVICE_INFO, ...opts.deviceInfo },
     });
     this.bdSeqs = new BdSeqStore(opts.bdSeqFile, this.log);

@@ -451,6 +451,15 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       expect(node.status()).to.deep.equal({ connected: true, born: true, bdSeq: 0 });
     });
 
+    it('names its Service_URL in NBIRTH when it has one, so the ACS Directory advertises the service with it', async () => {
+      await started({ serviceUrl: 'https://clusters.factoryplus.example.com' });
+      const birth = await host.waitOne(is('NBIRTH'));
+      const names = birth.payload.metrics!.map((m) => m.name);
+      expect(names.slice(names.indexOf('Service_UUID'), names.indexOf('Service_UUID') + 2)).to.deep.equal(['Service_UUID', 'Service_URL']);
+      expect(values(birth).Service_URL).to.equal('https://clusters.factoryplus.example.com');
+      checkStream(host.messages);
+    });
+
     it('publishes DBIRTH before DDATA, DDATA/NDATA with only changed metrics by alias, and DDEATH with seq', async () => {
       const node = await started();
       await host.waitOne(is('NBIRTH'));
