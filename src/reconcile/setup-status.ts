@@ -1,0 +1,177 @@
+/**
+ * The *Edge cluster setup status* entry as one type, and the one way to read
+ * and to change its conditions.
+ *
+ * The entry is stored as JSON written by merge patches, by this service and
+ * by the original Cluster Manager before it, so it is read through
+ * `readStatus`, which takes any shape either has written and answers a
+ * `SetupStatus` whose fields can be used without probing. Conditions follow
+ * Kubernetes (and Flux's `conditions.MarkTrue/MarkFalse`): one per type,
+ * `lastTransitionTime` moves only when `status` changes.
+ */
+import type { Json } from '../lib/merge-patch.js';
+import type { ClusterSpec } from '../repo/manifests.js';
+
+export const PHASES = ['pending', 'address', 'accounts', 'repo', 'ready', 'deleting', 'failed'] as const;
+export type Phase = (typeof PHASES)[number];
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  /** A stable CamelCase word: what scripts and dashboards match on. */
+  reason: string;
+  /** The cause in words. */
+  message: string;
+  lastTransitionTime: string;
+  /** The spec hash this condition was found for, as Kubernetes' observedGeneration. */
+  observedSpecHash?: string;
+  /** For a failing step: consecutive failed attempts, the last one, and when the next is due. */
+  attempts?: number;
+  lastAttempt?: string;
+  nextAttempt?: string;
+}
+
+/** An account setup made: its object's UUID, whether its setup finished, the grants it was given. */
+export interface AccountRecord {
+  uuid?: string;
+  done?: boolean;
+  grants?: string[];
+}
+
+export interface EdgeHost {
+  hostname: string;
+  arch?: string;
+  k8s_version?: string;
+  control_plane?: boolean;
+  os_version?: string;
+  ready?: boolean;
+  specialised?: unknown;
+}
+
+/** What Edge Sync reported of the cluster (its *Edge cluster status* entry), summarised. */
+export interface EdgeHealth {
+  reported: boolean;
+  hosts: number;
+  readyHosts: number;
+  kubernetesVersions: string[];
+  sealingCertificate: { fingerprint: string; notAfter: string } | null;
+  lastChange: string | null;
+}
+
+export interface SetupStatus {
+  // The original Cluster Manager's fields.
+  spec?: ClusterSpec;
+  ready: boolean;
+  fluxVersion?: string;
+  flux?: AccountRecord;
+  krbkeys?: AccountRecord;
+  self_link?: string;
+  // This service's.
+  phase: Phase;
+  conditions: Condition[];
+  specHash?: string;
+  repo?: { head?: string | null };
+  secrets?: { count?: number };
+  bootstrap?: { fetches?: number; lastFetch?: string };
+  edge?: EdgeHealth;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** An account as the original wrote it (a bare UUID) or as this service does (`{uuid, done, grants}`). */
+function account(v: unknown): AccountRecord | undefined {
+  if (typeof v === 'string') return { uuid: v };
+  if (!isObject(v)) return undefined;
+  const out: AccountRecord = {};
+  if (typeof v.uuid === 'string') out.uuid = v.uuid;
+  if (typeof v.done === 'boolean') out.done = v.done;
+  if (Array.isArray(v.grants)) out.grants = v.grants.filter((g): g is string => typeof g === 'string');
+  return out;
+}
+
+function condition(v: unknown): Condition | undefined {
+  if (!isObject(v) || typeof v.type !== 'string') return undefined;
+  const status = v.status === 'True' || v.status === 'False' ? v.status : 'Unknown';
+  const c: Condition = {
+    type: v.type, status, reason: typeof v.reason === 'string' ? v.reason : '', message: typeof v.message === 'string' ? v.message : '',
+    lastTransitionTime: typeof v.lastTransitionTime === 'string' ? v.lastTransitionTime : '',
+  };
+  if (typeof v.observedSpecHash === 'string') c.observedSpecHash = v.observedSpecHash;
+  if (typeof v.attempts === 'number') c.attempts = v.attempts;
+  if (typeof v.lastAttempt === 'string') c.lastAttempt = v.lastAttempt;
+  if (typeof v.nextAttempt === 'string') c.nextAttempt = v.nextAttempt;
+  return c;
+}
+
+const cache = new WeakMap<object, SetupStatus>();
+
+/**
+ * The status entry as a `SetupStatus`, whatever wrote it: a missing `phase`
+ * is `ready` for a ready entry (the original's) and `pending` otherwise, a
+ * bare account UUID becomes `{uuid}`, malformed conditions are dropped.
+ * Entries are replaced, never changed in place, so the answer is kept per
+ * entry object.
+ */
+export function readStatus(json: Json | undefined): SetupStatus | undefined {
+  if (!isObject(json)) return undefined;
+  const hit = cache.get(json);
+  if (hit) return hit;
+  const ready = json.ready === true;
+  const st: SetupStatus = {
+    ready,
+    phase: (PHASES as readonly unknown[]).includes(json.phase) ? json.phase as Phase : ready ? 'ready' : 'pending',
+    conditions: Array.isArray(json.conditions) ? json.conditions.map(condition).filter((c): c is Condition => c !== undefined) : [],
+  };
+  if (isObject(json.spec)) st.spec = json.spec as unknown as ClusterSpec;
+  if (typeof json.fluxVersion === 'string') st.fluxVersion = json.fluxVersion;
+  const flux = account(json.flux);
+  if (flux) st.flux = flux;
+  const krbkeys = account(json.krbkeys);
+  if (krbkeys) st.krbkeys = krbkeys;
+  if (typeof json.self_link === 'string') st.self_link = json.self_link;
+  if (typeof json.specHash === 'string') st.specHash = json.specHash;
+  if (isObject(json.repo)) st.repo = { head: typeof json.repo.head === 'string' ? json.repo.head : null };
+  if (isObject(json.secrets)) st.secrets = { count: typeof json.secrets.count === 'number' ? json.secrets.count : 0 };
+  if (isObject(json.bootstrap)) {
+    st.bootstrap = { fetches: typeof json.bootstrap.fetches === 'number' ? json.bootstrap.fetches : 0 };
+    if (typeof json.bootstrap.lastFetch === 'string') st.bootstrap.lastFetch = json.bootstrap.lastFetch;
+  }
+  if (isObject(json.edge)) st.edge = json.edge as unknown as EdgeHealth;
+  cache.set(json, st);
+  return st;
+}
+
+/** The condition of a type, if the status has one. */
+export function getCondition(st: SetupStatus | undefined, type: string): Condition | undefined {
+  return st?.conditions.find((c) => c.type === type);
+}
+
+export type ConditionInput = Omit<Condition, 'lastTransitionTime'>;
+
+/**
+ * The conditions with `c` set in place of any of its type. The transition
+ * time is kept when the status is unchanged, so "since when" means since
+ * the condition last flipped, not since it was last written.
+ */
+export function setCondition(conditions: readonly Condition[], c: ConditionInput, now: Date): Condition[] {
+  const old = conditions.find((x) => x.type === c.type);
+  const next: Condition = { ...c, lastTransitionTime: old && old.status === c.status && old.lastTransitionTime ? old.lastTransitionTime : now.toISOString() };
+  return old ? conditions.map((x) => (x === old ? next : x)) : [...conditions, next];
+}
+
+/** The conditions without those of the given types. */
+export function clearConditions(conditions: readonly Condition[], ...types: string[]): Condition[] {
+  return conditions.filter((c) => !types.includes(c.type));
+}
+
+/** Whether two condition lists say the same, ignoring only when it was said. */
+export function sameConditions(a: readonly Condition[], b: readonly Condition[]): boolean {
+  const key = (c: Condition) => JSON.stringify({ ...c, lastTransitionTime: undefined, lastAttempt: undefined, nextAttempt: undefined });
+  return a.length === b.length && a.every((c, i) => key(c) === key(b[i]));
+}
+
+/** The reason a cluster is not ready, for lists: the Ready condition's when it is False. */
+export function notReadyReason(st: SetupStatus | undefined): string | null {
+  const ready = getCondition(st, 'Ready');
+  return ready && ready.status === 'False' ? ready.reason : null;
+}
