@@ -22,7 +22,7 @@ export function tempDir(prefix = 'fplus-test-'): string {
  * With TEST_MQTT_URL set (CI runs the suite again against mosquitto) the core
  * uses that broker instead of its own.
  */
-export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' | 'acs' } = {}): Promise<TestCore> {
+export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' | 'acs'; mqttUrl?: string } = {}): Promise<TestCore> {
   const dataDir = opts.dataDir ?? tempDir();
   const config = loadConfig({ env: {}, overrides: { profile: opts.profile ?? 'seed' } });
   const anyPorts = { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0 };
@@ -35,7 +35,7 @@ export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' |
     realm: config.factoryplus.realm,
     domain: config.factoryplus.externalDomain,
     adminUsername: 'admin',
-    externalMqttUrl: process.env.TEST_MQTT_URL || undefined,
+    externalMqttUrl: opts.mqttUrl ?? (process.env.TEST_MQTT_URL || undefined),
     log: silentLogger,
   });
   const t: TestCore = {
