@@ -167,10 +167,11 @@ describe('the Cluster Manager with its MQTT subscription refused', function () {
   this.timeout(60_000);
   let t: TestCore;
   let broker: Awaited<ReturnType<typeof refusingBroker>>;
+  let refusing = true;
   const started: Array<{ m: Manager; server: Listening }> = [];
 
   before(async () => {
-    broker = await refusingBroker(() => t?.core.credentials.clusterManager.username ?? '');
+    broker = await refusingBroker(() => (refusing ? t?.core.credentials.clusterManager.username ?? '' : ''));
     t = await startTestCore({ mqttUrl: broker.url });
   });
   after(async () => {
@@ -222,6 +223,37 @@ describe('the Cluster Manager with its MQTT subscription refused', function () {
     await until(() => m.controller.ready, 10_000, 'first resync');
     const health = await (await fetch(`${url}/health`)).json() as { changeFeed: unknown };
     expect(health.changeFeed).to.deep.equal({ mode: 'mqtt', live: 'mqtt', connected: false });
+  });
+
+  it('auto: goes back to MQTT once the subscription is granted, with a resync', async () => {
+    const creds = t.core.credentials.clusterManager;
+    const feed = new LiveFeed({
+      mode: 'auto', log: silentLogger,
+      mqtt: () => new ChangeFeed({
+        mqttUrl: broker.url, username: creds.username, password: creds.password, group: 'AMRC-Service-Core', node: 'Config_DB',
+        apps: [u.app.clusterConfig], resyncIntervalMs: 0, resubscribeMs: 300, debounceMs: 0, log: silentLogger,
+      }),
+      notify: () => new NotifyFeed({
+        baseUrl: async () => t.core.endpoints.configdb, token: (b) => serviceToken(b, creds.username, creds.password),
+        apps: [u.app.clusterConfig], resyncIntervalMs: 0, log: silentLogger,
+      }),
+    });
+    const events: string[] = [];
+    feed.on('source', (s) => events.push(`source ${s}`));
+    feed.on('resync', (r) => events.push(`resync ${r}`));
+    try {
+      await feed.start();
+      expect(feed.live).to.equal('notify');
+      refusing = false;
+      await until(() => feed.live === 'mqtt', 5000, 'back on MQTT');
+      expect(feed.connected).to.equal(true);
+      await until(() => events.includes('resync reconnect'), 2000, 'resync after the switch');
+      expect(events.filter((e) => e.startsWith('source'))).to.deep.equal(['source notify', 'source mqtt']);
+      expect(events.filter((e) => e.startsWith('resync'))[0]).to.equal('resync start');
+    } finally {
+      refusing = true;
+      await feed.stop();
+    }
   });
 
   it('CHANGE_FEED accepts only mqtt, notify or auto, and says so', () => {

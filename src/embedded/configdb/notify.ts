@@ -36,9 +36,10 @@ export function configDbNotify(deps: ConfigDbNotifyDeps): NotifyV2Server<ConfigH
 
   const readable = (p: Principal, app: string) => auth.check(p, P.ReadConfig, app);
 
+  // The ETag goes without the quotes of the HTTP header, as the Factory+ ConfigDB sends it here.
   const entryAnswer = (app: string, obj: string): HttpAnswer => {
     const e = store.get(app, obj);
-    return e ? { status: 200, headers: { etag: `"${e.etag}"` }, body: e.json } : { status: 404 };
+    return e ? { status: 200, headers: { etag: e.etag }, body: e.json } : { status: 404 };
   };
 
   /** Hints that concern an application's entries; registrations also change with the class graph. */
