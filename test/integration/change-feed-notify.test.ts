@@ -225,6 +225,13 @@ describe('the Cluster Manager with its MQTT subscription refused', function () {
     expect(health.changeFeed).to.deep.equal({ mode: 'mqtt', live: 'mqtt', connected: false });
   });
 
+  it('notify: uses notify/v2 only, whatever MQTT allows', async () => {
+    const { m, url } = await start('notify');
+    await until(() => m.controller.ready, 10_000, 'first resync');
+    const health = await (await fetch(`${url}/health`)).json() as { changeFeed: unknown };
+    expect(health.changeFeed).to.deep.equal({ mode: 'notify', live: 'notify', connected: true });
+  });
+
   it('auto: goes back to MQTT once the subscription is granted, with a resync', async () => {
     const creds = t.core.credentials.clusterManager;
     const feed = new LiveFeed({
