@@ -13,6 +13,8 @@ import { RepoPool } from './repo/pool.js';
 import { SparkplugNode } from './sparkplug/node.js';
 import { bridgeStatus } from './sparkplug/status-bridge.js';
 import { ChangeFeed } from './watch/change-feed.js';
+import { LiveFeed } from './watch/live-feed.js';
+import { NotifyFeed } from './watch/notify-feed.js';
 import { EntryCache } from './factoryplus/entry-cache.js';
 
 export interface ManagerOptions {
@@ -36,7 +38,8 @@ export interface Manager {
   repos: RepoPool;
   controller: Controller;
   status: StatusStore;
-  feed: ChangeFeed;
+  /** Config Store change notifications, over MQTT or notify/v2 (CHANGE_FEED). */
+  feed: LiveFeed;
   /** Edge cluster status entries (the sealing certificates), kept while the feed is live. */
   edgeStatus: EntryCache<Record<string, unknown>>;
   node: SparkplugNode | undefined;
@@ -119,13 +122,26 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     await node.start();
   }
 
-  const { provider } = await dir.provider(u.service.configdb);
-  const address = provider.device ? await dir.device(provider.device) : undefined;
-  const feed = new ChangeFeed({
-    mqttUrl, username: o.credentials.username, password: o.credentials.password,
-    group: address?.group_id ?? `${fp.organisation}-Service-Core`, node: address?.node_id ?? 'Config_DB',
-    apps: [u.app.clusterConfig, u.app.edgeStatus, ...templates.apps], protocolVersion: o.mqttProtocol,
-    resyncIntervalMs: config.reconcile.resyncSeconds * 1000, log: log.child({ part: 'change-feed' }),
+  const apps = [u.app.clusterConfig, u.app.edgeStatus, ...templates.apps];
+  const resyncIntervalMs = config.reconcile.resyncSeconds * 1000;
+  const feedLog = log.child({ part: 'change-feed' });
+  // The Config Store's Sparkplug address is only needed by the MQTT source.
+  const address = config.changeFeed === 'notify' ? undefined : await (async () => {
+    const { provider } = await dir.provider(u.service.configdb);
+    return provider.device ? await dir.device(provider.device) : undefined;
+  })();
+  const feed = new LiveFeed({
+    mode: config.changeFeed, log: feedLog,
+    mqtt: () => new ChangeFeed({
+      mqttUrl, username: o.credentials.username, password: o.credentials.password,
+      group: address?.group_id ?? `${fp.organisation}-Service-Core`, node: address?.node_id ?? 'Config_DB',
+      apps, protocolVersion: o.mqttProtocol, resyncIntervalMs, log: feedLog,
+    }),
+    notify: () => new NotifyFeed({
+      baseUrl: () => dir.serviceUrl(u.service.configdb),
+      token: (base, fresh) => http.token(new URL(base).origin, fresh),
+      apps, resyncIntervalMs, log: feedLog,
+    }),
   });
   const edgeStatus = new EntryCache<Record<string, unknown>>(cdb, u.app.edgeStatus, () => feed.connected);
   const resync = (reason: string) => {

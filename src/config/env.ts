@@ -39,6 +39,7 @@ export const envBindings: EnvBinding[] = [
   { names: ['SPARKPLUG_ADDRESS'], path: 'sparkplug.address', type: 'nullable-string', description: 'Sparkplug group/node of this service' },
   { names: ['SPARKPLUG_PRIMARY_HOST'], path: 'sparkplug.primaryHost', type: 'nullable-string', description: 'Sparkplug primary host id to wait for before births' },
   { names: ['SPARKPLUG_INSTANCE_UUID'], path: 'sparkplug.instanceUuid', type: 'nullable-string', description: 'Instance_UUID of the Sparkplug node (default: the service account\'s principal UUID, from Auth whoami)' },
+  { names: ['CHANGE_FEED'], path: 'changeFeed', type: 'string', description: 'Source of change notifications: mqtt, notify (the Config Store\'s notify/v2) or auto (MQTT, falling back to notify/v2)' },
   { names: ['RESYNC_SECONDS'], path: 'reconcile.resyncSeconds', type: 'number', description: 'Interval of the full resync' },
   { names: ['EMBEDDED_HOST'], path: 'embedded.host', type: 'string', description: 'Listen address of the embedded core' },
   { names: ['EMBEDDED_DIRECTORY_PORT'], path: 'embedded.ports.directory', type: 'integer', description: 'Embedded Directory port' },

@@ -119,7 +119,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       const where = err.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)';
       const binding = envBindings.find((b) => b.path === where);
       const hint = binding ? ` (environment: ${binding.names.join(' or ')})` : '';
-      const extra = err.keyword === 'additionalProperties' ? ` "${(err.params as { additionalProperty: string }).additionalProperty}"` : '';
+      const extra = err.keyword === 'additionalProperties' ? ` "${(err.params as { additionalProperty: string }).additionalProperty}"`
+        : err.keyword === 'enum' ? ` (${(err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')})` : '';
       problems.push(`${where}: ${err.message}${extra}${hint}`);
     }
   }

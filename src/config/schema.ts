@@ -17,7 +17,7 @@ function uuidGroup(keys: string[]) {
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['profile', 'dataDir', 'log', 'http', 'factoryplus', 'sparkplug', 'reconcile', 'embedded', 'uuids'],
+  required: ['profile', 'dataDir', 'log', 'http', 'factoryplus', 'sparkplug', 'changeFeed', 'reconcile', 'embedded', 'uuids'],
   properties: {
     profile: { enum: ['seed', 'acs'] },
     dataDir: { type: 'string', minLength: 1 },
@@ -70,6 +70,7 @@ export const configSchema = {
         instanceUuid: { anyOf: [uuid, { type: 'null' }] },
       },
     },
+    changeFeed: { enum: ['mqtt', 'notify', 'auto'] },
     reconcile: {
       type: 'object', additionalProperties: false, required: ['resyncSeconds', 'backoffBaseMs', 'backoffMaxMs', 'concurrency'],
       properties: {

@@ -1,5 +1,8 @@
 export type UuidProfile = 'seed' | 'acs';
 
+/** Where change notifications come from: Sparkplug over MQTT, the Config Store's notify/v2, or MQTT falling back to notify/v2. */
+export type ChangeFeedMode = 'mqtt' | 'notify' | 'auto';
+
 export interface Uuids {
   service: { clusterManager: string; configdb: string; directory: string; auth: string; git: string; mqtt: string };
   app: {
@@ -44,6 +47,7 @@ export interface Config {
     krbkeysImage: string;
   };
   sparkplug: { address: string | null; primaryHost: string | null; instanceUuid: string | null };
+  changeFeed: ChangeFeedMode;
   reconcile: { resyncSeconds: number; backoffBaseMs: number; backoffMaxMs: number; concurrency: number };
   embedded: { host: string; ports: EmbeddedPorts; adminUsername: string };
   uuids: Uuids;

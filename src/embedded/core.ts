@@ -5,9 +5,11 @@ import type { Logger } from 'pino';
 import type { EmbeddedPorts, Uuids } from '../config/types.js';
 import { AuthModel } from './auth/model.js';
 import { createAuthApp } from './auth/index.js';
+import { authNotify } from './auth/notify.js';
 import { startBroker, type EmbeddedBroker } from './broker/index.js';
 import { ConfigStore } from './configdb/store.js';
 import { createConfigDbApp } from './configdb/index.js';
+import { configDbNotify } from './configdb/notify.js';
 import { ObjectRegistry } from './configdb/objects.js';
 import { loadCredentials, type CoreCredentials } from './credentials.js';
 import { openDatabase, type Db } from './db.js';
@@ -18,6 +20,7 @@ import { listen, TokenStore, type Listening } from './http-kit.js';
 import { startConfigDbNode, type ConfigDbNode } from './notify/configdb-node.js';
 import { CMDESC_SERVICE, createCmdEscApp } from './cmdesc/index.js';
 import { SparkplugSightings, watchSparkplug } from './directory/births.js';
+import type { NotifyV2Server } from './notify/v2-server.js';
 import { seedHelmRepo } from './seed/helm-repo.js';
 import { applySeed } from './seed/apply.js';
 import { Local } from './seed/local-uuids.js';
@@ -102,7 +105,9 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
   let watcher: ReturnType<typeof watchSparkplug> | undefined;
   const sightings = new SparkplugSightings(db);
   let gitBackend: BackendProcess | undefined;
+  const notifiers: Array<NotifyV2Server<unknown>> = [];
   const stop = async () => {
+    for (const n of notifiers) n.close();
     await node?.stop().catch(() => undefined);
     await watcher?.stop().catch(() => undefined);
     await broker?.close().catch(() => undefined);
@@ -113,13 +118,16 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
   };
 
   try {
-    const serve = async (app: Koa, port: number, name: string, env: string) => {
+    const serve = async (app: Koa, port: number, name: string, env: string, notify?: NotifyV2Server<unknown>) => {
+      // Closed by stop() even when listening fails: it already listens to the stores.
+      if (notify) notifiers.push(notify);
       const l = await listen(app.callback(), opts.host, port).catch((e: NodeJS.ErrnoException) => {
         throw e.code === 'EADDRINUSE'
           ? new Error(`port ${port} for the embedded ${name} is in use on ${opts.host}; stop what uses it or set ${env}`)
           : e;
       });
       servers.push(l);
+      notify?.attach(l.server);
       return l.url;
     };
     const adverts = new Map<string, { url: string | null; device: string | null }>();
@@ -143,8 +151,19 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
       uuids: u, organisation: opts.organisation, realm: opts.realm, domain: opts.domain, directoryUrl,
     }), creds, log);
 
-    const configdbUrl = await serve(createConfigDbApp({ db, objects, store, auth, tokens: new TokenStore(), log: log.child({ svc: 'configdb' }) }), opts.ports.configdb, 'Config Store', 'EMBEDDED_CONFIGDB_PORT');
-    const authUrl = await serve(createAuthApp({ auth, objects, tokens: new TokenStore(), log: log.child({ svc: 'auth' }) }), opts.ports.auth, 'Auth service', 'EMBEDDED_AUTH_PORT');
+    // notify/v2 sockets authenticate with the tokens of their own service's /token.
+    const byToken = (tokens: TokenStore) => (token: string) => {
+      const uuid = tokens.lookup(token);
+      return uuid ? auth.principal(uuid) : undefined;
+    };
+    const configdbTokens = new TokenStore();
+    const configdbLog = log.child({ svc: 'configdb' });
+    const configdbUrl = await serve(createConfigDbApp({ db, objects, store, auth, tokens: configdbTokens, log: configdbLog }), opts.ports.configdb, 'Config Store', 'EMBEDDED_CONFIGDB_PORT',
+      configDbNotify({ store, objects, auth, authenticate: byToken(configdbTokens), log: configdbLog }) as NotifyV2Server<unknown>);
+    const authTokens = new TokenStore();
+    const authLog = log.child({ svc: 'auth' });
+    const authUrl = await serve(createAuthApp({ auth, objects, tokens: authTokens, log: authLog }), opts.ports.auth, 'Auth service', 'EMBEDDED_AUTH_PORT',
+      authNotify({ auth, authenticate: byToken(authTokens), log: authLog }) as NotifyV2Server<unknown>);
     const gitApp = createGitApp({
       storage: git, auth, tokens: new TokenStore(), log: log.child({ svc: 'git' }),
       repoConfig: (uuid) => {

@@ -33,7 +33,8 @@ export function createApi(manager: Manager, log: Logger, opts: { externalUrl: ()
     metrics: new Metrics({
       phases: () => manager.status.phaseCounts(), queue: () => manager.controller.stats, statusWritesPending: () => manager.status.pending,
       repoWritesWaiting: () => manager.repos.waiting,
-      mqtt: () => ({ changeFeed: manager.feed.connected, sparkplug: manager.node?.connected ?? false }),
+      mqtt: () => ({ changeFeed: manager.feed.mqttConnected, sparkplug: manager.node?.connected ?? false }),
+      changeFeed: () => ({ live: manager.feed.live, connected: manager.feed.connected }),
       lastResyncMs: () => manager.controller.lastResyncMs,
       dependencies: () => dependencyHealth(manager),
     }),

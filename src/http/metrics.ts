@@ -7,6 +7,7 @@ export interface MetricSources {
   statusWritesPending: () => number;
   repoWritesWaiting: () => number;
   mqtt: () => { changeFeed: boolean; sparkplug: boolean };
+  changeFeed: () => { live: 'mqtt' | 'notify'; connected: boolean };
   lastResyncMs: () => number;
   dependencies: () => Record<string, 'ok' | 'failing' | 'unknown'>;
 }
@@ -39,6 +40,8 @@ export class Metrics {
       collect() { this.set(sources.repoWritesWaiting()); } });
     new Gauge({ name: 'cluster_manager_mqtt_connected', help: 'MQTT connections up (1) or down (0)', labelNames: ['link'], registers: [r],
       collect() { const m = sources.mqtt(); this.set({ link: 'change_feed' }, m.changeFeed ? 1 : 0); this.set({ link: 'sparkplug' }, m.sparkplug ? 1 : 0); } });
+    new Gauge({ name: 'cluster_manager_change_feed_live', help: 'The live change feed, labelled by its source (mqtt or notify): 1 while connected, 0 while not', labelNames: ['source'], registers: [r],
+      collect() { this.reset(); const f = sources.changeFeed(); this.set({ source: f.live }, f.connected ? 1 : 0); } });
     new Gauge({ name: 'cluster_manager_dependency_up', help: 'Whether the last exchange with a dependency worked (1), failed (0); absent when unknown', labelNames: ['service'], registers: [r],
       collect() { this.reset(); for (const [k, v] of Object.entries(sources.dependencies())) if (v !== 'unknown') this.set({ service: k }, v === 'ok' ? 1 : 0); } });
     new Gauge({ name: 'cluster_manager_last_resync_seconds', help: 'Duration of the last full resync', registers: [r],

@@ -24,6 +24,11 @@
  *     be attributed because no NBIRTH has been seen.
  * - `state('connected' | 'disconnected')`: on each transition; `connected`
  *   means the MQTT session is up and the subscriptions were granted.
+ * - `unavailable('refused' | 'unreachable')`: the broker refused a
+ *   subscription (SUBACK failure code; mqtt.js rejects the subscribe), or the
+ *   first connection attempt failed, or an established connection was lost.
+ *   A refused subscription is asked for again every `resubscribeMs` while
+ *   the session stays up (an installation's MQTT permissions may be fixed).
  *
  * Notifications are hints: malformed payloads are logged and ignored, and
  * errors thrown by listeners are logged rather than propagated into the MQTT
@@ -47,10 +52,13 @@ export const LAST_CHANGED_APPLICATION = 'Last_Changed/Application';
 export type ResyncReason = 'start' | 'birth' | 'reconnect' | 'timer' | 'gap';
 export type FeedState = 'connected' | 'disconnected';
 
+export type UnavailableReason = 'refused' | 'unreachable';
+
 export interface ChangeFeedEvents {
   changed: [app: string];
   resync: [reason: ResyncReason];
   state: [state: FeedState];
+  unavailable: [reason: UnavailableReason];
 }
 
 export interface ChangeFeedOptions {
@@ -76,14 +84,17 @@ export interface ChangeFeedOptions {
   connectTimeoutMs?: number;
   /** MQTT client id; random by default. */
   clientId?: string;
+  /** Delay before a refused subscription is asked for again (default 60000 ms). */
+  resubscribeMs?: number;
   log: Logger;
 }
 
 const DEFAULT_DEBOUNCE_MS = 20;
 const DEFAULT_RECONNECT_PERIOD_MS = 2000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10000;
-/** SUBACK return code for a refused subscription. */
-const SUBACK_FAILURE = 128;
+const DEFAULT_RESUBSCRIBE_MS = 60000;
+/** SUBACK return codes from here up refuse a subscription (0x80 in MQTT 3.1.1, 0x80-0xA2 in MQTT 5). */
+const SUBACK_FAILURE = 0x80;
 
 function toNumber(v: UInt64Like | undefined): number | undefined {
   if (typeof v === 'number') return v;
@@ -248,16 +259,32 @@ export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
   }
 
   private async onConnect(client: MqttClient, gen: number): Promise<void> {
-    const granted = await client.subscribeAsync(
-      [this.topics.birth, this.topics.data, this.topics.death],
-      { qos: 1 },
-    );
+    const topics = [this.topics.birth, this.topics.data, this.topics.death];
+    let granted: Array<{ topic: string; qos: number }>;
+    try {
+      granted = await client.subscribeAsync(topics, { qos: 1 });
+    } catch (err) {
+      // mqtt.js rejects a SUBACK that carries a failure code, in 3.1.1 and 5
+      // alike, with the SUBACK attached (or, in older versions, its code).
+      const codes = (err as { packet?: { granted?: unknown } }).packet?.granted;
+      const code = (err as { code?: unknown }).code;
+      if (Array.isArray(codes) && codes.length === topics.length && codes.every((c) => typeof c === 'number')) {
+        granted = topics.map((topic, i) => ({ topic, qos: codes[i] as number }));
+      } else if (typeof code === 'number' && code >= SUBACK_FAILURE) {
+        granted = topics.map((topic) => ({ topic, qos: code }));
+      } else throw err;
+    }
     if (gen !== this.generation || this.stopped) return;
-    const refused = granted.filter((g) => g.qos === SUBACK_FAILURE).map((g) => g.topic);
+    const refused = granted.filter((g) => g.qos >= SUBACK_FAILURE).map((g) => g.topic);
     if (refused.length > 0) {
-      // Without notifications the timer resync is all there is; report unhealthy.
-      this.log.error({ refused }, 'Config Store notification subscriptions refused');
+      this.log.error({ refused, code: granted.find((g) => g.qos >= SUBACK_FAILURE)?.qos }, 'Config Store notification subscriptions refused');
+      this.safeEmit('unavailable', 'refused');
       this.firstAttemptDone();
+      const retry = setTimeout(() => {
+        if (gen !== this.generation || this.stopped) return;
+        this.onConnect(client, gen).catch((e: unknown) => this.log.warn({ err: e }, 'Change feed subscription failed'));
+      }, this.opts.resubscribeMs ?? DEFAULT_RESUBSCRIBE_MS);
+      retry.unref();
       return;
     }
     // Sequence tracking only holds within one session.
@@ -280,8 +307,10 @@ export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
       this.isConnected = false;
       this.log.warn('Change feed disconnected');
       this.safeEmit('state', 'disconnected');
+      this.safeEmit('unavailable', 'unreachable');
     } else if (!this.started) {
       this.log.warn({ url: this.opts.mqttUrl }, 'Change feed cannot connect; resyncing without notifications');
+      this.safeEmit('unavailable', 'unreachable');
     }
     this.firstAttemptDone();
   }

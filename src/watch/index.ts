@@ -5,4 +5,5 @@ export {
   type ChangeFeedOptions,
   type FeedState,
   type ResyncReason,
+  type UnavailableReason,
 } from './change-feed.js';

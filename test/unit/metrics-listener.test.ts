@@ -17,6 +17,7 @@ function metrics(): Metrics {
     statusWritesPending: () => 0,
     repoWritesWaiting: () => 2,
     mqtt: () => ({ changeFeed: true, sparkplug: false }),
+    changeFeed: () => ({ live: 'mqtt' as const, connected: true }),
     lastResyncMs: () => 1500,
     dependencies: () => ({ configdb: 'ok', auth: 'ok', git: 'failing', mqtt: 'unknown' }),
   });

@@ -92,6 +92,7 @@ export class AuthModel {
   private readonly cacheSize: number;
   private readonly now: () => number;
   private readonly unsubscribe: () => void;
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     private readonly db: Db,
@@ -129,10 +130,27 @@ export class AuthModel {
     return name.includes('@') ? name : `${name}@${this.opts.realm}`;
   }
 
-  /** Forgets every cached ACL. */
+  /** Forgets every cached ACL and tells the listeners that ACLs may have changed. */
   invalidate(): void {
     this.cache.clear();
     this.grantCache.clear();
+    this.changed();
+  }
+
+  /**
+   * Called after anything that may change an ACL or an identity: grants,
+   * identities, the class graph. Returns an unsubscribe function.
+   */
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => { this.listeners.delete(fn); };
+  }
+
+  private changed(): void {
+    // A listener's failure is its own; the change has been made.
+    for (const fn of this.listeners) {
+      try { fn(); } catch { /* ignored */ }
+    }
   }
 
   principal(uuid: string): Principal | undefined {
@@ -175,16 +193,18 @@ export class AuthModel {
     if (current?.upn === upn) return 'unchanged';
     if (current?.upn && current.upn !== upn) return 'conflict';
     this.db.prepare('INSERT INTO principal (uuid, upn) VALUES (?, ?) ON CONFLICT(uuid) DO UPDATE SET upn = excluded.upn').run(uuid, upn);
+    this.changed();
     return 'created';
   }
 
   deleteIdentity(uuid: string): boolean {
     const r = this.db.prepare('UPDATE principal SET upn = NULL WHERE uuid = ? AND upn IS NOT NULL').run(uuid);
+    if (r.changes > 0) this.changed();
     return r.changes > 0;
   }
 
   ensurePrincipal(uuid: string): void {
-    this.db.prepare('INSERT OR IGNORE INTO principal (uuid, upn) VALUES (?, NULL)').run(uuid);
+    if (this.db.prepare('INSERT OR IGNORE INTO principal (uuid, upn) VALUES (?, NULL)').run(uuid).changes > 0) this.changed();
   }
 
   setPassword(username: string, principal: string, password: string): void {

@@ -18,7 +18,8 @@ export function dependencyHealth(m: ApiDeps['manager']): Record<'configdb' | 'au
     configdb: m.status.degraded ? 'failing' : byHttp(s.configdb),
     auth: byHttp(s.auth),
     git: git === undefined ? 'unknown' : git.ok ? 'ok' : 'failing',
-    mqtt: m.feed.connected ? 'ok' : 'failing',
+    // MQTT carries the change feed (when it is live there) and the Sparkplug node.
+    mqtt: (m.feed.mqttConnected || m.node?.connected) ? 'ok' : 'failing',
   };
 }
 
@@ -44,7 +45,8 @@ export function serviceRoutes(d: ApiDeps): Router {
     ctx.status = ready ? 200 : 503;
     ctx.body = {
       live: true, ready,
-      mqtt: { changeFeed: m.feed.connected, sparkplug: m.node?.connected ?? false },
+      mqtt: { changeFeed: m.feed.mqttConnected, sparkplug: m.node?.connected ?? false },
+      changeFeed: { mode: m.feed.mode, live: m.feed.live, connected: m.feed.connected },
       configStore: m.status.degraded ? 'failing' : 'ok',
       statusWritesPending: m.status.pending,
       repoChangesWaiting: m.repos.waiting,
