@@ -18,7 +18,7 @@ export class AuthClient {
   constructor(private readonly http: FplusHttp, private readonly base: BaseUrl) {}
 
   private async req<T>(method: string, path: string, opts: Parameters<FplusHttp['request']>[3] = {}) {
-    return this.http.request<T>(await this.base(), method, path, opts);
+    return this.http.request<T>(await this.base(), method, path, { label: 'Auth', ...opts });
   }
 
   /** ACL of a principal given by UUID, or by Kerberos UPN. */

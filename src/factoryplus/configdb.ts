@@ -8,7 +8,7 @@ export class ConfigDbClient {
   constructor(private readonly http: FplusHttp, private readonly base: BaseUrl) {}
 
   private async req<T>(method: string, path: string, opts: Parameters<FplusHttp['request']>[3] = {}) {
-    return this.http.request<T>(await this.base(), method, path, opts);
+    return this.http.request<T>(await this.base(), method, path, { label: 'ConfigStore', ...opts });
   }
 
   /** The entry, or undefined when there is none. */

@@ -32,13 +32,13 @@ export class DirectoryClient {
   }
 
   async provider(service: string): Promise<{ provider: { device: string | null; url: string | null } }> {
-    const res = await this.http.request<Array<{ device: string | null; url: string | null }>>(this.baseUrl, 'GET', `v1/service/${service}`);
+    const res = await this.http.request<Array<{ device: string | null; url: string | null }>>(this.baseUrl, 'GET', `v1/service/${service}`, { label: 'Directory' });
     const list = Array.isArray(res.body) ? res.body : [];
     if (list.length === 0) throw new ServiceError(this.baseUrl, 404, `the Directory knows no provider of service ${service}`);
     return { provider: list[0] };
   }
 
   async device(uuid: string): Promise<SparkplugAddress & { uuid: string }> {
-    return (await this.http.request<SparkplugAddress & { uuid: string }>(this.baseUrl, 'GET', `v1/device/${uuid}`)).body;
+    return (await this.http.request<SparkplugAddress & { uuid: string }>(this.baseUrl, 'GET', `v1/device/${uuid}`, { label: 'Directory' })).body;
   }
 }

@@ -13,6 +13,9 @@ export class ServiceError extends Error {
     super(message);
     this.name = 'ServiceError';
   }
+
+  /** Which Factory+ service failed (`ConfigStore`, `Auth`, `Directory`), set by its client. */
+  label?: string;
 }
 
 export interface Credentials {
@@ -31,6 +34,8 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** A POST that may safely be sent twice (e.g. creating an object under a given UUID). */
   idempotent?: boolean;
+  /** Names the service in errors (ServiceError.label). */
+  label?: string;
 }
 
 export interface Response<T = unknown> {
@@ -114,6 +119,9 @@ export class FplusHttp {
     const id = this.started(origin);
     try {
       return await this.attempts<T>(base, method, path, opts, origin, retries);
+    } catch (e) {
+      if (e instanceof ServiceError && opts.label) e.label ??= opts.label;
+      throw e;
     } finally {
       this.inFlight.get(origin)?.delete(id);
     }
