@@ -22,7 +22,7 @@ export interface Config {
   http: {
     host: string; port: number; externalUrl: string | null;
     tokenTtlSeconds: number; aclCacheSeconds: number; bootstrapTtlSeconds: number;
-    oidc: { jwksUrl: string | null; issuer: string | null; audience: string | null };
+    oidc: { discoveryUrl: string | null; jwksUrl: string | null; issuer: string | null; audience: string | null };
   };
   factoryplus: {
     directoryUrl: string | null;

@@ -26,7 +26,7 @@ export function createApi(manager: Manager, log: Logger, opts: { externalUrl: ()
     tokens,
     authn: new Authenticator({
       authBase: () => manager.dir.serviceUrl(u.service.auth), tokens,
-      jwt: h.oidc.jwksUrl ? new JwtVerifier({ jwksUrl: h.oidc.jwksUrl, issuer: h.oidc.issuer, audience: h.oidc.audience, now }) : undefined,
+      jwt: h.oidc.jwksUrl || h.oidc.discoveryUrl ? new JwtVerifier({ ...h.oidc, now }) : undefined,
     }),
     acl: new AclChecker(manager.auth, u.special.wildcard, h.aclCacheSeconds * 1000),
     bootstrapTokens: new BootstrapTokens(loadOrCreateKey(resolve(config.dataDir)), { ttlSeconds: h.bootstrapTtlSeconds, now }),
