@@ -40,6 +40,8 @@ export const envBindings: EnvBinding[] = [
   { names: ['SPARKPLUG_PRIMARY_HOST'], path: 'sparkplug.primaryHost', type: 'nullable-string', description: 'Sparkplug primary host id to wait for before births' },
   { names: ['SPARKPLUG_INSTANCE_UUID'], path: 'sparkplug.instanceUuid', type: 'nullable-string', description: 'Instance_UUID of the Sparkplug node (default: the service UUID)' },
   { names: ['RESYNC_SECONDS'], path: 'reconcile.resyncSeconds', type: 'number', description: 'Interval of the full resync' },
+  { names: ['MAX_VALUES_DEPTH'], path: 'reconcile.maxValuesDepth', type: 'integer', description: 'Deepest nesting of a cluster\'s Helm values accepted (deeper: InvalidValues)' },
+  { names: ['MAX_VALUES_BYTES'], path: 'reconcile.maxValuesBytes', type: 'integer', description: 'Largest size of a cluster\'s Helm values as JSON, in bytes (larger: InvalidValues)' },
   { names: ['EMBEDDED_HOST'], path: 'embedded.host', type: 'string', description: 'Listen address of the embedded core' },
   { names: ['EMBEDDED_DIRECTORY_PORT'], path: 'embedded.ports.directory', type: 'integer', description: 'Embedded Directory port' },
   { names: ['EMBEDDED_CONFIGDB_PORT'], path: 'embedded.ports.configdb', type: 'integer', description: 'Embedded Config Store port' },

@@ -71,9 +71,13 @@ export const configSchema = {
       },
     },
     reconcile: {
-      type: 'object', additionalProperties: false, required: ['resyncSeconds', 'backoffBaseMs', 'backoffMaxMs', 'concurrency'],
+      type: 'object', additionalProperties: false,
+      required: ['resyncSeconds', 'backoffBaseMs', 'backoffMaxMs', 'concurrency', 'maxValuesDepth', 'maxValuesBytes'],
       properties: {
         resyncSeconds: { type: 'number', exclusiveMinimum: 0 },
+        // Rendering recurses once per level: far beyond 256 the call stack is at risk.
+        maxValuesDepth: { type: 'integer', minimum: 1, maximum: 256 },
+        maxValuesBytes: { type: 'integer', minimum: 1024, maximum: 16 * 1024 * 1024 },
         backoffBaseMs: { type: 'integer', minimum: 1 },
         backoffMaxMs: { type: 'integer', minimum: 1 },
         concurrency: { type: 'integer', minimum: 1, maximum: 256 },

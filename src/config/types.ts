@@ -42,7 +42,11 @@ export interface Config {
     krbkeysImage: string;
   };
   sparkplug: { address: string | null; primaryHost: string | null; instanceUuid: string | null };
-  reconcile: { resyncSeconds: number; backoffBaseMs: number; backoffMaxMs: number; concurrency: number };
+  reconcile: {
+    resyncSeconds: number; backoffBaseMs: number; backoffMaxMs: number; concurrency: number;
+    /** Bounds on a configuration entry's Helm values (MAX_VALUES_DEPTH, MAX_VALUES_BYTES). */
+    maxValuesDepth: number; maxValuesBytes: number;
+  };
   embedded: { host: string; ports: EmbeddedPorts; adminUsername: string };
   uuids: Uuids;
 }

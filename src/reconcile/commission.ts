@@ -6,7 +6,7 @@ import type { AuthClient } from '../factoryplus/auth.js';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
 import { ServiceError } from '../factoryplus/http.js';
 import { canonicalJson, type Json } from '../lib/merge-patch.js';
-import { REPO_README, renderClusterRepo, SpecError, validateSpec, type ClusterSpec } from '../repo/manifests.js';
+import { REPO_README, renderClusterRepo, SpecError, validateSpec, type ClusterSpec, type SpecLimits } from '../repo/manifests.js';
 import type { RepoPool } from '../repo/pool.js';
 import type { Status, StatusStore } from './status.js';
 import { MissingEntry, type RenderInputs, type ServiceConfig, type TemplateCache } from './templates.js';
@@ -38,6 +38,8 @@ export interface CommissionDeps {
   repos: RepoPool;
   log: Logger;
   now?: () => Date;
+  /** Bounds on a configuration entry, checked before any side effect (default: DEFAULT_SPEC_LIMITS). */
+  limits?: SpecLimits;
 }
 
 /** The steps of commissioning, in order; `phase` names the one in progress. */
@@ -95,7 +97,7 @@ export class Commissioner {
     const status = this.d.status.get(cluster);
     if (status?.ready !== true) return false;
     try {
-      const spec = validateSpec(config);
+      const spec = validateSpec(config, this.d.limits);
       return isCurrent(status, specHash(spec, await this.d.templates.forChart(spec.chart)));
     } catch {
       return false;
@@ -107,7 +109,7 @@ export class Commissioner {
     const { cdb, uuids: u } = this.d;
     let spec: ClusterSpec;
     try {
-      spec = validateSpec(config);
+      spec = validateSpec(config, this.d.limits);
     } catch (e) {
       if (e instanceof SpecError) return this.fail(cluster, e.reason, e.message);
       throw e;
