@@ -126,6 +126,11 @@ export class JwtVerifier {
     return p;
   }
 
+  /** Fetches the discovery document now; rejects, naming OIDC_DISCOVERY_URL, when it cannot be used. */
+  async prepare(): Promise<void> {
+    await this.issuer();
+  }
+
   /** The principal and expiry of a valid token; JwtError when it is not, IssuerUnavailable when that cannot be told. */
   async verify(token: string): Promise<VerifiedJwt> {
     const { jwks, issuer } = await this.issuer();

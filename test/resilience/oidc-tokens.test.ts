@@ -4,7 +4,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, SignJWT } from 'jose';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { Authenticator } from '../../src/http/authn.js';
 import { IssuerUnavailable, JwtError, JwtVerifier } from '../../src/http/jwt.js';
+import { HttpError } from '../../src/lib/http-errors.js';
+import { TokenStore } from '../../src/lib/tokens.js';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
 
 /*
@@ -174,6 +177,17 @@ describe('OIDC bearer tokens (jose, discovery, token lifetime)', function () {
           expect(err, JSON.stringify(d)).to.be.instanceOf(IssuerUnavailable);
           expect(err!.message).to.include('OIDC_DISCOVERY_URL');
         }
+      } finally {
+        issuer.discovery = { status: 200, issuer: ISS, jwks_uri: `${issuer.url}/jwks` };
+      }
+      // Through the authenticator: a 503 the client may retry, not a 401.
+      issuer.discovery = { status: 503 };
+      try {
+        const authn = new Authenticator({ authBase: async () => issuer.url, tokens: new TokenStore(), jwt: verifier({ discoveryUrl: `${issuer.url}/realms/fp` }) });
+        const err = await authn.identify(`Bearer ${token}`).then(() => undefined, (e: Error) => e);
+        expect(err).to.be.instanceOf(HttpError);
+        expect((err as HttpError).status).to.equal(503);
+        expect(err!.message).to.include('OIDC_DISCOVERY_URL');
       } finally {
         issuer.discovery = { status: 200, issuer: ISS, jwks_uri: `${issuer.url}/jwks` };
       }
