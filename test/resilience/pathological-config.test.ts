@@ -113,6 +113,25 @@ describe('pathological configuration entries', function () {
     expect((await listed()).find((r) => r.uuid === cluster)).to.include({ name: 'Upper_chart', phase: 'ready', ready: true });
   });
 
+  it('commissions with a ServiceConfig whose UUIDs are written in upper case', async () => {
+    const u = s.config.uuids;
+    const original = s.t.core.store.get(u.app.serviceConfig, u.service.clusterManager)!.json as { group: { cluster: { uuid: string } } };
+    const upper = JSON.stringify(original).replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (m) => m.toUpperCase());
+    expect(upper).to.not.equal(JSON.stringify(original));
+    const write = async (text: string) => {
+      expect((await putEntry(u.app.serviceConfig, u.service.clusterManager, text)).status).to.equal(204);
+      s.m.templates.invalidate();
+    };
+    await write(upper);
+    try {
+      const cluster = await newCluster({ name: 'Upper_service_config' });
+      await waitFor(() => s.m.status.get(cluster)?.ready === true, 30_000, undefined, 'cluster ready');
+      expect(s.t.core.objects.isMember(original.group.cluster.uuid, cluster), 'member of the cluster group').to.equal(true);
+    } finally {
+      await write(JSON.stringify(original));
+    }
+  });
+
   describe('the embedded Config Store', () => {
     const deep = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 
