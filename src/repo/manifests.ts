@@ -63,6 +63,17 @@ export interface SpecLimits {
 export const DEFAULT_SPEC_LIMITS: SpecLimits = { valuesDepth: 64, valuesBytes: 256 * 1024 };
 
 /**
+ * A field's value for a message: strings quoted and cut short, anything else
+ * by its type. The message lands in the status entry, so neither a megabyte
+ * string nor a deeply nested object may be copied or serialised into it.
+ */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+  if (v === null || typeof v !== 'object') return String(v);
+  return Array.isArray(v) ? 'a list' : 'an object';
+}
+
+/**
  * Checks a configuration entry before anything is made from it. A cluster's
  * name becomes a Sparkplug group, a repo path and Kerberos principal names,
  * so it is held to the characters all of those accept.
@@ -72,15 +83,15 @@ export function validateSpec(spec: unknown, limits: SpecLimits = DEFAULT_SPEC_LI
   const { name, namespace, chart, bare, values } = spec;
   if (typeof name !== 'string' || name === '') throw new SpecError('MissingName', 'the configuration has no name');
   if (!NAME.test(name)) {
-    throw new SpecError('InvalidName', `name ${JSON.stringify(name)} must be 1-63 letters, digits or underscores`);
+    throw new SpecError('InvalidName', `name ${shown(name)} must be 1-63 letters, digits or underscores`);
   }
   if (typeof namespace !== 'string' || !isDnsLabel(namespace)) {
-    throw new SpecError('InvalidNamespace', `namespace ${JSON.stringify(namespace ?? null)} is not a valid Kubernetes namespace (lower-case RFC 1123 label)`);
+    throw new SpecError('InvalidNamespace', `namespace ${shown(namespace ?? null)} is not a valid Kubernetes namespace (lower-case RFC 1123 label)`);
   }
   // UUIDs are compared in lower case everywhere (Config Store paths, ACLs):
   // an upper-case chart is the same chart, not one that is never found.
   const chartUuid = typeof chart === 'string' ? chart.toLowerCase() : chart;
-  if (chartUuid !== undefined && !isUuid(chartUuid)) throw new SpecError('InvalidChart', `chart ${JSON.stringify(chart)} must be a UUID`);
+  if (chartUuid !== undefined && !isUuid(chartUuid)) throw new SpecError('InvalidChart', `chart ${shown(chart)} must be a UUID`);
   if (bare !== undefined && typeof bare !== 'boolean') throw new SpecError('InvalidSpec', 'bare must be true or false');
   if (values !== undefined && !isJsonObject(values)) throw new SpecError('InvalidValues', 'values must be an object');
   if (values !== undefined) {

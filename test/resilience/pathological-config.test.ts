@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
+import { SpecError, validateSpec } from '../../src/repo/manifests.js';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { waitFor } from '../helpers/processes.js';
 
@@ -130,6 +131,36 @@ describe('pathological configuration entries', function () {
     } finally {
       await write(JSON.stringify(original));
     }
+  });
+
+  describe('validateSpec on its own', () => {
+    // Parsed from text, as a Config Store without a depth limit would serve it.
+    const deepText = (depth: number) => JSON.parse(`${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`) as unknown;
+    const refusal = (entry: unknown): SpecError => {
+      try {
+        validateSpec(entry);
+      } catch (e) {
+        expect(e, (e as Error).message).to.be.instanceOf(SpecError);
+        return e as SpecError;
+      }
+      return expect.fail('accepted');
+    };
+
+    it('refuses fields of any depth or size with a short message, never overflowing the stack', () => {
+      const deep = deepText(200_000);
+      const cases: Array<[string, unknown, string]> = [
+        ['values 200,000 levels deep', { name: 'A', namespace: 'a', values: deep }, 'InvalidValues'],
+        ['a namespace 200,000 levels deep', { name: 'A', namespace: deep }, 'InvalidNamespace'],
+        ['a chart 200,000 levels deep', { name: 'A', namespace: 'a', chart: deep }, 'InvalidChart'],
+        ['a 1 MB name', { name: 'x'.repeat(1 << 20), namespace: 'a' }, 'InvalidName'],
+        ['a 1 MB chart', { name: 'A', namespace: 'a', chart: 'x'.repeat(1 << 20) }, 'InvalidChart'],
+      ];
+      for (const [what, entry, reason] of cases) {
+        const e = refusal(entry);
+        expect(e.reason, what).to.equal(reason);
+        expect(e.message.length, `${what}: message length`).to.be.below(200);
+      }
+    });
   });
 
   describe('the embedded Config Store', () => {
