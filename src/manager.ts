@@ -101,6 +101,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   const commissioner = new Commissioner({
     cdb, auth, gitBase: () => dir.serviceUrl(u.service.git), uuids: u,
     organisation: fp.organisation, realm: fp.realm, status, templates, repos, log,
+    limits: { valuesDepth: config.reconcile.maxValuesDepth, valuesBytes: config.reconcile.maxValuesBytes },
   });
   const controller = new Controller({
     cdb, status, commissioner, templates, clusterConfigApp: u.app.clusterConfig, concurrency: config.reconcile.concurrency,

@@ -2,6 +2,7 @@ const uuid = { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA
 const port = { type: 'integer', minimum: 0, maximum: 65535 };
 const url = { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://[^\\s]+$' };
 const nullableUrl = { anyOf: [url, { type: 'null' }] };
+const nullableHttpUrl = { anyOf: [{ type: 'string', pattern: '^https?://[^\\s]+$' }, { type: 'null' }] };
 const nullableString = { type: ['string', 'null'] };
 
 function uuidGroup(keys: string[]) {
@@ -38,8 +39,8 @@ export const configSchema = {
         aclCacheSeconds: { type: 'number', minimum: 0, maximum: 3600 },
         bootstrapTtlSeconds: { type: 'number', minimum: 10, maximum: 604800 },
         oidc: {
-          type: 'object', additionalProperties: false, required: ['jwksUrl', 'issuer', 'audience'],
-          properties: { jwksUrl: nullableUrl, issuer: nullableString, audience: nullableString },
+          type: 'object', additionalProperties: false, required: ['discoveryUrl', 'jwksUrl', 'issuer', 'audience'],
+          properties: { discoveryUrl: nullableHttpUrl, jwksUrl: nullableHttpUrl, issuer: nullableString, audience: nullableString },
         },
       },
     },
@@ -72,9 +73,13 @@ export const configSchema = {
     },
     changeFeed: { enum: ['mqtt', 'notify', 'auto'] },
     reconcile: {
-      type: 'object', additionalProperties: false, required: ['resyncSeconds', 'backoffBaseMs', 'backoffMaxMs', 'concurrency'],
+      type: 'object', additionalProperties: false,
+      required: ['resyncSeconds', 'backoffBaseMs', 'backoffMaxMs', 'concurrency', 'maxValuesDepth', 'maxValuesBytes'],
       properties: {
         resyncSeconds: { type: 'number', exclusiveMinimum: 0 },
+        // Rendering recurses once per level: far beyond 256 the call stack is at risk.
+        maxValuesDepth: { type: 'integer', minimum: 1, maximum: 256 },
+        maxValuesBytes: { type: 'integer', minimum: 1024, maximum: 16 * 1024 * 1024 },
         backoffBaseMs: { type: 'integer', minimum: 1 },
         backoffMaxMs: { type: 'integer', minimum: 1 },
         concurrency: { type: 'integer', minimum: 1, maximum: 256 },

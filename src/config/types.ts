@@ -27,7 +27,7 @@ export interface Config {
     /** A second listener with only GET /metrics and no authentication, for Prometheus; null: none. */
     metricsPort?: number | null;
     tokenTtlSeconds: number; aclCacheSeconds: number; bootstrapTtlSeconds: number;
-    oidc: { jwksUrl: string | null; issuer: string | null; audience: string | null };
+    oidc: { discoveryUrl: string | null; jwksUrl: string | null; issuer: string | null; audience: string | null };
   };
   factoryplus: {
     directoryUrl: string | null;
@@ -48,7 +48,11 @@ export interface Config {
   };
   sparkplug: { address: string | null; primaryHost: string | null; instanceUuid: string | null };
   changeFeed: ChangeFeedMode;
-  reconcile: { resyncSeconds: number; backoffBaseMs: number; backoffMaxMs: number; concurrency: number };
+  reconcile: {
+    resyncSeconds: number; backoffBaseMs: number; backoffMaxMs: number; concurrency: number;
+    /** Bounds on a configuration entry's Helm values (MAX_VALUES_DEPTH, MAX_VALUES_BYTES). */
+    maxValuesDepth: number; maxValuesBytes: number;
+  };
   embedded: { host: string; ports: EmbeddedPorts; adminUsername: string };
   uuids: Uuids;
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import { HttpError } from '../lib/http-errors.js';
 import { send } from '../lib/http-client.js';
-import { JwtError, looksLikeJwt, type JwtVerifier } from './jwt.js';
+import { IssuerUnavailable, JwtError, looksLikeJwt, type JwtVerifier } from './jwt.js';
 import type { TokenStore } from '../lib/tokens.js';
 
 export const CHALLENGE = { 'WWW-Authenticate': 'Basic realm="Factory+"' };
@@ -19,6 +19,13 @@ export interface AuthnOptions {
 
 export interface AuthState {
   principal?: string;
+  /** When the request's credential expires (ms), if it does: what is exchanged for it must not outlive it. */
+  credentialExpiry?: number;
+}
+
+export interface Identity {
+  principal: string;
+  expiry?: number;
 }
 
 function unauthorized(message: string): HttpError {
@@ -84,20 +91,27 @@ export class Authenticator {
 
   /** The principal UUID of the request's credential; 401 when there is none or it is not valid. */
   async principal(authorization: string | undefined): Promise<string> {
+    return (await this.identify(authorization)).principal;
+  }
+
+  /** The principal of the request's credential and, for a bearer token, when that expires. */
+  async identify(authorization: string | undefined): Promise<Identity> {
     if (!authorization) throw unauthorized('authentication required');
     const sp = authorization.indexOf(' ');
     const scheme = authorization.slice(0, sp).toLowerCase();
     const cred = authorization.slice(sp + 1).trim();
     if (sp < 0 || !cred) throw unauthorized('malformed Authorization header');
-    if (scheme === 'basic') return this.checkPassword(`Basic ${cred}`);
+    if (scheme === 'basic') return { principal: await this.checkPassword(`Basic ${cred}`) };
     if (scheme === 'bearer') {
-      const p = this.o.tokens.lookup(cred);
-      if (p) return p;
+      const t = this.o.tokens.find(cred);
+      if (t) return t;
       if (this.o.jwt && looksLikeJwt(cred)) {
         try {
-          return await this.o.jwt.verify(cred);
+          const v = await this.o.jwt.verify(cred);
+          return { principal: v.principal, expiry: v.expiresAt };
         } catch (e) {
           if (e instanceof JwtError) throw unauthorized(`token refused: ${e.message}`);
+          if (e instanceof IssuerUnavailable) throw new HttpError(503, e.message);
           throw new HttpError(503, `the token issuer's keys cannot be fetched: ${(e as Error).message}`);
         }
       }
@@ -110,7 +124,12 @@ export class Authenticator {
   middleware(isPublic: (ctx: Context) => boolean) {
     return async (ctx: Context, next: Next): Promise<void> => {
       const header = ctx.get('authorization') || undefined;
-      if (!isPublic(ctx)) (ctx.state as AuthState).principal = await this.principal(header);
+      if (!isPublic(ctx)) {
+        const id = await this.identify(header);
+        const state = ctx.state as AuthState;
+        state.principal = id.principal;
+        if (id.expiry !== undefined) state.credentialExpiry = id.expiry;
+      }
       await next();
     };
   }

@@ -21,12 +21,15 @@ export function createApi(manager: Manager, log: Logger, opts: { externalUrl: ()
   const u = config.uuids;
   const now = opts.now ?? Date.now;
   const tokens = new TokenStore(now, h.tokenTtlSeconds * 1000);
+  const jwt = h.oidc.jwksUrl || h.oidc.discoveryUrl ? new JwtVerifier({ ...h.oidc, now }) : undefined;
+  // A wrong or unreachable issuer shows in the log at start, not only when the first JWT arrives.
+  jwt?.prepare().catch((e: Error) => log.warn({ err: e.message }, 'OIDC issuer not usable yet; JWTs get 503 until it is'));
   const deps: ApiDeps = {
     manager,
     tokens,
     authn: new Authenticator({
       authBase: () => manager.dir.serviceUrl(u.service.auth), tokens,
-      jwt: h.oidc.jwksUrl ? new JwtVerifier({ jwksUrl: h.oidc.jwksUrl, issuer: h.oidc.issuer, audience: h.oidc.audience, now }) : undefined,
+      jwt,
     }),
     acl: new AclChecker(manager.auth, u.special.wildcard, h.aclCacheSeconds * 1000),
     bootstrapTokens: new BootstrapTokens(loadOrCreateKey(resolve(config.dataDir)), { ttlSeconds: h.bootstrapTtlSeconds, now }),

@@ -1,85 +1,162 @@
-import { createPublicKey, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { send } from '../lib/http-client.js';
 
 export interface JwtOptions {
-  jwksUrl: string;
+  /** `OIDC_DISCOVERY_URL`: the issuer, or its `/.well-known/openid-configuration` document. */
+  discoveryUrl?: string | null;
+  /** `OIDC_JWKS_URL`: wins over the discovery document's `jwks_uri`. */
+  jwksUrl?: string | null;
+  /** `OIDC_ISSUER`: wins over the discovery document's `issuer`. */
   issuer?: string | null;
   audience?: string | null;
   /** Seconds of clock skew tolerated on exp/nbf. */
   leewaySeconds?: number;
+  timeoutMs?: number;
   now?: () => number;
-  fetchJwks?: (url: string) => Promise<{ keys: Array<JsonWebKey & { kid?: string; alg?: string }> }>;
 }
 
-const ALGS: Record<string, { hash: string; dsa?: 'ieee-p1363'; pss?: boolean }> = {
-  RS256: { hash: 'sha256' }, RS384: { hash: 'sha384' }, RS512: { hash: 'sha512' },
-  PS256: { hash: 'sha256', pss: true }, ES256: { hash: 'sha256', dsa: 'ieee-p1363' }, ES384: { hash: 'sha384', dsa: 'ieee-p1363' },
-};
+export interface VerifiedJwt {
+  principal: string;
+  /** The token's `exp`, in ms since the epoch: nothing exchanged for it may outlive it. */
+  expiresAt: number;
+}
 
+/** The token is not acceptable: a 401. */
 export class JwtError extends Error {}
 
-function b64json(part: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) as unknown;
-    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-  } catch { /* reported below */ }
-  throw new JwtError('malformed token');
-}
+/** The issuer's discovery document or keys cannot be had: a 503, the client may retry. */
+export class IssuerUnavailable extends Error {}
+
+/**
+ * Asymmetric algorithms only: an HMAC or `none` header is refused before any
+ * key is looked at. jose picks a key only of the type its algorithm needs
+ * (RS and PS RSA, ES the named curve, EdDSA OKP), so a header can never make
+ * an RSA key verify as EC or the other way round.
+ */
+const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
+const WELL_KNOWN = '/.well-known/openid-configuration';
+/** A failed discovery is not retried sooner than this, so a down issuer costs one request per interval. */
+const RETRY_DISCOVERY_MS = 10_000;
+const MAX_DOCUMENT = 1024 * 1024;
+
+interface Issuer { jwks: JWTVerifyGetKey; issuer: string | null }
 
 export function looksLikeJwt(s: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(s);
 }
 
+/** Where the discovery document of `url` is: the URL itself when it names one, else under the issuer. */
+export function discoveryDocumentUrl(url: string): URL {
+  const u = new URL(url);
+  if (!u.pathname.endsWith(WELL_KNOWN)) u.pathname = `${u.pathname.replace(/\/+$/, '')}${WELL_KNOWN}`;
+  return u;
+}
+
+function isHttpUrl(v: unknown): v is string {
+  if (typeof v !== 'string') return false;
+  try {
+    return ['http:', 'https:'].includes(new URL(v).protocol);
+  } catch {
+    return false;
+  }
+}
+
+/** The `issuer` and `jwks_uri` of an OpenID Provider's discovery document. */
+export async function discover(url: string, timeoutMs: number): Promise<{ issuer: string; jwksUri: string }> {
+  const doc = discoveryDocumentUrl(url);
+  const where = `OIDC_DISCOVERY_URL: ${doc.href}`;
+  let res;
+  try {
+    res = await send(doc, { method: 'GET', headers: { Accept: 'application/json' }, timeoutMs });
+  } catch (e) {
+    throw new IssuerUnavailable(`${where} cannot be fetched: ${(e as Error).message}`);
+  }
+  if (res.status !== 200) throw new IssuerUnavailable(`${where} answered ${res.status}`);
+  if (res.text.length > MAX_DOCUMENT) throw new IssuerUnavailable(`${where} is larger than ${MAX_DOCUMENT} bytes`);
+  let body: unknown;
+  try {
+    body = JSON.parse(res.text);
+  } catch {
+    throw new IssuerUnavailable(`${where} is not JSON`);
+  }
+  const { issuer, jwks_uri: jwksUri } = (body ?? {}) as Record<string, unknown>;
+  if (typeof issuer !== 'string' || issuer === '') throw new IssuerUnavailable(`${where} has no "issuer"`);
+  if (!isHttpUrl(jwksUri)) throw new IssuerUnavailable(`${where} has no http(s) "jwks_uri"`);
+  return { issuer, jwksUri };
+}
+
 /**
- * Verifies OIDC access tokens (e.g. Keycloak's) against the issuer's JWKS
- * with node:crypto; the Factory+ principal is the `fp_principal_uuid` claim.
- * Keys are cached and refetched when a token names an unknown `kid`.
+ * Verifies OIDC access tokens (e.g. Keycloak's) with jose against the
+ * issuer's JWKS; the Factory+ principal is the `fp_principal_uuid` claim.
+ * The JWKS and issuer come from the settings, or from the discovery
+ * document, fetched when the first JWT arrives so that the service starts
+ * while the issuer is down. jose caches the keys and refetches them when a
+ * token names an unknown `kid`.
  */
 export class JwtVerifier {
-  private keys = new Map<string, KeyObject>();
-  private fetched = 0;
+  private resolved: Promise<Issuer> | undefined;
+  private failedAt = 0;
+  private failure: Error | undefined;
 
-  constructor(private readonly o: JwtOptions) {}
-
-  private async refresh(): Promise<void> {
-    if (Date.now() - this.fetched < 10_000) return;
-    this.fetched = Date.now();
-    const get = this.o.fetchJwks ?? (async (url: string) => {
-      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
-      if (!res.ok) throw new JwtError(`JWKS ${url} answered ${res.status}`);
-      return await res.json() as { keys: Array<JsonWebKey & { kid?: string }> };
-    });
-    const jwks = await get(this.o.jwksUrl);
-    const keys = new Map<string, KeyObject>();
-    for (const k of jwks.keys ?? []) keys.set(k.kid ?? '', createPublicKey({ key: k, format: 'jwk' }));
-    this.keys = keys;
+  constructor(private readonly o: JwtOptions) {
+    if (!o.jwksUrl && !o.discoveryUrl) throw new Error('OIDC needs OIDC_DISCOVERY_URL or OIDC_JWKS_URL');
   }
 
-  /** The principal UUID of a valid token; throws JwtError otherwise. */
-  async verify(token: string): Promise<string> {
-    const [h, p, s] = token.split('.');
-    const header = b64json(h!);
-    const alg = ALGS[String(header.alg)];
-    if (!alg) throw new JwtError(`unsupported algorithm ${String(header.alg)}`);
-    const kid = typeof header.kid === 'string' ? header.kid : '';
-    if (!this.keys.has(kid)) await this.refresh();
-    const key = this.keys.get(kid);
-    if (!key) throw new JwtError('token signed with an unknown key');
-    const ok = verify(alg.hash, Buffer.from(`${h}.${p}`), {
-      key, ...(alg.dsa ? { dsaEncoding: alg.dsa } : {}), ...(alg.pss ? { padding: 6 /* RSA_PKCS1_PSS_PADDING */ } : {}),
-    }, Buffer.from(s!, 'base64url'));
-    if (!ok) throw new JwtError('bad signature');
-    const claims = b64json(p!);
-    const now = (this.o.now ?? Date.now)() / 1000;
-    const leeway = this.o.leewaySeconds ?? 30;
-    if (typeof claims.exp !== 'number' || claims.exp + leeway < now) throw new JwtError('token expired');
-    if (typeof claims.nbf === 'number' && claims.nbf - leeway > now) throw new JwtError('token not yet valid');
-    if (this.o.issuer && claims.iss !== this.o.issuer) throw new JwtError('wrong issuer');
-    if (this.o.audience) {
-      const aud = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-      if (!aud.includes(this.o.audience)) throw new JwtError('wrong audience');
+  private jwks(url: string): JWTVerifyGetKey {
+    return createRemoteJWKSet(new URL(url), { timeoutDuration: this.o.timeoutMs ?? 5000, cooldownDuration: 10_000 });
+  }
+
+  private issuer(): Promise<Issuer> {
+    const { jwksUrl, issuer, discoveryUrl } = this.o;
+    if (!this.resolved && jwksUrl && (issuer || !discoveryUrl)) {
+      this.resolved = Promise.resolve({ jwks: this.jwks(jwksUrl), issuer: issuer ?? null });
     }
-    const principal = claims.fp_principal_uuid;
-    if (typeof principal !== 'string' || !/^[0-9a-f-]{36}$/i.test(principal)) throw new JwtError('token has no fp_principal_uuid');
-    return principal.toLowerCase();
+    if (this.resolved) return this.resolved;
+    if (this.failure && Date.now() - this.failedAt < RETRY_DISCOVERY_MS) return Promise.reject(this.failure);
+    const p = discover(discoveryUrl!, this.o.timeoutMs ?? 5000).then(
+      (d) => ({ jwks: this.jwks(jwksUrl ?? d.jwksUri), issuer: issuer ?? d.issuer }),
+      (e: Error) => {
+        this.resolved = undefined;
+        this.failure = e;
+        this.failedAt = Date.now();
+        throw e;
+      });
+    this.resolved = p;
+    return p;
+  }
+
+  /** Fetches the discovery document now; rejects, naming OIDC_DISCOVERY_URL, when it cannot be used. */
+  async prepare(): Promise<void> {
+    await this.issuer();
+  }
+
+  /** The principal and expiry of a valid token; JwtError when it is not, IssuerUnavailable when that cannot be told. */
+  async verify(token: string): Promise<VerifiedJwt> {
+    const { jwks, issuer } = await this.issuer();
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, jwks, {
+        algorithms: ALGORITHMS,
+        ...(issuer ? { issuer } : {}),
+        ...(this.o.audience ? { audience: this.o.audience } : {}),
+        requiredClaims: ['exp'],
+        clockTolerance: this.o.leewaySeconds ?? 30,
+        currentDate: new Date((this.o.now ?? Date.now)()),
+      }));
+    } catch (e) {
+      // A generic JOSEError is jose's word for a JWKS answer that is not a 200 JSON document.
+      const unavailable = !(e instanceof errors.JOSEError) || e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid
+        || e.code === errors.JOSEError.code;
+      if (unavailable) {
+        throw new IssuerUnavailable(`the token issuer's keys cannot be fetched: ${(e as Error).message}`);
+      }
+      throw new JwtError(e.message);
+    }
+    const principal = payload.fp_principal_uuid;
+    if (typeof principal !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(principal)) {
+      throw new JwtError('token has no fp_principal_uuid');
+    }
+    return { principal: principal.toLowerCase(), expiresAt: payload.exp! * 1000 };
   }
 }

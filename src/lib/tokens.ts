@@ -12,23 +12,33 @@ export class TokenStore {
 
   constructor(private readonly now: () => number = Date.now, private readonly lifetimeMs = DEFAULT_LIFETIME_MS) {}
 
-  issue(principal: string): { token: string; expiry: number } {
+  /**
+   * A new token for `principal`. `notAfter` (ms) is the expiry of the
+   * credential it is exchanged for: a token never outlives that, or a
+   * short-lived JWT would buy hours of access.
+   */
+  issue(principal: string, notAfter?: number): { token: string; expiry: number } {
     this.sweep();
     const token = randomBytes(66).toString('base64');
-    const expiry = this.now() + this.lifetimeMs;
+    const expiry = Math.min(this.now() + this.lifetimeMs, notAfter ?? Infinity);
     this.tokens.set(token, { principal, expiry });
     return { token, expiry };
   }
 
   /** The token's principal, or undefined when unknown or (nearly) expired. */
   lookup(token: string): string | undefined {
+    return this.find(token)?.principal;
+  }
+
+  /** The token's principal and expiry (ms), or undefined when unknown or (nearly) expired. */
+  find(token: string): { principal: string; expiry: number } | undefined {
     const t = this.tokens.get(token);
     if (!t) return undefined;
     if (t.expiry - 60_000 <= this.now()) {
       this.tokens.delete(token);
       return undefined;
     }
-    return t.principal;
+    return t;
   }
 
   private sweep(): void {

@@ -6,8 +6,9 @@ import type { AuthClient } from '../factoryplus/auth.js';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
 import { ServiceError } from '../factoryplus/http.js';
 import { canonicalJson, type Json } from '../lib/merge-patch.js';
-import { REPO_README, renderClusterRepo, SpecError, validateSpec, type ClusterSpec } from '../repo/manifests.js';
+import { REPO_README, renderClusterRepo, SpecError, validateSpec, type ClusterSpec, type SpecLimits } from '../repo/manifests.js';
 import type { RepoPool } from '../repo/pool.js';
+import { foreignAccount, foreignResources, recordedAccount, type OwnershipDeps } from './ownership.js';
 import type { Status, StatusStore } from './status.js';
 import { MissingEntry, type RenderInputs, type ServiceConfig, type TemplateCache } from './templates.js';
 
@@ -38,6 +39,8 @@ export interface CommissionDeps {
   repos: RepoPool;
   log: Logger;
   now?: () => Date;
+  /** Bounds on a configuration entry, checked before any side effect (default: DEFAULT_SPEC_LIMITS). */
+  limits?: SpecLimits;
 }
 
 /** The steps of commissioning, in order; `phase` names the one in progress. */
@@ -70,9 +73,11 @@ export function isCurrent(status: Status | undefined, hash: string): boolean {
  */
 export class Commissioner {
   private readonly now: () => Date;
+  private readonly ownership: OwnershipDeps;
 
   constructor(private readonly d: CommissionDeps) {
     this.now = d.now ?? (() => new Date());
+    this.ownership = { cdb: d.cdb, auth: d.auth, uuids: d.uuids, realm: d.realm, status: d.status };
   }
 
   private patch(cluster: string, p: Json): Promise<void> {
@@ -95,7 +100,7 @@ export class Commissioner {
     const status = this.d.status.get(cluster);
     if (status?.ready !== true) return false;
     try {
-      const spec = validateSpec(config);
+      const spec = validateSpec(config, this.d.limits);
       return isCurrent(status, specHash(spec, await this.d.templates.forChart(spec.chart)));
     } catch {
       return false;
@@ -107,7 +112,7 @@ export class Commissioner {
     const { cdb, uuids: u } = this.d;
     let spec: ClusterSpec;
     try {
-      spec = validateSpec(config);
+      spec = validateSpec(config, this.d.limits);
     } catch (e) {
       if (e instanceof SpecError) return this.fail(cluster, e.reason, e.message);
       throw e;
@@ -135,6 +140,16 @@ export class Commissioner {
     if (isCurrent(status, hash)) return;
 
     const name = spec.name;
+    // An account recorded but not yet set up is set up further only if it
+    // is this cluster's: otherwise its identity would be renamed and its
+    // grants widened. Checked before the first step, so nothing is made.
+    for (const acc of ACCOUNTS) {
+      const rec = status[acc.role] as { uuid?: unknown; done?: boolean } | undefined;
+      const uuid = recordedAccount(status, acc.role);
+      if (uuid === undefined || rec?.done) continue;
+      const foreign = await foreignAccount(this.ownership, cluster, name, acc, String(uuid).toLowerCase(), ACCOUNTS);
+      if (foreign) return this.fail(cluster, 'ForeignAccount', foreign);
+    }
     // Work already recorded for this same spec is not repeated: a retry
     // after a failure or a crash resumes at the step that was in progress.
     const resumeAt = status.specHash === hash ? STEPS.indexOf(status.phase as Phase) : -1;
@@ -190,10 +205,17 @@ export class Commissioner {
     const status = this.d.status.get(cluster);
     if (!status) return;
     const sc = await this.d.templates.serviceConfig();
+    // Checked before anything is deleted, and again on every resumed run:
+    // the status may have been written by someone else.
+    const foreign = await foreignResources(this.ownership, cluster, status, ACCOUNTS);
+    if (foreign) {
+      this.d.log.warn({ cluster, reason: foreign }, 'cluster removal refused: its status names what is not its own');
+      return this.fail(cluster, 'RemovalRefused', `nothing was removed: ${foreign}`);
+    }
     if (status.phase !== 'deleting') await this.patch(cluster, { phase: 'deleting', ready: false });
     for (const acc of [...ACCOUNTS].reverse()) {
-      const rec = this.d.status.get(cluster)?.[acc.role] as { uuid?: string } | string | undefined;
-      const uuid = typeof rec === 'string' ? rec : rec?.uuid;
+      const rec = recordedAccount(this.d.status.get(cluster), acc.role);
+      const uuid = typeof rec === 'string' ? rec.toLowerCase() : undefined;
       if (!uuid) continue;
       await this.patch(cluster, { [acc.role]: { done: false } });
       await this.removeGrants(cluster, acc, uuid);
@@ -293,7 +315,7 @@ export class Commissioner {
     const { cdb, auth, uuids: u } = this.d;
     const current = this.d.status.get(cluster)?.[acc.role] as { uuid?: string; done?: boolean } | undefined;
     if (current?.done) return;
-    let uuid = current?.uuid;
+    let uuid = typeof current?.uuid === 'string' ? current.uuid.toLowerCase() : undefined;
     if (!uuid) {
       uuid = randomUUID();
       await this.patch(cluster, { [acc.role]: { uuid } });

@@ -1,6 +1,6 @@
 import type { Uuids } from '../config/types.js';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
-import type { Json } from '../lib/merge-patch.js';
+import { isJsonObject, type Json } from '../lib/merge-patch.js';
 import type { ManifestTemplates } from '../repo/manifests.js';
 
 /** The Cluster Manager's ServiceConfig entry. */
@@ -14,6 +14,26 @@ export interface ServiceConfig {
 export interface RenderInputs {
   sc: ServiceConfig;
   templates: ManifestTemplates;
+}
+
+/** `obj` with its string property `key` in lower case; anything else as it is. */
+function lowerKey(obj: Json | undefined, key: string): Json | undefined {
+  if (!isJsonObject(obj) || typeof obj[key] !== 'string') return obj;
+  return { ...obj, [key]: (obj[key] as string).toLowerCase() };
+}
+
+/**
+ * The ServiceConfig with the UUIDs it names in lower case: they become
+ * Config Store paths and grant targets, where an upper-case UUID is not
+ * found, and the entry's schema lets either case through.
+ */
+function lowerCaseUuids(sc: Json): ServiceConfig {
+  if (!isJsonObject(sc)) return sc as unknown as ServiceConfig;
+  const out: Record<string, Json | undefined> = { ...sc };
+  if (isJsonObject(sc.group)) out.group = Object.fromEntries(Object.entries(sc.group).map(([k, g]) => [k, lowerKey(g, 'uuid')!]));
+  if (isJsonObject(sc.helm)) out.helm = lowerKey(sc.helm, 'cluster');
+  if (isJsonObject(sc.repo) && isJsonObject(sc.repo.helm)) out.repo = { ...sc.repo, helm: lowerKey(sc.repo.helm, 'uuid')! };
+  return out as unknown as ServiceConfig;
 }
 
 export class MissingEntry extends Error {
@@ -67,7 +87,7 @@ export class TemplateCache {
       throw new MissingEntry('MissingServiceConfig',
         `the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) does not exist`);
     }
-    return sc as unknown as ServiceConfig;
+    return lowerCaseUuids(sc);
   }
 
   /** The Bootstrap script template entry, or undefined when there is none. */

@@ -1,4 +1,6 @@
+import { jsonBytes, jsonDepth } from '../lib/json-limits.js';
 import { isJsonObject, mergePatches, type Json } from '../lib/merge-patch.js';
+import { isUuid } from '../lib/uuid.js';
 import { renderTemplate } from './template.js';
 import { isDnsLabel, k8sName, toMultiDoc } from './yaml.js';
 
@@ -46,27 +48,65 @@ export class SpecError extends Error {
 const NAME = /^[A-Za-z0-9_]{1,63}$/;
 
 /**
+ * Bounds on a configuration entry's Helm values, checked before anything is
+ * made for the cluster: rendering walks the values recursively and writes
+ * them as YAML, so without a bound a deep or huge entry fails (or costs
+ * seconds of CPU) half-way through commissioning.
+ */
+export interface SpecLimits {
+  /** Levels of nesting of `values` (`{}` is 1); MAX_VALUES_DEPTH. */
+  valuesDepth: number;
+  /** Size of `values` as JSON text, in bytes; MAX_VALUES_BYTES. */
+  valuesBytes: number;
+}
+
+export const DEFAULT_SPEC_LIMITS: SpecLimits = { valuesDepth: 64, valuesBytes: 256 * 1024 };
+
+/**
+ * A field's value for a message: strings quoted and cut short, anything else
+ * by its type. The message lands in the status entry, so neither a megabyte
+ * string nor a deeply nested object may be copied or serialised into it.
+ */
+function shown(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+  if (v === null || typeof v !== 'object') return String(v);
+  return Array.isArray(v) ? 'a list' : 'an object';
+}
+
+/**
  * Checks a configuration entry before anything is made from it. A cluster's
  * name becomes a Sparkplug group, a repo path and Kerberos principal names,
  * so it is held to the characters all of those accept.
  */
-export function validateSpec(spec: unknown): ClusterSpec {
+export function validateSpec(spec: unknown, limits: SpecLimits = DEFAULT_SPEC_LIMITS): ClusterSpec {
   if (!isJsonObject(spec)) throw new SpecError('InvalidSpec', 'the configuration entry is not a JSON object');
   const { name, namespace, chart, bare, values } = spec;
   if (typeof name !== 'string' || name === '') throw new SpecError('MissingName', 'the configuration has no name');
   if (!NAME.test(name)) {
-    throw new SpecError('InvalidName', `name ${JSON.stringify(name)} must be 1-63 letters, digits or underscores`);
+    throw new SpecError('InvalidName', `name ${shown(name)} must be 1-63 letters, digits or underscores`);
   }
   if (typeof namespace !== 'string' || !isDnsLabel(namespace)) {
-    throw new SpecError('InvalidNamespace', `namespace ${JSON.stringify(namespace ?? null)} is not a valid Kubernetes namespace (lower-case RFC 1123 label)`);
+    throw new SpecError('InvalidNamespace', `namespace ${shown(namespace ?? null)} is not a valid Kubernetes namespace (lower-case RFC 1123 label)`);
   }
-  if (chart !== undefined && typeof chart !== 'string') throw new SpecError('InvalidChart', 'chart must be a UUID string');
+  // UUIDs are compared in lower case everywhere (Config Store paths, ACLs):
+  // an upper-case chart is the same chart, not one that is never found.
+  const chartUuid = typeof chart === 'string' ? chart.toLowerCase() : chart;
+  if (chartUuid !== undefined && !isUuid(chartUuid)) throw new SpecError('InvalidChart', `chart ${shown(chart)} must be a UUID`);
   if (bare !== undefined && typeof bare !== 'boolean') throw new SpecError('InvalidSpec', 'bare must be true or false');
   if (values !== undefined && !isJsonObject(values)) throw new SpecError('InvalidValues', 'values must be an object');
+  if (values !== undefined) {
+    if (jsonDepth(values, limits.valuesDepth) > limits.valuesDepth) {
+      throw new SpecError('InvalidValues', `values nest more than ${limits.valuesDepth} levels deep, the limit (MAX_VALUES_DEPTH)`);
+    }
+    const bytes = jsonBytes(values);
+    if (bytes > limits.valuesBytes) {
+      throw new SpecError('InvalidValues', `values take ${bytes} bytes as JSON, over the limit of ${limits.valuesBytes} (MAX_VALUES_BYTES)`);
+    }
+  }
   // Only the fields that shape the cluster: the hash of this object decides
   // whether a ready cluster needs work, so unrelated keys must not count.
   const out: ClusterSpec = { name, namespace };
-  if (chart !== undefined) out.chart = chart;
+  if (chartUuid !== undefined) out.chart = chartUuid;
   if (bare !== undefined) out.bare = bare;
   if (values !== undefined) out.values = values as Record<string, Json>;
   return out;

@@ -179,6 +179,12 @@ function entry(r: Rng): unknown {
 
 // ---- oracle ----------------------------------------------------------------
 
+/** Levels of nesting, `{}` and `[]` being 1 (the README's rule for MAX_VALUES_DEPTH). */
+function nesting(v: unknown): number {
+  if (v === null || typeof v !== 'object') return 0;
+  return 1 + Math.max(0, ...(Array.isArray(v) ? v : Object.values(v)).map(nesting));
+}
+
 /** The SpecError reason validateSpec must give, or undefined for a valid entry; written from the rules, not the code. */
 function expectedReason(e: unknown): string | undefined {
   if (!isObj(e)) return 'InvalidSpec';
@@ -186,9 +192,12 @@ function expectedReason(e: unknown): string | undefined {
   if (!/^[A-Za-z0-9_]+$/.test(e.name) || e.name.length > 63) return 'InvalidName';
   const ns = e.namespace;
   if (typeof ns !== 'string' || ns.length < 1 || ns.length > 63 || !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(ns)) return 'InvalidNamespace';
-  if (e.chart !== undefined && typeof e.chart !== 'string') return 'InvalidChart';
+  // A chart is a UUID, in either case.
+  if (e.chart !== undefined && (typeof e.chart !== 'string' || !/^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$/i.test(e.chart))) return 'InvalidChart';
   if (e.bare !== undefined && typeof e.bare !== 'boolean') return 'InvalidSpec';
   if (e.values !== undefined && !isObj(e.values)) return 'InvalidValues';
+  // The default limits: 64 levels, 256 KiB of JSON.
+  if (e.values !== undefined && (nesting(e.values) > 64 || Buffer.byteLength(JSON.stringify(e.values)) > 256 * 1024)) return 'InvalidValues';
   return undefined;
 }
 
@@ -370,8 +379,20 @@ describe('resilience: cluster repo rendering under fuzzed configuration entries'
       one('values {"__proto__": [], "keep": "me"}', JSON.parse('{"name":"ProtoList","namespace":"edge","values":{"__proto__":[],"keep":"me"}}'));
     });
 
-    it('a 1 MB string value', () => {
+    it('a 200 KB string value renders; a 1 MB one is refused', () => {
+      one('values.big = 200 KB of ": -#\\n"', { name: 'Big', namespace: 'edge', values: { big: ': -#\n'.repeat(40_000) } });
       one('values.big = 1 MB of ": -#\\n"', { name: 'Big', namespace: 'edge', values: { big: ': -#\n'.repeat(250_000) } });
+    });
+
+    it('values nested to the depth limit render; one level more is refused', () => {
+      const nest = (n: number): Obj => (n <= 1 ? { leaf: 'x' } : { a: nest(n - 1) });
+      one('values 64 levels deep', { name: 'Deep', namespace: 'edge', values: nest(64) });
+      one('values 65 levels deep', { name: 'Deeper', namespace: 'edge', values: nest(65) });
+    });
+
+    it('a chart UUID in upper case is the same chart; another string is refused', () => {
+      one('chart in upper case', { name: 'Upper', namespace: 'edge', chart: U.toUpperCase() });
+      one('chart "../x"', { name: 'Path', namespace: 'edge', chart: '../x' });
     });
   });
 });

@@ -4,6 +4,7 @@ import type { AuthModel } from '../auth/model.js';
 import type { Db } from '../db.js';
 import { principalOf, requirePermission, type Ctx } from '../http-kit.js';
 import { readJsonBody } from '../../lib/body.js';
+import { jsonDepth } from '../../lib/json-limits.js';
 import { HttpError } from '../../lib/http-errors.js';
 import { isJsonObject, type Json } from '../../lib/merge-patch.js';
 import { isUuid, WILDCARD } from '../../lib/uuid.js';
@@ -126,6 +127,20 @@ function mediaType(ctx: Ctx): string {
 const MERGE_PATCH = 'application/merge-patch+json';
 const LOAD_LIMIT = 32 * 1024 * 1024;
 
+/**
+ * The deepest entry the store takes. Hashing, merge patches and schema
+ * validation walk an entry recursively; beyond a few thousand levels they
+ * run out of stack, which was a 500. Factory+ entries (schemas included)
+ * nest a few dozen levels at most, so 256 refuses nothing real.
+ */
+export const MAX_ENTRY_DEPTH = 256;
+
+/** A JSON body no deeper than `limit` levels; 422 otherwise, before anything reads it recursively. */
+function shallow(body: Json, limit: number, what: string): Json {
+  if (jsonDepth(body, limit) > limit) throw new HttpError(422, `${what} nests more than ${limit} levels deep, the limit`);
+  return body;
+}
+
 /** Turns registry errors into HTTP answers with their own status. */
 function objectErrors() {
   return async (ctx: Ctx, next: Next): Promise<void> => {
@@ -180,7 +195,7 @@ export function configDbRoutes(deps: ConfigDbRouteDeps) {
   const entryPut: Handler = async (ctx, { app, obj }) => {
     need(ctx, P.WriteConfig, app!, `write config of application ${app}`);
     const pre = preconditionsOf(ctx);
-    const body = await readJsonBody(ctx);
+    const body = shallow(await readJsonBody(ctx), MAX_ENTRY_DEPTH, 'the entry');
     const result = store.put(app!, obj!, body, { preconditions: pre });
     sendEmpty(ctx, result === 'created' ? 201 : 204);
   };
@@ -192,7 +207,7 @@ export function configDbRoutes(deps: ConfigDbRouteDeps) {
     need(ctx, P.ReadConfig, app!, `read config of application ${app}`);
     need(ctx, P.WriteConfig, app!, `write config of application ${app}`);
     const pre = preconditionsOf(ctx);
-    const patch = await readJsonBody(ctx, { types: [MERGE_PATCH] });
+    const patch = shallow(await readJsonBody(ctx, { types: [MERGE_PATCH] }), MAX_ENTRY_DEPTH, 'the merge patch');
     store.patch(app!, obj!, patch, { preconditions: pre });
     sendEmpty(ctx, 204);
   };
@@ -333,7 +348,8 @@ export function configDbRoutes(deps: ConfigDbRouteDeps) {
   const load: Handler = async (ctx) => {
     const principal = principalOf(ctx);
     if (!principal.root) throw new HttpError(403, 'not permitted: loading dumps needs a root principal');
-    const body = await readJsonBody(ctx, { limit: LOAD_LIMIT });
+    // An entry sits three levels down in a dump (configs, application, object).
+    const body = shallow(await readJsonBody(ctx, { limit: LOAD_LIMIT }), MAX_ENTRY_DEPTH + 3, 'the dump');
     const dump = parseDump(body);
     const summary = loadDump({ store, objects, log }, dump, principal.uuid);
     log.info({ ...summary, principal: principal.uuid }, 'ConfigDB dump loaded');

@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import type { AuthState } from '../authn.js';
 import type { ApiDeps } from '../deps.js';
 import { openApiDocument } from '../openapi.js';
 import { principalOf } from '../params.js';
@@ -35,8 +36,9 @@ export function serviceRoutes(d: ApiDeps): Router {
     };
   });
 
+  // A token lives no longer than the credential it was exchanged for (a JWT, or another token).
   r.post('/token', (ctx) => {
-    ctx.body = d.tokens.issue(principalOf(ctx));
+    ctx.body = d.tokens.issue(principalOf(ctx), (ctx.state as AuthState).credentialExpiry);
   });
 
   // Public so that probes need no credential; it says nothing about any cluster.
