@@ -1,3 +1,4 @@
+import { at, SERVICE_CONFIG_FIELDS } from '../reconcile/service-config.js';
 import type { Config } from '../config/types.js';
 import { DirectoryClient } from '../factoryplus/directory.js';
 import { FplusHttp, ServiceError, type Credentials } from '../factoryplus/http.js';
@@ -26,25 +27,6 @@ const withSlash = (url: string) => (url.endsWith('/') ? url : `${url}/`);
 interface Located { url: string; source: string }
 
 interface ServiceInfo { label: string; uuid: string; env: string; override: string | null }
-
-/** The ServiceConfig fields the Cluster Manager reads, with a test of each. */
-const SC_FIELDS: Array<[string, (v: unknown) => boolean, string]> = [
-  ['group.cluster.path', (v) => typeof v === 'string' && v !== '', 'a non-empty string'],
-  ['group.cluster.uuid', isUuid, 'a UUID'],
-  ['group.flux.uuid', isUuid, 'a UUID'],
-  ['group.krbkeys.uuid', isUuid, 'a UUID'],
-  ['helm.cluster', isUuid, 'a UUID'],
-  ['repo.helm.uuid', isUuid, 'a UUID'],
-];
-
-function at(obj: unknown, path: string): unknown {
-  let cur = obj;
-  for (const k of path.split('.')) {
-    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
-    cur = (cur as Record<string, unknown>)[k];
-  }
-  return cur;
-}
 
 /**
  * Runs the `check-config` checks in order; see `index.ts` for what each one
@@ -255,12 +237,12 @@ export async function runChecks(config: Config, opts: CheckOptions = {}): Promis
 
   // 5. The ServiceConfig entry, as read by the Config Store check.
   const scName = `the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager})`;
-  const scFields = SC_FIELDS.map(([f]) => f).join(', ');
+  const scFields = SERVICE_CONFIG_FIELDS.map(([f]) => f).join(', ');
   await check('ServiceConfig', ['Config Store'], () => {
     if (serviceConfig === undefined) {
       return fail(`${scName} does not exist`, `create it in the Config Store with ${scFields} (service-setup of a Factory+ installation does this)`);
     }
-    const bad = SC_FIELDS.filter(([path, ok]) => !ok(at(serviceConfig, path))).map(([path, , want]) => `${path} (${want})`);
+    const bad = SERVICE_CONFIG_FIELDS.filter(([path, ok]) => !ok(at(serviceConfig, path))).map(([path, , want]) => `${path} (${want})`);
     if (bad.length) return fail(`${scName} lacks ${bad.join(', ')}`, `add ${bad.length > 1 ? 'them' : 'it'} to the entry in the Config Store`);
     return pass(`${scName} has ${scFields}`);
   });

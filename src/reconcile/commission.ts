@@ -1,5 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Uuids } from '../config/types.js';
 import type { AuthClient } from '../factoryplus/auth.js';
@@ -8,24 +7,33 @@ import { ServiceError } from '../factoryplus/http.js';
 import { canonicalJson, type Json } from '../lib/merge-patch.js';
 import { REPO_README, renderClusterRepo, SpecError, validateSpec, type ClusterSpec, type SpecLimits } from '../repo/manifests.js';
 import type { RepoPool } from '../repo/pool.js';
+import type { FileSet } from '../repo/writer.js';
+import { classify, ReasonedError } from './failure.js';
+import { ClusterNames } from './names.js';
 import { foreignAccount, foreignResources, recordedAccount, type OwnershipDeps } from './ownership.js';
-import type { Status, StatusStore } from './status.js';
-import { MissingEntry, type RenderInputs, type ServiceConfig, type TemplateCache } from './templates.js';
+import {
+  clearConditions, getCondition, readStatus, sameConditions, setCondition, type Condition, type Phase, type SetupStatus,
+} from './setup-status.js';
+import type { StatusStore } from './status.js';
+import { InvalidServiceConfig, MissingEntry, type RenderInputs, type ServiceConfig, type TemplateCache } from './templates.js';
 
 export type { ServiceConfig } from './templates.js';
 
 export const FLUX_VERSION = '2.7.5';
 
-export type Phase = 'pending' | 'address' | 'accounts' | 'repo' | 'ready' | 'deleting' | 'failed';
-
-export interface Condition {
-  type: string;
-  status: 'True' | 'False' | 'Unknown';
-  reason: string;
-  message: string;
-  lastTransitionTime: string;
+/** The files of a cluster repo that the service owns; everything else (`by-hand/`, ...) is never touched. */
+export function isManagedPath(path: string): boolean {
+  return path === 'README.md' || path.startsWith('edo/cluster/');
 }
 
+/** Makes the managed files exactly the rendered ones: written, and those no longer rendered removed. */
+export async function restoreManagedFiles(files: FileSet, rendered: ReadonlyMap<string, string>): Promise<void> {
+  await files.write('README.md', REPO_README);
+  for (const p of files.list('edo/cluster')) if (!rendered.has(p)) files.remove(p);
+  for (const [p, text] of rendered) await files.write(p, text);
+}
+
+export type { Condition, Phase } from './setup-status.js';
 
 export interface CommissionDeps {
   cdb: ConfigDbClient;
@@ -43,17 +51,36 @@ export interface CommissionDeps {
   limits?: SpecLimits;
 }
 
-/** The steps of commissioning, in order; `phase` names the one in progress. */
-const STEPS: Phase[] = ['address', 'accounts', 'repo'];
-
 const ACCOUNTS = [
   { role: 'flux', label: 'Edge flux', upn: 'op1flux' },
   { role: 'krbkeys', label: 'Edge krbkeys', upn: 'op1krbkeys' },
 ] as const;
 
-export function condition(type: string, ok: boolean, reason: string, message: string, now: Date): Condition {
-  return { type, status: ok ? 'True' : 'False', reason, message, lastTransitionTime: now.toISOString() };
+/** What one run of the steps works from. */
+interface StepContext {
+  cluster: string;
+  /** The spec as applied: under a refused rename, with the recorded name. */
+  spec: ClusterSpec;
+  inputs: RenderInputs;
+  log: Logger;
 }
+
+/**
+ * A step of commissioning: the phase recorded while it is in progress, and
+ * the condition type that names it when it fails (cleared when it succeeds).
+ */
+interface Step {
+  phase: 'address' | 'accounts' | 'repo';
+  condition: string;
+  run: (c: StepContext) => Promise<void>;
+}
+
+/** The condition type naming the step a phase stands for, when a run fails there. */
+const STEP_CONDITION: Record<Phase, string> = {
+  pending: 'Reconcile', address: 'Address', accounts: 'Accounts', repo: 'Repo', ready: 'Reconcile',
+  deleting: 'Teardown', failed: 'Reconcile',
+};
+const STEP_TYPES = [...new Set(Object.values(STEP_CONDITION))];
 
 export function specHash(spec: ClusterSpec, inputs: RenderInputs): string {
   const templates = { ...inputs.templates, sc: inputs.sc };
@@ -61,8 +88,17 @@ export function specHash(spec: ClusterSpec, inputs: RenderInputs): string {
 }
 
 /** True when the recorded status says the cluster is already commissioned as `hash` describes. */
-export function isCurrent(status: Status | undefined, hash: string): boolean {
+export function isCurrent(status: SetupStatus | undefined, hash: string): boolean {
   return status?.ready === true && status.specHash === hash && status.fluxVersion === FLUX_VERSION;
+}
+
+/** The spec as it is applied: a refused rename keeps the recorded name, and every other change applies. */
+function appliedSpec(spec: ClusterSpec, st: SetupStatus | undefined): { spec: ClusterSpec; refusedRename?: string } {
+  const recorded = st?.spec?.name;
+  if (recorded && recorded !== spec.name && (st.flux || st.krbkeys || st.ready)) {
+    return { spec: { ...spec, name: recorded }, refusedRename: spec.name };
+  }
+  return { spec };
 }
 
 /**
@@ -74,6 +110,16 @@ export function isCurrent(status: Status | undefined, hash: string): boolean {
 export class Commissioner {
   private readonly now: () => Date;
   private readonly ownership: OwnershipDeps;
+  /** Who holds which name; filled from the recorded statuses on first use. */
+  private names: ClusterNames | undefined;
+  /** Called with the clusters waiting for a name that has just been given up. */
+  onNameReleased?: (waiting: string[]) => void;
+
+  private readonly steps: Step[] = [
+    { phase: 'address', condition: 'Address', run: (c) => this.address(c) },
+    { phase: 'accounts', condition: 'Accounts', run: (c) => this.accounts(c) },
+    { phase: 'repo', condition: 'Repo', run: (c) => this.repo(c) },
+  ];
 
   constructor(private readonly d: CommissionDeps) {
     this.now = d.now ?? (() => new Date());
@@ -84,11 +130,69 @@ export class Commissioner {
     return this.d.status.update(cluster, p);
   }
 
+  private read(cluster: string): SetupStatus | undefined {
+    return readStatus(this.d.status.get(cluster));
+  }
+
+  /** Log lines about a cluster name it as well as its UUID. */
+  private logFor(cluster: string, name?: string): Logger {
+    return this.d.log.child({ cluster, name: name ?? this.read(cluster)?.spec?.name ?? null });
+  }
+
+  private claims(): ClusterNames {
+    if (!this.names) {
+      this.names = new ClusterNames();
+      for (const cluster of this.d.status.clusters()) {
+        const st = this.read(cluster);
+        // A cluster that failed for want of its name holds none.
+        if (st?.spec?.name && getCondition(st, 'Ready')?.reason !== 'NameConflict') this.names.claim(cluster, st.spec.name);
+      }
+    }
+    return this.names;
+  }
+
+  /** The conditions of `cluster` changed by `fn`, as a patch (nothing when unchanged). */
+  private conditionsPatch(cluster: string, fn: (c: Condition[]) => Condition[]): { conditions?: Json } {
+    const before = this.read(cluster)?.conditions ?? [];
+    const after = fn(before);
+    return sameConditions(before, after) && before.every((c, i) => c.lastTransitionTime === after[i].lastTransitionTime)
+      ? {} : { conditions: after as unknown as Json };
+  }
+
+  /** A spec the cluster cannot be commissioned with: `failed`, `Ready=False` with the reason, until the entry changes. */
   private async fail(cluster: string, reason: string, message: string): Promise<void> {
-    const st = this.d.status.get(cluster);
-    const conds = (st?.conditions as unknown as Condition[] | undefined) ?? [];
-    if (st?.phase === 'failed' && conds.some((c) => c.reason === reason && c.message === message)) return;
-    await this.patch(cluster, { phase: 'failed', ready: false, conditions: [condition('Ready', false, reason, message, this.now())] as unknown as Json });
+    const st = this.read(cluster);
+    const ready = getCondition(st, 'Ready');
+    if (st?.phase === 'failed' && ready?.reason === reason && ready.message === message) return;
+    const now = this.now();
+    this.logFor(cluster).warn({ reason, err: message }, 'cluster cannot be commissioned');
+    await this.patch(cluster, {
+      phase: 'failed', ready: false,
+      conditions: setCondition(clearConditions(st?.conditions ?? [], ...STEP_TYPES), {
+        type: 'Ready', status: 'False', reason, message,
+      }, now) as unknown as Json,
+    });
+  }
+
+  /**
+   * A run that threw: the step in progress (by the recorded phase) gets a
+   * condition with the reason and the cause, how many attempts failed in a
+   * row and when the next is due, and so does `Ready`. The phase is kept, so
+   * the next attempt resumes there.
+   */
+  async recordFailure(cluster: string, error: unknown, attempts: number, retryInMs: number | undefined): Promise<void> {
+    const st = this.read(cluster);
+    const { reason, message } = classify(error);
+    const now = this.now();
+    const detail = {
+      reason, message, attempts, lastAttempt: now.toISOString(),
+      ...(retryInMs === undefined ? {} : { nextAttempt: new Date(now.getTime() + retryInMs).toISOString() }),
+    };
+    const step = STEP_CONDITION[st?.phase ?? 'pending'];
+    let conditions = setCondition(st?.conditions ?? [], { type: step, status: 'False', ...detail }, now);
+    conditions = setCondition(conditions, { type: 'Ready', status: 'False', ...detail }, now);
+    this.logFor(cluster).warn({ step, reason, err: message, attempts, retryInMs }, 'reconcile step failed');
+    await this.patch(cluster, { ...(st ? {} : { phase: 'pending', ready: false }), conditions: conditions as unknown as Json });
   }
 
   /**
@@ -97,100 +201,129 @@ export class Commissioner {
    * thousands of ready clusters then costs no request per cluster.
    */
   async upToDate(cluster: string, config: unknown): Promise<boolean> {
-    const status = this.d.status.get(cluster);
-    if (status?.ready !== true) return false;
+    const st = this.read(cluster);
+    if (st?.ready !== true) return false;
     try {
-      const spec = validateSpec(config, this.d.limits);
-      return isCurrent(status, specHash(spec, await this.d.templates.forChart(spec.chart)));
+      const { spec, refusedRename } = appliedSpec(validateSpec(config, this.d.limits), st);
+      if (refusedRename && getCondition(st, 'NameChange')?.message.indexOf(refusedRename) === -1) return false;
+      return isCurrent(st, specHash(spec, await this.d.templates.forChart(spec.chart)));
     } catch {
       return false;
     }
   }
 
-  /** Brings one cluster to match its configuration entry. */
-  async update(cluster: string, config: unknown): Promise<void> {
-    const { cdb, uuids: u } = this.d;
-    let spec: ClusterSpec;
+  /**
+   * Brings one cluster to match its configuration entry. With `force` (a
+   * redeploy) the templates are read again and the repo step runs even when
+   * nothing changed; the answer is the repo's head after it.
+   */
+  async update(cluster: string, config: unknown, opts: { force?: boolean } = {}): Promise<{ head: string | null } | undefined> {
+    let requested: ClusterSpec;
     try {
-      spec = validateSpec(config, this.d.limits);
+      requested = validateSpec(config, this.d.limits);
     } catch (e) {
-      if (e instanceof SpecError) return this.fail(cluster, e.reason, e.message);
+      if (e instanceof SpecError) return void await this.fail(cluster, e.reason, e.message);
       throw e;
     }
-    const status: Status = this.d.status.get(cluster) ?? {};
-    const recorded = (status.spec as unknown as ClusterSpec | undefined)?.name;
-    if (recorded && recorded !== spec.name && (status.flux || status.krbkeys || status.ready)) {
-      const message = `cluster name is ${recorded}; renaming to ${spec.name} is not supported (accounts, repo path and Sparkplug group depend on it)`;
-      const conds = (status.conditions as unknown as Condition[] | undefined) ?? [];
-      if (!conds.some((c) => c.reason === 'NameChangeRefused' && c.message === message)) {
-        await this.patch(cluster, { conditions: [...conds.filter((c) => c.type !== 'NameChange'),
-          condition('NameChange', false, 'NameChangeRefused', message, this.now())] as unknown as Json });
-      }
-      return;
-    }
+    const st = this.read(cluster);
+    const { spec, refusedRename } = appliedSpec(requested, st);
+    const log = this.logFor(cluster, spec.name);
+    // A refused rename is said once, and blocks nothing else: the spec applies under the recorded name.
+    const now = this.now();
+    const rename = this.conditionsPatch(cluster, (c) => refusedRename === undefined ? clearConditions(c, 'NameChange') : setCondition(c, {
+      type: 'NameChange', status: 'False', reason: 'NameChangeRefused',
+      message: `cluster name is ${spec.name}; renaming to ${refusedRename} is not supported (accounts, repo path and Sparkplug group depend on it)`,
+    }, now));
+    if (rename.conditions) await this.patch(cluster, rename);
+
+    if (opts.force) this.d.templates.invalidate();
     let inputs: RenderInputs;
     try {
       inputs = await this.d.templates.forChart(spec.chart);
     } catch (e) {
-      if (e instanceof MissingEntry) return this.fail(cluster, e.reason, e.message);
+      if (e instanceof MissingEntry || e instanceof InvalidServiceConfig) return void await this.fail(cluster, e.reason, e.message);
       throw e;
     }
-    const { sc } = inputs;
     const hash = specHash(spec, inputs);
-    if (isCurrent(status, hash)) return;
+    const current = this.read(cluster);
+    if (isCurrent(current, hash) && !opts.force) return { head: current?.repo?.head ?? null };
 
-    const name = spec.name;
-    // An account recorded but not yet set up is set up further only if it
-    // is this cluster's: otherwise its identity would be renamed and its
-    // grants widened. Checked before the first step, so nothing is made.
+    // Before anything is made: the name must be free, and recorded accounts this cluster's own.
+    const holder = this.claims().claim(cluster, spec.name);
+    if (holder !== undefined) {
+      const holderName = this.read(holder)?.spec?.name ?? spec.name;
+      return void await this.fail(cluster, 'NameConflict', `the name ${spec.name} is held by cluster ${holder} (${holderName}); names are compared ignoring case and punctuation, as Kubernetes names are made`);
+    }
     for (const acc of ACCOUNTS) {
-      const rec = status[acc.role] as { uuid?: unknown; done?: boolean } | undefined;
-      const uuid = recordedAccount(status, acc.role);
-      if (uuid === undefined || rec?.done) continue;
-      const foreign = await foreignAccount(this.ownership, cluster, name, acc, String(uuid).toLowerCase(), ACCOUNTS);
-      if (foreign) return this.fail(cluster, 'ForeignAccount', foreign);
+      const rec = current?.[acc.role];
+      if (rec?.uuid === undefined || rec.done) continue;
+      const foreign = await foreignAccount(this.ownership, cluster, spec.name, acc, rec.uuid.toLowerCase(), ACCOUNTS);
+      if (foreign) return void await this.fail(cluster, 'ForeignAccount', foreign);
     }
+
     // Work already recorded for this same spec is not repeated: a retry
-    // after a failure or a crash resumes at the step that was in progress.
-    const resumeAt = status.specHash === hash ? STEPS.indexOf(status.phase as Phase) : -1;
+    // after a failure or a crash resumes at the step that was in progress,
+    // and a forced redeploy of a commissioned cluster runs the repo step.
+    let resumeAt = current?.specHash === hash ? this.steps.findIndex((s) => s.phase === current.phase) : -1;
+    if (opts.force && current?.specHash === hash && current.ready) resumeAt = this.steps.length - 1;
     if (resumeAt < 0) {
-      await this.patch(cluster, { spec: spec as unknown as Json, specHash: hash, phase: 'address', ready: false });
+      resumeAt = 0;
+      await this.patch(cluster, {
+        spec: spec as unknown as Json, specHash: hash, phase: 'address', ready: false,
+        ...this.conditionsPatch(cluster, (c) => clearConditions(c, 'Ready')),
+      });
     }
-    if (resumeAt <= 0) {
-      await cdb.put(u.app.sparkplugAddress, cluster, { group_id: `${this.d.organisation}-${name}` });
-      await this.patch(cluster, { phase: 'accounts' });
+    const ctx: StepContext = { cluster, spec, inputs, log };
+    for (const [i, step] of this.steps.entries()) {
+      if (i < resumeAt) continue;
+      if (opts.force && this.read(cluster)?.phase !== step.phase) await this.patch(cluster, { phase: step.phase });
+      await step.run(ctx);
+      const next = this.steps[i + 1]?.phase;
+      // The step's own failure condition goes when it succeeds.
+      const cleared = this.conditionsPatch(cluster, (c) => clearConditions(c, step.condition));
+      if (next) await this.patch(cluster, { phase: next, ...cleared });
+      else if (cleared.conditions) await this.patch(cluster, cleared);
     }
-    if (resumeAt <= 1) {
-      for (const acc of ACCOUNTS) await this.account(cluster, name, acc, sc);
-      await this.patch(cluster, { phase: 'repo' });
-    }
-    await cdb.put(u.app.gitRepoConfig, cluster, { path: `${sc.group.cluster.path}/${name}` });
+    const head = this.read(cluster)?.repo?.head ?? null;
+    await this.patch(cluster, {
+      ready: true, fluxVersion: FLUX_VERSION, phase: 'ready',
+      ...this.conditionsPatch(cluster, (c) => setCondition(clearConditions(c, ...STEP_TYPES), {
+        type: 'Ready', status: 'True', reason: 'Commissioned', message: `repo at ${head?.slice(0, 12) ?? 'empty'}`, observedSpecHash: hash,
+      }, this.now())),
+    });
+    log.info({ head }, opts.force ? 'cluster redeployed' : 'cluster is ready');
+    return { head };
+  }
+
+  /** Step: the cluster's Sparkplug address. */
+  private async address({ cluster, spec }: StepContext): Promise<void> {
+    await this.d.cdb.put(this.d.uuids.app.sparkplugAddress, cluster, { group_id: `${this.d.organisation}-${spec.name}` });
+  }
+
+  /** Step: the flux and krbkeys accounts. */
+  private async accounts({ cluster, spec, inputs }: StepContext): Promise<void> {
+    for (const acc of ACCOUNTS) await this.account(cluster, spec.name, acc, inputs.sc);
+  }
+
+  /** Step: the repo's configuration and group, and its managed files rendered and pushed. */
+  private async repo({ cluster, spec, inputs }: StepContext): Promise<void> {
+    const { cdb, uuids: u } = this.d;
+    const { sc } = inputs;
+    await cdb.put(u.app.gitRepoConfig, cluster, { path: `${sc.group.cluster.path}/${spec.name}` });
     await cdb.addMember(sc.group.cluster.uuid, cluster);
     const gitBase = await this.d.gitBase();
     let rendered;
     try {
       rendered = renderClusterRepo({ uuid: cluster, spec, templates: inputs.templates, gitBase, helmRepo: sc.repo.helm.uuid });
     } catch (e) {
-      if (e instanceof SpecError) return this.fail(cluster, e.reason, e.message);
+      if (e instanceof SpecError) throw new ReasonedError(e.reason, e.message);
       throw e;
     }
     const writer = await this.d.repos.writer(cluster);
     // A repo this cluster never pushed to is new and empty: no need to fetch it first.
-    if (!(this.d.status.get(cluster)?.repo as { head?: string } | undefined)?.head) writer.assumeHead(null);
-    const result = await writer.submit({
-      message: 'Cluster flux update',
-      apply: async (files) => {
-        await files.write('README.md', REPO_README);
-        for (const p of files.list('edo/cluster')) if (!rendered.files.has(p)) files.remove(p);
-        for (const [p, text] of rendered.files) await files.write(p, text);
-      },
-    });
-    await this.patch(cluster, {
-      self_link: rendered.selfLink, repo: { head: result.head },
-      ready: true, fluxVersion: FLUX_VERSION, phase: 'ready',
-      conditions: [condition('Ready', true, 'Commissioned', `repo at ${result.head?.slice(0, 12) ?? 'empty'}`, this.now())] as unknown as Json,
-    });
-    this.d.log.info({ cluster, name }, 'cluster is ready');
+    if (!this.read(cluster)?.repo?.head) writer.assumeHead(null);
+    const result = await writer.submit({ message: 'Cluster flux update', apply: (files) => restoreManagedFiles(files, rendered.files) });
+    await this.patch(cluster, { self_link: rendered.selfLink, repo: { head: result.head } });
   }
 
   /**
@@ -204,15 +337,18 @@ export class Commissioner {
     const { cdb, auth, uuids: u } = this.d;
     const status = this.d.status.get(cluster);
     if (!status) return;
+    const log = this.logFor(cluster);
     const sc = await this.d.templates.serviceConfig();
     // Checked before anything is deleted, and again on every resumed run:
     // the status may have been written by someone else.
     const foreign = await foreignResources(this.ownership, cluster, status, ACCOUNTS);
     if (foreign) {
-      this.d.log.warn({ cluster, reason: foreign }, 'cluster removal refused: its status names what is not its own');
+      log.warn({ reason: foreign }, 'cluster removal refused: its status names what is not its own');
       return this.fail(cluster, 'RemovalRefused', `nothing was removed: ${foreign}`);
     }
-    if (status.phase !== 'deleting') await this.patch(cluster, { phase: 'deleting', ready: false });
+    if (status.phase !== 'deleting') {
+      await this.patch(cluster, { phase: 'deleting', ready: false, ...this.conditionsPatch(cluster, (c) => clearConditions(c, ...STEP_TYPES)) });
+    }
     for (const acc of [...ACCOUNTS].reverse()) {
       const rec = recordedAccount(this.d.status.get(cluster), acc.role);
       const uuid = typeof rec === 'string' ? rec.toLowerCase() : undefined;
@@ -233,7 +369,19 @@ export class Commissioner {
     await cdb.delete(u.app.sparkplugAddress, cluster);
     await this.d.repos.forget(cluster);
     await this.patch(cluster, null);
-    this.d.log.info({ cluster, name: (status.spec as { name?: string } | undefined)?.name }, 'cluster removed');
+    this.releaseName(cluster);
+    log.info('cluster removed');
+  }
+
+  /** Gives up the cluster's name, and tells who waited for it. */
+  private releaseName(cluster: string): void {
+    const key = this.names?.release(cluster);
+    if (key === undefined) return;
+    const waiting = this.d.status.clusters().filter((c) => {
+      const st = this.read(c);
+      return getCondition(st, 'Ready')?.reason === 'NameConflict';
+    });
+    if (waiting.length) this.onNameReleased?.(waiting);
   }
 
   /**
@@ -257,7 +405,7 @@ export class Commissioner {
       const found = await auth.getGrant(g);
       if (!found) continue;
       if (found.principal !== account || found.target !== cluster) {
-        this.d.log.warn({ cluster, account, grant: g }, 'recorded grant belongs to another principal or target; left in place');
+        this.logFor(cluster).warn({ account, grant: g }, 'recorded grant belongs to another principal or target; left in place');
         continue;
       }
       await auth.deleteGrant(g);

@@ -43,7 +43,45 @@ export class Controller {
       backoffBaseMs: o.backoffBaseMs,
       backoffMaxMs: o.backoffMaxMs,
       log: o.log,
+      // Every failure is a condition on the cluster, not only a log line.
+      onFailure: (cluster, err, failures, retryInMs) => {
+        this.o.commissioner.recordFailure(cluster, err, failures, retryInMs).catch(() => undefined);
+        const waiter = this.redeploys.get(cluster);
+        if (waiter) {
+          this.redeploys.delete(cluster);
+          waiter.reject(err);
+        }
+      },
     });
+    // A cluster refused a name gets another look as soon as the name is free.
+    o.commissioner.onNameReleased = (waiting) => { for (const c of waiting) this.queue.add(c); };
+  }
+
+  /** Forced redeploys waiting for their run, by cluster. */
+  private readonly redeploys = new Map<string, { resolve: (r: { head: string | null }) => void; reject: (e: unknown) => void; promise: Promise<{ head: string | null }> }>();
+
+  /**
+   * Renders and pushes a cluster's managed files again from fresh templates,
+   * through the work queue (one action per cluster at a time); resolves
+   * with the repo's head once the push is durable.
+   */
+  redeploy(cluster: string): Promise<{ head: string | null }> {
+    let w = this.redeploys.get(cluster);
+    if (!w) {
+      let resolve!: (r: { head: string | null }) => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<{ head: string | null }>((res, rej) => { resolve = res; reject = rej; });
+      w = { resolve, reject, promise };
+      this.redeploys.set(cluster, w);
+    }
+    this.queue.add(cluster);
+    return w.promise;
+  }
+
+  /** Queues a redeploy of each cluster; answers how many. */
+  redeployAll(clusters: string[]): number {
+    for (const c of clusters) this.redeploy(c).catch(() => undefined);
+    return clusters.length;
   }
 
   /** True once the first full resync has listed every cluster. */
@@ -62,8 +100,22 @@ export class Controller {
   private async reconcile(cluster: string): Promise<void> {
     try {
       const config = await this.o.cdb.get(this.o.clusterConfigApp, cluster);
-      if (config !== undefined) await this.o.commissioner.update(cluster, config);
-      else if (this.o.status.get(cluster)) await this.o.commissioner.remove(cluster);
+      const waiter = this.redeploys.get(cluster);
+      this.redeploys.delete(cluster);
+      if (config !== undefined) {
+        const r = await this.o.commissioner.update(cluster, config, { force: waiter !== undefined }).catch((e: unknown) => {
+          // Failed: the queue retries it, and the redeploy is answered with the failure.
+          if (waiter) this.redeploys.set(cluster, waiter);
+          throw e;
+        });
+        if (waiter) {
+          if (r) waiter.resolve(r);
+          else waiter.reject(new Error(this.o.status.get(cluster)?.phase === 'failed' ? 'the cluster cannot be commissioned; see its conditions' : 'nothing was deployed'));
+        }
+      } else {
+        waiter?.reject(new Error('the cluster has no configuration entry'));
+        if (this.o.status.get(cluster)) await this.o.commissioner.remove(cluster);
+      }
     } catch (e) {
       this.lastFailure = `${cluster}: ${(e as Error).message}`;
       throw e;

@@ -38,6 +38,12 @@ export interface WorkQueueOptions {
   /** Source of randomness for jitter, returning values in [0, 1). */
   random?: () => number;
   log?: Logger;
+  /**
+   * Told of every failed run: the error, consecutive failures so far, and
+   * the delay before the retry (undefined when newer work runs it at once
+   * or the queue is stopping). Where the failure becomes visible.
+   */
+  onFailure?: (key: string, error: unknown, failures: number, retryInMs: number | undefined) => void;
 }
 
 export interface WorkQueueStats {
@@ -104,6 +110,7 @@ export class WorkQueue {
   private readonly now: () => number;
   private readonly random: () => number;
   private readonly log: Logger;
+  private readonly onFailure: WorkQueueOptions['onFailure'];
 
   /** Ready keys in arrival order; `queuedSet` mirrors it for lookups. */
   private queue: string[] = [];
@@ -132,6 +139,7 @@ export class WorkQueue {
     }
     this.worker = opts.worker;
     this.concurrency = opts.concurrency;
+    this.onFailure = opts.onFailure;
     this.baseMs = opts.backoffBaseMs;
     this.maxMs = opts.backoffMaxMs;
     this.now = opts.now ?? Date.now;
@@ -329,13 +337,15 @@ export class WorkQueue {
         const n = this.failures(key) + 1;
         this.failureCounts.set(key, n);
         this.errors.set(key, error);
+        let delay: number | undefined;
         if (run.dirty) {
-          this.log.warn({ key, err: error, failures: n }, 'work item failed; newer work pending, running again');
+          this.log.debug({ key, err: error, failures: n }, 'work item failed; newer work pending, running again');
         } else if (!this.stopped) {
-          const delay = this.jitter(backoffDelay(n, this.baseMs, this.maxMs));
-          this.log.warn({ key, err: error, failures: n, retryInMs: delay }, 'work item failed; retrying');
+          delay = this.jitter(backoffDelay(n, this.baseMs, this.maxMs));
+          this.log.debug({ key, err: error, failures: n, retryInMs: delay }, 'work item failed; retrying');
           this.schedule(key, delay);
         }
+        this.onFailure?.(key, error, n, delay);
       } else {
         this.forget(key);
         const after = result?.requeueAfterMs;

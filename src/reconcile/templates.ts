@@ -2,6 +2,7 @@ import type { Uuids } from '../config/types.js';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
 import { isJsonObject, type Json } from '../lib/merge-patch.js';
 import type { ManifestTemplates } from '../repo/manifests.js';
+import { serviceConfigProblems } from './service-config.js';
 
 /** The Cluster Manager's ServiceConfig entry. */
 export interface ServiceConfig {
@@ -34,6 +35,15 @@ function lowerCaseUuids(sc: Json): ServiceConfig {
   if (isJsonObject(sc.helm)) out.helm = lowerKey(sc.helm, 'cluster');
   if (isJsonObject(sc.repo) && isJsonObject(sc.repo.helm)) out.repo = { ...sc.repo, helm: lowerKey(sc.repo.helm, 'uuid')! };
   return out as unknown as ServiceConfig;
+}
+
+/** The ServiceConfig entry lacks what commissioning needs, or has it in the wrong shape. */
+export class InvalidServiceConfig extends Error {
+  readonly reason = 'InvalidServiceConfig';
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidServiceConfig';
+  }
 }
 
 export class MissingEntry extends Error {
@@ -87,7 +97,12 @@ export class TemplateCache {
       throw new MissingEntry('MissingServiceConfig',
         `the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) does not exist`);
     }
-    return lowerCaseUuids(sc);
+    const lowered = lowerCaseUuids(sc);
+    const problems = serviceConfigProblems(lowered);
+    if (problems.length) {
+      throw new InvalidServiceConfig(`the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) is not usable: ${problems.join('; ')}`);
+    }
+    return lowered;
   }
 
   /** The Bootstrap script template entry, or undefined when there is none. */

@@ -51,6 +51,10 @@ export interface ClusterDeviceState {
   repoHead: string | null;
   sealedSecrets: number;
   bootstrapFetches: number;
+  /** Why the cluster is not ready (the Ready condition's reason), "" when it is or nothing failed. */
+  failureReason?: string;
+  /** The cause in words, "" likewise. */
+  failureMessage?: string;
 }
 
 export interface DeviceInfo {
@@ -90,6 +94,8 @@ const DEVICE_METRICS = {
   repoHead: { name: 'Repo_Head', type: 'String' },
   sealedSecrets: { name: 'Sealed_Secrets', type: COUNT_TYPE },
   bootstrapFetches: { name: 'Bootstrap_Fetches', type: COUNT_TYPE },
+  failureReason: { name: 'Failure_Reason', type: 'String' },
+  failureMessage: { name: 'Failure_Message', type: 'String' },
 } satisfies Record<keyof ClusterDeviceState | 'uuid' | 'schemaUuid' | 'instanceUuid', MetricDef>;
 
 const clusterMetric = (key: ClusterPhase | 'total'): string => `Clusters/${key}`;
@@ -189,6 +195,8 @@ export class DeviceEntry {
       repoHead: s.repoHead ?? '',
       sealedSecrets: count(s.sealedSecrets, 'sealedSecrets'),
       bootstrapFetches: count(s.bootstrapFetches, 'bootstrapFetches'),
+      failureReason: str(s.failureReason ?? '', 'failureReason'),
+      failureMessage: str(s.failureMessage ?? '', 'failureMessage'),
     };
   }
 }

@@ -1,3 +1,4 @@
+import { getCondition, readStatus } from '../reconcile/setup-status.js';
 import type { Status, StatusStore } from '../reconcile/status.js';
 import type { ClusterDeviceState, ClusterPhase } from './model.js';
 import type { SparkplugNode } from './node.js';
@@ -5,17 +6,20 @@ import { CLUSTER_PHASES } from './model.js';
 
 /** A setup status as the cluster's Sparkplug device shows it. */
 export function deviceState(status: Status): ClusterDeviceState {
+  const st = readStatus(status)!;
   const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
-  const spec = status.spec as { name?: unknown } | undefined;
-  const repo = status.repo as { head?: unknown } | undefined;
+  const ready = getCondition(st, 'Ready');
+  const failing = ready?.status === 'False' ? ready : undefined;
   return {
-    name: typeof spec?.name === 'string' ? spec.name : '',
-    phase: typeof status.phase === 'string' ? status.phase : 'pending',
-    ready: status.ready === true,
-    conditions: Array.isArray(status.conditions) ? status.conditions : [],
-    repoHead: typeof repo?.head === 'string' ? repo.head : null,
-    sealedSecrets: n((status.secrets as { count?: unknown } | undefined)?.count),
-    bootstrapFetches: n((status.bootstrap as { fetches?: unknown } | undefined)?.fetches),
+    name: typeof st.spec?.name === 'string' ? st.spec.name : '',
+    phase: st.phase,
+    ready: st.ready,
+    conditions: st.conditions,
+    repoHead: typeof st.repo?.head === 'string' ? st.repo.head : null,
+    sealedSecrets: n(st.secrets?.count),
+    bootstrapFetches: n(st.bootstrap?.fetches),
+    failureReason: failing?.reason ?? '',
+    failureMessage: failing?.message ?? '',
   };
 }
 

@@ -37,6 +37,8 @@ const DEVICE_METRICS: [string, string][] = [
   ['Repo_Head', 'String'],
   ['Sealed_Secrets', 'UInt64'],
   ['Bootstrap_Fetches', 'UInt64'],
+  ['Failure_Reason', 'String'],
+  ['Failure_Message', 'String'],
 ];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

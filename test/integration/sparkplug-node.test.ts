@@ -75,6 +75,8 @@ const DEVICE_METRICS: [string, string][] = [
   ['Repo_Head', 'String'],
   ['Sealed_Secrets', 'UInt64'],
   ['Bootstrap_Fetches', 'UInt64'],
+  ['Failure_Reason', 'String'],
+  ['Failure_Message', 'String'],
 ];
 
 function clusterState(over: Partial<ClusterDeviceState> = {}): ClusterDeviceState {
@@ -445,7 +447,7 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       expect(values(dA)).to.deep.equal({
         'Device Control/Rebirth': false, Schema_UUID: CLUSTER_DEVICE_SCHEMA_UUID, Instance_UUID: CLUSTER_A,
         Name: 'Line 1/Cell #2', Cluster_UUID: CLUSTER_A, Phase: 'ready', Ready: true, Conditions: '[]',
-        Repo_Head: 'abc123', Sealed_Secrets: 3n, Bootstrap_Fetches: 2n,
+        Repo_Head: 'abc123', Sealed_Secrets: 3n, Bootstrap_Fetches: 2n, Failure_Reason: '', Failure_Message: '',
       });
       expect(values(dB)).to.deep.include({ Name: 'Other', Repo_Head: '', Conditions: '[{"type":"Ready","status":"False"}]' });
       expect(node.status()).to.deep.equal({ connected: true, born: true, bdSeq: 0 });

@@ -56,8 +56,8 @@ describe('Sparkplug node model', () => {
     m.setDevice('a', STATE);
     const aliases = [m.node, ...[...m.devices.values()].map((d) => d.metrics)].flatMap((s) => s.birth(0).map((x) => x.alias));
     expect(new Set(aliases.map(String)).size).to.equal(aliases.length);
-    // 15 node metrics, then 10 per device: the re-added 'a' gets 36..45, not its old 16..25.
-    expect(m.devices.get('a')!.metrics.birth(0).map((x) => x.alias)).to.deep.equal([36n, 37n, 38n, 39n, 40n, 41n, 42n, 43n, 44n, 45n]);
+    // 15 node metrics, then 12 per device: the re-added 'a' gets 40..51, not its old 16..27.
+    expect(m.devices.get('a')!.metrics.birth(0).map((x) => x.alias)).to.deep.equal([40n, 41n, 42n, 43n, 44n, 45n, 46n, 47n, 48n, 49n, 50n, 51n]);
   });
 
   it('reports changes only for differing values, and DATA metrics by alias only', () => {

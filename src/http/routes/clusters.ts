@@ -4,6 +4,8 @@ import { FluxSystemFile, FLUX_SYSTEM_PATH } from '../../bootstrap/flux-system.js
 import { assembleBootstrapScript, BootstrapTemplateError, renderBootstrap } from '../../bootstrap/script.js';
 import { HttpError } from '../../lib/http-errors.js';
 import type { Status } from '../../reconcile/status.js';
+import { classify } from '../../reconcile/failure.js';
+import { getCondition, notReadyReason, readStatus } from '../../reconcile/setup-status.js';
 import type { ApiDeps } from '../deps.js';
 import { CHALLENGE } from '../authn.js';
 import { clusterParam, principalOf } from '../params.js';
@@ -38,10 +40,37 @@ export function clusterRoutes(d: ApiDeps): Router {
     ctx.body = m.status.clusters()
       .filter((id) => all || targets.has(id))
       .map((uuid) => {
-        const st = m.status.get(uuid)!;
-        return { uuid, name: (st.spec as { name?: string } | undefined)?.name ?? null, phase: st.phase ?? 'pending', ready: st.ready === true };
+        const st = readStatus(m.status.get(uuid))!;
+        const ready = getCondition(st, 'Ready');
+        return {
+          uuid, name: st.spec?.name ?? null, phase: st.phase, ready: st.ready,
+          // Why it is not ready, when it is not: the failing step's reason and cause.
+          reason: notReadyReason(st), message: ready?.status === 'False' ? ready.message : null,
+        };
       })
       .sort((a, b) => String(a.name).localeCompare(String(b.name)) || a.uuid.localeCompare(b.uuid));
+  });
+
+  /** A redeploy's failure as an answer: its reason, and 503 unless the cluster's own spec is at fault. */
+  const redeployFailed = (cluster: string, e: unknown): HttpError => {
+    const { reason, message } = classify(e);
+    const failed = readStatus(m.status.get(cluster))?.phase === 'failed';
+    return new HttpError(failed ? 409 : 503, `the redeploy failed: ${message}`, failed ? {} : { 'Retry-After': '5' }, { reason });
+  };
+
+  r.post('/v1/cluster/redeploy', async (ctx) => {
+    const targets = await d.acl.targets(principalOf(ctx), manage);
+    const all = targets.has(u.special.wildcard);
+    const clusters = m.status.clusters().filter((id) => (all || targets.has(id)) && readStatus(m.status.get(id))?.phase !== 'deleting');
+    ctx.status = 202;
+    ctx.body = { queued: m.controller.redeployAll(clusters) };
+  });
+
+  r.post('/v1/cluster/:uuid/redeploy', async (ctx) => {
+    const cluster = clusterParam(ctx);
+    await d.acl.require(principalOf(ctx), manage, cluster, `redeploy cluster ${cluster}`);
+    await known(cluster);
+    ctx.body = await m.controller.redeploy(cluster).catch((e: unknown) => { throw redeployFailed(cluster, e); });
   });
 
   r.get('/v1/cluster/:uuid/status', async (ctx) => {
