@@ -63,6 +63,8 @@ interface StepContext {
   spec: ClusterSpec;
   inputs: RenderInputs;
   log: Logger;
+  /** A redeploy: files are restored on the remote's current head, whatever was last seen. */
+  force: boolean;
 }
 
 /**
@@ -273,7 +275,7 @@ export class Commissioner {
         ...this.conditionsPatch(cluster, (c) => clearConditions(c, 'Ready')),
       });
     }
-    const ctx: StepContext = { cluster, spec, inputs, log };
+    const ctx: StepContext = { cluster, spec, inputs, log, force: opts.force === true };
     for (const [i, step] of this.steps.entries()) {
       if (i < resumeAt) continue;
       if (opts.force && this.read(cluster)?.phase !== step.phase) await this.patch(cluster, { phase: step.phase });
@@ -306,7 +308,7 @@ export class Commissioner {
   }
 
   /** Step: the repo's configuration and group, and its managed files rendered and pushed. */
-  private async repo({ cluster, spec, inputs }: StepContext): Promise<void> {
+  private async repo({ cluster, spec, inputs, force }: StepContext): Promise<void> {
     const { cdb, uuids: u } = this.d;
     const { sc } = inputs;
     await cdb.put(u.app.gitRepoConfig, cluster, { path: `${sc.group.cluster.path}/${spec.name}` });
@@ -322,7 +324,7 @@ export class Commissioner {
     const writer = await this.d.repos.writer(cluster);
     // A repo this cluster never pushed to is new and empty: no need to fetch it first.
     if (!this.read(cluster)?.repo?.head) writer.assumeHead(null);
-    const result = await writer.submit({ message: 'Cluster flux update', apply: (files) => restoreManagedFiles(files, rendered.files) });
+    const result = await writer.submit({ message: 'Cluster flux update', apply: (files) => restoreManagedFiles(files, rendered.files) }, { fresh: force });
     await this.patch(cluster, { self_link: rendered.selfLink, repo: { head: result.head } });
   }
 

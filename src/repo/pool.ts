@@ -1,3 +1,4 @@
+import { ServiceError } from '../factoryplus/http.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
@@ -65,7 +66,15 @@ export class RepoPool {
     const origin = new URL(base).origin;
     w = new RepoWriter(join(this.o.storeRoot, repo), {
       url: new URL(`uuid/${repo}`, base).href,
-      headers: async (fresh) => ({ Authorization: `Bearer ${await this.o.token(origin, fresh)}` }),
+      headers: async (fresh) => {
+        try {
+          return { Authorization: `Bearer ${await this.o.token(origin, fresh)}` };
+        } catch (e) {
+          // The token comes from the Git server's own /token: a failure there is the Git server's.
+          if (e instanceof ServiceError) e.label ??= 'Git';
+          throw e;
+        }
+      },
     }, this.o.author, {
       log: this.log.child({ repo }), onRemote: (err) => this.note(err),
       slot: () => this.slots.acquire(), onQueued: (delta) => { this.queued += delta; },

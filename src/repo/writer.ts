@@ -48,6 +48,8 @@ interface Pending {
   timer?: NodeJS.Timeout;
   /** performance.now() by which the edit must be pushed, or given up. */
   deadline?: number;
+  /** Apply it to the remote's head as fetched now, not to the head last seen. */
+  fresh?: boolean;
 }
 
 /** A file to write where the repo has an entry of another kind (a file where a directory must be, or a directory). */
@@ -222,10 +224,10 @@ export class RepoWriter {
    * now: the Git requests of its batch time out sooner, and a batch whose
    * time is up before it reaches the server fails with WriteQueueTimeout.
    */
-  submit(edit: Edit, opts: { maxWaitMs?: number; deadlineMs?: number } = {}): Promise<WriteResult> {
+  submit(edit: Edit, opts: { maxWaitMs?: number; deadlineMs?: number; fresh?: boolean } = {}): Promise<WriteResult> {
     this.lastUsed = Date.now();
     return new Promise((resolve, reject) => {
-      const p: Pending = { edit, resolve, reject };
+      const p: Pending = { edit, resolve, reject, fresh: opts.fresh };
       if (opts.deadlineMs !== undefined) p.deadline = performance.now() + opts.deadlineMs;
       if (opts.maxWaitMs !== undefined) {
         p.timer = setTimeout(() => {
@@ -405,8 +407,11 @@ export class RepoWriter {
       try {
         await this.bounded();
         await openStore(this.gitdir, this.remote.url);
-        // A warm copy trusts its last head and learns of remote moves from a rejected push.
-        const head = this.knownHead === undefined || attempt > 1 ? await fetchHead(this.gitdir, this.remoteWithin(deadline)) : this.knownHead;
+        // A warm copy trusts its last head and learns of remote moves from a
+        // rejected push; an edit that restores what others may have changed
+        // (a redeploy, a drift repair) needs the remote's head as it is now.
+        const fetch = this.knownHead === undefined || attempt > 1 || batch.some((p) => p.fresh);
+        const head = fetch ? await fetchHead(this.gitdir, this.remoteWithin(deadline)) : this.knownHead!;
         const snap = await this.snapshotAt(head);
         const files = new Files(this.gitdir, snap, this.texts);
         const applied: Pending[] = [];
