@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { startEmbeddedCore, type EmbeddedCore } from './embedded/core.js';
 import { createApi } from './http/index.js';
@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { createLogger } from './lib/log.js';
 import { formatChecks, runChecks } from './check/index.js';
 import { startManager, type Manager } from './manager.js';
+import { makePrivateDir, PRIVATE_UMASK, tightenTree } from './lib/private-files.js';
 
 const USAGE = `usage: cluster-manager [serve|core|check-config]
 
@@ -36,8 +37,12 @@ function printEndpoints(core: EmbeddedCore, file: string): void {
     `  Auth             ${e.auth}`,
     `  Git server       ${e.git}`,
     `  MQTT broker      ${e.mqtt}`,
-    `  Credential       ${e.username} / ${e.password}   (Basic auth, every service)`,
-    `  Written to       ${file}`,
+    // The password goes to the terminal (and so to every log collector)
+    // only on the start that made it; afterwards the banner says where it is.
+    core.adminPassword === 'generated'
+      ? `  Credential       ${e.username} / ${e.password}   (Basic auth, every service; shown only this once)`
+      : `  Credential       ${e.username}, password ${core.adminPassword === 'given' ? 'from ADMIN_PASSWORD' : `in ${join(dirname(file), 'credentials.json')}`}   (Basic auth, every service)`,
+    `  Written to       ${file}   (endpoints and credential, mode 0600)`,
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -142,6 +147,16 @@ async function main(argv: string[]): Promise<void> {
     throw e;
   }
   if (command === 'check-config') return checkConfig(config);
+  // Everything the service and the processes it starts (git, SQLite) write is
+  // for this user only, whatever umask it was started with; what an earlier
+  // run left looser is said and fixed.
+  process.umask(PRIVATE_UMASK);
+  const dataDir = resolve(config.dataDir);
+  makePrivateDir(dataDir);
+  const loose = tightenTree(dataDir);
+  if (loose.length) {
+    process.stderr.write(`cluster-manager: ${loose.length} entries under ${dataDir} were readable by other users and were made private (e.g. ${loose.slice(0, 3).join(', ')})\n`);
+  }
   await (command === 'core' ? core(config) : serve(config));
 }
 

@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
@@ -9,7 +8,8 @@ import { startBroker, type EmbeddedBroker } from './broker/index.js';
 import { ConfigStore } from './configdb/store.js';
 import { createConfigDbApp } from './configdb/index.js';
 import { ObjectRegistry } from './configdb/objects.js';
-import { loadCredentials, type CoreCredentials } from './credentials.js';
+import { loadCredentials, type AdminPasswordSource, type CoreCredentials } from './credentials.js';
+import { makePrivate, tightenTree, writePrivateFile } from '../lib/private-files.js';
 import { openDatabase, type Db } from './db.js';
 import { createDirectoryApp } from './directory/index.js';
 import { createGitApp, GitStorage } from './git/index.js';
@@ -52,6 +52,8 @@ export interface Endpoints {
 export interface EmbeddedCore {
   endpoints: Endpoints;
   credentials: CoreCredentials;
+  /** Whether the admin password was made on this start (and so shown once), kept from before, or given. */
+  adminPassword: AdminPasswordSource;
   db: Db;
   objects: ObjectRegistry;
   store: ConfigStore;
@@ -71,8 +73,15 @@ export interface EmbeddedCore {
 export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<EmbeddedCore> {
   const log = opts.log;
   const dataDir = resolve(opts.dataDir);
-  const creds = loadCredentials(dataDir, opts.adminUsername, opts.adminPassword);
-  const db = openDatabase(join(dataDir, 'core.sqlite'));
+  const { credentials: creds, admin: adminPassword } = loadCredentials(dataDir, opts.adminUsername, opts.adminPassword);
+  // Files left readable by others (an older version, a copy, a umask) are
+  // said and fixed before anything is served from them.
+  const loose = tightenTree(dataDir);
+  if (loose.length) log.warn({ count: loose.length, paths: loose.slice(0, 10) }, 'data directory entries were readable by other users; made private');
+  const dbFile = join(dataDir, 'core.sqlite');
+  const db = openDatabase(dbFile);
+  // SQLite makes its files with the process umask; the database holds password hashes.
+  for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) makePrivate(f);
   const objects = new ObjectRegistry(db);
   const auth = new AuthModel(db, objects, { realm: opts.realm, roots: new Set([Local.account.admin]) });
   const store = new ConfigStore(db, objects, { log: log.child({ svc: 'configdb' }) });
@@ -116,6 +125,7 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
     applySeed({ store, objects, auth }, seedPlan({
       uuids: u, organisation: opts.organisation, realm: opts.realm, domain: opts.domain, directoryUrl,
     }), creds, log);
+    for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) makePrivate(f);
 
     const configdbUrl = await serve(createConfigDbApp({ db, objects, store, auth, tokens: new TokenStore(), log: log.child({ svc: 'configdb' }) }), opts.ports.configdb, 'Config Store', 'EMBEDDED_CONFIGDB_PORT');
     const authUrl = await serve(createAuthApp({ auth, objects, tokens: new TokenStore(), log: log.child({ svc: 'auth' }) }), opts.ports.auth, 'Auth service', 'EMBEDDED_AUTH_PORT');
@@ -160,11 +170,11 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
     };
     const writeEndpointsFile = () => {
       const file = join(dataDir, 'endpoints.json');
-      writeFileSync(file, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
+      writePrivateFile(file, `${JSON.stringify(endpoints, null, 2)}\n`);
       return file;
     };
     return {
-      endpoints, credentials: creds, db, objects, store, auth, git, stop, writeEndpointsFile,
+      endpoints, credentials: creds, adminPassword, db, objects, store, auth, git, stop, writeEndpointsFile,
       advertiseClusterManager(url: string) {
         endpoints.clusterManager = url;
         adverts.set(u.service.clusterManager, { url, device: null });
