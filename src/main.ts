@@ -58,6 +58,8 @@ function startCore(config: Config, log: Logger): Promise<EmbeddedCore> {
       realm: config.factoryplus.realm,
       domain: config.factoryplus.externalDomain,
       adminUsername: config.embedded.adminUsername,
+      passwordLimits: config.passwordLimits,
+      mqttLimits: config.embedded.mqttLimits,
       adminPassword: process.env.ADMIN_PASSWORD || undefined,
       log: log.child({ embedded: true }),
     });

@@ -17,7 +17,7 @@ function uuidGroup(keys: string[]) {
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['profile', 'dataDir', 'log', 'http', 'factoryplus', 'sparkplug', 'reconcile', 'embedded', 'uuids'],
+  required: ['profile', 'dataDir', 'log', 'http', 'factoryplus', 'sparkplug', 'reconcile', 'embedded', 'passwordLimits', 'uuids'],
   properties: {
     profile: { enum: ['seed', 'acs'] },
     dataDir: { type: 'string', minLength: 1 },
@@ -79,7 +79,7 @@ export const configSchema = {
       },
     },
     embedded: {
-      type: 'object', additionalProperties: false, required: ['host', 'ports', 'adminUsername'],
+      type: 'object', additionalProperties: false, required: ['host', 'ports', 'adminUsername', 'mqttLimits'],
       properties: {
         host: { type: 'string', minLength: 1 },
         ports: {
@@ -87,6 +87,21 @@ export const configSchema = {
           properties: { directory: port, configdb: port, auth: port, git: port, mqtt: port },
         },
         adminUsername: { type: 'string', pattern: '^[a-zA-Z0-9_.-]+$' },
+        mqttLimits: {
+          type: 'object', additionalProperties: false, required: ['beforeAuth', 'afterAuth'],
+          properties: {
+            beforeAuth: { type: 'integer', minimum: 1024, maximum: 268435455 },
+            afterAuth: { type: 'integer', minimum: 1024, maximum: 268435455 },
+          },
+        },
+      },
+    },
+    passwordLimits: {
+      type: 'object', additionalProperties: false, required: ['failuresPerUser', 'failuresPerAddress', 'windowSeconds'],
+      properties: {
+        failuresPerUser: { type: 'integer', minimum: 1 },
+        failuresPerAddress: { type: 'integer', minimum: 1 },
+        windowSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 },
       },
     },
     uuids: {

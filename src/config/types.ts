@@ -43,6 +43,12 @@ export interface Config {
   };
   sparkplug: { address: string | null; primaryHost: string | null; instanceUuid: string | null };
   reconcile: { resyncSeconds: number; backoffBaseMs: number; backoffMaxMs: number; concurrency: number };
-  embedded: { host: string; ports: EmbeddedPorts; adminUsername: string };
+  embedded: {
+    host: string; ports: EmbeddedPorts; adminUsername: string;
+    /** MQTT packet size limits of the embedded broker, in bytes: before authentication (in all) and per packet after. */
+    mqttLimits: { beforeAuth: number; afterAuth: number };
+  };
+  /** Failed password checks allowed per user name and per client address in a window (Basic auth, MQTT CONNECT). */
+  passwordLimits: { failuresPerUser: number; failuresPerAddress: number; windowSeconds: number };
   uuids: Uuids;
 }

@@ -4,7 +4,9 @@ import type { Logger } from 'pino';
 import type { EmbeddedPorts, Uuids } from '../config/types.js';
 import { AuthModel } from './auth/model.js';
 import { createAuthApp } from './auth/index.js';
-import { startBroker, type EmbeddedBroker } from './broker/index.js';
+import { startBroker, type EmbeddedBroker, type PacketLimits } from './broker/index.js';
+import { topicAcl } from './broker/topic-acl.js';
+import type { PasswordLimitConfig } from '../lib/failure-limit.js';
 import { ConfigStore } from './configdb/store.js';
 import { createConfigDbApp } from './configdb/index.js';
 import { ObjectRegistry } from './configdb/objects.js';
@@ -32,6 +34,10 @@ export interface EmbeddedCoreOptions {
   adminUsername: string;
   /** Fixed admin password (otherwise one is generated on first start and kept). */
   adminPassword?: string;
+  /** Failed password checks allowed per user name and client address (defaults in failure-limit.ts). */
+  passwordLimits?: PasswordLimitConfig;
+  /** MQTT packet size limits of the embedded broker (defaults in broker/index.ts). */
+  mqttLimits?: PacketLimits;
   /** Use this broker instead of starting the embedded one (its credentials are not checked here). */
   externalMqttUrl?: string;
   log: Logger;
@@ -83,7 +89,7 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
   // SQLite makes its files with the process umask; the database holds password hashes.
   for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) makePrivate(f);
   const objects = new ObjectRegistry(db);
-  const auth = new AuthModel(db, objects, { realm: opts.realm, roots: new Set([Local.account.admin]) });
+  const auth = new AuthModel(db, objects, { realm: opts.realm, roots: new Set([Local.account.admin]), passwordLimits: opts.passwordLimits });
   const store = new ConfigStore(db, objects, { log: log.child({ svc: 'configdb' }) });
   const git = new GitStorage(join(dataDir, 'git'));
   const { uuids: u } = opts;
@@ -146,9 +152,20 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
 
     let mqttUrl = opts.externalMqttUrl;
     if (!mqttUrl) {
+      // Node addresses by group and node id, from the Sparkplug address entries; rebuilt after a change of one.
+      let owners: Map<string, string> | undefined;
+      store.onChange((app) => { if (app === u.app.sparkplugAddress) owners = undefined; });
+      const addressOwners = () => {
+        owners ??= new Map(store.entries(u.app.sparkplugAddress).flatMap(([uuid, a]) => {
+          const addr = a as { group_id?: unknown; node_id?: unknown } | null;
+          return typeof addr?.group_id === 'string' && typeof addr.node_id === 'string' ? [[`${addr.group_id}/${addr.node_id}`, uuid] as [string, string]] : [];
+        }));
+        return owners;
+      };
       broker = await startBroker({
-        host: opts.host, port: opts.ports.mqtt, log: log.child({ svc: 'mqtt' }),
-        authenticate: (username, password) => auth.verifyPassword(username, password) !== undefined,
+        host: opts.host, port: opts.ports.mqtt, log: log.child({ svc: 'mqtt' }), limits: opts.mqttLimits,
+        authenticate: (username, password, address) => auth.verifyPassword(username, password, address),
+        topics: topicAcl(auth, (group, node) => addressOwners().get(`${group}/${node}`), (p) => [...addressOwners().values()].includes(p)),
       });
       mqttUrl = broker.url;
     }

@@ -25,7 +25,7 @@ export function createApi(manager: Manager, log: Logger, opts: { externalUrl: ()
     manager,
     tokens,
     authn: new Authenticator({
-      authBase: () => manager.dir.serviceUrl(u.service.auth), tokens,
+      authBase: () => manager.dir.serviceUrl(u.service.auth), tokens, passwordLimits: config.passwordLimits,
       jwt: h.oidc.jwksUrl ? new JwtVerifier({ jwksUrl: h.oidc.jwksUrl, issuer: h.oidc.issuer, audience: h.oidc.audience, now }) : undefined,
     }),
     acl: new AclChecker(manager.auth, u.special.wildcard, h.aclCacheSeconds * 1000),

@@ -22,7 +22,7 @@ export function tempDir(prefix = 'fplus-test-'): string {
  * With TEST_MQTT_URL set (CI runs the suite again against mosquitto) the core
  * uses that broker instead of its own.
  */
-export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' | 'acs' } = {}): Promise<TestCore> {
+export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' | 'acs'; /** Its own broker even with TEST_MQTT_URL. */ embeddedBroker?: boolean } = {}): Promise<TestCore> {
   const dataDir = opts.dataDir ?? tempDir();
   const config = loadConfig({ env: {}, overrides: { profile: opts.profile ?? 'seed' } });
   const anyPorts = { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0 };
@@ -35,7 +35,7 @@ export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' |
     realm: config.factoryplus.realm,
     domain: config.factoryplus.externalDomain,
     adminUsername: 'admin',
-    externalMqttUrl: process.env.TEST_MQTT_URL || undefined,
+    externalMqttUrl: opts.embeddedBroker ? undefined : process.env.TEST_MQTT_URL || undefined,
     log: silentLogger,
   });
   const t: TestCore = {
@@ -44,7 +44,7 @@ export async function startTestCore(opts: { dataDir?: string; profile?: 'seed' |
     async restart(o = {}) {
       const e = t.core.endpoints;
       const port = (url: string) => Number(new URL(url).port);
-      const ports = o.samePorts && !process.env.TEST_MQTT_URL
+      const ports = o.samePorts && (opts.embeddedBroker || !process.env.TEST_MQTT_URL)
         ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: port(e.mqtt) }
         : o.samePorts
           ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: 0 }

@@ -11,6 +11,10 @@ import { GitPerm } from '../../src/embedded/git/index.js';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { adminAuth, basic, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 import { gitEnv } from '../helpers/git.js';
+import { connectClient, waitForEvent } from '../helpers/mqtt.js';
+import { startApiStack, type ApiStack } from '../helpers/api.js';
+import { MqttPerm } from '../../src/embedded/broker/topic-acl.js';
+import { connect as tcpConnect } from 'node:net';
 import { startCoreProcess, waitFor, type CoreProcess } from '../helpers/processes.js';
 
 /*
@@ -238,6 +242,237 @@ describe('hardening against hostile and careless callers', function () {
       } finally {
         await core?.stop();
       }
+    });
+  });
+  describe('password checks', () => {
+    let t: TestCore;
+    before(async () => {
+      t = await startTestCore({ embeddedBroker: true });
+      const who = randomUUID();
+      t.core.auth.ensurePrincipal(who);
+      t.core.auth.setPassword('victim', who, 'the-right-password');
+    });
+    after(async () => { await t.stop(); });
+
+    /** Time of one GET /ping on a fresh connection. */
+    const ping = async (base: string) => {
+      const start = performance.now();
+      await new Promise<void>((res, rej) => {
+        const r = httpRequest(new URL('/ping', base), { agent: false, headers: { Authorization: adminAuth(t.core) } }, (a) => { a.resume(); a.on('end', res); });
+        r.on('error', rej);
+        r.end();
+      });
+      return performance.now() - start;
+    };
+
+    it('an unknown user name costs a check as long as a known one', async () => {
+      const time = async (user: string, i: number) => {
+        const start = performance.now();
+        expect(await t.core.auth.verifyPassword(user, `wrong-${i}`, `timing-${user}-${i}`)).to.equal(undefined);
+        return performance.now() - start;
+      };
+      const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+      const known: number[] = [];
+      const unknown: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        known.push(await time('victim', i));
+        unknown.push(await time(`nobody-${i}`, i));
+      }
+      console.log(`    [auth] wrong password, median: known user ${median(known).toFixed(1)} ms, unknown user ${median(unknown).toFixed(1)} ms`);
+      expect(median(unknown)).to.be.greaterThan(median(known) / 2);
+    });
+
+    it('a flood of wrong passwords from 48 clients gets 429 with Retry-After and does not stall the services', async () => {
+      const auth = t.core.endpoints.auth;
+      // A client that proved its password before the flood...
+      expect((await fetch(new URL('/v2/whoami', auth), { headers: { Authorization: basic('victim', 'the-right-password') } })).status).to.equal(200);
+      let flooding = true;
+      const statuses = new Map<number, number>();
+      let retryAfter: string | null = null;
+      const client = async (c: number) => {
+        for (let i = 0; flooding; i++) {
+          const r = await fetch(new URL('/v2/whoami', auth), { headers: { Authorization: basic(c % 2 ? 'victim' : `ghost-${c}-${i}`, `guess-${c}-${i}`) } });
+          await r.arrayBuffer();
+          statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+          if (r.status === 429) retryAfter = r.headers.get('retry-after');
+        }
+      };
+      const clients = Array.from({ length: 48 }, (_, c) => client(c));
+      const latencies: number[] = [];
+      const end = Date.now() + 3000;
+      while (Date.now() < end) {
+        latencies.push(await ping(t.core.endpoints.configdb));
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      flooding = false;
+      await Promise.all(clients);
+      const worst = Math.max(...latencies);
+      console.log(`    [auth] 48 clients of wrong passwords for 3 s: ${JSON.stringify(Object.fromEntries(statuses))}; /ping on a fresh connection worst ${worst.toFixed(0)} ms`);
+      expect(statuses.get(429) ?? 0).to.be.greaterThan(0);
+      expect(Number(retryAfter)).to.be.within(1, 60);
+      expect(statuses.get(401) ?? 0, 'failures let through before the limit').to.be.at.most(30);
+      expect(worst, 'a request of another client waits for the checks').to.be.below(2000);
+      // ...is not locked out by it, while a new guess at its user name is told to wait.
+      expect((await fetch(new URL('/v2/whoami', auth), { headers: { Authorization: basic('victim', 'the-right-password') } })).status).to.equal(200);
+      const locked = await fetch(new URL('/v2/whoami', auth), { headers: { Authorization: basic('victim', 'yet-another-guess') } });
+      expect(locked.status).to.equal(429);
+    });
+
+    it('MQTT CONNECTs with wrong passwords count against the same limits', async () => {
+      const who = randomUUID();
+      t.core.auth.ensurePrincipal(who);
+      t.core.auth.setPassword('mqtt-victim', who, 'right');
+      for (let i = 0; i < 10; i++) {
+        await connectClient(t.core.endpoints.mqtt, { username: 'mqtt-victim', password: `wrong-${i}` }).then((c) => { c.end(true); throw new Error('accepted'); }, (e: Error) => e);
+      }
+      const r = await fetch(new URL('/v2/whoami', t.core.endpoints.auth), { headers: { Authorization: basic('mqtt-victim', 'one-more') } });
+      expect(r.status).to.equal(429);
+    });
+  });
+
+  describe("the Cluster Manager's Basic path", () => {
+    let s: ApiStack;
+    before(async () => { s = await startApiStack(); });
+    after(async () => { await s.stop(); });
+
+    it('limits failed checks per user name with 429 and Retry-After; repeating one wrong password is not counted', async () => {
+      const get = (auth: string) => fetch(`${s.url}/v1/cluster`, { headers: { Authorization: auth } });
+      // A careless client retrying the same wrong password is refused, never locked out.
+      for (let i = 0; i < 15; i++) expect((await get(basic('admin', 'typo'))).status).to.equal(401);
+      const who = randomUUID();
+      s.t.core.auth.ensurePrincipal(who);
+      s.t.core.auth.setPassword('guessed', who, 'right');
+      const statuses: number[] = [];
+      let retry: string | null = null;
+      for (let i = 0; i < 14; i++) {
+        const r = await get(basic('guessed', `guess-${i}`));
+        statuses.push(r.status);
+        if (r.status === 429) retry = r.headers.get('retry-after');
+      }
+      expect(statuses.slice(0, 10)).to.deep.equal(Array(10).fill(401));
+      expect(statuses.slice(10)).to.deep.equal(Array(4).fill(429));
+      expect(Number(retry)).to.be.within(1, 60);
+      expect((await get(s.admin)).status, 'another user is not affected').to.equal(200);
+      expect((await fetch(`${s.url}/health`)).status).to.equal(200);
+    });
+
+    it('a bootstrap token is refused with the same message whatever is wrong with it', async () => {
+      const cluster = randomUUID();
+      const other = s.deps.bootstrapTokens.issue(randomUUID()).token;
+      const good = s.deps.bootstrapTokens.issue(cluster).token;
+      const tampered = `${good.slice(0, -2)}${good.endsWith('AA') ? 'AB' : 'AA'}`;
+      const messages = new Set<string>();
+      for (const token of ['', 'garbage', other, tampered]) {
+        const r = await fetch(`${s.url}/v1/cluster/${cluster}/bootstrap?token=${encodeURIComponent(token)}`);
+        expect(r.status).to.equal(401);
+        messages.add((await r.json() as { message: string }).message);
+      }
+      expect([...messages]).to.have.length(1);
+    });
+  });
+
+  describe('embedded MQTT broker', () => {
+    let t: TestCore;
+    const group = 'AMRC-Service-Core';
+    const user = { username: 'mqtt-user', password: 'mqtt-user-password' };
+    let userUuid: string;
+    before(async () => {
+      t = await startTestCore({ embeddedBroker: true });
+      userUuid = randomUUID();
+      t.core.auth.ensurePrincipal(userUuid);
+      t.core.auth.setPassword(user.username, userUuid, user.password);
+    });
+    after(async () => { await t?.stop(); });
+
+    it('closes a connection whose CONNECT claims 200 MiB, without holding what it sends', async () => {
+      const port = Number(new URL(t.core.endpoints.mqtt).port);
+      const rssBefore = process.memoryUsage().rss;
+      const sent = await Promise.all([0, 1, 2].map(() => new Promise<number>((resolve) => {
+        const sock = tcpConnect(port, '127.0.0.1');
+        let bytes = 0;
+        const junk = Buffer.alloc(1024 * 1024, 0x61);
+        sock.on('error', () => undefined);
+        sock.on('close', () => resolve(bytes));
+        sock.on('connect', () => {
+          // CONNECT, remaining length 200 MiB (variable-length encoded), then junk.
+          const len = 200 * 1024 * 1024;
+          const header = Buffer.from([0x10, (len & 0x7f) | 0x80, ((len >> 7) & 0x7f) | 0x80, ((len >> 14) & 0x7f) | 0x80, (len >> 21) & 0x7f]);
+          sock.write(header);
+          const pump = () => {
+            while (!sock.destroyed && bytes < 100 * 1024 * 1024) {
+              bytes += junk.length;
+              if (!sock.write(junk)) { sock.once('drain', pump); return; }
+            }
+            sock.end();
+          };
+          pump();
+        });
+      })));
+      const grown = (process.memoryUsage().rss - rssBefore) / 1024 / 1024;
+      console.log(`    [mqtt] 3 CONNECTs claiming 200 MiB: closed after ${sent.map((b) => (b / 1024 / 1024).toFixed(0)).join(', ')} MiB written; RSS grew ${grown.toFixed(0)} MiB`);
+      for (const b of sent) expect(b, 'bytes written before the broker closed').to.be.below(100 * 1024 * 1024);
+      expect(grown).to.be.below(100);
+      // The broker still serves.
+      const c = await connectClient(t.core.endpoints.mqtt, t.core.credentials.admin);
+      await c.endAsync();
+    });
+
+    it('disconnects an authenticated client publishing more than 1 MiB and passes smaller ones', async () => {
+      const c = await connectClient(t.core.endpoints.mqtt, t.core.credentials.admin);
+      await c.publishAsync('spBv1.0/Test/NDATA/Big', Buffer.alloc(512 * 1024), { qos: 1 });
+      const closed = waitForEvent(c, 'close', 5000);
+      c.publish('spBv1.0/Test/NDATA/Big', Buffer.alloc(2 * 1024 * 1024), { qos: 0 });
+      await closed;
+      c.end(true);
+    });
+
+    it('lets only a node\'s owner publish as it, and needs a read permission to subscribe to others\' nodes', async () => {
+      const mqtt = t.core.endpoints.mqtt;
+      const admin = await connectClient(mqtt, t.core.credentials.admin);
+      const seen: string[] = [];
+      admin.on('message', (topic) => seen.push(topic));
+      await admin.subscribeAsync('spBv1.0/#', { qos: 1 });
+      const granted = async (creds: { username: string; password: string }, filter: string) => {
+        const c = await connectClient(mqtt, creds);
+        // mqtt.js rejects a subscription refused with SUBACK 0x80; the packet says so.
+        try {
+          return (await c.subscribeAsync(filter, { qos: 1 }))[0]!.qos;
+        } catch (e) {
+          const refused = (e as { packet?: { granted?: number[] } }).packet?.granted?.[0];
+          if (refused === undefined) throw e;
+          return refused;
+        } finally {
+          await c.endAsync();
+        }
+      };
+      // An ordinary password account sees nothing beyond what it is granted.
+      for (const filter of ['spBv1.0/#', '$SYS/#', '#', `spBv1.0/${group}/+/Config_DB`, `spBv1.0/${group}/NCMD/Cluster_Manager`, 'spBv1.0/+/NBIRTH/+']) {
+        expect(await granted(user, filter), filter).to.equal(128);
+      }
+      t.core.auth.addGrant({ principal: userUuid, permission: MqttPerm.readNode, target: u.special.configdbDevice, plural: false });
+      expect(await granted(user, `spBv1.0/${group}/+/Config_DB`)).to.equal(1);
+      expect(await granted(user, `spBv1.0/${group}/+/Cluster_Manager`)).to.equal(128);
+      t.core.auth.addGrant({ principal: userUuid, permission: MqttPerm.readWholeNamespace, target: u.special.wildcard, plural: false });
+      expect(await granted(user, 'spBv1.0/#')).to.equal(1);
+      expect(await granted(user, '$SYS/#')).to.equal(1);
+      // The Cluster Manager's account subscribes to its own commands and publishes as itself...
+      const cm = t.core.credentials.clusterManager;
+      expect(await granted(cm, `spBv1.0/${group}/NCMD/Cluster_Manager`)).to.equal(1);
+      const own = await connectClient(mqtt, cm);
+      await own.publishAsync(`spBv1.0/${group}/NDATA/Cluster_Manager`, Buffer.from('own'), { qos: 1 });
+      await own.endAsync();
+      // ...but neither it nor another account may publish as the Config Store's node.
+      for (const creds of [cm, user]) {
+        const c = await connectClient(mqtt, creds);
+        const closed = waitForEvent(c, 'close', 5000);
+        c.publish(`spBv1.0/${group}/NDATA/Config_DB`, Buffer.from('forged'), { qos: 1 });
+        await closed;
+        c.end(true);
+      }
+      await waitFor(() => seen.includes(`spBv1.0/${group}/NDATA/Cluster_Manager`), 5000, undefined, 'the own publication');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(seen.filter((tp) => tp === `spBv1.0/${group}/NDATA/Config_DB`), 'forged publications delivered').to.deep.equal([]);
+      await admin.endAsync();
     });
   });
 });
