@@ -1,4 +1,6 @@
 import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Semaphore } from '../../lib/semaphore.js';
 import { limitedCheck, passwordLimits, type PasswordLimitConfig, type PasswordLimits } from '../../lib/failure-limit.js';
 import type { Db } from '../db.js';
 import type { ObjectRegistry } from '../configdb/objects.js';
@@ -75,11 +77,23 @@ function hashPasswordSync(password: string, salt: Buffer): Buffer {
 }
 
 /**
+ * Checks running at once: half the cores. The thread pool has four threads,
+ * and four checks at once would take every core of a small machine from
+ * the event loop that answers everything else.
+ */
+const hashing = new Semaphore(Math.max(1, Math.floor(availableParallelism() / 2)));
+
+/**
  * A check costs tens of milliseconds of CPU: it runs on libuv's thread
  * pool, never on the event loop every embedded service shares.
  */
-function hashPassword(password: string, salt: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => scrypt(password, salt, 32, SCRYPT, (e, key) => (e ? reject(e) : resolve(key))));
+async function hashPassword(password: string, salt: Buffer): Promise<Buffer> {
+  const release = await hashing.acquire();
+  try {
+    return await new Promise((resolve, reject) => scrypt(password, salt, 32, SCRYPT, (e, key) => (e ? reject(e) : resolve(key))));
+  } finally {
+    release();
+  }
 }
 
 /**
