@@ -70,7 +70,7 @@ export function clusterRoutes(d: ApiDeps): Router {
       // Why a token failed (expired, forged, another cluster's) would tell
       // whoever holds it what to try next; the log keeps the reason.
       d.log.info({ cluster, reason: v.reason }, 'bootstrap token refused');
-      throw new HttpError(401, `bootstrap token refused; ask for a new URL with POST /v1/cluster/${cluster}/bootstrap-url`, CHALLENGE);
+      throw new HttpError(401, `bootstrap token missing, invalid or expired; ask for a new URL with POST /v1/cluster/${cluster}/bootstrap-url`, CHALLENGE);
     }
     const st = await known(cluster);
     requireReady(st);
