@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from 'pino';
 import { TooManyFailures } from '../lib/failure-limit.js';
@@ -26,6 +27,21 @@ export interface ServiceAppOptions {
 
 export const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Basic realm="Factory+"' };
 
+/**
+ * The address failed password checks are counted against. A local caller
+ * relaying its own clients' credentials (the Cluster Manager) says whose
+ * they are in X-Forwarded-For; it is believed only from loopback, where a
+ * caller could use another of 127.0.0.0/8 anyway, and counted under the
+ * relay's address too, so that one relayed client's failures do not lock
+ * out every other client of the relay.
+ */
+function clientAddress(ctx: Context): string {
+  const peer = ctx.req.socket.remoteAddress ?? '';
+  const forwarded = ctx.get('x-forwarded-for').trim();
+  const loopback = peer === '::1' || peer.startsWith('127.') || peer.startsWith('::ffff:127.');
+  return loopback && isIP(forwarded) ? `${peer} for ${forwarded}` : peer;
+}
+
 async function authenticate(ctx: Context, auth: AuthModel, tokens: TokenStore): Promise<Principal | undefined> {
   const header = ctx.get('authorization');
   if (!header) return undefined;
@@ -35,7 +51,7 @@ async function authenticate(ctx: Context, auth: AuthModel, tokens: TokenStore): 
     const colon = text.indexOf(':');
     if (colon < 0) return undefined;
     try {
-      return await auth.verifyPassword(text.slice(0, colon), text.slice(colon + 1), ctx.req.socket.remoteAddress ?? '');
+      return await auth.verifyPassword(text.slice(0, colon), text.slice(colon + 1), clientAddress(ctx));
     } catch (e) {
       if (e instanceof TooManyFailures) throw new HttpError(429, e.message, { 'Retry-After': String(e.retryAfterSeconds) });
       throw e;

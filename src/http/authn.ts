@@ -65,7 +65,7 @@ export class Authenticator {
     if (!check) {
       const text = Buffer.from(header.slice(6), 'base64').toString('utf8');
       const user = text.slice(0, Math.max(0, text.indexOf(':')));
-      check = limitedCheck(this.limits, user, address, () => this.askAuth(key, header)).finally(() => this.checking.delete(key));
+      check = limitedCheck(this.limits, user, address, () => this.askAuth(key, header, address)).finally(() => this.checking.delete(key));
       this.checking.set(key, check);
     }
     let principal: string | undefined;
@@ -80,7 +80,7 @@ export class Authenticator {
   }
 
   /** The principal of a Basic credential, or undefined when Auth refuses it. */
-  private async askAuth(key: string, header: string): Promise<string | undefined> {
+  private async askAuth(key: string, header: string, address: string): Promise<string | undefined> {
     let base: string;
     try {
       base = await this.o.authBase();
@@ -90,7 +90,9 @@ export class Authenticator {
     const timeoutMs = this.o.timeoutMs ?? 5_000;
     const call = async (method: string, path: string, auth: string) => {
       try {
-        return await send(new URL(path, base), { method, headers: { Authorization: auth, Accept: 'application/json' }, timeoutMs });
+        // The caller's address, so that Auth counts failures per caller, not all against this service.
+        const forwarded: Record<string, string> = address ? { 'X-Forwarded-For': address } : {};
+        return await send(new URL(path, base), { method, headers: { Authorization: auth, Accept: 'application/json', ...forwarded }, timeoutMs });
       } catch (e) {
         throw new HttpError(503, `the Auth service cannot be reached: ${(e as Error).message}`);
       }

@@ -356,6 +356,24 @@ describe('hardening against hostile and careless callers', function () {
       expect((await fetch(`${s.url}/health`)).status).to.equal(200);
     });
 
+    it("one client's failures relayed to the embedded Auth do not lock out the Cluster Manager's other clients", async () => {
+      const get = (auth: string, localAddress?: string) => new Promise<number>((resolve, reject) => {
+        const r = httpRequest(`${s.url}/v1/cluster`, { headers: { Authorization: auth }, localAddress, agent: false }, (a) => {
+          a.resume();
+          a.on('end', () => resolve(a.statusCode ?? 0));
+        });
+        r.on('error', reject);
+        r.end();
+      });
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++) statuses.push(await get(basic(`made-up-${i}`, 'guess')));
+      expect(statuses).to.include(429);
+      const who = randomUUID();
+      s.t.core.auth.ensurePrincipal(who);
+      s.t.core.auth.setPassword('newcomer', who, 'newcomer-password');
+      expect(await get(basic('newcomer', 'newcomer-password'), '127.0.0.2'), 'a first login from another address').to.be.oneOf([200]);
+    });
+
     it('a bootstrap token is refused with the same message whatever is wrong with it', async () => {
       const cluster = randomUUID();
       const other = s.deps.bootstrapTokens.issue(randomUUID()).token;

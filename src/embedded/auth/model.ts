@@ -1,7 +1,7 @@
 import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Semaphore } from '../../lib/semaphore.js';
-import { limitedCheck, passwordLimits, type PasswordLimitConfig, type PasswordLimits } from '../../lib/failure-limit.js';
+import { limitedCheck, passwordLimits, TooManyFailures, type PasswordLimitConfig, type PasswordLimits } from '../../lib/failure-limit.js';
 import type { Db } from '../db.js';
 import type { ObjectRegistry } from '../configdb/objects.js';
 import { newUuid, WILDCARD } from '../../lib/uuid.js';
@@ -82,12 +82,16 @@ function hashPasswordSync(password: string, salt: Buffer): Buffer {
  * the event loop that answers everything else.
  */
 const hashing = new Semaphore(Math.max(1, Math.floor(availableParallelism() / 2)));
+const MAX_WAITING_CHECKS = 32;
 
 /**
  * A check costs tens of milliseconds of CPU: it runs on libuv's thread
  * pool, never on the event loop every embedded service shares.
  */
 async function hashPassword(password: string, salt: Buffer): Promise<Buffer> {
+  // A queue of checks is memory and delay for whoever comes next: past a
+  // second or so of work the caller is told to come back.
+  if (hashing.waiters >= MAX_WAITING_CHECKS) throw new TooManyFailures(1);
   const release = await hashing.acquire();
   try {
     return await new Promise((resolve, reject) => scrypt(password, salt, 32, SCRYPT, (e, key) => (e ? reject(e) : resolve(key))));
