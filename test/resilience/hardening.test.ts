@@ -72,6 +72,7 @@ describe('hardening against hostile and careless callers', function () {
       admin = adminAuth(t.core);
       repo = await makeRepo('cluster/Pullable');
       other = await makeRepo('cluster/Hidden');
+      await t.core.git.ensure(repo);
       await t.core.git.ensure(other);
       const who = randomUUID();
       t.core.auth.ensurePrincipal(who);
@@ -157,6 +158,11 @@ describe('hardening against hostile and careless callers', function () {
     it('/v1/status lists only the repos the caller may pull from', async () => {
       const mine = await (await req('GET', '/v1/status', basic(puller.username, puller.password))).json() as string[];
       expect(mine).to.deep.equal([repo]);
+      const pull = basic(puller.username, puller.password);
+      expect((await req('GET', `/v1/status/${repo}`, pull)).status).to.equal(200);
+      const hidden = await req('GET', `/v1/status/${other}`, pull);
+      const missing = await req('GET', `/v1/status/${randomUUID()}`, pull);
+      expect([hidden.status, missing.status]).to.deep.equal([404, 404]);
       const all = await (await req('GET', '/v1/status')).json() as string[];
       expect(all).to.include.members([repo, other, Local.repo.helmCharts]);
     });

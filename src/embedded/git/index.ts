@@ -53,8 +53,8 @@ export function createGitApp(deps: GitAppDeps): { app: Koa; backend: BackendProc
       }
       const uuid = status[1];
       if (!isUuid(uuid)) throw new HttpError(410, `not a UUID: ${uuid}`);
-      if (!deps.repoConfig(uuid)) throw new HttpError(404, `no repository ${uuid}`);
-      authorise(ctx, deps, uuid, false);
+      // As in the list: a repo the caller may not pull from is not there for it.
+      if (!deps.repoConfig(uuid) || !deps.auth.check(principalOf(ctx), GitPerm.pull, uuid)) throw new HttpError(404, `no repository ${uuid}`);
       ctx.body = await deps.storage.branches(uuid);
       return;
     }
