@@ -50,4 +50,5 @@ export const envBindings: EnvBinding[] = [
   { names: ['PASSWORD_FAILURES_PER_USER'], path: 'passwordLimits.failuresPerUser', type: 'integer', description: 'Failed password checks per user name in a window before 429' },
   { names: ['PASSWORD_FAILURES_PER_ADDRESS'], path: 'passwordLimits.failuresPerAddress', type: 'integer', description: 'Failed password checks per client address in a window before 429' },
   { names: ['PASSWORD_FAILURE_WINDOW_SECONDS'], path: 'passwordLimits.windowSeconds', type: 'number', description: 'Window of the password failure limits' },
+  { names: ['PASSWORD_REFUSAL_DELAY_MS'], path: 'passwordLimits.refusalDelayMs', type: 'integer', description: 'How long a refusal made without a check (locked, or a known wrong credential) is held' },
 ];

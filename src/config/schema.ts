@@ -97,11 +97,12 @@ export const configSchema = {
       },
     },
     passwordLimits: {
-      type: 'object', additionalProperties: false, required: ['failuresPerUser', 'failuresPerAddress', 'windowSeconds'],
+      type: 'object', additionalProperties: false, required: ['failuresPerUser', 'failuresPerAddress', 'windowSeconds', 'refusalDelayMs'],
       properties: {
         failuresPerUser: { type: 'integer', minimum: 1 },
         failuresPerAddress: { type: 'integer', minimum: 1 },
         windowSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 },
+        refusalDelayMs: { type: 'integer', minimum: 0, maximum: 10000 },
       },
     },
     uuids: {

@@ -49,6 +49,6 @@ export interface Config {
     mqttLimits: { beforeAuth: number; afterAuth: number };
   };
   /** Failed password checks allowed per user name and per client address in a window (Basic auth, MQTT CONNECT). */
-  passwordLimits: { failuresPerUser: number; failuresPerAddress: number; windowSeconds: number };
+  passwordLimits: { failuresPerUser: number; failuresPerAddress: number; windowSeconds: number; refusalDelayMs: number };
   uuids: Uuids;
 }

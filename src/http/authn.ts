@@ -60,7 +60,10 @@ export class Authenticator {
     const hit = this.basicCache.get(key);
     if (hit && hit.until > Date.now()) return hit.principal;
     const refusedUntil = this.refused.get(key);
-    if (refusedUntil !== undefined && refusedUntil > Date.now()) throw unauthorized('wrong username or password');
+    if (refusedUntil !== undefined && refusedUntil > Date.now()) {
+      await this.limits.hold();
+      throw unauthorized('wrong username or password');
+    }
     let check = this.checking.get(key);
     if (!check) {
       const text = Buffer.from(header.slice(6), 'base64').toString('utf8');

@@ -68,21 +68,30 @@ export class FailureLimiter {
 export interface PasswordLimits {
   perUser: FailureLimiter;
   perAddress: FailureLimiter;
+  /**
+   * Holds a refusal made without a check (a locked key, a credential known
+   * to be wrong) this long before it is answered: a client guessing one at
+   * a time then gets one answer per delay instead of as many as the event
+   * loop can serve, and holding costs a timer.
+   */
+  hold: () => Promise<void>;
 }
 
 export interface PasswordLimitConfig {
   failuresPerUser: number;
   failuresPerAddress: number;
   windowSeconds: number;
+  refusalDelayMs: number;
 }
 
 /** The defaults, chosen and explained in the README ("Hardening limits"). */
-export const DEFAULT_PASSWORD_LIMITS: PasswordLimitConfig = { failuresPerUser: 10, failuresPerAddress: 30, windowSeconds: 60 };
+export const DEFAULT_PASSWORD_LIMITS: PasswordLimitConfig = { failuresPerUser: 10, failuresPerAddress: 30, windowSeconds: 60, refusalDelayMs: 1000 };
 
 export function passwordLimits(c: PasswordLimitConfig = DEFAULT_PASSWORD_LIMITS, now?: () => number): PasswordLimits {
   return {
     perUser: new FailureLimiter({ maxFailures: c.failuresPerUser, windowMs: c.windowSeconds * 1000, now }),
     perAddress: new FailureLimiter({ maxFailures: c.failuresPerAddress, windowMs: c.windowSeconds * 1000, now }),
+    hold: () => (c.refusalDelayMs > 0 ? new Promise((resolve) => setTimeout(resolve, c.refusalDelayMs)) : Promise.resolve()),
   };
 }
 
@@ -101,7 +110,10 @@ export class TooManyFailures extends Error {
  */
 export async function limitedCheck<T>(limits: PasswordLimits, user: string, address: string, check: () => Promise<T | undefined>): Promise<T | undefined> {
   const wait = Math.max(limits.perUser.retryAfter(user), limits.perAddress.retryAfter(address));
-  if (wait > 0) throw new TooManyFailures(wait);
+  if (wait > 0) {
+    await limits.hold();
+    throw new TooManyFailures(wait);
+  }
   limits.perUser.attempt(user);
   limits.perAddress.attempt(address);
   let result: T | undefined;

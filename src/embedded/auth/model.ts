@@ -255,7 +255,10 @@ export class AuthModel {
     const key = candidate.toString('base64');
     const failedUntil = this.failed.get(key);
     if (failedUntil !== undefined) {
-      if (failedUntil > this.now()) return undefined;
+      if (failedUntil > this.now()) {
+        await this.limits.hold();
+        return undefined;
+      }
       this.failed.delete(key);
     }
     let check = this.checking.get(key);
