@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { chmodSync, lstatSync, readdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { dirname, join, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config/index.js';
@@ -229,7 +230,7 @@ describe('hardening against hostile and careless callers', function () {
         expect(helper, 'the Git backend helper').to.not.equal(undefined);
         const socket = helper!.args.split(' ').find((a) => a.endsWith('.sock'))!;
         expect(socket, 'socket path').to.be.a('string');
-        expect(dirname(socket)).to.not.equal('/tmp');
+        expect(dirname(socket)).to.not.equal(tmpdir());
         expect(lstatSync(dirname(socket)).mode & 0o777, 'socket directory').to.equal(0o700);
         expect(lstatSync(socket).isSocket()).to.equal(true);
         expect(lstatSync(socket).mode & 0o077, 'socket mode').to.equal(0);
