@@ -20,6 +20,12 @@ const USAGE = `usage: cluster-manager [serve|core|check-config]
           Store, Auth, Git, MQTT, template entries) and say what to fix.
 `;
 
+/** What the service and its embedded core keep in the data directory. */
+const SERVICE_ENTRIES = [
+  'credentials.json', 'endpoints.json', 'core.sqlite', 'core.sqlite-wal', 'core.sqlite-shm', 'git',
+  'bootstrap-key', 'sparkplug-bdseq', 'checkouts',
+];
+
 async function checkConfig(config: Config): Promise<void> {
   const results = await runChecks(config);
   process.stdout.write(formatChecks(results));
@@ -155,7 +161,7 @@ async function main(argv: string[]): Promise<void> {
   process.umask(PRIVATE_UMASK);
   const dataDir = resolve(config.dataDir);
   makePrivateDir(dataDir);
-  const loose = tightenTree(dataDir);
+  const loose = tightenTree(dataDir, SERVICE_ENTRIES);
   if (loose.length) {
     process.stderr.write(`cluster-manager: ${loose.length} entries under ${dataDir} were readable by other users and were made private (e.g. ${loose.slice(0, 3).join(', ')})\n`);
   }

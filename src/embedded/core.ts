@@ -23,6 +23,9 @@ import { applySeed } from './seed/apply.js';
 import { Local } from './seed/local-uuids.js';
 import { seedPlan } from './seed/plan.js';
 
+/** What the embedded core keeps in the data directory. */
+const CORE_ENTRIES = ['credentials.json', 'endpoints.json', 'core.sqlite', 'core.sqlite-wal', 'core.sqlite-shm', 'git'];
+
 export interface EmbeddedCoreOptions {
   dataDir: string;
   host: string;
@@ -82,7 +85,7 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
   const { credentials: creds, admin: adminPassword } = loadCredentials(dataDir, opts.adminUsername, opts.adminPassword);
   // Files left readable by others (an older version, a copy, a umask) are
   // said and fixed before anything is served from them.
-  const loose = tightenTree(dataDir);
+  const loose = tightenTree(dataDir, CORE_ENTRIES);
   if (loose.length) log.warn({ count: loose.length, paths: loose.slice(0, 10) }, 'data directory entries were readable by other users; made private');
   const dbFile = join(dataDir, 'core.sqlite');
   const db = openDatabase(dbFile);

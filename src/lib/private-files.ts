@@ -41,26 +41,33 @@ export function makePrivate(path: string): boolean {
 }
 
 /**
- * Walks `root` and takes group and other bits off every directory and file
- * found (symbolic links are not followed). Returns the paths changed, so
- * that the caller can say what was loose.
+ * Takes group and other bits off `root` and the named entries in it, walking
+ * into directories (symbolic links are not followed). Only the service's
+ * own entries are named: a data directory set to a shared place (a home
+ * directory) keeps whatever else is in it as it was. Returns the paths
+ * changed, so that the caller can say what was loose.
  */
-export function tightenTree(root: string): string[] {
+export function tightenTree(root: string, entries: string[]): string[] {
   const changed: string[] = [];
-  const walk = (dir: string) => {
-    if (makePrivate(dir)) changed.push(dir);
-    let entries;
+  const walk = (path: string) => {
+    let st;
     try {
-      entries = readdirSync(dir, { withFileTypes: true });
+      st = lstatSync(path);
     } catch {
       return;
     }
-    for (const e of entries) {
-      const path = join(dir, e.name);
-      if (e.isDirectory()) walk(path);
-      else if (!e.isSymbolicLink() && makePrivate(path)) changed.push(path);
+    if (st.isSymbolicLink()) return;
+    if (makePrivate(path)) changed.push(path);
+    if (!st.isDirectory()) return;
+    let names: string[];
+    try {
+      names = readdirSync(path);
+    } catch {
+      return;
     }
+    for (const n of names) walk(join(path, n));
   };
-  walk(root);
+  if (makePrivate(root)) changed.push(root);
+  for (const e of entries) walk(join(root, e));
   return changed;
 }

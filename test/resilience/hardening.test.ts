@@ -239,13 +239,16 @@ describe('hardening against hostile and careless callers', function () {
         // Files loosened while stopped are said and fixed at the next start; the password is not shown again.
         chmodSync(dataDir, 0o755);
         for (const f of ['core.sqlite', 'credentials.json', 'endpoints.json']) chmodSync(join(dataDir, f), 0o644);
+        // Something of the operator's beside the service's files is left as it is.
+        writeFileSync(join(dataDir, 'notes.txt'), 'mine\n', { mode: 0o644 });
+        chmodSync(join(dataDir, 'notes.txt'), 0o644);
         core = await startCoreProcess(dataDir, {}, [], { umask: '000' });
         const again = await banner(core);
         expect(again).to.not.include(password);
         expect(again).to.include('credentials.json');
         expect(core.output()).to.not.include(password);
         expect(core.output()).to.match(/made private/);
-        expect(loose(dataDir)).to.deep.equal([]);
+        expect(loose(dataDir)).to.deep.equal([`644 ${join(dataDir, 'notes.txt')}`]);
       } finally {
         await core?.stop();
       }
