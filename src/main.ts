@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { startEmbeddedCore, type EmbeddedCore } from './embedded/core.js';
 import { createApi } from './http/index.js';
@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { createLogger } from './lib/log.js';
 import { formatChecks, runChecks } from './check/index.js';
 import { startManager, type Manager } from './manager.js';
+import { makePrivateDir, PRIVATE_UMASK, tightenTree } from './lib/private-files.js';
 
 const USAGE = `usage: cluster-manager [serve|core|check-config]
 
@@ -19,6 +20,12 @@ const USAGE = `usage: cluster-manager [serve|core|check-config]
           check the configuration and every dependency (Directory, Config
           Store, Auth, Git, MQTT, template entries) and say what to fix.
 `;
+
+/** What the service and its embedded core keep in the data directory. */
+const SERVICE_ENTRIES = [
+  'credentials.json', 'endpoints.json', 'core.sqlite', 'core.sqlite-wal', 'core.sqlite-shm', 'git',
+  'bootstrap-key', 'sparkplug-bdseq', 'checkouts',
+];
 
 async function checkConfig(config: Config): Promise<void> {
   const results = await runChecks(config);
@@ -38,8 +45,12 @@ function printEndpoints(core: EmbeddedCore, file: string): void {
     `  Auth             ${e.auth}`,
     `  Git server       ${e.git}`,
     `  MQTT broker      ${e.mqtt}`,
-    `  Credential       ${e.username} / ${e.password}   (Basic auth, every service)`,
-    `  Written to       ${file}`,
+    // The password goes to the terminal (and so to every log collector)
+    // only on the start that made it; afterwards the banner says where it is.
+    core.adminPassword === 'generated'
+      ? `  Credential       ${e.username} / ${e.password}   (Basic auth, every service; shown only this once)`
+      : `  Credential       ${e.username}, password ${core.adminPassword === 'given' ? 'from ADMIN_PASSWORD' : `in ${join(dirname(file), 'credentials.json')}`}   (Basic auth, every service)`,
+    `  Written to       ${file}   (endpoints and credential, mode 0600)`,
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
@@ -55,6 +66,8 @@ function startCore(config: Config, log: Logger): Promise<EmbeddedCore> {
       realm: config.factoryplus.realm,
       domain: config.factoryplus.externalDomain,
       adminUsername: config.embedded.adminUsername,
+      passwordLimits: config.passwordLimits,
+      mqttLimits: config.embedded.mqttLimits,
       adminPassword: process.env.ADMIN_PASSWORD || undefined,
       log: log.child({ embedded: true }),
     });
@@ -148,6 +161,16 @@ async function main(argv: string[]): Promise<void> {
     throw e;
   }
   if (command === 'check-config') return checkConfig(config);
+  // Everything the service and the processes it starts (git, SQLite) write is
+  // for this user only, whatever umask it was started with; what an earlier
+  // run left looser is said and fixed.
+  process.umask(PRIVATE_UMASK);
+  const dataDir = resolve(config.dataDir);
+  makePrivateDir(dataDir);
+  const loose = tightenTree(dataDir, SERVICE_ENTRIES);
+  if (loose.length) {
+    process.stderr.write(`cluster-manager: ${loose.length} entries under ${dataDir} were readable by other users and were made private (e.g. ${loose.slice(0, 3).join(', ')})\n`);
+  }
   await (command === 'core' ? core(config) : serve(config));
 }
 

@@ -42,7 +42,7 @@ export function loadOrCreateKey(dataDir: string): Buffer {
   const existing = readKey(path);
   if (existing) return existing;
 
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   // Write the whole key under a private name, then link it into place: the
   // key file either does not exist or is complete, and if another process
   // created it meanwhile, link fails and we use that one instead.

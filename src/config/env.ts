@@ -51,4 +51,10 @@ export const envBindings: EnvBinding[] = [
   { names: ['EMBEDDED_GIT_PORT'], path: 'embedded.ports.git', type: 'integer', description: 'Embedded Git server port' },
   { names: ['EMBEDDED_MQTT_PORT'], path: 'embedded.ports.mqtt', type: 'integer', description: 'Embedded MQTT broker port' },
   { names: ['EMBEDDED_CMDESC_PORT'], path: 'embedded.ports.cmdesc', type: 'integer', description: 'Embedded Command Escalation port' },
+  { names: ['EMBEDDED_MQTT_MAX_CONNECT_BYTES'], path: 'embedded.mqttLimits.beforeAuth', type: 'integer', description: 'Embedded broker: bytes a client may send before it is authenticated' },
+  { names: ['EMBEDDED_MQTT_MAX_PACKET_BYTES'], path: 'embedded.mqttLimits.afterAuth', type: 'integer', description: 'Embedded broker: largest packet (PUBLISH) of an authenticated client' },
+  { names: ['PASSWORD_FAILURES_PER_USER'], path: 'passwordLimits.failuresPerUser', type: 'integer', description: 'Failed password checks per user name in a window before 429' },
+  { names: ['PASSWORD_FAILURES_PER_ADDRESS'], path: 'passwordLimits.failuresPerAddress', type: 'integer', description: 'Failed password checks per client address in a window before 429' },
+  { names: ['PASSWORD_FAILURE_WINDOW_SECONDS'], path: 'passwordLimits.windowSeconds', type: 'number', description: 'Window of the password failure limits' },
+  { names: ['PASSWORD_REFUSAL_DELAY_MS'], path: 'passwordLimits.refusalDelayMs', type: 'integer', description: 'How long a refusal made without a check (locked, or a known wrong credential) is held' },
 ];

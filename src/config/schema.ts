@@ -18,7 +18,7 @@ function uuidGroup(keys: string[]) {
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['profile', 'dataDir', 'log', 'http', 'factoryplus', 'sparkplug', 'changeFeed', 'reconcile', 'embedded', 'uuids'],
+  required: ['profile', 'dataDir', 'log', 'http', 'factoryplus', 'sparkplug', 'changeFeed', 'reconcile', 'embedded', 'passwordLimits', 'uuids'],
   properties: {
     profile: { enum: ['seed', 'acs'] },
     dataDir: { type: 'string', minLength: 1 },
@@ -86,7 +86,7 @@ export const configSchema = {
       },
     },
     embedded: {
-      type: 'object', additionalProperties: false, required: ['host', 'ports', 'adminUsername'],
+      type: 'object', additionalProperties: false, required: ['host', 'ports', 'adminUsername', 'mqttLimits'],
       properties: {
         host: { type: 'string', minLength: 1 },
         ports: {
@@ -94,6 +94,22 @@ export const configSchema = {
           properties: { directory: port, configdb: port, auth: port, git: port, mqtt: port, cmdesc: port },
         },
         adminUsername: { type: 'string', pattern: '^[a-zA-Z0-9_.-]+$' },
+        mqttLimits: {
+          type: 'object', additionalProperties: false, required: ['beforeAuth', 'afterAuth'],
+          properties: {
+            beforeAuth: { type: 'integer', minimum: 1024, maximum: 268435455 },
+            afterAuth: { type: 'integer', minimum: 1024, maximum: 268435455 },
+          },
+        },
+      },
+    },
+    passwordLimits: {
+      type: 'object', additionalProperties: false, required: ['failuresPerUser', 'failuresPerAddress', 'windowSeconds', 'refusalDelayMs'],
+      properties: {
+        failuresPerUser: { type: 'integer', minimum: 1 },
+        failuresPerAddress: { type: 'integer', minimum: 1 },
+        windowSeconds: { type: 'number', exclusiveMinimum: 0, maximum: 86400 },
+        refusalDelayMs: { type: 'integer', minimum: 0, maximum: 10000 },
       },
     },
     uuids: {

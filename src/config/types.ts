@@ -53,6 +53,12 @@ export interface Config {
     /** Bounds on a configuration entry's Helm values (MAX_VALUES_DEPTH, MAX_VALUES_BYTES). */
     maxValuesDepth: number; maxValuesBytes: number;
   };
-  embedded: { host: string; ports: EmbeddedPorts; adminUsername: string };
+  embedded: {
+    host: string; ports: EmbeddedPorts; adminUsername: string;
+    /** MQTT packet size limits of the embedded broker, in bytes: before authentication (in all) and per packet after. */
+    mqttLimits: { beforeAuth: number; afterAuth: number };
+  };
+  /** Failed password checks allowed per user name and per client address in a window (Basic auth, MQTT CONNECT). */
+  passwordLimits: { failuresPerUser: number; failuresPerAddress: number; windowSeconds: number; refusalDelayMs: number };
   uuids: Uuids;
 }

@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
@@ -6,12 +5,15 @@ import type { EmbeddedPorts, Uuids } from '../config/types.js';
 import { AuthModel } from './auth/model.js';
 import { createAuthApp } from './auth/index.js';
 import { authNotify } from './auth/notify.js';
-import { startBroker, type EmbeddedBroker } from './broker/index.js';
+import { startBroker, type EmbeddedBroker, type PacketLimits } from './broker/index.js';
+import { topicAcl } from './broker/topic-acl.js';
+import type { PasswordLimitConfig } from '../lib/failure-limit.js';
 import { ConfigStore } from './configdb/store.js';
 import { createConfigDbApp } from './configdb/index.js';
 import { configDbNotify } from './configdb/notify.js';
 import { ObjectRegistry } from './configdb/objects.js';
-import { loadCredentials, type CoreCredentials } from './credentials.js';
+import { loadCredentials, type AdminPasswordSource, type CoreCredentials } from './credentials.js';
+import { makePrivate, tightenTree, writePrivateFile } from '../lib/private-files.js';
 import { openDatabase, type Db } from './db.js';
 import { createDirectoryApp } from './directory/index.js';
 import { createGitApp, GitStorage } from './git/index.js';
@@ -39,6 +41,9 @@ function sparkplugBdSeq(db: Db, node: string): { load(): number | undefined; sav
   };
 }
 
+/** What the embedded core keeps in the data directory. */
+const CORE_ENTRIES = ['credentials.json', 'endpoints.json', 'core.sqlite', 'core.sqlite-wal', 'core.sqlite-shm', 'git'];
+
 export interface EmbeddedCoreOptions {
   dataDir: string;
   host: string;
@@ -50,6 +55,10 @@ export interface EmbeddedCoreOptions {
   adminUsername: string;
   /** Fixed admin password (otherwise one is generated on first start and kept). */
   adminPassword?: string;
+  /** Failed password checks allowed per user name and client address (defaults in failure-limit.ts). */
+  passwordLimits?: PasswordLimitConfig;
+  /** MQTT packet size limits of the embedded broker (defaults in broker/index.ts). */
+  mqttLimits?: PacketLimits;
   /** Use this broker instead of starting the embedded one (its credentials are not checked here). */
   externalMqttUrl?: string;
   log: Logger;
@@ -72,6 +81,8 @@ export interface Endpoints {
 export interface EmbeddedCore {
   endpoints: Endpoints;
   credentials: CoreCredentials;
+  /** Whether the admin password was made on this start (and so shown once), kept from before, or given. */
+  adminPassword: AdminPasswordSource;
   db: Db;
   objects: ObjectRegistry;
   store: ConfigStore;
@@ -91,10 +102,17 @@ export interface EmbeddedCore {
 export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<EmbeddedCore> {
   const log = opts.log;
   const dataDir = resolve(opts.dataDir);
-  const creds = loadCredentials(dataDir, opts.adminUsername, opts.adminPassword);
-  const db = openDatabase(join(dataDir, 'core.sqlite'));
+  const { credentials: creds, admin: adminPassword } = loadCredentials(dataDir, opts.adminUsername, opts.adminPassword);
+  // Files left readable by others (an older version, a copy, a umask) are
+  // said and fixed before anything is served from them.
+  const loose = tightenTree(dataDir, CORE_ENTRIES);
+  if (loose.length) log.warn({ count: loose.length, paths: loose.slice(0, 10) }, 'data directory entries were readable by other users; made private');
+  const dbFile = join(dataDir, 'core.sqlite');
+  const db = openDatabase(dbFile);
+  // SQLite makes its files with the process umask; the database holds password hashes.
+  for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) makePrivate(f);
   const objects = new ObjectRegistry(db);
-  const auth = new AuthModel(db, objects, { realm: opts.realm, roots: new Set([Local.account.admin]) });
+  const auth = new AuthModel(db, objects, { realm: opts.realm, roots: new Set([Local.account.admin]), passwordLimits: opts.passwordLimits });
   const store = new ConfigStore(db, objects, { log: log.child({ svc: 'configdb' }) });
   const git = new GitStorage(join(dataDir, 'git'));
   const { uuids: u } = opts;
@@ -150,6 +168,7 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
     applySeed({ store, objects, auth }, seedPlan({
       uuids: u, organisation: opts.organisation, realm: opts.realm, domain: opts.domain, directoryUrl,
     }), creds, log);
+    for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) makePrivate(f);
 
     // notify/v2 sockets authenticate with the tokens of their own service's /token.
     const byToken = (tokens: TokenStore) => (token: string) => {
@@ -181,9 +200,20 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
 
     let mqttUrl = opts.externalMqttUrl;
     if (!mqttUrl) {
+      // Node addresses by group and node id, from the Sparkplug address entries; rebuilt after a change of one.
+      let owners: Map<string, string> | undefined;
+      store.onChange((app) => { if (app === u.app.sparkplugAddress) owners = undefined; });
+      const addressOwners = () => {
+        owners ??= new Map(store.entries(u.app.sparkplugAddress).flatMap(([uuid, a]) => {
+          const addr = a as { group_id?: unknown; node_id?: unknown } | null;
+          return typeof addr?.group_id === 'string' && typeof addr.node_id === 'string' ? [[`${addr.group_id}/${addr.node_id}`, uuid] as [string, string]] : [];
+        }));
+        return owners;
+      };
       broker = await startBroker({
-        host: opts.host, port: opts.ports.mqtt, log: log.child({ svc: 'mqtt' }),
-        authenticate: (username, password) => auth.verifyPassword(username, password) !== undefined,
+        host: opts.host, port: opts.ports.mqtt, log: log.child({ svc: 'mqtt' }), limits: opts.mqttLimits,
+        authenticate: (username, password, address) => auth.verifyPassword(username, password, address),
+        topics: topicAcl(auth, (group, node) => addressOwners().get(`${group}/${node}`), (p) => [...addressOwners().values()].includes(p)),
       });
       mqttUrl = broker.url;
     }
@@ -216,11 +246,11 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
     };
     const writeEndpointsFile = () => {
       const file = join(dataDir, 'endpoints.json');
-      writeFileSync(file, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
+      writePrivateFile(file, `${JSON.stringify(endpoints, null, 2)}\n`);
       return file;
     };
     return {
-      endpoints, credentials: creds, db, objects, store, auth, git, stop, writeEndpointsFile,
+      endpoints, credentials: creds, adminPassword, db, objects, store, auth, git, stop, writeEndpointsFile,
       advertiseClusterManager(url: string) {
         endpoints.clusterManager = url;
         adverts.set(u.service.clusterManager, { url, device: null });

@@ -1,5 +1,7 @@
+import { isIP } from 'node:net';
 import Koa, { type Context, type Next } from 'koa';
 import type { Logger } from 'pino';
+import { TooManyFailures } from '../lib/failure-limit.js';
 import { HttpError, jsonErrors } from '../lib/http-errors.js';
 import type { TokenStore } from '../lib/tokens.js';
 
@@ -25,7 +27,22 @@ export interface ServiceAppOptions {
 
 export const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Basic realm="Factory+"' };
 
-function authenticate(ctx: Context, auth: AuthModel, tokens: TokenStore): Principal | undefined {
+/**
+ * The address failed password checks are counted against. A local caller
+ * relaying its own clients' credentials (the Cluster Manager) says whose
+ * they are in X-Forwarded-For; it is believed only from loopback, where a
+ * caller could use another of 127.0.0.0/8 anyway, and counted under the
+ * relay's address too, so that one relayed client's failures do not lock
+ * out every other client of the relay.
+ */
+function clientAddress(ctx: Context): string {
+  const peer = ctx.req.socket.remoteAddress ?? '';
+  const forwarded = ctx.get('x-forwarded-for').trim();
+  const loopback = peer === '::1' || peer.startsWith('127.') || peer.startsWith('::ffff:127.');
+  return loopback && isIP(forwarded) ? `${peer} for ${forwarded}` : peer;
+}
+
+async function authenticate(ctx: Context, auth: AuthModel, tokens: TokenStore): Promise<Principal | undefined> {
   const header = ctx.get('authorization');
   if (!header) return undefined;
   const [scheme, cred] = header.split(/\s+/, 2);
@@ -33,7 +50,12 @@ function authenticate(ctx: Context, auth: AuthModel, tokens: TokenStore): Princi
     const text = Buffer.from(cred, 'base64').toString('utf8');
     const colon = text.indexOf(':');
     if (colon < 0) return undefined;
-    return auth.verifyPassword(text.slice(0, colon), text.slice(colon + 1));
+    try {
+      return await auth.verifyPassword(text.slice(0, colon), text.slice(colon + 1), clientAddress(ctx));
+    } catch (e) {
+      if (e instanceof TooManyFailures) throw new HttpError(429, e.message, { 'Retry-After': String(e.retryAfterSeconds) });
+      throw e;
+    }
   }
   if (/^bearer$/i.test(scheme ?? '') && cred) {
     const uuid = tokens.lookup(cred);
@@ -53,7 +75,7 @@ export function createServiceApp(opts: ServiceAppOptions): Koa<State> {
   app.on('error', (err: Error) => opts.log.debug({ err: err.message }, 'request stream error'));
   app.use(jsonErrors(opts.log));
   app.use(async (ctx: Ctx, next: Next) => {
-    const principal = authenticate(ctx, opts.auth, opts.tokens);
+    const principal = await authenticate(ctx, opts.auth, opts.tokens);
     if (principal) ctx.state.principal = principal;
     else if (ctx.get('authorization') || !opts.isPublic?.(ctx)) {
       throw new HttpError(401, ctx.get('authorization') ? 'invalid credentials' : 'authentication required', UNAUTHORIZED_HEADERS);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Context, Next } from 'koa';
+import { limitedCheck, passwordLimits, TooManyFailures, type PasswordLimitConfig, type PasswordLimits } from '../lib/failure-limit.js';
 import { HttpError } from '../lib/http-errors.js';
 import { send } from '../lib/http-client.js';
 import { IssuerUnavailable, JwtError, looksLikeJwt, type JwtVerifier } from './jwt.js';
@@ -15,6 +16,8 @@ export interface AuthnOptions {
   /** How long a checked password is trusted before asking Auth again. */
   basicCacheMs?: number;
   timeoutMs?: number;
+  /** Failed Basic checks allowed per user name and per client address (default: DEFAULT_PASSWORD_LIMITS). */
+  passwordLimits?: PasswordLimitConfig;
 }
 
 export interface AuthState {
@@ -46,23 +49,48 @@ export class Authenticator {
    * Checks under way, by credential: a client's burst of requests costs the
    * Auth service one check (in Factory+, a Kerberos exchange), not one each.
    */
-  private readonly checking = new Map<string, Promise<string>>();
+  private readonly checking = new Map<string, Promise<string | undefined>>();
+  /**
+   * Credentials Auth refused, until when: a client retrying one is refused
+   * without asking again and without counting, so a careless client does
+   * not lock out its user; each new guess counts against the limits.
+   */
+  private readonly refused = new Map<string, number>();
+  private readonly limits: PasswordLimits;
 
-  constructor(private readonly o: AuthnOptions) {}
-
-  private checkPassword(header: string): Promise<string> {
-    const key = createHash('sha256').update(header).digest('base64');
-    const hit = this.basicCache.get(key);
-    if (hit && hit.until > Date.now()) return Promise.resolve(hit.principal);
-    let check = this.checking.get(key);
-    if (!check) {
-      check = this.askAuth(key, header).finally(() => this.checking.delete(key));
-      this.checking.set(key, check);
-    }
-    return check;
+  constructor(private readonly o: AuthnOptions) {
+    this.limits = passwordLimits(o.passwordLimits);
   }
 
-  private async askAuth(key: string, header: string): Promise<string> {
+  private async checkPassword(header: string, address: string): Promise<string> {
+    const key = createHash('sha256').update(header).digest('base64');
+    const hit = this.basicCache.get(key);
+    if (hit && hit.until > Date.now()) return hit.principal;
+    const refusedUntil = this.refused.get(key);
+    if (refusedUntil !== undefined && refusedUntil > Date.now()) {
+      await this.limits.hold();
+      throw unauthorized('wrong username or password');
+    }
+    let check = this.checking.get(key);
+    if (!check) {
+      const text = Buffer.from(header.slice(6), 'base64').toString('utf8');
+      const user = text.slice(0, Math.max(0, text.indexOf(':')));
+      check = limitedCheck(this.limits, user, address, () => this.askAuth(key, header, address)).finally(() => this.checking.delete(key));
+      this.checking.set(key, check);
+    }
+    let principal: string | undefined;
+    try {
+      principal = await check;
+    } catch (e) {
+      if (e instanceof TooManyFailures) throw new HttpError(429, e.message, { 'Retry-After': String(e.retryAfterSeconds) });
+      throw e;
+    }
+    if (principal === undefined) throw unauthorized('wrong username or password');
+    return principal;
+  }
+
+  /** The principal of a Basic credential, or undefined when Auth refuses it. */
+  private async askAuth(key: string, header: string, address: string): Promise<string | undefined> {
     let base: string;
     try {
       base = await this.o.authBase();
@@ -72,13 +100,21 @@ export class Authenticator {
     const timeoutMs = this.o.timeoutMs ?? 5_000;
     const call = async (method: string, path: string, auth: string) => {
       try {
-        return await send(new URL(path, base), { method, headers: { Authorization: auth, Accept: 'application/json' }, timeoutMs });
+        // The caller's address, so that Auth counts failures per caller, not all against this service.
+        const forwarded: Record<string, string> = address ? { 'X-Forwarded-For': address } : {};
+        return await send(new URL(path, base), { method, headers: { Authorization: auth, Accept: 'application/json', ...forwarded }, timeoutMs });
       } catch (e) {
         throw new HttpError(503, `the Auth service cannot be reached: ${(e as Error).message}`);
       }
     };
     const tok = await call('POST', '/token', header);
-    if (tok.status === 401 || tok.status === 403) throw unauthorized('wrong username or password');
+    if (tok.status === 401 || tok.status === 403) {
+      if (this.refused.size > 10_000) this.refused.clear();
+      this.refused.set(key, Date.now() + (this.o.passwordLimits?.windowSeconds ?? 60) * 1000);
+      return undefined;
+    }
+    // Auth's own limit (the embedded Auth counts this service's address too) is passed on, not a failure of ours.
+    if (tok.status === 429) throw new HttpError(429, 'too many failed password checks; try again later', { 'Retry-After': tok.headers.get('retry-after') ?? '60' });
     if (tok.status !== 200) throw new HttpError(503, `the Auth service answered ${tok.status} when checking a password`);
     const { token } = JSON.parse(tok.text) as { token: string };
     const who = await call('GET', 'v2/whoami/uuid', `Bearer ${token}`);
@@ -90,18 +126,18 @@ export class Authenticator {
   }
 
   /** The principal UUID of the request's credential; 401 when there is none or it is not valid. */
-  async principal(authorization: string | undefined): Promise<string> {
-    return (await this.identify(authorization)).principal;
+  async principal(authorization: string | undefined, address = ''): Promise<string> {
+    return (await this.identify(authorization, address)).principal;
   }
 
   /** The principal of the request's credential and, for a bearer token, when that expires. */
-  async identify(authorization: string | undefined): Promise<Identity> {
+  async identify(authorization: string | undefined, address = ''): Promise<Identity> {
     if (!authorization) throw unauthorized('authentication required');
     const sp = authorization.indexOf(' ');
     const scheme = authorization.slice(0, sp).toLowerCase();
     const cred = authorization.slice(sp + 1).trim();
     if (sp < 0 || !cred) throw unauthorized('malformed Authorization header');
-    if (scheme === 'basic') return { principal: await this.checkPassword(`Basic ${cred}`) };
+    if (scheme === 'basic') return { principal: await this.checkPassword(`Basic ${cred}`, address) };
     if (scheme === 'bearer') {
       const t = this.o.tokens.find(cred);
       if (t) return t;
@@ -125,7 +161,7 @@ export class Authenticator {
     return async (ctx: Context, next: Next): Promise<void> => {
       const header = ctx.get('authorization') || undefined;
       if (!isPublic(ctx)) {
-        const id = await this.identify(header);
+        const id = await this.identify(header, ctx.req.socket.remoteAddress ?? '');
         const state = ctx.state as AuthState;
         state.principal = id.principal;
         if (id.expiry !== undefined) state.credentialExpiry = id.expiry;

@@ -28,7 +28,7 @@ export function createApi(manager: Manager, log: Logger, opts: { externalUrl: ()
     manager,
     tokens,
     authn: new Authenticator({
-      authBase: () => manager.dir.serviceUrl(u.service.auth), tokens,
+      authBase: () => manager.dir.serviceUrl(u.service.auth), tokens, passwordLimits: config.passwordLimits,
       jwt,
     }),
     acl: new AclChecker(manager.auth, u.special.wildcard, h.aclCacheSeconds * 1000),

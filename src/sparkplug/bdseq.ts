@@ -60,9 +60,9 @@ export class BdSeqStore {
 
   /** Write-fsync-rename, so a crash leaves either the old or the new value, never a torn file. */
   private async write(value: number): Promise<void> {
-    await mkdir(dirname(this.file), { recursive: true });
+    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
     const tmp = `${this.file}.${process.pid}.tmp`;
-    const fh = await open(tmp, 'w', 0o644);
+    const fh = await open(tmp, 'w', 0o600);
     try {
       await fh.writeFile(`${value}\n`);
       await fh.sync();

@@ -26,6 +26,8 @@ export async function startTestCore(opts: {
   dataDir?: string; profile?: 'seed' | 'acs';
   /** A broker to use instead of the embedded one (TEST_MQTT_URL by default). */
   mqttUrl?: string;
+  /** Its own broker even with TEST_MQTT_URL. */
+  embeddedBroker?: boolean;
 } = {}): Promise<TestCore> {
   const dataDir = opts.dataDir ?? tempDir();
   const config = loadConfig({ env: {}, overrides: { profile: opts.profile ?? 'seed' } });
@@ -39,7 +41,7 @@ export async function startTestCore(opts: {
     realm: config.factoryplus.realm,
     domain: config.factoryplus.externalDomain,
     adminUsername: 'admin',
-    externalMqttUrl: opts.mqttUrl ?? (process.env.TEST_MQTT_URL || undefined),
+    externalMqttUrl: opts.embeddedBroker ? undefined : opts.mqttUrl ?? (process.env.TEST_MQTT_URL || undefined),
     log: silentLogger,
   });
   const t: TestCore = {
@@ -48,7 +50,7 @@ export async function startTestCore(opts: {
     async restart(o = {}) {
       const e = t.core.endpoints;
       const port = (url: string) => Number(new URL(url).port);
-      const ports = o.samePorts && !process.env.TEST_MQTT_URL
+      const ports = o.samePorts && (opts.embeddedBroker || !(opts.mqttUrl || process.env.TEST_MQTT_URL))
         ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: port(e.mqtt), cmdesc: port(e.cmdesc) }
         : o.samePorts
           ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: 0, cmdesc: port(e.cmdesc) }

@@ -22,9 +22,14 @@ export interface Proc {
  * Runs `src/main.ts <command>` in its own Node process with only the given
  * environment; with `compiled`, the built `dist/main.js` instead (as deployed).
  */
-export function runMain(command: string, env: Record<string, string>, nodeArgs: string[] = [], compiled = false): Proc {
+export function runMain(command: string, env: Record<string, string>, nodeArgs: string[] = [], compiled = false, opts: { umask?: string } = {}): Proc {
   const entry = compiled ? [join(ROOT, 'dist', 'main.js')] : ['--import', 'tsx', MAIN];
-  const child = spawn(process.execPath, [...nodeArgs, ...entry, command], {
+  const args = [...nodeArgs, ...entry, command];
+  // With `umask`, through a shell that sets it and then becomes Node, as an operator's shell would.
+  const [file, argv] = opts.umask === undefined
+    ? [process.execPath, args]
+    : ['/bin/sh', ['-c', `umask ${opts.umask}; exec "$0" "$@"`, process.execPath, ...args]];
+  const child = spawn(file, argv, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', LOG_PRETTY: 'false', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -74,14 +79,14 @@ export interface CoreProcess extends Proc {
 }
 
 /** The embedded Factory+ core in a separate process (`main.ts core`) on ephemeral ports. */
-export async function startCoreProcess(dataDir: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<CoreProcess> {
+export async function startCoreProcess(dataDir: string, env: Record<string, string> = {}, nodeArgs: string[] = [], opts: { umask?: string } = {}): Promise<CoreProcess> {
   const file = join(dataDir, 'endpoints.json');
   rmSync(file, { force: true });
   const proc = runMain('core', {
     DATA_DIR: dataDir, LOG_LEVEL: 'warn',
     EMBEDDED_DIRECTORY_PORT: '0', EMBEDDED_CONFIGDB_PORT: '0', EMBEDDED_AUTH_PORT: '0', EMBEDDED_GIT_PORT: '0', EMBEDDED_MQTT_PORT: '0', EMBEDDED_CMDESC_PORT: '0',
     ...env,
-  }, nodeArgs);
+  }, nodeArgs, false, opts);
   await waitFor(() => existsSync(file), 30_000, proc, 'the core endpoints file');
   const endpoints = JSON.parse(readFileSync(file, 'utf8')) as CoreProcess['endpoints'];
   const credentials = JSON.parse(readFileSync(join(dataDir, 'credentials.json'), 'utf8')) as CoreCredentials;

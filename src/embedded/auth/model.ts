@@ -1,4 +1,7 @@
-import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Semaphore } from '../../lib/semaphore.js';
+import { limitedCheck, passwordLimits, TooManyFailures, type PasswordLimitConfig, type PasswordLimits } from '../../lib/failure-limit.js';
 import type { Db } from '../db.js';
 import type { ObjectRegistry } from '../configdb/objects.js';
 import { newUuid, WILDCARD } from '../../lib/uuid.js';
@@ -52,6 +55,8 @@ export interface AuthModelOptions {
   aclCacheMs?: number;
   /** Number of principals whose ACLs are kept; 0 disables the cache. */
   aclCacheSize?: number;
+  /** Failed password checks allowed per user name and per client address (default: DEFAULT_PASSWORD_LIMITS). */
+  passwordLimits?: PasswordLimitConfig;
   now?: () => number;
 }
 
@@ -65,9 +70,44 @@ interface CachedAcl {
 
 export class DumpConflict extends Error {}
 
-function hashPassword(password: string, salt: Buffer): Buffer {
-  return scryptSync(password, salt, 32, { N: 16384, r: 8, p: 1 });
+const SCRYPT = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+
+function hashPasswordSync(password: string, salt: Buffer): Buffer {
+  return scryptSync(password, salt, 32, SCRYPT);
 }
+
+/**
+ * Checks running at once: half the cores. The thread pool has four threads,
+ * and four checks at once would take every core of a small machine from
+ * the event loop that answers everything else.
+ */
+const hashing = new Semaphore(Math.max(1, Math.floor(availableParallelism() / 2)));
+const MAX_WAITING_CHECKS = 32;
+
+/**
+ * A check costs tens of milliseconds of CPU: it runs on libuv's thread
+ * pool, never on the event loop every embedded service shares.
+ */
+async function hashPassword(password: string, salt: Buffer): Promise<Buffer> {
+  // A queue of checks is memory and delay for whoever comes next: past a
+  // second or so of work the caller is told to come back.
+  if (hashing.waiters >= MAX_WAITING_CHECKS) throw new TooManyFailures(1);
+  const release = await hashing.acquire();
+  try {
+    return await new Promise((resolve, reject) => scrypt(password, salt, 32, SCRYPT, (e, key) => (e ? reject(e) : resolve(key))));
+  } finally {
+    release();
+  }
+}
+
+/**
+ * An unknown user name is checked against this, at the same cost as a
+ * known one, so that the time of an answer does not say which names exist.
+ */
+const DUMMY = { salt: randomBytes(16), hash: randomBytes(32) };
+
+/** Wrong credentials remembered at most, to refuse a repeated one without another check. */
+const FAILED_MEMORY = 10_000;
 
 function toGrant(r: GrantRow): Grant {
   return { uuid: r.uuid, principal: r.principal, permission: r.permission, target: r.target, plural: r.plural !== 0 };
@@ -86,6 +126,12 @@ function toGrant(r: GrantRow): Grant {
  */
 export class AuthModel {
   private readonly verified = new Map<string, { hash: Buffer; principal: string }>();
+  /** Digests of credentials found wrong, until when; a careless client retrying one costs no check and no count. */
+  private readonly failed = new Map<string, number>();
+  /** Checks under way by credential digest: a burst with one credential costs one check. */
+  private readonly checking = new Map<string, Promise<Principal | undefined>>();
+  private readonly limits: PasswordLimits;
+  private readonly failedMs: number;
   private readonly cache = new Map<string, CachedAcl>();
   private readonly cacheMs: number;
   private readonly grantCache = new Map<string, { expires: number; grants: Grant[] }>();
@@ -102,6 +148,8 @@ export class AuthModel {
     this.cacheMs = opts.aclCacheMs ?? 5000;
     this.cacheSize = opts.aclCacheSize ?? 1000;
     this.now = opts.now ?? Date.now;
+    this.limits = passwordLimits(opts.passwordLimits, this.now);
+    this.failedMs = (opts.passwordLimits?.windowSeconds ?? 60) * 1000;
     db.exec(`
       CREATE TABLE IF NOT EXISTS principal (uuid TEXT PRIMARY KEY, upn TEXT UNIQUE);
       CREATE TABLE IF NOT EXISTS password (
@@ -211,27 +259,55 @@ export class AuthModel {
     const salt = randomBytes(16);
     this.db.prepare('INSERT INTO password (username, principal, salt, hash) VALUES (?, ?, ?, ?) ' +
       'ON CONFLICT(username) DO UPDATE SET principal = excluded.principal, salt = excluded.salt, hash = excluded.hash')
-      .run(username, principal, salt, hashPassword(password, salt));
+      .run(username, principal, salt, hashPasswordSync(password, salt));
     this.verified.delete(username);
+    this.failed.clear();
   }
 
-  /** Checks a local password; user names may be given with or without the realm. */
-  verifyPassword(username: string, password: string): Principal | undefined {
+  /**
+   * Checks a local password; user names may be given with or without the
+   * realm. `address` is the client's, for the limit on failures per address.
+   * Throws TooManyFailures when the user name or the address has had too
+   * many failures lately.
+   */
+  async verifyPassword(username: string, password: string, address = ''): Promise<Principal | undefined> {
     const name = username.endsWith(`@${this.opts.realm}`) ? username.slice(0, -this.opts.realm.length - 1) : username;
     const row = this.db.prepare('SELECT principal, salt, hash FROM password WHERE username = ?').get(name) as
       { principal: string; salt: Buffer; hash: Buffer } | undefined;
-    if (!row) return undefined;
+    const salt = row?.salt ?? DUMMY.salt;
+    const candidate = createHash('sha256').update(salt).update(name).update('\0').update(password, 'utf8').digest();
     // scrypt is deliberately slow; remember a fast digest of the last good
-    // password per user so that Basic auth on every request stays cheap.
-    const cached = this.verified.get(name);
-    const candidate = createHash('sha256').update(row.salt).update(password, 'utf8').digest();
-    if (cached && cached.principal === row.principal && timingSafeEqual(cached.hash, candidate)) {
+    // password per user so that Basic auth on every request stays cheap. A
+    // client that has proved its password this way is not locked out by
+    // someone else's guesses at its user name.
+    const cached = row && this.verified.get(name);
+    if (row && cached && cached.principal === row.principal && timingSafeEqual(cached.hash, candidate)) {
       return this.principal(row.principal);
     }
-    const hash = hashPassword(password, row.salt);
-    if (!timingSafeEqual(hash, row.hash)) return undefined;
-    this.verified.set(name, { hash: candidate, principal: row.principal });
-    return this.principal(row.principal);
+    const key = candidate.toString('base64');
+    const failedUntil = this.failed.get(key);
+    if (failedUntil !== undefined) {
+      if (failedUntil > this.now()) {
+        await this.limits.hold();
+        return undefined;
+      }
+      this.failed.delete(key);
+    }
+    let check = this.checking.get(key);
+    if (!check) {
+      check = limitedCheck(this.limits, name, address, async () => {
+        const hash = await hashPassword(password, salt);
+        if (!row || !timingSafeEqual(hash, row.hash)) {
+          if (this.failed.size >= FAILED_MEMORY) this.failed.delete(this.failed.keys().next().value!);
+          this.failed.set(key, this.now() + this.failedMs);
+          return undefined;
+        }
+        this.verified.set(name, { hash: candidate, principal: row.principal });
+        return this.principal(row.principal);
+      }).finally(() => this.checking.delete(key));
+      this.checking.set(key, check);
+    }
+    return check;
   }
 
   addGrant(g: GrantSpec): { uuid: string; created: boolean } {

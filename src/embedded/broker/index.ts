@@ -11,19 +11,41 @@
  * broker must connect with `protocolVersion: 4` (3.1.1).
  *
  * Every client must present a username and password accepted by
- * `authenticate`; others get CONNACK return code 5 (not authorised). There is
- * no topic-level authorisation.
+ * `authenticate`; others get CONNACK return code 5 (not authorised). With
+ * `topics`, publishing and subscribing are decided per topic (see
+ * topic-acl.ts): a refused subscription gets SUBACK 0x80, a refused
+ * publication closes the connection (MQTT 3.1.1 has no way to refuse one).
+ *
+ * Packet sizes are limited (packet-guard.ts): before authentication to
+ * `limits.beforeAuth` bytes in all, afterwards to `limits.afterAuth` per
+ * packet; a client going over is disconnected.
  */
 import net from 'node:net';
-import { Aedes, type AuthenticateError } from 'aedes';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { TooManyFailures } from '../../lib/failure-limit.js';
 import type { Logger } from '../../lib/log.js';
+import type { Principal } from '../auth/model.js';
+import { guardPacketSizes, type PacketGuard, type PacketLimits } from './packet-guard.js';
+import type { TopicAcl } from './topic-acl.js';
+
+export type { PacketLimits } from './packet-guard.js';
+
+/** 64 KiB before authentication, 1 MiB per packet afterwards; see the README ("Hardening limits"). */
+export const DEFAULT_PACKET_LIMITS: PacketLimits = { beforeAuth: 64 * 1024, afterAuth: 1024 * 1024 };
 
 export interface BrokerOptions {
   /** Interface to listen on, normally loopback. */
   host: string;
   /** 0 picks an ephemeral port. */
   port: number;
-  authenticate: (username: string, password: string) => boolean | Promise<boolean>;
+  /**
+   * Checks a CONNECT's credentials (`address` is the client's): false to
+   * refuse, true or the principal to accept. Throwing TooManyFailures refuses too.
+   */
+  authenticate: (username: string, password: string, address: string) => boolean | Principal | undefined | Promise<boolean | Principal | undefined>;
+  /** Per-topic permissions of authenticated principals; without it every client may use every topic. */
+  topics?: TopicAcl;
+  limits?: PacketLimits;
   log: Logger;
 }
 
@@ -49,6 +71,10 @@ function urlHost(host: string): string {
 export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
   const log = opts.log;
 
+  const limits = opts.limits ?? DEFAULT_PACKET_LIMITS;
+  const guards = new WeakMap<object, PacketGuard>();
+  const principals = new WeakMap<Client, Principal>();
+  const topics = opts.topics;
   const aedes = await Aedes.createBroker({
     authenticate: (client, username, password, done) => {
       if (username === undefined || password === undefined) {
@@ -56,11 +82,14 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
         done(notAuthorized(), false);
         return;
       }
+      const address = (client.conn as Partial<net.Socket>).remoteAddress ?? '';
       Promise.resolve()
-        .then(() => opts.authenticate(username, password.toString('utf8')))
+        .then(() => opts.authenticate(username, password.toString('utf8'), address))
         .then(
-          (ok) => {
-            if (ok) {
+          (who) => {
+            if (who && (typeof who === 'object' || !topics)) {
+              if (typeof who === 'object') principals.set(client, who);
+              guards.get(client.conn)?.authenticated();
               done(null, true);
             } else {
               log.warn({ clientId: client.id, username }, 'MQTT client refused: bad credentials');
@@ -68,10 +97,23 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
             }
           },
           (err: unknown) => {
-            log.error({ err, clientId: client.id, username }, 'MQTT authentication failed');
+            if (err instanceof TooManyFailures) log.warn({ clientId: client.id, username, address }, 'MQTT client refused: too many failed password checks');
+            else log.error({ err, clientId: client.id, username }, 'MQTT authentication failed');
             done(notAuthorized(), false);
           },
         );
+    },
+    authorizePublish: (client, packet, callback) => {
+      const who = client && principals.get(client);
+      if (!topics || !client || (who && topics.mayPublish(who, packet.topic))) { callback(null); return; }
+      log.warn({ clientId: client.id, principal: who?.uuid, topic: packet.topic }, 'MQTT publish refused');
+      callback(new Error(`not permitted to publish on ${packet.topic}`));
+    },
+    authorizeSubscribe: (client, sub, callback) => {
+      const who = principals.get(client);
+      if (!topics || (who && topics.maySubscribe(who, sub.topic))) { callback(null, sub); return; }
+      log.warn({ clientId: client.id, principal: who?.uuid, topic: sub.topic }, 'MQTT subscription refused');
+      callback(null, null);
     },
   });
 
@@ -87,6 +129,7 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
   const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
+    guards.set(socket, guardPacketSizes(socket, limits, (why) => log.warn({ address: socket.remoteAddress, why }, 'MQTT connection closed: packet too large')));
     aedes.handle(socket);
   });
 

@@ -1,6 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import http, { type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,12 +31,17 @@ export class BackendProcess {
   private socketPath(): Promise<string> {
     if (this.stopped) return Promise.reject(new Error('the Git backend has been stopped'));
     this.starting ??= new Promise<string>((resolve, reject) => {
-      const socket = join(tmpdir(), `fplus-git-${process.pid}-${randomBytes(6).toString('hex')}.sock`);
+      // The socket grants whatever the Git server asks for, without a
+      // credential: it lives in a directory only this user can enter
+      // (mkdtemp makes it 0700 whatever the umask), never in /tmp itself.
+      const dir = mkdtempSync(join(tmpdir(), 'fplus-git-'));
+      chmodSync(dir, 0o700);
+      const socket = join(dir, 'backend.sock');
       const child = fork(hostModule(), [socket, this.projectRoot], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
       this.child = child;
       const fail = (why: string) => {
         if (this.child === child) { this.child = undefined; this.starting = undefined; }
-        rmSync(socket, { force: true });
+        rmSync(dir, { recursive: true, force: true });
         reject(new Error(why));
       };
       child.once('message', (m) => { if (m === 'ready') resolve(socket); });
@@ -61,7 +65,12 @@ export class BackendProcess {
         const out: Record<string, string> = {};
         for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = Array.isArray(v) ? v.join(', ') : v;
         const done = new Promise<number>((settle) => {
-          res.on('end', () => settle(Number(res.trailers['x-git-exit'] ?? 1)));
+          // Chunked answers end with git's exit code as a trailer; answers
+          // with a Content-Length (advertisements) carry none, and arriving whole is success.
+          res.on('end', () => {
+            const code = res.trailers['x-git-exit'];
+            settle(code !== undefined ? Number(code) : res.headers.trailer || !res.complete ? 1 : 0);
+          });
           res.on('error', () => settle(1));
           res.on('aborted', () => settle(1));
         });

@@ -27,7 +27,9 @@ export interface GitAppDeps {
   onPush?: (uuid: string) => void;
 }
 
-const SMART_SUFFIX = /^\/(info\/refs|git-upload-pack|git-receive-pack|HEAD)$/;
+/** The smart-HTTP endpoints and the method each takes; the dumb-HTTP files (HEAD, objects/…) are not served. */
+const SMART: Record<string, string> = { '/info/refs': 'GET', '/git-upload-pack': 'POST', '/git-receive-pack': 'POST' };
+const SERVICES = new Set(['git-upload-pack', 'git-receive-pack']);
 
 /**
  * The embedded Git server: smart HTTP at `/uuid/{uuid}` and `/git/{group}/{repo}`,
@@ -44,13 +46,15 @@ export function createGitApp(deps: GitAppDeps): { app: Koa; backend: BackendProc
     const status = /^\/v1\/status(?:\/([^/]+))?\/?$/.exec(ctx.path);
     if (status && ctx.method === 'GET') {
       if (status[1] === undefined) {
-        ctx.body = deps.storage.list().filter((u) => deps.repoConfig(u) !== undefined);
+        // Only the repos the caller may pull from: the list would otherwise name every cluster.
+        const who = principalOf(ctx);
+        ctx.body = deps.storage.list().filter((u) => deps.repoConfig(u) !== undefined && deps.auth.check(who, GitPerm.pull, u));
         return;
       }
       const uuid = status[1];
       if (!isUuid(uuid)) throw new HttpError(410, `not a UUID: ${uuid}`);
-      if (!deps.repoConfig(uuid)) throw new HttpError(404, `no repository ${uuid}`);
-      authorise(ctx, deps, uuid, false);
+      // As in the list: a repo the caller may not pull from is not there for it.
+      if (!deps.repoConfig(uuid) || !deps.auth.check(principalOf(ctx), GitPerm.pull, uuid)) throw new HttpError(404, `no repository ${uuid}`);
       ctx.body = await deps.storage.branches(uuid);
       return;
     }
@@ -67,15 +71,30 @@ export function createGitApp(deps: GitAppDeps): { app: Koa; backend: BackendProc
       suffix = byUuid[2];
       if (!isUuid(uuid)) throw new HttpError(410, `not a UUID: ${uuid}`);
     } else if (byPath) {
+      // Repo paths are guessable names: a repo the caller may not pull from
+      // is answered exactly as a missing one, so names cannot be probed.
+      const missing = () => new HttpError(404, `no repository at ${byPath[1]}/${byPath[2]}`);
       uuid = deps.resolvePath(`${byPath[1]}/${byPath[2]}`);
       suffix = byPath[3];
-      if (!uuid) throw new HttpError(404, `no repository at ${byPath[1]}/${byPath[2]}`);
+      if (!uuid || !deps.auth.check(principalOf(ctx), GitPerm.pull, uuid)) throw missing();
     } else {
       return next();
     }
-    if (!SMART_SUFFIX.test(suffix)) throw new HttpError(404, `not a smart HTTP path: ${suffix}`);
-    const push = suffix === '/git-receive-pack' || ctx.query.service === 'git-receive-pack';
-    if (ctx.method !== 'GET' && ctx.method !== 'POST') throw new HttpError(405, `${ctx.method} is not allowed here`, { Allow: 'GET, POST' });
+    const method = SMART[suffix];
+    if (!method) throw new HttpError(404, `not a smart HTTP path: ${suffix}`);
+    if (ctx.method !== method) throw new HttpError(405, `${ctx.method} is not allowed here`, { Allow: method });
+    // The advertisement is chosen by one `service`; anything else (none,
+    // several, unknown) is a dumb-HTTP request, which is not served. git
+    // http-backend is given only the service checked here.
+    let service: string;
+    if (suffix === '/info/refs') {
+      const given = ctx.query.service;
+      if (typeof given !== 'string' || !SERVICES.has(given)) throw new HttpError(404, 'dumb HTTP is not served: give one ?service=git-upload-pack or git-receive-pack');
+      service = given;
+    } else {
+      service = suffix.slice(1);
+    }
+    const push = service === 'git-receive-pack';
     if (!deps.repoConfig(uuid)) throw new HttpError(404, `no repository ${uuid}`);
     authorise(ctx, deps, uuid, push);
 
@@ -84,7 +103,7 @@ export function createGitApp(deps: GitAppDeps): { app: Koa; backend: BackendProc
     const res = await backend.run({
       pathInfo: `/${uuid}.git${suffix}`,
       req: ctx.req,
-      query: ctx.querystring,
+      query: suffix === '/info/refs' ? `service=${service}` : '',
       remoteUser: principal.upn ?? principal.uuid,
     });
     ctx.status = res.status;

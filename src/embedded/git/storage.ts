@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { makePrivateDir } from '../../lib/private-files.js';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -15,7 +16,7 @@ export class GitStorage {
   private pristine: Promise<string> | undefined;
 
   constructor(readonly root: string) {
-    mkdirSync(root, { recursive: true });
+    makePrivateDir(root);
   }
 
   dir(uuid: string): string {
@@ -47,15 +48,20 @@ export class GitStorage {
    * pack costs less than writing each object loose. receive-pack's
    * automatic gc (one more process per push) is off; the backend host runs
    * it every hundred pushes instead, which folds the packs together.
+   * A local user who could read a bare repo could clone it past the Git
+   * server's permissions: core.sharedRepository=0600 makes git write every
+   * file 0600 and directory 0700 whatever the umask (init's --shared also
+   * turns on receive.denyNonFastForwards, which is turned off again: the
+   * server never refused those).
    */
   private template(): Promise<string> {
     this.pristine ??= (async () => {
       const dir = join(this.root, '.pristine');
       const tmp = `${dir}.${process.pid}.${Date.now()}`;
-      await run('git', ['init', '--quiet', '--bare', '--initial-branch=main', tmp]);
-      appendFileSync(join(tmp, 'config'), '[http]\n\treceivepack = true\n[receive]\n\tunpackLimit = 1\n\tautogc = false\n');
+      await run('git', ['init', '--quiet', '--bare', '--shared=0600', '--initial-branch=main', tmp]);
+      appendFileSync(join(tmp, 'config'), '[http]\n\treceivepack = true\n[receive]\n\tunpackLimit = 1\n\tautogc = false\n\tdenyNonFastForwards = false\n');
       rmSync(join(tmp, 'hooks'), { recursive: true, force: true });
-      mkdirSync(join(tmp, 'hooks'));
+      mkdirSync(join(tmp, 'hooks'), { mode: 0o700 });
       rmSync(dir, { recursive: true, force: true });
       renameSync(tmp, dir);
       return dir;

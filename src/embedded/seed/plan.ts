@@ -1,6 +1,7 @@
 import type { Uuids } from '../../config/types.js';
 import type { Json } from '../../lib/merge-patch.js';
 import { Known, Local } from './local-uuids.js';
+import { MqttPerm } from '../broker/topic-acl.js';
 import { appSchemas } from './schemas.js';
 import { bootstrapTemplate, clusterChartTemplate, fluxTemplate, helmReleaseTemplate } from './templates.js';
 
@@ -169,6 +170,8 @@ export function seedPlan(ctx: SeedContext): SeedPlan {
   grant(role, u.perm.gitPull, Local.repoGroup.shared, true);
   grant(role, u.perm.gitPull, Local.repoGroup.cluster, true);
   grant(role, u.perm.gitPush, Local.repoGroup.cluster, true);
+  // The change feed listens to the Config Store's node (embedded broker topic permissions).
+  grant(role, MqttPerm.readNode, u.special.configdbDevice);
   grant(Local.role.edgeFlux, u.perm.gitPull, Local.repoGroup.shared, true);
   // The administrator may manage every cluster and its secrets.
   grant(Local.account.admin, K.permGroup.clusters, K.special.wildcard);

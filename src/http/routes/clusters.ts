@@ -96,8 +96,10 @@ export function clusterRoutes(d: ApiDeps): Router {
     const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
     const v = d.bootstrapTokens.verify(token, cluster);
     if (!v.ok) {
-      const why = { malformed: 'missing or malformed', 'bad-signature': 'not valid', expired: 'expired', 'wrong-cluster': 'for another cluster' }[v.reason];
-      throw new HttpError(401, `bootstrap token ${why}; ask for a new URL with POST /v1/cluster/${cluster}/bootstrap-url`, CHALLENGE);
+      // Why a token failed (expired, forged, another cluster's) would tell
+      // whoever holds it what to try next; the log keeps the reason.
+      d.log.info({ cluster, reason: v.reason }, 'bootstrap token refused');
+      throw new HttpError(401, `bootstrap token missing, invalid or expired; ask for a new URL with POST /v1/cluster/${cluster}/bootstrap-url`, CHALLENGE);
     }
     const st = await known(cluster);
     requireReady(st);
