@@ -16,32 +16,39 @@ export interface MqttPermission {
 
 export const MQTT_PERMISSIONS = {
   participateAsNode: {
-    name: 'Participate as node', uuid: 'a1314953-8226-44f4-8a3e-e87b09310579',
+    name: 'Participate as Node', uuid: 'a1314953-8226-44f4-8a3e-e87b09310579',
     scope: 'on the account itself (Self; the Sparkplug Node role grants it): publish its own N* topics and subscribe to its NCMD',
   },
   representDevices: {
-    name: 'Represent devices', uuid: 'e82456b3-a7d9-4971-9d8c-fd0be4545ab4',
+    name: 'Represent Devices', uuid: 'e82456b3-a7d9-4971-9d8c-fd0be4545ab4',
     scope: 'on the account itself (Self; the Sparkplug Node role grants it): publish its D* topics and subscribe to its DCMD',
   },
   readAllStates: {
-    name: 'Read all states', uuid: '8790cf3d-b793-423c-b373-8cfcf9f63529',
+    name: 'Read all STATEs', uuid: '8790cf3d-b793-423c-b373-8cfcf9f63529',
     scope: 'subscribe to spBv1.0/STATE/#',
   },
   readNode: {
-    name: 'Read node', uuid: '046d6603-fa62-4208-9400-65d61f8b1ec4',
+    name: 'Read Node', uuid: '046d6603-fa62-4208-9400-65d61f8b1ec4',
     scope: "on the Config Store's Sparkplug node: subscribe to its NBIRTH, NDATA and NDEATH",
   },
 } as const satisfies Record<string, MqttPermission>;
+
+/**
+ * ACS grants the Cluster Manager its read of the Config Store's node through
+ * this composite permission (Read node and the Rebirth command), on the
+ * Config Store's device.
+ */
+export const EDGE_NODE_CONSUMER = { name: 'Edge Node consumer', uuid: '17a64293-b82d-4db4-af4d-63359bb62934' } as const;
 
 /** The permission that lets the account use `topic` as the Cluster Manager does. */
 export function permissionFor(topic: string): MqttPermission {
   const type = topic.split('/')[2] ?? '';
   if (topic.startsWith('spBv1.0/STATE/')) return MQTT_PERMISSIONS.readAllStates;
-  if (type === 'DCMD' || type.startsWith('D')) return MQTT_PERMISSIONS.representDevices;
+  if (type.startsWith('D')) return MQTT_PERMISSIONS.representDevices;
   return MQTT_PERMISSIONS.participateAsNode;
 }
 
-/** "grant Participate as node (a1314953-…) on …" for a fix text. */
+/** "grant Participate as Node (a1314953-…) on …" for a fix text. */
 export function grantText(p: MqttPermission): string {
   return `grant the MQTT permission ${p.name} (${p.uuid}) ${p.scope}`;
 }

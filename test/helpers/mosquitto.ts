@@ -47,12 +47,23 @@ export async function waitForPort(port: number, timeoutMs = 5000): Promise<void>
   }
 }
 
-export async function spawnMosquitto(): Promise<RestartableBroker> {
+/**
+ * `acl`: the text of a mosquitto ACL file, e.g. `pattern deny a/b\npattern readwrite #`
+ * (`pattern` lines apply to every client, named or anonymous). Mosquitto
+ * refuses a denied publish with PUBACK 0x87 under MQTT 5; it grants every
+ * subscription and only withholds the messages.
+ */
+export async function spawnMosquitto(opts: { acl?: string } = {}): Promise<RestartableBroker> {
   if (!MOSQUITTO) throw new Error('mosquitto is not installed: these tests need it (apt-get install mosquitto)');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sp-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  let aclLine = '';
+  if (opts.acl !== undefined) {
+    writeFileSync(join(dir, 'acl'), `${opts.acl}\n`);
+    aclLine = `acl_file ${join(dir, 'acl')}\n`;
+  }
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n${aclLine}`);
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
     const c = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });

@@ -35,7 +35,7 @@ describe('check-config', function () {
   const configFor = (env: Record<string, string> = {}, overrides: Record<string, unknown> = {}): Config => {
     const cm = t.core.credentials.clusterManager;
     return loadConfig({
-      env: { SERVICE_USERNAME: cm.username, SERVICE_PASSWORD: cm.password, MQTT_PROTOCOL: mqttProtocol, ...env },
+      env: { SERVICE_USERNAME: cm.username, SERVICE_PASSWORD: cm.password, MQTT_PROTOCOL: mqttProtocol, EXTERNAL_URL: 'https://clusters.example.test', ...env },
       overrides: { dataDir: tempDir(), ...overrides, factoryplus: { directoryUrl: t.core.endpoints.directory, ...(overrides.factoryplus as object) } },
     });
   };
@@ -96,7 +96,7 @@ describe('check-config', function () {
     expect(byName(results, 'Flux template').detail).to.contain('renders a sample cluster');
     expect(byName(results, 'App access').detail).to.contain('Edge cluster configuration');
     const lines = expectClean(results, t.core.credentials.clusterManager.password);
-    expect(lines[1]).to.match(/^ok {3}Directory +http:\/\/127\.0\.0\.1:\d+\/? answered$/);
+    expect(lines[2]).to.match(/^ok {3}Directory +http:\/\/127\.0\.0\.1:\d+\/? answered$/);
   });
 
   it('reports an unreachable Directory and skips everything that needs it', async () => {
@@ -110,7 +110,7 @@ describe('check-config', function () {
     expect(d.detail).to.match(/^cannot reach http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
     expect(d.fix).to.contain('DIRECTORY_URL');
     expect(failed(results)).to.deep.equal(['Directory']);
-    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(2));
+    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(3));
     expect(byName(results, 'Credentials').detail).to.equal('skipped: needs Directory');
     expect(byName(results, 'Config Store').detail).to.equal('skipped: needs Credentials');
     expect(byName(results, 'Helm chart template').detail).to.equal('skipped: needs ServiceConfig');
@@ -155,7 +155,7 @@ describe('check-config', function () {
     expect(c.detail).to.contain('the Directory refused SERVICE_USERNAME/SERVICE_PASSWORD');
     expect(c.detail).to.contain(t.core.credentials.clusterManager.username);
     expect(failed(results)).to.deep.equal(['Credentials']);
-    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(3));
+    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(4));
     expectClean(results, wrong, t.core.credentials.clusterManager.password);
   });
 
@@ -167,7 +167,7 @@ describe('check-config', function () {
   });
 
   it('fails the configuration in Factory+ mode without credentials', async () => {
-    const config = loadConfig({ env: { DIRECTORY_URL: t.core.endpoints.directory, SERVICE_USERNAME: 'sv1clustermanager' } });
+    const config = loadConfig({ env: { DIRECTORY_URL: t.core.endpoints.directory, SERVICE_USERNAME: 'sv1clustermanager', EXTERNAL_URL: 'https://clusters.example.test' } });
     const results = await runChecks(config);
     const c = byName(results, 'Configuration');
     expect(c.ok).to.equal(false);
@@ -182,7 +182,7 @@ describe('check-config', function () {
     expect(byName(results, 'Configuration').ok).to.equal(true);
     expect(byName(results, 'Configuration').detail).to.contain('embedded mode');
     expect(failed(results)).to.deep.equal([]);
-    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(1));
+    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(2));
     expect(byName(results, 'Directory').detail).to.match(/^skipped: needs DIRECTORY_URL/);
   });
 
@@ -262,7 +262,7 @@ describe('check-config', function () {
     const port = await closedPort();
     const results = await runChecks(configFor({}, { factoryplus: { mqttUrl: `mqtt://127.0.0.1:${port}` } }), { timeoutMs: 3000 });
     expect(failed(results)).to.deep.equal(['MQTT']);
-    expect(skipped(results)).to.deep.equal([]);
+    expect(skipped(results)).to.deep.equal(['Notifications', 'Sparkplug node']);
     const m = byName(results, 'MQTT');
     expect(m.detail).to.contain(`mqtt://127.0.0.1:${port} (MQTT_URL)`);
     expect(m.fix).to.contain('MQTT_URL');
@@ -293,7 +293,7 @@ describe('check-config', function () {
     const port = await closedPort();
     const results = await runChecks(configFor({ CONFIGDB_URL: `http://127.0.0.1:${port}` }));
     expect(failed(results)).to.deep.equal(['Config Store']);
-    expect(skipped(results)).to.deep.equal(['ServiceConfig', 'Flux template', 'HelmRelease template', 'Helm chart template', 'Bootstrap template', 'App access']);
+    expect(skipped(results)).to.deep.equal(['ServiceConfig', 'Flux template', 'HelmRelease template', 'Helm chart template', 'Bootstrap template', 'App access', 'UUID profile']);
     const c = byName(results, 'Config Store');
     expect(c.detail).to.match(/^cannot reach http:\/\/127\.0\.0\.1:\d+\/ \(CONFIGDB_URL\): /);
     expect(c.fix).to.contain('CONFIGDB_URL');

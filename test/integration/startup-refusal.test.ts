@@ -54,7 +54,7 @@ describe('start-up with a refused MQTT subscription', function () {
     expect(err).to.be.instanceOf(SubscriptionRefusedError);
     const msg = (err as Error).message;
     expect(msg).to.contain(`refused the account sv1clustermanager the subscription to ${NCMD} (refused, code 0x80)`);
-    expect(msg).to.contain('Participate as node (a1314953-8226-44f4-8a3e-e87b09310579)');
+    expect(msg).to.contain('Participate as Node (a1314953-8226-44f4-8a3e-e87b09310579)');
     expect(msg).not.to.contain('DCMD');
     expect(elapsed).to.be.below(10_000);
     // Ten reconnection periods later, still the one connection and no birth.
@@ -64,10 +64,10 @@ describe('start-up with a refused MQTT subscription', function () {
     expect(node.status().failure).to.equal(msg);
   });
 
-  it('names Read all states when the primary host STATE subscription is refused', async () => {
+  it('names Read all STATEs when the primary host STATE subscription is refused', async () => {
     broker.refuseSubscribe = (t) => t.startsWith('spBv1.0/STATE/');
     const err = await newNode({ primaryHostId: 'scada' }).start().then(() => undefined, (e: unknown) => e);
-    expect((err as Error).message).to.contain('spBv1.0/STATE/scada').and.contain('Read all states').and.not.contain(NCMD);
+    expect((err as Error).message).to.contain('spBv1.0/STATE/scada').and.contain('Read all STATEs').and.not.contain(NCMD);
   });
 
   it('after start-up, a refusal is a visible failure that clears once the broker grants the subscription', async () => {
@@ -126,7 +126,7 @@ describe('serve in Factory+ mode with a broker that refuses the command subscrip
     const err = await startManager({ config, directoryUrl: t.core.endpoints.directory, credentials: cm, mqttProtocol: 4, log: silentLogger })
       .then((m) => m.stop().then(() => undefined), (e: unknown) => e);
     expect(err).to.be.instanceOf(SubscriptionRefusedError);
-    expect((err as Error).message).to.contain(NCMD).and.contain('Participate as node');
+    expect((err as Error).message).to.contain(NCMD).and.contain('Participate as Node');
     expect(Date.now() - started).to.be.below(10_000);
     rmSync(config.dataDir, { recursive: true, force: true });
   });
@@ -146,7 +146,7 @@ describe('serve in Factory+ mode with a broker that refuses the command subscrip
     rmSync(dataDir, { recursive: true, force: true });
     expect(code, p.output()).to.equal(1);
     expect(p.output()).to.contain(`cluster-manager: cannot start: the MQTT broker at ${broker.url} refused the account ${cm.username} the subscription to ${NCMD}`)
-      .and.contain('Participate as node');
+      .and.contain('Participate as Node');
     console.log(`      serve exited ${elapsed} ms after it was started`);
     expect(elapsed).to.be.below(10_000);
   });
