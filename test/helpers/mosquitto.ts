@@ -5,7 +5,7 @@
  * MQTT 5 (the ACS client libraries, the Sparkplug 5.0 rules) uses this.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +60,9 @@ export async function spawnMosquitto(opts: { acl?: string } = {}): Promise<Resta
   const conf = join(dir, 'mosquitto.conf');
   let aclLine = '';
   if (opts.acl !== undefined) {
-    writeFileSync(join(dir, 'acl'), `${opts.acl}\n`);
+    // Run as root, mosquitto reads the ACL file after dropping to its own user.
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'acl'), `${opts.acl}\n`, { mode: 0o644 });
     aclLine = `acl_file ${join(dir, 'acl')}\n`;
   }
   writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n${aclLine}`);
