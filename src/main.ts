@@ -18,7 +18,8 @@ const USAGE = `usage: cluster-manager [serve|core|check-config]
           Git server, MQTT broker), for a Cluster Manager in Factory+ mode.
   check-config
           check the configuration and every dependency (Directory, Config
-          Store, Auth, Git, MQTT, template entries) and say what to fix.
+          Store, Auth, Git, MQTT and its permissions, template entries,
+          UUID profile) and say what to fix.
 `;
 
 /** What the service and its embedded core keep in the data directory. */

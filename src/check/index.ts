@@ -13,6 +13,7 @@
  *  1. Configuration   the loaded (already validated) configuration: profile,
  *                     mode (Factory+ when DIRECTORY_URL is set, else embedded),
  *                     and in Factory+ mode SERVICE_USERNAME/SERVICE_PASSWORD set.
+ *     External URL    EXTERNAL_URL is set in Factory+ mode (bootstrap URLs use it).
  *  2. Directory       GET <DIRECTORY_URL>/ping answers (401 counts: something is
  *                     listening); unreachable is told apart from an HTTP error.
  *  3. Credentials     the Directory's POST /token accepts the credentials.
@@ -22,15 +23,26 @@
  *     Git             found (or GIT_URL); GET v1/status with a token.
  *     MQTT            found (or MQTT_URL); connects with the credentials at the
  *                     configured MQTT protocol level and disconnects.
- *  5. ServiceConfig   the entry exists and has group.cluster.path/uuid,
- *                     group.flux.uuid, group.krbkeys.uuid, helm.cluster and
- *                     repo.helm.uuid.
+ *     Notifications   the broker grants the subscription to the Config Store's
+ *                     NBIRTH/NDATA/NDEATH (its node from the Directory), as the
+ *                     change feed makes it.
+ *     Sparkplug node  the broker grants the node's NCMD, DCMD (and primary host
+ *                     STATE) subscriptions and takes a QoS 1 NDEATH whose bdSeq
+ *                     no birth can carry; not published when the Directory shows
+ *                     the node online. A refusal names the MQTT permission.
+ *  5. ServiceConfig   `validateServiceConfig` (src/reconcile/service-config.ts):
+ *                     group.cluster.path/uuid, group.flux.uuid,
+ *                     group.krbkeys.uuid, helm.cluster and repo.helm.uuid.
  *  6. Flux template, HelmRelease template, Helm chart template (the
  *     ServiceConfig's helm.cluster), Bootstrap template: each entry exists and
  *     is well-formed, and the first three render a sample cluster with
  *     `renderClusterRepo`; a render error fails the entry it is about.
  *  7. App access      the account may list the Edge cluster configuration and
  *                     setup status apps (ReadConfig).
+ *  8. UUID profile    no setup status entries under the other profile's setup
+ *                     status app (this profile's Edge cluster status app) and no
+ *                     Edge cluster status entries under this one's (at most 25
+ *                     entries of each read).
  *
  * A check that needs one that failed is reported as skipped: `ok: false`,
  * `skipped: true`, detail `skipped: needs <name>`. Every failure has a `fix`.

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import mqtt from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { ServiceError } from '../factoryplus/http.js';
 import { send } from '../lib/http-client.js';
+import { subscribeChecked, type Refusal } from '../lib/mqtt-subscribe.js';
 
 /** Text of a network error; Node's AggregateError (IPv4 + IPv6 attempts) has an empty message. */
 export function errorText(e: unknown): string {
@@ -55,13 +56,14 @@ const REFUSED = new Set([4, 5, 134, 135]);
 const PROTOCOL = new Set([1, 132]);
 
 /**
- * Connects to the broker with the credentials, waits for a successful
- * CONNACK and disconnects. Rejects with a MqttProbeError (`refused` when the
- * broker turned the credentials down) on failure or after `timeoutMs`.
+ * Connects to the broker with the credentials and resolves with the client
+ * once CONNACK accepted them. Rejects with a MqttProbeError (`refused` when
+ * the broker turned the credentials down) on failure or after `timeoutMs`.
+ * The caller ends the client.
  */
-export function probeMqtt(url: string, creds: { username: string; password: string }, protocolVersion: 4 | 5, timeoutMs: number): Promise<void> {
+export function connectMqtt(url: string, creds: { username: string; password: string }, protocolVersion: 4 | 5, timeoutMs: number): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    let client: ReturnType<typeof mqtt.connect>;
+    let client: MqttClient;
     try {
       client = mqtt.connect(url, {
         username: creds.username, password: creds.password, protocolVersion,
@@ -79,11 +81,15 @@ export function probeMqtt(url: string, creds: { username: string; password: stri
       clearTimeout(timer);
       client.removeAllListeners('connect');
       client.removeAllListeners('close');
-      // Late errors of a client being closed are of no interest any more.
+      client.removeAllListeners('error');
+      // Late errors of a client are of no interest to a probe: each step watches the connection itself.
       client.on('error', () => undefined);
-      client.end(err !== undefined);
-      if (err) reject(err);
-      else resolve();
+      if (err) {
+        client.end(true);
+        reject(err);
+      } else {
+        resolve(client);
+      }
     };
     const timer = setTimeout(() => finish(new MqttProbeError(`no answer within ${timeoutMs} ms`, false)), timeoutMs);
     client.once('connect', () => finish());
@@ -93,6 +99,78 @@ export function probeMqtt(url: string, creds: { username: string; password: stri
     });
     client.once('close', () => finish(new MqttProbeError('the connection closed before the broker accepted it', false)));
   });
+}
+
+/** Connects as connectMqtt does and disconnects at once. */
+export async function probeMqtt(url: string, creds: { username: string; password: string }, protocolVersion: 4 | 5, timeoutMs: number): Promise<void> {
+  const client = await connectMqtt(url, creds, protocolVersion, timeoutMs);
+  await client.endAsync().catch(() => undefined);
+}
+
+/** Rejects after `ms`, or when the connection closes first, whichever comes first. */
+function bounded<T>(client: MqttClient, ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  let onClose: (() => void) | undefined;
+  const limit = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new MqttProbeError(`no answer to the ${what} within ${ms} ms`, false)), ms);
+    onClose = () => reject(new ClosedError(`the broker closed the connection after the ${what}`));
+    client.once('close', onClose);
+  });
+  return Promise.race([work, limit]).finally(() => {
+    clearTimeout(timer);
+    if (onClose) client.off('close', onClose);
+  });
+}
+
+/** The broker closed the connection while a probe waited for its answer. */
+export class ClosedError extends MqttProbeError {
+  constructor(message: string) {
+    super(message, false);
+    this.name = 'ClosedError';
+  }
+}
+
+/**
+ * Subscribes to every filter (QoS 1) and resolves with those the broker
+ * refused. Rejects with a MqttProbeError when no SUBACK comes.
+ */
+export function probeSubscribe(client: MqttClient, topics: string[], timeoutMs: number): Promise<Refusal[]> {
+  return bounded(client, timeoutMs, 'subscription', subscribeChecked(client, topics, 1));
+}
+
+export type PublishOutcome =
+  | { kind: 'accepted'; certain: boolean }
+  | { kind: 'refused'; why: string };
+
+/** PUBACK reason codes of MQTT 5 from 0x80 up refuse the publish. */
+const PUBACK_REASONS: Record<number, string> = {
+  0x80: 'unspecified error', 0x83: 'implementation specific error', 0x87: 'not authorized',
+  0x90: 'topic name invalid', 0x97: 'quota exceeded', 0x99: 'payload format invalid',
+};
+
+/**
+ * Publishes once at QoS 1, not retained, and tells from the broker's answer
+ * whether it took the message. MQTT 5 answers a refusal with a PUBACK
+ * reason code of 0x80 or more. MQTT 3.1.1 has no negative PUBACK: brokers
+ * such as aedes close the connection instead, which counts as refused, and
+ * others (mosquitto) acknowledge and drop, which no client can tell from
+ * delivery; `certain` is false then.
+ */
+export async function probePublish(client: MqttClient, topic: string, payload: Uint8Array, protocolVersion: 4 | 5, timeoutMs: number): Promise<PublishOutcome> {
+  try {
+    await bounded(client, timeoutMs, 'publish', client.publishAsync(topic, Buffer.from(payload), { qos: 1, retain: false }));
+    return { kind: 'accepted', certain: protocolVersion === 5 };
+  } catch (e) {
+    if (e instanceof ClosedError) return { kind: 'refused', why: e.message };
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'number' && code >= 0x80) {
+      return { kind: 'refused', why: `PUBACK reason code 0x${code.toString(16)} (${PUBACK_REASONS[code] ?? 'refused'})` };
+    }
+    if (e instanceof MqttProbeError) throw e;
+    // mqtt.js fails a publish that was pending when the connection ended with its own error.
+    if (!client.connected) return { kind: 'refused', why: `the broker closed the connection after the publish (${errorText(e)})` };
+    throw new MqttProbeError(errorText(e), false);
+  }
 }
 
 export { ServiceError };

@@ -1,12 +1,16 @@
-import { at, SERVICE_CONFIG_FIELDS } from '../reconcile/service-config.js';
 import type { Config } from '../config/types.js';
 import { DirectoryClient } from '../factoryplus/directory.js';
 import { FplusHttp, ServiceError, type Credentials } from '../factoryplus/http.js';
 import { silentLogger } from '../lib/log.js';
 import type { Json } from '../lib/merge-patch.js';
+import { refusalText } from '../lib/mqtt-subscribe.js';
+import { encodePayload, topic, SPARKPLUG_NAMESPACE } from '../lib/sparkplug/index.js';
 import { isUuid } from '../lib/uuid.js';
+import { SERVICE_CONFIG_FIELDS, validateServiceConfig } from '../reconcile/service-config.js';
+import { EDGE_NODE_CONSUMER, grantText, MQTT_PERMISSIONS, permissionFor } from '../sparkplug/acl.js';
 import { redact } from './format.js';
-import { MqttProbeError, ping, probeMqtt, unreachableCause } from './probes.js';
+import { connectMqtt, MqttProbeError, ping, probePublish, probeSubscribe, unreachableCause } from './probes.js';
+import { profileEvidence, PROFILE_SAMPLE } from './profile.js';
 import { entryProblem, renderProblem, type TemplateKind } from './templates.js';
 import type { CheckName, CheckOptions, CheckResult } from './types.js';
 
@@ -27,6 +31,23 @@ const withSlash = (url: string) => (url.endsWith('/') ? url : `${url}/`);
 interface Located { url: string; source: string }
 
 interface ServiceInfo { label: string; uuid: string; env: string; override: string | null }
+
+/**
+ * bdSeq of the NDEATH that probes the publish permission. Sparkplug bdSeq
+ * values are 0..255, and a host application ends a node only on an NDEATH
+ * whose bdSeq is its NBIRTH's (the ACS Directory and the embedded one
+ * ignore any other as a stale will), so this one can end no session.
+ */
+const PROBE_BDSEQ = 256n;
+
+function at(obj: unknown, path: string): unknown {
+  let cur = obj;
+  for (const k of path.split('.')) {
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
+    cur = (cur as Record<string, unknown>)[k];
+  }
+  return cur;
+}
 
 /**
  * Runs the `check-config` checks in order; see `index.ts` for what each one
@@ -85,6 +106,15 @@ export async function runChecks(config: Config, opts: CheckOptions = {}): Promis
         "set SERVICE_USERNAME and SERVICE_PASSWORD to the Cluster Manager's service account");
     }
     return pass(`${parts.join(', ')}, account ${creds.username}`);
+  });
+
+  // EXTERNAL_URL: edge clusters fetch their bootstrap script from URLs built on it.
+  await check('External URL', [], () => {
+    const url = config.http.externalUrl;
+    if (url) return pass(`EXTERNAL_URL ${url}: bootstrap URLs are built on it`);
+    if (!factoryplusMode) return pass('not set: in embedded mode bootstrap URLs use the listen address');
+    return fail(`EXTERNAL_URL is not set: bootstrap URLs would name the listen address (http://${config.http.host}:${config.http.port}), which edge clusters do not reach`,
+      'set EXTERNAL_URL to the URL edge clusters reach this service by (that of its Ingress or Service)');
   });
 
   // 2. Directory: anything answering /ping there, without credentials.
@@ -213,12 +243,15 @@ export async function runChecks(config: Config, opts: CheckOptions = {}): Promis
     }
   });
 
+  let mqttAt: Located | undefined;
   await check('MQTT', ['Credentials'], async () => {
     const s = services.mqtt;
     const where = await locate(s);
     const url = where.url.replace(/\/$/, '');
     try {
-      await probeMqtt(url, creds!, mqttProtocol, timeoutMs);
+      const client = await connectMqtt(url, creds!, mqttProtocol, timeoutMs);
+      await client.endAsync().catch(() => undefined);
+      mqttAt = { url, source: where.source };
       return pass(`${url} (${where.source}) accepted ${creds!.username} (MQTT ${mqttProtocol === 4 ? '3.1.1' : '5'})`);
     } catch (e) {
       if (!(e instanceof MqttProbeError)) throw e;
@@ -235,15 +268,82 @@ export async function runChecks(config: Config, opts: CheckOptions = {}): Promis
     }
   });
 
-  // 5. The ServiceConfig entry, as read by the Config Store check.
+  /** Runs `fn` on a fresh connection of the account, and closes it. */
+  const onBroker = async <T>(fn: (client: Awaited<ReturnType<typeof connectMqtt>>) => Promise<T>): Promise<T> => {
+    let client: Awaited<ReturnType<typeof connectMqtt>>;
+    try {
+      client = await connectMqtt(mqttAt!.url, creds!, mqttProtocol, timeoutMs);
+    } catch (e) {
+      throw new Failed(fail(`cannot connect to ${mqttAt!.url} again: ${(e as Error).message}`, 'check that the MQTT broker is running and reachable from here'));
+    }
+    try {
+      return await fn(client);
+    } finally {
+      client.end(true);
+    }
+  };
+  const noAnswer = (e: unknown, what: string): never => {
+    if (!(e instanceof MqttProbeError)) throw e;
+    throw new Failed(fail(`the broker at ${mqttAt!.url} gave no answer to the ${what}: ${e.message}`, "check the broker's logs; a broker that drops packets it refuses needs its ACL checked by hand"));
+  };
+  const who = () => `${creds!.username}`;
+
+  // The Config Store's change notifications, as the change feed subscribes to them.
+  await check('Notifications', ['MQTT'], async () => {
+    const a = await configdbAddress();
+    const topics = (['NBIRTH', 'NDATA', 'NDEATH'] as const).map((t) => topic(a.group, t, a.node));
+    const refused = await onBroker((c) => probeSubscribe(c, topics, timeoutMs)).catch((e: unknown) => noAnswer(e, 'subscription'));
+    if (refused.length) {
+      return fail(`the broker at ${mqttAt!.url} refused ${who()} the subscription to ${refused.map(refusalText).join(', ')} (the Config Store's node ${a.group}/${a.node}, ${a.source}): `
+        + 'the change feed gets no notifications, so changes are seen only at the periodic resync (RESYNC_SECONDS)',
+      `${grantText(MQTT_PERMISSIONS.readNode)} (${a.group}/${a.node})${a.device ? `; in ACS the composite permission ${EDGE_NODE_CONSUMER.name} (${EDGE_NODE_CONSUMER.uuid}) on the Config Store's device ${a.device} includes it` : ''}`);
+    }
+    return pass(`may subscribe to ${topics.join(', ')} (the Config Store's node, ${a.source})`);
+  });
+
+  // The service's own Sparkplug node: its command subscriptions, and publishing on its topics.
+  await check('Sparkplug node', ['MQTT'], async () => {
+    const { group, node } = nodeAddress();
+    const filters = [topic(group, 'NCMD', node), `${SPARKPLUG_NAMESPACE}/${group}/DCMD/${node}/+`,
+      ...(config.sparkplug.primaryHost ? [`spBv1.0/STATE/${config.sparkplug.primaryHost}`] : [])];
+    const ndeath = topic(group, 'NDEATH', node);
+    return onBroker(async (client) => {
+      const refused = await probeSubscribe(client, filters, timeoutMs).catch((e: unknown) => noAnswer(e, 'subscription'));
+      if (refused.length) {
+        return fail(`the broker at ${mqttAt!.url} refused ${who()} the subscription to ${refused.map(refusalText).join(', ')}: the Cluster Manager does not start without it`,
+          [...new Set(refused.map((r) => grantText(permissionFor(r.topic))))].join('; '));
+      }
+      const subscribed = `may subscribe to ${filters.join(', ')}`;
+      if (await nodeOnline(group, node)) {
+        // Its NBIRTH reached the Directory, so publishing works; a probe must not disturb a live node.
+        return pass(`${subscribed}; publishing not probed: the Directory shows ${group}/${node} online`);
+      }
+      // Of the node's messages only NDEATH carries no seq: a host that sees
+      // an NDATA or DBIRTH out of sequence asks the node to rebirth, while an
+      // NDEATH for a node that is not alive, with a bdSeq no birth can have,
+      // changes nothing for any host. The permission that allows it
+      // (Participate as Node) allows every N* topic of the node.
+      const now = Date.now();
+      const probe = encodePayload({ timestamp: now, metrics: [{ name: 'bdSeq', type: 'Int64', value: PROBE_BDSEQ, timestamp: now }] });
+      const out = await probePublish(client, ndeath, probe, mqttProtocol, timeoutMs).catch((e: unknown) => noAnswer(e, 'publish'));
+      if (out.kind === 'refused') {
+        return fail(`the broker at ${mqttAt!.url} refused ${who()} a publish to ${ndeath}: ${out.why}`, grantText(MQTT_PERMISSIONS.participateAsNode));
+      }
+      const how = out.certain ? 'accepted a publish to' : 'acknowledged a publish to';
+      const caveat = out.certain ? '' : ' (MQTT 3.1.1 cannot tell a publish a broker drops from one it delivers)';
+      return pass(`${subscribed}; the broker ${how} ${ndeath}${caveat}`);
+    });
+  });
+
+  // 5. The ServiceConfig entry, as read by the Config Store check, against the schema the service uses.
   const scName = `the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager})`;
   const scFields = SERVICE_CONFIG_FIELDS.map(([f]) => f).join(', ');
   await check('ServiceConfig', ['Config Store'], () => {
     if (serviceConfig === undefined) {
       return fail(`${scName} does not exist`, `create it in the Config Store with ${scFields} (service-setup of a Factory+ installation does this)`);
     }
-    const bad = SERVICE_CONFIG_FIELDS.filter(([path, ok]) => !ok(at(serviceConfig, path))).map(([path, , want]) => `${path} (${want})`);
-    if (bad.length) return fail(`${scName} lacks ${bad.join(', ')}`, `add ${bad.length > 1 ? 'them' : 'it'} to the entry in the Config Store`);
+    const v = validateServiceConfig(serviceConfig);
+    if (!v.ok) return fail(`${scName} lacks ${v.errors.join(', ')}`, `add ${v.errors.length > 1 ? 'them' : 'it'} to the entry in the Config Store`);
     return pass(`${scName} has ${scFields}`);
   });
 
@@ -340,5 +440,73 @@ export async function runChecks(config: Config, opts: CheckOptions = {}): Promis
     return fail(bad.map((o) => o.detail).join('; '), [...new Set(bad.map((o) => o.fix))].join('; '));
   });
 
+  // 8. Setup status entries under the app this profile expects, not the other profile's.
+  await check('UUID profile', ['Config Store'], async () => {
+    const other = config.profile === 'seed' ? 'acs' : 'seed';
+    // The profiles swap the two apps: the other profile's setup status app is this one's Edge cluster status app.
+    const read = async (app: string, name: string) => {
+      try {
+        const list = await http.request<unknown>(configdb!.url, 'GET', `v2/app/${app}/object`, { accept: [404] });
+        const ids = (Array.isArray(list.body) ? list.body : []).filter(isUuid).slice(0, PROFILE_SAMPLE);
+        return await Promise.all(ids.map(async (id) => (await http.request<Json>(configdb!.url, 'GET', `v2/app/${app}/object/${id}`, { accept: [404] })).body));
+      } catch (e) {
+        throw new Failed(serviceFailure(services.configdb, configdb!, e, `grant ReadConfig on the ${name} app (${app}) to ${account}`));
+      }
+    };
+    const [setupApp, edgeApp] = await Promise.all([read(u.app.setupStatus, 'Edge cluster setup status'), read(u.app.edgeStatus, 'Edge cluster status')]);
+    const e = profileEvidence(setupApp, edgeApp);
+    const wrong: string[] = [];
+    if (e.setupUnderEdgeApp) {
+      wrong.push(`${e.setupUnderEdgeApp} setup status ${e.setupUnderEdgeApp === 1 ? 'entry is' : 'entries are'} under ${u.app.edgeStatus}, the setup status app of profile ${other}`);
+    }
+    if (e.edgeUnderSetupApp) {
+      wrong.push(`${e.edgeUnderSetupApp} Edge cluster status ${e.edgeUnderSetupApp === 1 ? 'entry (hosts, kubeseal_cert) is' : 'entries (hosts, kubeseal_cert) are'} under ${u.app.setupStatus}, which profile ${config.profile} uses for the setup status`);
+    }
+    const found = `${e.setupInSetupApp} setup status ${e.setupInSetupApp === 1 ? 'entry' : 'entries'} under ${u.app.setupStatus}, ${e.edgeInEdgeApp} Edge cluster status under ${u.app.edgeStatus}`;
+    if (wrong.length) {
+      const mixed = e.setupInSetupApp > 0 && e.setupUnderEdgeApp > 0;
+      return fail(`profile ${config.profile}: ${wrong.join('; ')} (${found}, of at most ${PROFILE_SAMPLE} read per app)`,
+        `set UUID_PROFILE=${other}, the profile the installation's entries were written with`
+        + (mixed ? `; setup status entries exist under both apps, so a Cluster Manager has run with each profile: keep the profile of the installation's clusters and remove the setup status entries the other one wrote` : ''));
+    }
+    return pass(`profile ${config.profile}: ${found}`);
+  });
+
   return results;
+
+  /** The Config Store's Sparkplug node as the change feed finds it: from the Directory, else the default. */
+  async function configdbAddress(): Promise<{ group: string; node: string; source: string; device?: string }> {
+    try {
+      const { provider } = await dir!.provider(u.service.configdb);
+      if (provider.device) {
+        const a = await dir!.device(provider.device);
+        if (a.group_id && a.node_id) return { group: a.group_id, node: a.node_id, source: 'from the Directory', device: provider.device };
+      }
+    } catch (e) {
+      if (!(e instanceof ServiceError)) throw e;
+    }
+    return { group: `${fp.organisation}-Service-Core`, node: 'Config_DB', source: 'the default: the Directory names no Sparkplug node for the Config Store' };
+  }
+
+  /** This service's Sparkplug address, as `serve` uses it. */
+  function nodeAddress(): { group: string; node: string } {
+    const a = config.sparkplug.address;
+    if (a) {
+      const [group, node] = a.split('/');
+      return { group: group!, node: node! };
+    }
+    return { group: `${fp.organisation}-Service-Core`, node: 'Cluster_Manager' };
+  }
+
+  /** Whether the Directory shows the node online; false when it does not know it or cannot say. */
+  async function nodeOnline(group: string, node: string): Promise<boolean> {
+    try {
+      const at = await http.request<{ uuid?: unknown }>(withSlash(directoryUrl!), 'GET', `v1/address/${encodeURIComponent(group)}/${encodeURIComponent(node)}`, { accept: [404] });
+      if (at.status !== 200 || typeof at.body?.uuid !== 'string') return false;
+      const d = await http.request<{ online?: unknown }>(withSlash(directoryUrl!), 'GET', `v1/device/${encodeURIComponent(at.body.uuid)}`, { accept: [404] });
+      return d.status === 200 && d.body?.online === true;
+    } catch {
+      return false;
+    }
+  }
 }

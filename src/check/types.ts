@@ -27,18 +27,22 @@ export interface CheckOptions {
 /** The checks in the order `runChecks` reports them. */
 export const CHECK_NAMES = [
   'Configuration',
+  'External URL',
   'Directory',
   'Credentials',
   'Config Store',
   'Auth',
   'Git',
   'MQTT',
+  'Notifications',
+  'Sparkplug node',
   'ServiceConfig',
   'Flux template',
   'HelmRelease template',
   'Helm chart template',
   'Bootstrap template',
   'App access',
+  'UUID profile',
 ] as const;
 
 export type CheckName = (typeof CHECK_NAMES)[number];

@@ -2,7 +2,7 @@ import type { Uuids } from '../config/types.js';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
 import { isJsonObject, type Json } from '../lib/merge-patch.js';
 import type { ManifestTemplates } from '../repo/manifests.js';
-import { serviceConfigProblems } from './service-config.js';
+import { validateServiceConfig } from './service-config.js';
 
 /** The Cluster Manager's ServiceConfig entry. */
 export interface ServiceConfig {
@@ -98,11 +98,11 @@ export class TemplateCache {
         `the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) does not exist`);
     }
     const lowered = lowerCaseUuids(sc);
-    const problems = serviceConfigProblems(lowered);
-    if (problems.length) {
-      throw new InvalidServiceConfig(`the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) is not usable: ${problems.join('; ')}`);
+    const checked = validateServiceConfig(lowered as unknown as Json);
+    if (!checked.ok) {
+      throw new InvalidServiceConfig(`the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) lacks or has wrong: ${checked.errors.join(', ')}`);
     }
-    return lowered;
+    return checked.value;
   }
 
   /** The Bootstrap script template entry, or undefined when there is none. */

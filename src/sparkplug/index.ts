@@ -4,6 +4,7 @@
  */
 export {
   SparkplugNode,
+  SubscriptionRefusedError,
   type SparkplugNodeEvents,
   type SparkplugNodeOptions,
   type SparkplugNodeStatus,

@@ -16,6 +16,7 @@
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { silentLogger, type Logger } from '../lib/log.js';
+import { refusalText, subscribeChecked, type Refusal } from '../lib/mqtt-subscribe.js';
 import {
   decodePayload,
   encodePayload,
@@ -25,6 +26,7 @@ import {
   type SparkplugMetric,
   type SparkplugPayload,
 } from '../lib/sparkplug/index.js';
+import { grantText, permissionFor } from './acl.js';
 import { BdSeqStore } from './bdseq.js';
 import {
   BDSEQ_METRIC,
@@ -86,6 +88,8 @@ export interface SparkplugNodeEvents {
   connected: [bdSeq: number];
   /** A connection that had been established has closed. */
   disconnected: [];
+  /** The broker refused the command (or STATE) subscriptions: nothing is published until it grants them. */
+  refused: [err: SubscriptionRefusedError];
   /** NBIRTH and the DBIRTHs of every device known at that moment have been published. */
   born: [bdSeq: number];
 }
@@ -96,6 +100,22 @@ export interface SparkplugNodeStatus {
   born: boolean;
   /** bdSeq of the current or latest connection; undefined before the first. */
   bdSeq: number | undefined;
+  /** Why the node cannot publish although connected (a refused subscription), until a connection succeeds. */
+  failure?: string;
+}
+
+/**
+ * The broker refused a subscription the node needs before it may be born.
+ * Its message names each refused topic and the grant that allows it.
+ */
+export class SubscriptionRefusedError extends Error {
+  constructor(readonly refused: Refusal[], readonly mqttUrl: string, readonly username: string | undefined) {
+    const who = username === undefined ? 'the anonymous client' : `the account ${username}`;
+    const grants = [...new Set(refused.map((r) => grantText(permissionFor(r.topic))))];
+    super(`the MQTT broker at ${mqttUrl} refused ${who} the subscription to ${refused.map(refusalText).join(', ')}; `
+      + `the Sparkplug node needs it before it may publish: ${grants.join('; ')} (or allow ${who} to subscribe to it in the broker's ACL)`);
+    this.name = 'SubscriptionRefusedError';
+  }
 }
 
 const DEFAULT_DEVICE_INFO: Required<DeviceInfo> = {
@@ -103,9 +123,6 @@ const DEFAULT_DEVICE_INFO: Required<DeviceInfo> = {
   model: 'Factory+ Cluster Manager',
   serial: 'unknown',
 };
-
-/** SUBACK codes from 0x80 up are refusals (MQTT 3.1.1 0x80; MQTT 5 reason codes). */
-const SUBACK_FAILURE = 0x80;
 
 export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
   private readonly opts: SparkplugNodeOptions;
@@ -125,6 +142,10 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
   /** Timestamp of the newest primary host STATE seen, to ignore stale (e.g. retained) ones. */
   private lastStateTimestamp: number | undefined;
   private failures = 0;
+  /** The latest refused subscription, cleared by a granted one. */
+  private refusal: SubscriptionRefusedError | undefined;
+  /** Settles start(): granted, refused, or the first connection ended without an answer. */
+  private firstAttempt: { resolve: () => void; reject: (err: Error) => void } | undefined;
 
   constructor(opts: SparkplugNodeOptions) {
     super();
@@ -154,14 +175,30 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
   // Public API
 
   /**
-   * Starts connecting in the background and resolves once the first bdSeq is
-   * reserved, so a broken `bdSeqFile` fails startup while an unreachable
-   * broker does not (the service works without MQTT; it just keeps trying).
+   * Reserves the first bdSeq and makes the first connection attempt;
+   * resolves once the broker granted the command subscriptions, or once
+   * that attempt ended without reaching it (connecting goes on in the
+   * background: the service works without MQTT). Rejects, and stops, with a
+   * SubscriptionRefusedError when the broker refuses a subscription: that
+   * is a missing permission, which no retry mends, and start-up must say so
+   * rather than wait. A broken `bdSeqFile` rejects too.
    */
   async start(): Promise<void> {
     if (this.running || this.stopped) throw new Error('Sparkplug node already started');
     const first = await this.bdSeqs.next();
+    const settled = new Promise<void>((resolve, reject) => {
+      this.firstAttempt = { resolve, reject };
+    });
     this.running = this.run(first);
+    await settled;
+  }
+
+  /** Settles start() once; later outcomes only go to the log, status() and events. */
+  private settleStart(err?: Error): void {
+    const f = this.firstAttempt;
+    this.firstAttempt = undefined;
+    if (err) f?.reject(err);
+    else f?.resolve();
   }
 
   /**
@@ -229,7 +266,14 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
   }
 
   status(): SparkplugNodeStatus {
-    return { connected: this.connected, born: this.born, bdSeq: this.bdSeq };
+    const s: SparkplugNodeStatus = { connected: this.connected, born: this.born, bdSeq: this.bdSeq };
+    if (this.refusal) s.failure = this.refusal.message;
+    return s;
+  }
+
+  /** The refused subscription that keeps the node from publishing, if any. */
+  get failure(): SubscriptionRefusedError | undefined {
+    return this.refusal;
   }
 
   // -------------------------------------------------------------------------
@@ -250,6 +294,8 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
       // attempt that never reached the broker (refused, unreachable) keeps
       // it, so the file is not rewritten on every failed TCP attempt.
       if (sent) bdSeq = undefined;
+      // The first attempt is over, however it ended (a refusal has settled it already).
+      this.settleStart();
       if (this.stopped) break;
       await this.sleep(this.opts.reconnectPeriodMs ?? 2000);
     }
@@ -327,14 +373,18 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
     });
   }
 
-  /** Command (and STATE) subscriptions come before any birth, as Sparkplug requires. */
+  /**
+   * Command (and STATE) subscriptions come before any birth, as Sparkplug
+   * requires. A refusal during start() ends start-up; later (the broker's
+   * ACL changed under a running service) it is logged as an error naming
+   * the topic and the grant, shown by status(), and retried every
+   * reconnection period so that a fixed ACL is picked up without a restart.
+   */
   private async onConnect(s: Session): Promise<void> {
-    const filters: Record<string, { qos: 1 }> = { [this.topics.ncmd]: { qos: 1 }, [this.topics.dcmd]: { qos: 1 } };
-    if (this.topics.state) filters[this.topics.state] = { qos: 1 };
+    const filters = [this.topics.ncmd, this.topics.dcmd, ...(this.topics.state ? [this.topics.state] : [])];
+    let refused: Refusal[];
     try {
-      const granted = await s.client.subscribeAsync(filters);
-      const refused = granted.filter((g) => g.qos >= SUBACK_FAILURE).map((g) => g.topic);
-      if (refused.length > 0) throw new Error(`Subscription refused: ${refused.join(', ')}`);
+      refused = await subscribeChecked(s.client, filters, 1);
     } catch (err) {
       if (s.alive) {
         this.log.error({ err }, 'Cannot subscribe to Sparkplug commands; reconnecting');
@@ -342,7 +392,25 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
       }
       return;
     }
+    if (refused.length > 0) {
+      const err = new SubscriptionRefusedError(refused, this.opts.mqttUrl, this.opts.username);
+      const repeated = this.refusal?.message === err.message;
+      this.refusal = err;
+      if (this.firstAttempt) {
+        this.log.error({ refused: refused.map((r) => r.topic) }, err.message);
+        this.stopped = true;
+        this.settleStart(err);
+      } else {
+        this.log[repeated ? 'debug' : 'error']({ refused: refused.map((r) => r.topic) }, `${err.message}; retrying`);
+      }
+      this.emit('refused', err);
+      if (s.alive) s.client.end(true);
+      return;
+    }
+    if (this.refusal) this.log.info('Sparkplug command subscriptions granted');
+    this.refusal = undefined;
     s.subscribed = true;
+    this.settleStart();
     this.scheduleSync();
   }
 

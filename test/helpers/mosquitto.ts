@@ -5,7 +5,7 @@
  * MQTT 5 (the ACS client libraries, the Sparkplug 5.0 rules) uses this.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,12 +47,25 @@ export async function waitForPort(port: number, timeoutMs = 5000): Promise<void>
   }
 }
 
-export async function spawnMosquitto(): Promise<RestartableBroker> {
+/**
+ * `acl`: the text of a mosquitto ACL file, e.g. `pattern deny a/b\npattern readwrite #`
+ * (`pattern` lines apply to every client, named or anonymous). Mosquitto
+ * refuses a denied publish with PUBACK 0x87 under MQTT 5; it grants every
+ * subscription and only withholds the messages.
+ */
+export async function spawnMosquitto(opts: { acl?: string } = {}): Promise<RestartableBroker> {
   if (!MOSQUITTO) throw new Error('mosquitto is not installed: these tests need it (apt-get install mosquitto)');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sp-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+  let aclLine = '';
+  if (opts.acl !== undefined) {
+    // Run as root, mosquitto reads the ACL file after dropping to its own user.
+    chmodSync(dir, 0o755);
+    writeFileSync(join(dir, 'acl'), `${opts.acl}\n`, { mode: 0o644 });
+    aclLine = `acl_file ${join(dir, 'acl')}\n`;
+  }
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n${aclLine}`);
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
     const c = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });

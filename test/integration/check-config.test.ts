@@ -5,7 +5,12 @@ import { formatChecks, runChecks, CHECK_NAMES, type CheckResult } from '../../sr
 import { MqttProbeError, probeMqtt } from '../../src/check/probes.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { Known } from '../../src/embedded/seed/local-uuids.js';
+import { SparkplugNode } from '../../src/sparkplug/index.js';
+import { silentLogger } from '../../src/lib/log.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
+import { spawnMosquitto } from '../helpers/mosquitto.js';
+import { subscribe } from '../helpers/mqtt.js';
+import { startRefusingBroker, type RefusingBroker } from '../helpers/refusing-broker.js';
 
 /** A loopback port nothing listens on. */
 async function closedPort(): Promise<number> {
@@ -35,7 +40,7 @@ describe('check-config', function () {
   const configFor = (env: Record<string, string> = {}, overrides: Record<string, unknown> = {}): Config => {
     const cm = t.core.credentials.clusterManager;
     return loadConfig({
-      env: { SERVICE_USERNAME: cm.username, SERVICE_PASSWORD: cm.password, MQTT_PROTOCOL: mqttProtocol, ...env },
+      env: { SERVICE_USERNAME: cm.username, SERVICE_PASSWORD: cm.password, MQTT_PROTOCOL: mqttProtocol, EXTERNAL_URL: 'https://clusters.example.test', ...env },
       overrides: { dataDir: tempDir(), ...overrides, factoryplus: { directoryUrl: t.core.endpoints.directory, ...(overrides.factoryplus as object) } },
     });
   };
@@ -96,7 +101,7 @@ describe('check-config', function () {
     expect(byName(results, 'Flux template').detail).to.contain('renders a sample cluster');
     expect(byName(results, 'App access').detail).to.contain('Edge cluster configuration');
     const lines = expectClean(results, t.core.credentials.clusterManager.password);
-    expect(lines[1]).to.match(/^ok {3}Directory +http:\/\/127\.0\.0\.1:\d+\/? answered$/);
+    expect(lines[2]).to.match(/^ok {3}Directory +http:\/\/127\.0\.0\.1:\d+\/? answered$/);
   });
 
   it('reports an unreachable Directory and skips everything that needs it', async () => {
@@ -110,7 +115,7 @@ describe('check-config', function () {
     expect(d.detail).to.match(/^cannot reach http:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
     expect(d.fix).to.contain('DIRECTORY_URL');
     expect(failed(results)).to.deep.equal(['Directory']);
-    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(2));
+    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(3));
     expect(byName(results, 'Credentials').detail).to.equal('skipped: needs Directory');
     expect(byName(results, 'Config Store').detail).to.equal('skipped: needs Credentials');
     expect(byName(results, 'Helm chart template').detail).to.equal('skipped: needs ServiceConfig');
@@ -155,7 +160,7 @@ describe('check-config', function () {
     expect(c.detail).to.contain('the Directory refused SERVICE_USERNAME/SERVICE_PASSWORD');
     expect(c.detail).to.contain(t.core.credentials.clusterManager.username);
     expect(failed(results)).to.deep.equal(['Credentials']);
-    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(3));
+    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(4));
     expectClean(results, wrong, t.core.credentials.clusterManager.password);
   });
 
@@ -167,7 +172,7 @@ describe('check-config', function () {
   });
 
   it('fails the configuration in Factory+ mode without credentials', async () => {
-    const config = loadConfig({ env: { DIRECTORY_URL: t.core.endpoints.directory, SERVICE_USERNAME: 'sv1clustermanager' } });
+    const config = loadConfig({ env: { DIRECTORY_URL: t.core.endpoints.directory, SERVICE_USERNAME: 'sv1clustermanager', EXTERNAL_URL: 'https://clusters.example.test' } });
     const results = await runChecks(config);
     const c = byName(results, 'Configuration');
     expect(c.ok).to.equal(false);
@@ -182,7 +187,7 @@ describe('check-config', function () {
     expect(byName(results, 'Configuration').ok).to.equal(true);
     expect(byName(results, 'Configuration').detail).to.contain('embedded mode');
     expect(failed(results)).to.deep.equal([]);
-    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(1));
+    expect(skipped(results)).to.deep.equal(CHECK_NAMES.slice(2));
     expect(byName(results, 'Directory').detail).to.match(/^skipped: needs DIRECTORY_URL/);
   });
 
@@ -262,7 +267,7 @@ describe('check-config', function () {
     const port = await closedPort();
     const results = await runChecks(configFor({}, { factoryplus: { mqttUrl: `mqtt://127.0.0.1:${port}` } }), { timeoutMs: 3000 });
     expect(failed(results)).to.deep.equal(['MQTT']);
-    expect(skipped(results)).to.deep.equal([]);
+    expect(skipped(results)).to.deep.equal(['Notifications', 'Sparkplug node']);
     const m = byName(results, 'MQTT');
     expect(m.detail).to.contain(`mqtt://127.0.0.1:${port} (MQTT_URL)`);
     expect(m.fix).to.contain('MQTT_URL');
@@ -293,7 +298,7 @@ describe('check-config', function () {
     const port = await closedPort();
     const results = await runChecks(configFor({ CONFIGDB_URL: `http://127.0.0.1:${port}` }));
     expect(failed(results)).to.deep.equal(['Config Store']);
-    expect(skipped(results)).to.deep.equal(['ServiceConfig', 'Flux template', 'HelmRelease template', 'Helm chart template', 'Bootstrap template', 'App access']);
+    expect(skipped(results)).to.deep.equal(['ServiceConfig', 'Flux template', 'HelmRelease template', 'Helm chart template', 'Bootstrap template', 'App access', 'UUID profile']);
     const c = byName(results, 'Config Store');
     expect(c.detail).to.match(/^cannot reach http:\/\/127\.0\.0\.1:\d+\/ \(CONFIGDB_URL\): /);
     expect(c.fix).to.contain('CONFIGDB_URL');
@@ -315,6 +320,174 @@ describe('check-config', function () {
     expect(a.detail).to.contain('Edge cluster configuration').and.contain(u.app.clusterConfig);
     expect(a.fix).to.equal(`grant ReadConfig on the Edge cluster configuration app (${u.app.clusterConfig}) to the Cluster Manager's account (${t.core.credentials.clusterManager.username})`);
     expectClean(results, t.core.credentials.clusterManager.password);
+  });
+
+  describe('MQTT permissions, EXTERNAL_URL and the UUID profile', () => {
+    const GROUP = 'AMRC-Service-Core';
+    const NDEATH = `spBv1.0/${GROUP}/NDEATH/Cluster_Manager`;
+    const NCMD = `spBv1.0/${GROUP}/NCMD/Cluster_Manager`;
+    let broker: RefusingBroker | undefined;
+    afterEach(async () => { await broker?.close(); broker = undefined; });
+    /** The checks against a broker of the test's own, with the Directory and Config Store of the core. */
+    const againstBroker = async (rules: Parameters<typeof startRefusingBroker>[0]) => {
+      broker = await startRefusingBroker(rules);
+      return runChecks(configFor({ MQTT_PROTOCOL: '4' }, { factoryplus: { mqttUrl: broker.url } }), { timeoutMs: 3000 });
+    };
+
+    it('probes publishing with an NDEATH whose bdSeq no birth has, which the Directory ignores', async () => {
+      const cm = t.core.credentials.clusterManager;
+      const watcher = await subscribe(t.core.endpoints.mqtt, cm, NDEATH);
+      const get = (path: string) => fetch(`${t.core.endpoints.directory}${path}`, { headers: { Authorization: adminAuth(t.core) } });
+      /** The Directory's record of the node (its address and online state, with the time of the last change). */
+      const record = async () => {
+        const res = await get(`/v1/address/${GROUP}/Cluster_Manager`);
+        if (res.status !== 200) return { status: res.status };
+        const { uuid } = await res.json() as { uuid: string };
+        return { status: res.status, device: await (await get(`/v1/device/${uuid}`)).json() };
+      };
+      const before = await record();
+      try {
+        const results = await runChecks(configFor());
+        expect(failed(results)).to.deep.equal([]);
+        const n = byName(results, 'Notifications').detail;
+        expect(n).to.contain(`spBv1.0/${GROUP}/NBIRTH/Config_DB, spBv1.0/${GROUP}/NDATA/Config_DB, spBv1.0/${GROUP}/NDEATH/Config_DB`).and.contain('from the Directory');
+        expect(byName(results, 'Sparkplug node').detail).to.contain(`may subscribe to ${NCMD}, spBv1.0/${GROUP}/DCMD/Cluster_Manager/+`)
+          .and.contain(`a publish to ${NDEATH}`);
+        const probe = await watcher.waitFor((m) => m.topic === NDEATH, 5000);
+        expect(probe.payload!.seq).to.equal(undefined);
+        expect(probe.payload!.metrics!.map((m) => [m.name, m.type, BigInt(m.value as bigint)])).to.deep.equal([['bdSeq', 'Int64', 256n]]);
+      } finally {
+        await watcher.close();
+      }
+      // The Directory's view of the node is what it was.
+      expect(await record()).to.deep.equal(before);
+    });
+
+    it('does not publish on the topics of a node that is online', async () => {
+      const cm = t.core.credentials.clusterManager;
+      const dir = tempDir();
+      const node = new SparkplugNode({
+        mqttUrl: t.core.endpoints.mqtt, ...cm, protocolVersion: 4, group: GROUP, node: 'Cluster_Manager',
+        bdSeqFile: `${dir}/bdseq`, instanceUuid: '0f1e2d3c-4b5a-4697-8877-665544332211', serviceUuid: u.service.clusterManager, log: silentLogger,
+      });
+      const born = new Promise((r) => node.once('born', r));
+      await node.start();
+      await born;
+      const watcher = await subscribe(t.core.endpoints.mqtt, cm, NDEATH);
+      try {
+        let results: CheckResult[] = [];
+        for (let i = 0; i < 50; i++) { // until the Directory has seen the birth
+          results = await runChecks(configFor());
+          if (byName(results, 'Sparkplug node').detail.includes('online')) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(failed(results)).to.deep.equal([]);
+        expect(byName(results, 'Sparkplug node').detail).to.contain(`publishing not probed: the Directory shows ${GROUP}/Cluster_Manager online`);
+        await new Promise((r) => setTimeout(r, 200));
+        expect(watcher.messages.filter((m) => m.topic === NDEATH)).to.deep.equal([]);
+      } finally {
+        await watcher.close();
+        await node.stop();
+      }
+    });
+
+    it('fails Notifications when the broker refuses the Config Store\'s topics, naming the grant', async () => {
+      const results = await againstBroker({ refuseSubscribe: (topic) => topic.endsWith('/Config_DB') });
+      expect(failed(results)).to.deep.equal(['Notifications']);
+      const n = byName(results, 'Notifications');
+      expect(n.detail).to.contain(`refused ${t.core.credentials.clusterManager.username} the subscription to spBv1.0/${GROUP}/NBIRTH/Config_DB (refused, code 0x80)`)
+        .and.contain('NDATA/Config_DB').and.contain('RESYNC_SECONDS');
+      expect(n.fix).to.contain('Read Node (046d6603-fa62-4208-9400-65d61f8b1ec4)').and.contain(`${GROUP}/Config_DB`);
+      expectClean(results, t.core.credentials.clusterManager.password);
+    });
+
+    it('fails the Sparkplug node check when the broker refuses its command subscription', async () => {
+      const results = await againstBroker({ refuseSubscribe: (topic) => topic === NCMD });
+      expect(failed(results)).to.deep.equal(['Sparkplug node']);
+      const s = byName(results, 'Sparkplug node');
+      expect(s.detail).to.contain(`the subscription to ${NCMD} (refused, code 0x80)`).and.contain('does not start without it');
+      expect(s.fix).to.contain('Participate as Node (a1314953-8226-44f4-8a3e-e87b09310579)').and.not.contain('Represent Devices');
+      expect(broker!.publishAttempts).to.deep.equal([]);
+    });
+
+    it('fails the Sparkplug node check when an MQTT 3.1.1 broker drops the connection on the publish', async () => {
+      const results = await againstBroker({ refusePublish: (topic) => topic === NDEATH });
+      expect(failed(results)).to.deep.equal(['Sparkplug node']);
+      const s = byName(results, 'Sparkplug node');
+      expect(s.detail).to.contain(`refused ${t.core.credentials.clusterManager.username} a publish to ${NDEATH}: the broker closed the connection after the publish`);
+      expect(s.fix).to.contain('Participate as Node');
+      expect(broker!.publishAttempts).to.deep.equal([NDEATH]);
+    });
+
+    it('fails the Sparkplug node check on an MQTT 5 PUBACK that refuses the publish', async () => {
+      const mosquitto = await spawnMosquitto({ acl: `pattern deny ${NDEATH}\npattern readwrite #` });
+      try {
+        const results = await runChecks(configFor({ MQTT_PROTOCOL: '5' }, { factoryplus: { mqttUrl: mosquitto.url } }), { timeoutMs: 3000 });
+        expect(failed(results)).to.deep.equal(['Sparkplug node']);
+        expect(byName(results, 'Sparkplug node').detail).to.contain(`a publish to ${NDEATH}: PUBACK reason code 0x87 (not authorized)`);
+      } finally {
+        await mosquitto.close();
+      }
+      // The same broker without the denial: MQTT 5 says for certain that it took the publish.
+      const open = await spawnMosquitto();
+      try {
+        const results = await runChecks(configFor({ MQTT_PROTOCOL: '5' }, { factoryplus: { mqttUrl: open.url } }), { timeoutMs: 3000 });
+        expect(failed(results)).to.deep.equal([]);
+        expect(byName(results, 'Sparkplug node').detail).to.contain(`the broker accepted a publish to ${NDEATH}`).and.not.contain('cannot tell');
+      } finally {
+        await open.close();
+      }
+    });
+
+    it('fails External URL in Factory+ mode when EXTERNAL_URL is not set', async () => {
+      const results = await runChecks(configFor({}, { http: { externalUrl: null } }));
+      expect(failed(results)).to.deep.equal(['External URL']);
+      const e = byName(results, 'External URL');
+      expect(e.detail).to.contain('EXTERNAL_URL is not set');
+      expect(e.fix).to.contain('set EXTERNAL_URL to the URL edge clusters reach this service by');
+      expect(byName(results, 'Directory').ok).to.equal(true);
+      const embedded = await runChecks(loadConfig({ env: {} }));
+      expect(byName(embedded, 'External URL').ok).to.equal(true);
+    });
+
+    /** Puts entries for the duration of `fn`, then deletes them. */
+    const withEntries = async <T>(entries: Array<[app: string, obj: string, value: unknown]>, fn: () => Promise<T>): Promise<T> => {
+      for (const [, obj] of entries) expect((await admin('configdb', 'POST', '/v2/object', { class: u.class.edgeCluster, uuid: obj })).status).to.be.oneOf([200, 201]);
+      for (const [app, obj, value] of entries) expect((await admin('configdb', 'PUT', `/v2/app/${app}/object/${obj}`, value)).status).to.be.oneOf([201, 204]);
+      try {
+        return await fn();
+      } finally {
+        for (const [app, obj] of entries) await admin('configdb', 'DELETE', `/v2/app/${app}/object/${obj}`);
+      }
+    };
+    const CLUSTER = '7b0c5d2e-1f3a-4b6c-8d9e-0a1b2c3d4e5f';
+    const setupEntry = { spec: { name: 'edge-1', namespace: 'fplus-edge' }, phase: 'ready', ready: true, fluxVersion: '2.7.5' };
+    const edgeEntry = { hosts: [{ hostname: 'n1', ready: true }], kubeseal_cert: '-----BEGIN CERTIFICATE-----\n' };
+
+    it('passes the UUID profile when each kind of entry is under its app', async () => {
+      const results = await withEntries([[u.app.setupStatus, CLUSTER, setupEntry], [u.app.edgeStatus, CLUSTER, edgeEntry]], () => runChecks(configFor()));
+      const p = byName(results, 'UUID profile');
+      expect(p.ok, p.detail).to.equal(true);
+      expect(p.detail).to.equal(`profile seed: 1 setup status entry under ${u.app.setupStatus}, 1 Edge cluster status under ${u.app.edgeStatus}`);
+    });
+
+    it('fails the UUID profile when setup status entries are under the other profile\'s app, naming UUID_PROFILE', async () => {
+      // Written by a Cluster Manager of profile acs: the setup status under f6c67e6f, Edge Sync's status under 747a62c9.
+      const acs = loadConfig({ env: {}, overrides: { profile: 'acs' } }).uuids.app;
+      expect(acs.setupStatus).to.equal(u.app.edgeStatus);
+      await withEntries([[acs.setupStatus, CLUSTER, setupEntry], [acs.edgeStatus, CLUSTER, edgeEntry]], async () => {
+        const results = await runChecks(configFor());
+        expect(failed(results)).to.deep.equal(['UUID profile']);
+        const p = byName(results, 'UUID profile');
+        expect(p.detail).to.contain(`1 setup status entry is under ${acs.setupStatus}, the setup status app of profile acs`)
+          .and.contain(`1 Edge cluster status entry (hosts, kubeseal_cert) is under ${acs.edgeStatus}`);
+        expect(p.fix).to.equal('set UUID_PROFILE=acs, the profile the installation\'s entries were written with');
+        expectClean(results, t.core.credentials.clusterManager.password);
+        // With the profile it names, the check passes.
+        const right = await runChecks(configFor({ UUID_PROFILE: 'acs' }));
+        expect(byName(right, 'UUID profile').ok, byName(right, 'UUID profile').detail).to.equal(true);
+      });
+    });
   });
 
   it('formats one line per result', () => {

@@ -601,10 +601,12 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
     it('registers a will with the birth bdSeq; after an abrupt disconnect rebirths with the next bdSeq and current state', async () => {
       const relay = await startTcpProxy(`mqtt://127.0.0.1:${new URL(backend.url()).port}`);
       cleanups.push(() => relay.close());
-      const node = await started({ mqttUrl: relay.url });
+      // start() returns after the first connection: listen before it.
+      const node = makeNode({ mqttUrl: relay.url });
       const events: string[] = [];
       node.on('connected', (b) => events.push(`connected ${b}`));
       node.on('disconnected', () => events.push('disconnected'));
+      await node.start();
       node.setDevice(CLUSTER_A, clusterState());
       const birth0 = await host.waitOne(is('NBIRTH'));
       await host.waitOne(is('DBIRTH'));
@@ -743,9 +745,11 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       const stateTopic = `spBv1.0/STATE/${hostId}`;
       cleanups.push(() => host.publish(stateTopic, '', true)); // clear the retained STATE
       await host.publish(stateTopic, state(false), true);
-      const node = await started({ primaryHostId: hostId });
+      const node = makeNode({ primaryHostId: hostId });
+      const connected = new Promise<void>((resolve) => node.once('connected', () => resolve()));
+      await node.start();
       node.setDevice(CLUSTER_A, clusterState());
-      await new Promise<void>((resolve) => node.once('connected', () => resolve()));
+      await connected;
       await sleep(300);
       expect(host.messages).to.have.length(0);
       expect(node.status()).to.deep.include({ connected: true, born: false });
