@@ -104,7 +104,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     limits: { valuesDepth: config.reconcile.maxValuesDepth, valuesBytes: config.reconcile.maxValuesBytes },
   });
   const controller = new Controller({
-    cdb, status, commissioner, templates, clusterConfigApp: u.app.clusterConfig, concurrency: config.reconcile.concurrency,
+    cdb, status, commissioner, templates, repos, clusterConfigApp: u.app.clusterConfig, concurrency: config.reconcile.concurrency,
     backoffBaseMs: config.reconcile.backoffBaseMs, backoffMaxMs: config.reconcile.backoffMaxMs, log,
   });
 

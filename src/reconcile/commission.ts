@@ -297,6 +297,30 @@ export class Commissioner {
     return { head };
   }
 
+  /**
+   * A repo that moved outside the service (a hand edit, a push, a
+   * force-push): the managed files are put back as they should be, in one
+   * commit on top of whatever is there now, and `by-hand/` and every other
+   * file are left as they are. History that no longer holds the recorded
+   * head was rewritten: that is said, with both heads, in `RepoHistory`.
+   */
+  async repairDrift(cluster: string, config: unknown, seen: { recorded: string; remote: string | null }): Promise<void> {
+    const writer = await this.d.repos.writer(cluster);
+    const { head, contains } = await writer.history(seen.recorded);
+    const log = this.logFor(cluster);
+    const now = this.now();
+    const rewritten = !contains;
+    await this.patch(cluster, {
+      repo: { head },
+      ...this.conditionsPatch(cluster, (c) => rewritten ? setCondition(c, {
+        type: 'RepoHistory', status: 'False', reason: 'RepoRewritten',
+        message: `the repo's history was rewritten: the recorded head ${seen.recorded} is not in the history of ${head ?? 'an empty branch'}; the managed files were restored on top`,
+      }, now) : clearConditions(c, 'RepoHistory')),
+    });
+    log.warn({ recorded: seen.recorded, remote: head, rewritten }, 'cluster repo moved outside the service; restoring its managed files');
+    await this.update(cluster, config, { force: true });
+  }
+
   /** Step: the cluster's Sparkplug address. */
   private async address({ cluster, spec }: StepContext): Promise<void> {
     await this.d.cdb.put(this.d.uuids.app.sparkplugAddress, cluster, { group_id: `${this.d.organisation}-${spec.name}` });

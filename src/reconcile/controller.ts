@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
 import { SPEC_FIELDS } from '../repo/manifests.js';
+import type { RepoPool } from '../repo/pool.js';
 import type { Commissioner } from './commission.js';
+import { readStatus } from './setup-status.js';
 import { WorkQueue } from './queue.js';
 import type { StatusStore } from './status.js';
 import type { TemplateCache } from './templates.js';
@@ -11,6 +13,9 @@ export interface ControllerOptions {
   status: StatusStore;
   commissioner: Commissioner;
   templates: TemplateCache;
+  repos: RepoPool;
+  /** Ref reads at once during a drift check (default 8). */
+  driftConcurrency?: number;
   clusterConfigApp: string;
   concurrency: number;
   backoffBaseMs: number;
@@ -55,6 +60,54 @@ export class Controller {
     });
     // A cluster refused a name gets another look as soon as the name is free.
     o.commissioner.onNameReleased = (waiting) => { for (const c of waiting) this.queue.add(c); };
+  }
+
+  /** Clusters whose repo moved outside the service, with the heads seen, waiting for their repair. */
+  private readonly drifted = new Map<string, { recorded: string; remote: string | null }>();
+  private sweeping: Promise<void> | undefined;
+  /** How the last drift check went: clusters looked at, moved, and how long it took. */
+  lastDriftCheck: { checked: number; moved: number; ms: number; failed: number } | undefined;
+
+  /**
+   * Compares every ready cluster's recorded repo head with the Git server's
+   * (one ref advertisement each, a few at a time) and queues a repair for
+   * each repo that moved. Runs after a resync; a resync does not wait for it.
+   */
+  checkDrift(): Promise<void> {
+    this.sweeping ??= (async () => {
+      const started = Date.now();
+      let checked = 0;
+      let moved = 0;
+      let failed = 0;
+      const todo = this.o.status.clusters().filter((c) => {
+        const st = readStatus(this.o.status.get(c));
+        return st?.ready === true && typeof st.repo?.head === 'string' && this.queue.state(c) === 'idle';
+      });
+      let next = 0;
+      const worker = async () => {
+        while (next < todo.length && !this.stopped) {
+          const c = todo[next++];
+          const recorded = readStatus(this.o.status.get(c))?.repo?.head;
+          if (!recorded) continue;
+          try {
+            const remote = await this.o.repos.remoteHead(c);
+            checked++;
+            // Changed meanwhile by the service itself: the next check looks again.
+            if (remote === recorded || readStatus(this.o.status.get(c))?.repo?.head !== recorded) continue;
+            moved++;
+            this.drifted.set(c, { recorded, remote });
+            this.queue.add(c);
+          } catch (e) {
+            failed++;
+            this.o.log.debug({ cluster: c, err: (e as Error).message }, 'drift check failed');
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.o.driftConcurrency ?? 8, todo.length) }, worker));
+      this.lastDriftCheck = { checked, moved, failed, ms: Date.now() - started };
+      if (moved) this.o.log.info(this.lastDriftCheck, 'drift check: repos moved outside the service');
+    })().finally(() => { this.sweeping = undefined; });
+    return this.sweeping;
   }
 
   /** Forced redeploys waiting for their run, by cluster. */
@@ -102,7 +155,11 @@ export class Controller {
       const config = await this.o.cdb.get(this.o.clusterConfigApp, cluster);
       const waiter = this.redeploys.get(cluster);
       this.redeploys.delete(cluster);
-      if (config !== undefined) {
+      const drift = this.drifted.get(cluster);
+      this.drifted.delete(cluster);
+      if (config !== undefined && drift && !waiter) {
+        await this.o.commissioner.repairDrift(cluster, config, drift);
+      } else if (config !== undefined) {
         const r = await this.o.commissioner.update(cluster, config, { force: waiter !== undefined }).catch((e: unknown) => {
           // Failed: the queue retries it, and the redeploy is answered with the failure.
           if (waiter) this.redeploys.set(cluster, waiter);
@@ -150,6 +207,8 @@ export class Controller {
           if (!Object.prototype.hasOwnProperty.call(entries, cluster)) { this.queue.add(cluster); queued++; }
         }
         this.synced = true;
+        // A repo moved outside the service is found after the pass, not during it.
+        if (!this.stopped) this.checkDrift().catch(() => undefined);
         this.lastResyncMs = Date.now() - started;
         this.resyncFailures = 0;
         this.o.log.debug({ reason, clusters: Object.keys(entries).length, queued, ms: this.lastResyncMs }, 'resync done');

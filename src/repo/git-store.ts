@@ -1,7 +1,7 @@
 import git, { Errors } from 'isomorphic-git';
-import { gitHttpClient, type GitAuth } from './git-http.js';
+import { gitHttpClient, gitRequest, readAll, type GitAuth } from './git-http.js';
 import { commitObject, gitObject, isFileMode, looseObject, treeObject, type FileMode, type GitObject, type TreeEntry } from './git-objects.js';
-import { receivePack } from './git-push.js';
+import { GitHttpError, parsePktLines, receivePack } from './git-push.js';
 import { MemFs } from './mem-fs.js';
 
 export { PushRejected, GitHttpError } from './git-push.js';
@@ -87,6 +87,41 @@ export async function fetchHead(gitdir: string, remote: Remote): Promise<string 
     // An empty repository has no branch to fetch.
     if (e instanceof Errors.NotFoundError && /\bmain\b/.test((e as Error).message)) return null;
     throw e;
+  }
+}
+
+/**
+ * The remote branch's head from the ref advertisement alone: one request,
+ * no objects, so a resync can ask it of every repo. Null for an empty repo.
+ */
+export async function remoteHead(remote: Remote): Promise<string | null> {
+  const res = await gitRequest({
+    url: `${remote.url.replace(/\/$/, '')}/info/refs?service=git-upload-pack`, auth: remote.headers,
+    timeoutMs: remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS,
+  });
+  const body = await readAll(res.body);
+  if (res.statusCode !== 200) throw new GitHttpError(res.statusCode, `the Git server answered the ref advertisement with ${res.statusCode}`);
+  for (const line of parsePktLines(body)) {
+    const m = /^([0-9a-f]{40}) refs\/heads\/([^\0\s]+)/.exec(line);
+    if (m && m[2] === BRANCH) return m[1];
+  }
+  return null;
+}
+
+/**
+ * Whether `ancestor` is in the history of the remote branch, whose head is
+ * `tip`, looking back at most `depth` commits (fetched for the purpose).
+ */
+export async function historyContains(gitdir: string, remote: Remote, tip: string, ancestor: string, depth = 512): Promise<boolean> {
+  if (tip === ancestor) return true;
+  await git.fetch({
+    fs, http: gitHttpClient(remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS, remote.headers), gitdir, url: remote.url, ref: BRANCH, remoteRef: BRANCH,
+    singleBranch: true, tags: false, depth,
+  });
+  try {
+    return await git.isDescendent({ fs, gitdir, oid: tip, ancestor, depth });
+  } catch {
+    return false;
   }
 }
 

@@ -1,8 +1,8 @@
-import { ServiceError } from '../factoryplus/http.js';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { ServiceError } from '../factoryplus/http.js';
 import { silentLogger } from '../lib/log.js';
-import { dropStore, type Author } from './git-store.js';
+import { dropStore, remoteHead, type Author, type Remote } from './git-store.js';
 import { Semaphore } from '../lib/semaphore.js';
 import { RepoWriter } from './writer.js';
 
@@ -54,17 +54,11 @@ export class RepoPool {
     return this.queued;
   }
 
-  async writer(repo: string): Promise<RepoWriter> {
-    let w = this.writers.get(repo);
-    if (w) {
-      // Map order is recency order: move to the end.
-      this.writers.delete(repo);
-      this.writers.set(repo, w);
-      return w;
-    }
+  /** Where a repo is and how to authenticate to it. */
+  private async remoteFor(repo: string): Promise<Remote> {
     const base = await this.o.gitBase();
     const origin = new URL(base).origin;
-    w = new RepoWriter(join(this.o.storeRoot, repo), {
+    return {
       url: new URL(`uuid/${repo}`, base).href,
       headers: async (fresh) => {
         try {
@@ -75,7 +69,23 @@ export class RepoPool {
           throw e;
         }
       },
-    }, this.o.author, {
+    };
+  }
+
+  /** The repo's head on the Git server: one ref advertisement, nothing fetched. */
+  async remoteHead(repo: string): Promise<string | null> {
+    return remoteHead(await this.remoteFor(repo));
+  }
+
+  async writer(repo: string): Promise<RepoWriter> {
+    let w = this.writers.get(repo);
+    if (w) {
+      // Map order is recency order: move to the end.
+      this.writers.delete(repo);
+      this.writers.set(repo, w);
+      return w;
+    }
+    w = new RepoWriter(join(this.o.storeRoot, repo), await this.remoteFor(repo), this.o.author, {
       log: this.log.child({ repo }), onRemote: (err) => this.note(err),
       slot: () => this.slots.acquire(), onQueued: (delta) => { this.queued += delta; },
     });

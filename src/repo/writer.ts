@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
 import type { FileMode, GitObject } from './git-objects.js';
 import {
-  blobOf, buildTrees, DEFAULT_GIT_TIMEOUT_MS, dropStore, fetchHead, GitHttpTimeout, makeCommit, openStore, packCount, pruneLoose, pushCommit, PushRejected, readBlobText,
+  blobOf, buildTrees, DEFAULT_GIT_TIMEOUT_MS, dropStore, fetchHead, historyContains, GitHttpTimeout, makeCommit, openStore, packCount, pruneLoose, pushCommit, PushRejected, readBlobText,
   snapshot, storeObject,
   type Author, type FileEntry, type Remote, type Snapshot,
 } from './git-store.js';
@@ -331,6 +331,21 @@ export class RepoWriter {
       const done = () => { clearTimeout(timer); this.gathering = undefined; resolve(); };
       const timer = setTimeout(done, ms);
       this.gathering = { done };
+    });
+  }
+
+  /**
+   * The remote's head now, and whether `ancestor` is in its history (a
+   * force-push that rewrote history leaves it out). Takes its turn like a read.
+   */
+  history(ancestor: string): Promise<{ head: string | null; contains: boolean }> {
+    return this.exclusive(async () => {
+      await this.bounded();
+      await openStore(this.gitdir, this.remote.url);
+      const head = await fetchHead(this.gitdir, this.remote);
+      this.knownHead = head;
+      this.base = undefined;
+      return { head, contains: head !== null && await historyContains(this.gitdir, this.remote, head, ancestor) };
     });
   }
 

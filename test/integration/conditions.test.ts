@@ -171,6 +171,53 @@ describe('conditions, names and redeploys', function () {
     expect(s.m.status.clusters().every((x) => status(x)?.ready || status(x)?.phase === 'failed')).to.equal(true);
   });
 
+  it('the drift check restores managed files a push damaged, and names a force-push that rewrote history; by-hand files stay', async () => {
+    const c = await create({ name: 'Drift_Me' });
+    await waitFor(() => status(c)?.ready, 30_000, undefined, 'ready');
+    const recorded = status(c)!.repo!.head!;
+    const gitc = (dir: string, ...args: string[]) => run('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args]);
+
+    // An ordinary push that deletes a managed file and adds a by-hand one.
+    let dir = await clone(c);
+    rmSync(join(dir, 'edo/cluster/helm-charts.yaml'));
+    writeFileSync(join(dir, 'by-hand.txt'), 'mine\n');
+    await gitc(dir, 'add', '-A');
+    await gitc(dir, 'commit', '-qm', 'hand edit');
+    await gitc(dir, 'push', '-q', 'origin', 'HEAD:main');
+    await s.m.controller.checkDrift();
+    expect(s.m.controller.lastDriftCheck).to.deep.include({ moved: 1 });
+    await s.m.controller.idle();
+    dir = await clone(c);
+    expect(existsSync(join(dir, 'edo/cluster/helm-charts.yaml')), 'restored').to.equal(true);
+    expect(readFileSync(join(dir, 'by-hand.txt'), 'utf8')).to.equal('mine\n');
+    const head1 = (await run('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim();
+    expect(status(c)!.repo!.head, 'repo.head is the head last seen').to.equal(head1);
+    expect(getCondition(status(c), 'RepoHistory')).to.equal(undefined);
+    expect((await run('git', ['-C', dir, 'merge-base', '--is-ancestor', recorded, head1]).then(() => true, () => false))).to.equal(true);
+
+    // A force-push of unrelated history.
+    const other = join(dir, '..', 'rewrite');
+    await run('git', ['init', '-q', '-b', 'main', other]);
+    writeFileSync(join(other, 'by-hand.txt'), 'rewritten\n');
+    await gitc(other, 'add', '-A');
+    await gitc(other, 'commit', '-qm', 'rewrite');
+    await gitc(other, 'push', '-q', '--force', repoUrl(s.t.core.endpoints.git, c, s.t.core.credentials.admin), 'HEAD:main');
+    const forced = (await run('git', ['-C', other, 'rev-parse', 'HEAD'])).stdout.trim();
+    await s.m.controller.checkDrift();
+    await s.m.controller.idle();
+    const cond = getCondition(status(c), 'RepoHistory');
+    expect(cond).to.include({ status: 'False', reason: 'RepoRewritten' });
+    expect(cond!.message).to.include(head1).and.to.include(forced);
+    dir = await clone(c);
+    expect(existsSync(join(dir, 'edo/cluster/helm-charts.yaml')), 'restored on top').to.equal(true);
+    expect(readFileSync(join(dir, 'by-hand.txt'), 'utf8')).to.equal('rewritten\n');
+    expect((await run('git', ['-C', dir, 'rev-parse', 'HEAD~1'])).stdout.trim()).to.equal(forced);
+
+    // Nothing moved: nothing to do.
+    await s.m.controller.checkDrift();
+    expect(s.m.controller.lastDriftCheck).to.deep.include({ moved: 0 });
+  });
+
   it('a ServiceConfig the service cannot use is InvalidServiceConfig on every cluster, and they recover when it is fixed', async () => {
     const scPath = `/v2/app/${u().app.serviceConfig}/object/${u().service.clusterManager}`;
     const good = await (await cdb('GET', scPath)).json() as Record<string, unknown>;

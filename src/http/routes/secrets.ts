@@ -128,8 +128,10 @@ export function secretRoutes(d: ApiDeps): Router {
     try {
       const res = await writer.submit(edit, { maxWaitMs: MAX_QUEUE_WAIT_MS, deadlineMs: MAX_WRITE_MS });
       d.metrics.secretWrites.inc({ op, result: res.committed ? 'committed' : 'unchanged' });
-      // The secret is durable once pushed; the count follows through the status queue.
-      void m.status.update(cluster, { secrets: { count: count() } });
+      // The secret is durable once pushed; the count, and the head the repo is
+      // now at (so the drift check knows this move is the service's own),
+      // follow through the status queue.
+      void m.status.update(cluster, { secrets: { count: count() }, ...(res.committed ? { repo: { head: res.head } } : {}) });
       return res;
     } catch (e) {
       d.metrics.secretWrites.inc({ op, result: 'failed' });
