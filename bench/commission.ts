@@ -110,6 +110,10 @@ const gitBefore = gitCounter.stats.forwarded;
 // The timer resync (every 10 s) over every known cluster, all of them ready.
 await new Promise((r) => setTimeout(r, 12_000));
 const resyncMs = Math.round((await metric('cluster_manager_last_resync_seconds')) * 1000);
+// The drift check that follows each resync: one ref read per ready cluster.
+const driftCheckMs = Math.round((await metric('cluster_manager_last_drift_check_seconds')) * 1000);
+const driftChecked = await metric('cluster_manager_last_drift_check_repos{outcome="checked"}');
+const driftFailed = await metric('cluster_manager_last_drift_check_repos{outcome="failed"}');
 const gitRequests = gitCounter.stats.forwarded - gitBefore;
 const known = (await metric('cluster_manager_clusters{phase="ready"}'));
 const status = readFileSync(`/proc/${proc.child.pid}/status`, 'utf8');
@@ -123,7 +127,7 @@ clearInterval(sampler);
 console.log(JSON.stringify({
   commission: { clusters: N, seconds: +seconds.toFixed(2), clustersPerSecond: +(N / seconds).toFixed(1), timeToReadyMs: { p50: pct(0.5), p99: pct(0.99) }, gitRequestsPerCluster: gitPerCluster,
     cpuSeconds: { manager: +((managerCpu.user + managerCpu.system) / 1e6).toFixed(1), core: cpu.self, gitProcesses: cpu.children } },
-  resync: { knownClusters: known, startupMs, resyncMs, gitRequests },
+  resync: { knownClusters: known, startupMs, resyncMs, driftCheckMs, driftChecked, driftFailed, resyncWithDriftMs: resyncMs + driftCheckMs, gitRequests },
   managerRss,
   benchProcessPeakRssMB: Math.round(peakRss / 1048576),
 }, null, 2));

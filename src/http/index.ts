@@ -39,6 +39,7 @@ export function createApi(manager: Manager, log: Logger, opts: { externalUrl: ()
       mqtt: () => ({ changeFeed: manager.feed.mqttConnected, sparkplug: manager.node?.connected ?? false }),
       changeFeed: () => ({ live: manager.feed.live, connected: manager.feed.connected }),
       lastResyncMs: () => manager.controller.lastResyncMs,
+      lastDriftCheck: () => manager.controller.lastDriftCheck,
       dependencies: () => dependencyHealth(manager),
     }),
     externalUrl: () => h.externalUrl ?? opts.externalUrl(),

@@ -9,6 +9,8 @@ export interface MetricSources {
   mqtt: () => { changeFeed: boolean; sparkplug: boolean };
   changeFeed: () => { live: 'mqtt' | 'notify'; connected: boolean };
   lastResyncMs: () => number;
+  /** The last drift check: repos looked at, found moved, failed, and how long it took. */
+  lastDriftCheck?: () => { checked: number; moved: number; failed: number; ms: number } | undefined;
   dependencies: () => Record<string, 'ok' | 'failing' | 'unknown'>;
 }
 
@@ -46,6 +48,13 @@ export class Metrics {
       collect() { this.reset(); for (const [k, v] of Object.entries(sources.dependencies())) if (v !== 'unknown') this.set({ service: k }, v === 'ok' ? 1 : 0); } });
     new Gauge({ name: 'cluster_manager_last_resync_seconds', help: 'Duration of the last full resync', registers: [r],
       collect() { this.set(sources.lastResyncMs() / 1000); } });
+    new Gauge({ name: 'cluster_manager_last_drift_check_seconds', help: 'Duration of the last drift check (a ref read per ready cluster, after a resync)', registers: [r],
+      collect() { this.set((sources.lastDriftCheck?.()?.ms ?? 0) / 1000); } });
+    new Gauge({ name: 'cluster_manager_last_drift_check_repos', help: 'Repos in the last drift check, by outcome', labelNames: ['outcome'], registers: [r],
+      collect() {
+        const d = sources.lastDriftCheck?.();
+        for (const outcome of ['checked', 'moved', 'failed'] as const) this.set({ outcome }, d?.[outcome] ?? 0);
+      } });
   }
 
   /** Counts and times every request by its route pattern (not its path, which holds UUIDs). */
