@@ -36,7 +36,15 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/health': { get: { summary: 'Liveness and readiness (public)', security: [], responses: { 200: json({ type: 'object' }, 'Ready'), 503: json({ type: 'object' }, 'Live, not ready: no resync finished yet') } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Text exposition format' }, 401: common[401] } } },
       '/openapi.json': { get: { summary: 'This document', responses: { 200: json({ type: 'object' }, 'OpenAPI'), 401: common[401] } } },
-      '/v1/cluster': { get: { summary: 'Clusters the caller may manage', responses: { 200: json({ type: 'array', items: { type: 'object', properties: { uuid: { type: 'string' }, name: { type: ['string', 'null'] }, phase: { type: 'string' }, ready: { type: 'boolean' } } } }, 'Clusters'), 401: common[401], 503: common[503] } } },
+      '/v1/cluster': { get: { summary: 'Clusters the caller may manage', responses: { 200: json({ type: 'array', items: { type: 'object', properties: {
+        uuid: { type: 'string' }, name: { type: ['string', 'null'] }, phase: { type: 'string' }, ready: { type: 'boolean' },
+        reason: { type: ['string', 'null'], description: 'Why the cluster is not ready: its Ready condition\'s reason' }, message: { type: ['string', 'null'] },
+      } } }, 'Clusters'), 401: common[401], 503: common[503] } } },
+      '/v1/cluster/redeploy': { post: { summary: 'Redeploy every cluster the caller may manage, through the work queue', responses: {
+        202: json({ type: 'object', properties: { queued: { type: 'integer' } } }, 'Queued'), 401: common[401], 503: common[503] } } },
+      '/v1/cluster/{uuid}/redeploy': { post: { summary: 'Render the managed files afresh and push them, even if nothing changed', parameters: [uuid], responses: {
+        200: json({ type: 'object', properties: { head: { type: ['string', 'null'] } } }, 'Pushed (or unchanged) head'), ...common,
+        404: err('Unknown cluster'), 409: err('The cluster cannot be commissioned (see its conditions)') } } },
       '/v1/cluster/{uuid}/status': { get: { summary: 'Setup status of a cluster', parameters: [uuid], responses: { 200: json({ $ref: '#/components/schemas/Status' }, 'Status'), ...common, 404: err('Unknown cluster') } } },
       '/v1/cluster/{uuid}/bootstrap-url': { post: { summary: 'A bootstrap URL with a signed, expiring token', parameters: [uuid], responses: { 200: json({ type: 'string', format: 'uri' }, 'URL (JSON string)'), ...common, 404: err('Unknown cluster'), 409: err('Cluster not ready; `phase` says where it is') } } },
       '/v1/cluster/{uuid}/bootstrap': { get: { summary: 'The bootstrap script (public; the token is the credential)', security: [], parameters: [uuid, { name: 'token', in: 'query', required: true, schema: { type: 'string' } }],
