@@ -51,6 +51,11 @@ export interface ClusterDeviceState {
   repoHead: string | null;
   sealedSecrets: number;
   bootstrapFetches: number;
+  /** What Edge Sync reported of the cluster (see reconcile/edge-health.ts). */
+  edgeReported: boolean;
+  edgeHosts: number;
+  edgeReadyHosts: number;
+  edgeKubernetesVersions: string[];
 }
 
 export interface DeviceInfo {
@@ -90,6 +95,10 @@ const DEVICE_METRICS = {
   repoHead: { name: 'Repo_Head', type: 'String' },
   sealedSecrets: { name: 'Sealed_Secrets', type: COUNT_TYPE },
   bootstrapFetches: { name: 'Bootstrap_Fetches', type: COUNT_TYPE },
+  edgeReported: { name: 'Edge/Reported', type: 'Boolean' },
+  edgeHosts: { name: 'Edge/Hosts', type: COUNT_TYPE },
+  edgeReadyHosts: { name: 'Edge/Ready_Hosts', type: COUNT_TYPE },
+  edgeKubernetesVersions: { name: 'Edge/Kubernetes_Versions', type: 'String' },
 } satisfies Record<keyof ClusterDeviceState | 'uuid' | 'schemaUuid' | 'instanceUuid', MetricDef>;
 
 const clusterMetric = (key: ClusterPhase | 'total'): string => `Clusters/${key}`;
@@ -177,6 +186,8 @@ export class DeviceEntry {
     if (typeof s.ready !== 'boolean') throw new TypeError(`ready must be a boolean, got ${typeof s.ready}`);
     if (!Array.isArray(s.conditions)) throw new TypeError('conditions must be an array');
     if (s.repoHead !== null) str(s.repoHead, 'repoHead');
+    if (typeof s.edgeReported !== 'boolean') throw new TypeError(`edgeReported must be a boolean, got ${typeof s.edgeReported}`);
+    if (!Array.isArray(s.edgeKubernetesVersions)) throw new TypeError('edgeKubernetesVersions must be an array');
     return {
       schemaUuid: CLUSTER_DEVICE_SCHEMA_UUID,
       // The cluster's own object UUID: what the ACS Directory indexes the device by.
@@ -189,6 +200,11 @@ export class DeviceEntry {
       repoHead: s.repoHead ?? '',
       sealedSecrets: count(s.sealedSecrets, 'sealedSecrets'),
       bootstrapFetches: count(s.bootstrapFetches, 'bootstrapFetches'),
+      edgeReported: s.edgeReported,
+      edgeHosts: count(s.edgeHosts, 'edgeHosts'),
+      edgeReadyHosts: count(s.edgeReadyHosts, 'edgeReadyHosts'),
+      // Kubelet versions hold no commas ("v1.31.4+k3s1"), so a list reads plainly.
+      edgeKubernetesVersions: s.edgeKubernetesVersions.map((v, i) => str(v, `edgeKubernetesVersions[${i}]`)).join(', '),
     };
   }
 }

@@ -1,3 +1,4 @@
+import { readStatus } from '../reconcile/setup-status.js';
 import type { Status, StatusStore } from '../reconcile/status.js';
 import type { ClusterDeviceState, ClusterPhase } from './model.js';
 import type { SparkplugNode } from './node.js';
@@ -8,6 +9,7 @@ export function deviceState(status: Status): ClusterDeviceState {
   const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
   const spec = status.spec as { name?: unknown } | undefined;
   const repo = status.repo as { head?: unknown } | undefined;
+  const edge = readStatus(status)?.edge;
   return {
     name: typeof spec?.name === 'string' ? spec.name : '',
     phase: typeof status.phase === 'string' ? status.phase : 'pending',
@@ -16,6 +18,10 @@ export function deviceState(status: Status): ClusterDeviceState {
     repoHead: typeof repo?.head === 'string' ? repo.head : null,
     sealedSecrets: n((status.secrets as { count?: unknown } | undefined)?.count),
     bootstrapFetches: n((status.bootstrap as { fetches?: unknown } | undefined)?.fetches),
+    edgeReported: edge?.reported ?? false,
+    edgeHosts: edge?.hosts ?? 0,
+    edgeReadyHosts: edge?.readyHosts ?? 0,
+    edgeKubernetesVersions: edge?.kubernetesVersions ?? [],
   };
 }
 

@@ -37,6 +37,10 @@ const DEVICE_METRICS: [string, string][] = [
   ['Repo_Head', 'String'],
   ['Sealed_Secrets', 'UInt64'],
   ['Bootstrap_Fetches', 'UInt64'],
+  ['Edge/Reported', 'Boolean'],
+  ['Edge/Hosts', 'UInt64'],
+  ['Edge/Ready_Hosts', 'UInt64'],
+  ['Edge/Kubernetes_Versions', 'String'],
 ];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

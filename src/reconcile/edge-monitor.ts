@@ -1,0 +1,150 @@
+import type { Logger } from 'pino';
+import type { ConfigDbClient } from '../factoryplus/configdb.js';
+import { silentLogger } from '../lib/log.js';
+import { describeEdgeCertificate, edgePatch, NOT_REPORTED, summariseEdge, type EdgeCertificate, type EdgeReport } from './edge-health.js';
+import type { StatusStore } from './status.js';
+
+export interface EdgeMonitorOptions {
+  cdb: Pick<ConfigDbClient, 'select'>;
+  /** The *Edge cluster status* app, which Edge Sync writes. */
+  app: string;
+  status: StatusStore;
+  log?: Logger;
+  now?: () => Date;
+  /** Quiet time after a change notification before reading (default 200 ms): a burst of edge writes costs one read. */
+  debounceMs?: number;
+  /** Status writes in flight at once (default 4): the first pass over a large fleet must not crowd out reconciling. */
+  writeConcurrency?: number;
+}
+
+/**
+ * Keeps every cluster's edge summary and `EdgeReporting` condition in step
+ * with the Edge cluster status entries. It reads all entries in one search
+ * request when told they changed (debounced) and at every resync, compares
+ * in memory, and writes only the clusters whose summary or condition
+ * differs: a resync of a fleet whose edges are unchanged writes nothing.
+ *
+ * A status change made elsewhere (a new cluster becoming ready, a bootstrap
+ * fetch, conditions rewritten by a step) is checked against the last read
+ * reports, without a request.
+ */
+export class EdgeMonitor {
+  private reports = new Map<string, EdgeReport>();
+  /** The last certificate seen per cluster, so an unchanged PEM is not parsed again at each read. */
+  private readonly certs = new Map<string, { pem: string; cert: EdgeCertificate | null }>();
+  private loaded = false;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private readonly dirty = new Set<string>();
+  private writers = 0;
+  private stopped = false;
+  private readonly off: () => void;
+  private readonly log: Logger;
+  private readonly now: () => Date;
+  /** Reads done, and status patches written, since start. */
+  readonly stats = { reads: 0, writes: 0, failures: 0 };
+
+  constructor(private readonly o: EdgeMonitorOptions) {
+    this.log = o.log ?? silentLogger;
+    this.now = o.now ?? (() => new Date());
+    this.off = o.status.onChange((cluster, st) => {
+      if (st && this.loaded && !this.stopped && edgePatch(st, this.report(cluster), this.now())) this.mark(cluster);
+    });
+  }
+
+  private report(cluster: string): EdgeReport {
+    return this.reports.get(cluster) ?? NOT_REPORTED;
+  }
+
+  /** The entries changed: read them again after a quiet time. */
+  changed(): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.refresh().catch(() => undefined);
+    }, this.o.debounceMs ?? 200);
+    this.timer.unref();
+  }
+
+  /** Reads every entry now (a read already running is followed by one more). */
+  refresh(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.read().finally(() => {
+      this.running = undefined;
+      if (this.again && !this.stopped) {
+        this.again = false;
+        this.refresh().catch(() => undefined);
+      }
+    });
+    return this.running;
+  }
+
+  private async read(): Promise<void> {
+    let entries;
+    try {
+      entries = await this.o.cdb.select(this.o.app, ['hosts', 'kubeseal_cert']);
+    } catch (err) {
+      this.stats.failures++;
+      this.log.warn({ err: (err as Error).message }, 'Cannot read the Edge cluster status entries; edge health is left as it was');
+      throw err;
+    }
+    this.stats.reads++;
+    const reports = new Map<string, EdgeReport>();
+    const certs = new Map<string, { pem: string; cert: EdgeCertificate | null }>();
+    for (const [cluster, entry] of Object.entries(entries)) {
+      reports.set(cluster, summariseEdge(entry, (pem) => {
+        if (typeof pem !== 'string') return null;
+        const known = this.certs.get(cluster);
+        const cert = known && known.pem === pem ? known.cert : describeEdgeCertificate(pem);
+        certs.set(cluster, { pem, cert });
+        return cert;
+      }));
+    }
+    this.reports = reports;
+    this.certs.clear();
+    for (const [k, v] of certs) this.certs.set(k, v);
+    this.loaded = true;
+    const now = this.now();
+    for (const cluster of this.o.status.clusters()) {
+      const st = this.o.status.get(cluster);
+      if (st && edgePatch(st, this.report(cluster), now)) this.mark(cluster);
+    }
+  }
+
+  private mark(cluster: string): void {
+    this.dirty.add(cluster);
+    // Not from inside the caller: a status listener must not write re-entrantly.
+    while (this.writers < (this.o.writeConcurrency ?? 4)) {
+      this.writers++;
+      setImmediate(() => { this.write().catch(() => undefined); });
+    }
+  }
+
+  /** Writes dirty clusters one at a time, each patch worked out afresh from the status as it is now. */
+  private async write(): Promise<void> {
+    try {
+      for (const cluster of this.dirty) {
+        this.dirty.delete(cluster);
+        if (this.stopped) return;
+        const st = this.o.status.get(cluster);
+        const patch = st && edgePatch(st, this.report(cluster), this.now());
+        if (!patch) continue;
+        this.stats.writes++;
+        await this.o.status.update(cluster, patch);
+      }
+    } finally {
+      // In the same turn as the emptiness check: a cluster marked after it finds a free writer.
+      this.writers--;
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.off();
+  }
+}
