@@ -3,6 +3,7 @@ import type { Context } from 'koa';
 import { FluxSystemFile, FLUX_SYSTEM_PATH } from '../../bootstrap/flux-system.js';
 import { assembleBootstrapScript, BootstrapTemplateError, renderBootstrap } from '../../bootstrap/script.js';
 import { HttpError } from '../../lib/http-errors.js';
+import { readStatus } from '../../reconcile/setup-status.js';
 import type { Status } from '../../reconcile/status.js';
 import type { ApiDeps } from '../deps.js';
 import { CHALLENGE } from '../authn.js';
@@ -39,7 +40,11 @@ export function clusterRoutes(d: ApiDeps): Router {
       .filter((id) => all || targets.has(id))
       .map((uuid) => {
         const st = m.status.get(uuid)!;
-        return { uuid, name: (st.spec as { name?: string } | undefined)?.name ?? null, phase: st.phase ?? 'pending', ready: st.ready === true };
+        return {
+          uuid, name: (st.spec as { name?: string } | undefined)?.name ?? null, phase: st.phase ?? 'pending', ready: st.ready === true,
+          // Normalised: what merge patches leave absent is null here.
+          edge: readStatus(st)?.edge ?? null,
+        };
       })
       .sort((a, b) => String(a.name).localeCompare(String(b.name)) || a.uuid.localeCompare(b.uuid));
   });
