@@ -4,6 +4,8 @@ import { silentLogger } from '../lib/log.js';
 import { describeEdgeCertificate, edgePatch, NOT_REPORTED, summariseEdge, type EdgeCertificate, type EdgeReport } from './edge-health.js';
 import type { StatusStore } from './status.js';
 
+const YIELD_EVERY = 200;
+
 export interface EdgeMonitorOptions {
   cdb: Pick<ConfigDbClient, 'select'>;
   /** The *Edge cluster status* app, which Edge Sync writes. */
@@ -95,7 +97,12 @@ export class EdgeMonitor {
     this.stats.reads++;
     const reports = new Map<string, EdgeReport>();
     const certs = new Map<string, { pem: string; cert: EdgeCertificate | null }>();
+    let n = 0;
     for (const [cluster, entry] of Object.entries(entries)) {
+      // A certificate not seen before costs a parse (a fraction of a
+      // millisecond): after a start with thousands of them, requests are
+      // still answered between batches.
+      if (++n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
       reports.set(cluster, summariseEdge(entry, (pem) => {
         if (typeof pem !== 'string') return null;
         const known = this.certs.get(cluster);
