@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
 import { silentLogger } from '../lib/log.js';
-import { describeEdgeCertificate, edgePatch, NOT_REPORTED, summariseEdge, type EdgeCertificate, type EdgeReport } from './edge-health.js';
+import { describeEdgeCertificate, EDGE_CONDITION, edgePatch, NOT_REPORTED, summariseEdge, type EdgeCertificate, type EdgeReport } from './edge-health.js';
+import { getCondition, readStatus } from './setup-status.js';
 import type { StatusStore } from './status.js';
 
 const YIELD_EVERY = 200;
@@ -39,6 +40,8 @@ export class EdgeMonitor {
   private running: Promise<void> | undefined;
   private again = false;
   private readonly dirty = new Set<string>();
+  /** The EdgeReporting reason last written per cluster, for logging transitions only. */
+  private readonly reasons = new Map<string, string>();
   private writers = 0;
   private stopped = false;
   private readonly off: () => void;
@@ -51,7 +54,8 @@ export class EdgeMonitor {
     this.log = o.log ?? silentLogger;
     this.now = o.now ?? (() => new Date());
     this.off = o.status.onChange((cluster, st) => {
-      if (st && this.loaded && !this.stopped && edgePatch(st, this.report(cluster), this.now())) this.mark(cluster);
+      if (!st) this.reasons.delete(cluster);
+      else if (this.loaded && !this.stopped && edgePatch(st, this.report(cluster), this.now())) this.mark(cluster);
     });
   }
 
@@ -141,12 +145,29 @@ export class EdgeMonitor {
         const patch = st && edgePatch(st, this.report(cluster), this.now());
         if (!patch) continue;
         this.stats.writes++;
-        await this.o.status.update(cluster, patch);
+        const was = this.reasons.get(cluster) ?? getCondition(readStatus(st), EDGE_CONDITION)?.reason ?? 'NotReported';
+        const written = this.o.status.update(cluster, patch);
+        this.logTransition(cluster, was);
+        await written;
       }
     } finally {
       // In the same turn as the emptiness check: a cluster marked after it finds a free writer.
       this.writers--;
     }
+  }
+
+  /**
+   * One log line when a cluster's edge starts or stops reporting; not for
+   * the first `NotReported` of each cluster (a fleet's first pass would log
+   * every cluster), nor when another writer's rewrite of the conditions is
+   * undone.
+   */
+  private logTransition(cluster: string, was: string): void {
+    const st = readStatus(this.o.status.get(cluster));
+    const cond = getCondition(st, EDGE_CONDITION);
+    if (!cond) return;
+    this.reasons.set(cluster, cond.reason);
+    if (cond.reason !== was) this.log.info({ cluster, name: st?.spec?.name, reason: cond.reason, was }, `Edge cluster: ${cond.message}`);
   }
 
   stop(): void {

@@ -11,6 +11,8 @@
  * `EdgeReporting` to True within seconds, and the Sparkplug device shows it."
  */
 import { X509Certificate } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { expect } from 'chai';
 // Namespace import: the package is CommonJS with __esModule set, so its default export is not reliable.
 import * as spPayload from 'sparkplug-payload';
@@ -47,6 +49,10 @@ describe('Edge health from the Edge cluster status entry', function () {
   let sub: Subscriber;
   let C: string;
   let edgeUrl: string;
+  /** The manager's log lines. */
+  const logged: Array<{ msg: string; cluster?: string; name?: string; reason?: string; was?: string }> = [];
+  const sink = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l) logged.push(JSON.parse(l)); done(); } });
+  const edgeLines = () => logged.filter((l) => l.cluster === C && l.msg.startsWith('Edge cluster'));
 
   const edgeSync = (method: 'PUT' | 'PATCH' | 'DELETE', body?: unknown) => fetch(edgeUrl, {
     method, headers: { Authorization: s.admin, 'Content-Type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' },
@@ -86,7 +92,7 @@ describe('Edge health from the Edge cluster status entry', function () {
 
   before(async () => {
     testCert('rsa');
-    s = await startApiStack();
+    s = await startApiStack({ log: pino({ level: 'info' }, sink) });
     edgeUrl = `${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.edgeStatus}/object/`;
     sub = await subscribe(s.t.core.endpoints.mqtt, s.t.core.credentials.admin, 'spBv1.0/#');
     C = await s.createCluster('edge_health');
@@ -125,6 +131,9 @@ describe('Edge health from the Edge cluster status entry', function () {
     });
     expect(Date.parse(st.edge!.lastChange!)).to.be.within(started - 1000, Date.now());
     console.log(`      EdgeReporting True ${took} ms after the hosts were written`);
+
+    // One log line for the change, naming the cluster; none for its first NotReported.
+    expect(edgeLines().map((l) => [l.name, l.was, l.reason, l.msg])).to.deep.equal([['edge_health', 'NotReported', 'Reporting', 'Edge cluster: 2 of 3 hosts ready']]);
 
     const list = await (await fetch(`${s.url}/v1/cluster`, { headers: { Authorization: s.admin } })).json() as Array<{ uuid: string; edge: Edge | null }>;
     expect(list.find((c) => c.uuid === C)!.edge).to.deep.equal(st.edge);
