@@ -7,6 +7,7 @@ import { DirectoryClient } from './factoryplus/directory.js';
 import { FplusHttp } from './factoryplus/http.js';
 import { Commissioner } from './reconcile/commission.js';
 import { Controller } from './reconcile/controller.js';
+import { EdgeMonitor } from './reconcile/edge-monitor.js';
 import { StatusStore } from './reconcile/status.js';
 import { TemplateCache } from './reconcile/templates.js';
 import { RepoPool } from './repo/pool.js';
@@ -42,6 +43,8 @@ export interface Manager {
   feed: LiveFeed;
   /** Edge cluster status entries (the sealing certificates), kept while the feed is live. */
   edgeStatus: EntryCache<Record<string, unknown>>;
+  /** Keeps each cluster's edge summary and EdgeReporting condition in step with those entries. */
+  edge: EdgeMonitor;
   node: SparkplugNode | undefined;
   stop(): Promise<void>;
 }
@@ -145,23 +148,31 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     }),
   });
   const edgeStatus = new EntryCache<Record<string, unknown>>(cdb, u.app.edgeStatus, () => feed.connected);
+  const edge = new EdgeMonitor({ cdb, app: u.app.edgeStatus, status, log: log.child({ part: 'edge-health' }) });
   const resync = (reason: string) => {
     edgeStatus.invalidate();
     controller.resync(reason).catch(() => undefined);
   };
-  feed.on('resync', resync);
+  feed.on('resync', (reason) => {
+    resync(reason);
+    edge.refresh().catch(() => undefined);
+  });
   feed.on('state', () => edgeStatus.invalidate());
   feed.on('changed', (app) => {
-    if (app === u.app.edgeStatus) edgeStatus.invalidate();
+    if (app === u.app.edgeStatus) {
+      edgeStatus.invalidate();
+      edge.changed();
+    }
     if (templates.apps.includes(app)) templates.invalidate(app);
     if (app === u.app.clusterConfig || templates.apps.includes(app)) resync('changed');
   });
   await feed.start();
 
   return {
-    config, http, dir, cdb, auth, templates, repos, controller, status, feed, edgeStatus, node,
+    config, http, dir, cdb, auth, templates, repos, controller, status, feed, edgeStatus, edge, node,
     async stop() {
       await feed.stop();
+      edge.stop();
       await controller.stop();
       await status.flush();
       unbridge();

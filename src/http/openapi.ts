@@ -22,7 +22,11 @@ export function openApiDocument(version: string): Record<string, unknown> {
           conditions: { type: 'array' }, fluxVersion: { type: 'string' }, self_link: { type: 'string' }, repo: { type: 'object' },
           flux: { type: 'object' }, krbkeys: { type: 'object' }, specHash: { type: 'string' },
           bootstrap: { type: 'object', properties: { fetches: { type: 'integer' }, lastFetch: { type: 'string', format: 'date-time' } } },
-          secrets: { type: 'object', properties: { count: { type: 'integer' } } } } },
+          secrets: { type: 'object', properties: { count: { type: 'integer' } } }, edge: { $ref: '#/components/schemas/EdgeHealth' } } },
+        EdgeHealth: { type: 'object', description: 'What Edge Sync reported of the cluster; `sealingCertificate` and `lastChange` are absent (null in listings) when there is none', properties: {
+          reported: { type: 'boolean' }, hosts: { type: 'integer' }, readyHosts: { type: 'integer' }, kubernetesVersions: { type: 'array', items: { type: 'string' } },
+          sealingCertificate: { type: ['object', 'null'], properties: { fingerprint: { type: 'string' }, notAfter: { type: 'string', format: 'date-time' } } },
+          lastChange: { type: ['string', 'null'], format: 'date-time' } } },
         SealedSecret: { type: 'object', properties: { path: { type: 'string' }, namespace: { type: 'string' }, name: { type: 'string' },
           scope: { enum: ['strict', 'namespace-wide', 'cluster-wide'] }, keys: { type: 'array', items: { type: 'string' } }, certFingerprints: { type: 'object' },
           sealingCertificate: { oneOf: [{ $ref: '#/components/schemas/Certificate' }, { type: 'null' }], description: 'The certificate a seal would use now; null if none usable is reported' } } },
@@ -39,6 +43,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/cluster': { get: { summary: 'Clusters the caller may manage', responses: { 200: json({ type: 'array', items: { type: 'object', properties: {
         uuid: { type: 'string' }, name: { type: ['string', 'null'] }, phase: { type: 'string' }, ready: { type: 'boolean' },
         reason: { type: ['string', 'null'], description: 'Why the cluster is not ready: its Ready condition\'s reason' }, message: { type: ['string', 'null'] },
+        edge: { oneOf: [{ $ref: '#/components/schemas/EdgeHealth' }, { type: 'null' }] },
       } } }, 'Clusters'), 401: common[401], 503: common[503] } } },
       '/v1/cluster/redeploy': { post: { summary: 'Redeploy every cluster the caller may manage, through the work queue', responses: {
         202: json({ type: 'object', properties: { queued: { type: 'integer' } } }, 'Queued'), 401: common[401], 503: common[503] } } },

@@ -50,11 +50,14 @@ export interface EdgeHost {
 
 /** What Edge Sync reported of the cluster (its *Edge cluster status* entry), summarised. */
 export interface EdgeHealth {
+  /** Edge Sync has written the cluster's host list. */
   reported: boolean;
   hosts: number;
   readyHosts: number;
+  /** Distinct kubelet versions of the hosts, sorted. */
   kubernetesVersions: string[];
   sealingCertificate: { fingerprint: string; notAfter: string } | null;
+  /** When this summary last changed; null while nothing has been reported. */
   lastChange: string | null;
 }
 
@@ -103,6 +106,26 @@ function condition(v: unknown): Condition | undefined {
   return c;
 }
 
+const count = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
+
+/**
+ * The edge summary as written by merge patches: a `null` in a patch
+ * removes the property, so an absent certificate or change time is null.
+ */
+function edgeHealth(v: unknown): EdgeHealth | undefined {
+  if (!isObject(v)) return undefined;
+  const cert = v.sealingCertificate;
+  return {
+    reported: v.reported === true,
+    hosts: count(v.hosts),
+    readyHosts: count(v.readyHosts),
+    kubernetesVersions: Array.isArray(v.kubernetesVersions) ? v.kubernetesVersions.filter((x): x is string => typeof x === 'string') : [],
+    sealingCertificate: isObject(cert) && typeof cert.fingerprint === 'string' && typeof cert.notAfter === 'string'
+      ? { fingerprint: cert.fingerprint, notAfter: cert.notAfter } : null,
+    lastChange: typeof v.lastChange === 'string' ? v.lastChange : null,
+  };
+}
+
 const cache = new WeakMap<object, SetupStatus>();
 
 /**
@@ -136,7 +159,8 @@ export function readStatus(json: Json | undefined): SetupStatus | undefined {
     st.bootstrap = { fetches: typeof json.bootstrap.fetches === 'number' ? json.bootstrap.fetches : 0 };
     if (typeof json.bootstrap.lastFetch === 'string') st.bootstrap.lastFetch = json.bootstrap.lastFetch;
   }
-  if (isObject(json.edge)) st.edge = json.edge as unknown as EdgeHealth;
+  const edge = edgeHealth(json.edge);
+  if (edge) st.edge = edge;
   cache.set(json, st);
   return st;
 }

@@ -55,6 +55,11 @@ export interface ClusterDeviceState {
   failureReason?: string;
   /** The cause in words, "" likewise. */
   failureMessage?: string;
+  /** What Edge Sync reported of the cluster (see reconcile/edge-health.ts). */
+  edgeReported: boolean;
+  edgeHosts: number;
+  edgeReadyHosts: number;
+  edgeKubernetesVersions: string[];
 }
 
 export interface DeviceInfo {
@@ -96,6 +101,10 @@ const DEVICE_METRICS = {
   bootstrapFetches: { name: 'Bootstrap_Fetches', type: COUNT_TYPE },
   failureReason: { name: 'Failure_Reason', type: 'String' },
   failureMessage: { name: 'Failure_Message', type: 'String' },
+  edgeReported: { name: 'Edge/Reported', type: 'Boolean' },
+  edgeHosts: { name: 'Edge/Hosts', type: COUNT_TYPE },
+  edgeReadyHosts: { name: 'Edge/Ready_Hosts', type: COUNT_TYPE },
+  edgeKubernetesVersions: { name: 'Edge/Kubernetes_Versions', type: 'String' },
 } satisfies Record<keyof ClusterDeviceState | 'uuid' | 'schemaUuid' | 'instanceUuid', MetricDef>;
 
 const clusterMetric = (key: ClusterPhase | 'total'): string => `Clusters/${key}`;
@@ -183,6 +192,8 @@ export class DeviceEntry {
     if (typeof s.ready !== 'boolean') throw new TypeError(`ready must be a boolean, got ${typeof s.ready}`);
     if (!Array.isArray(s.conditions)) throw new TypeError('conditions must be an array');
     if (s.repoHead !== null) str(s.repoHead, 'repoHead');
+    if (typeof s.edgeReported !== 'boolean') throw new TypeError(`edgeReported must be a boolean, got ${typeof s.edgeReported}`);
+    if (!Array.isArray(s.edgeKubernetesVersions)) throw new TypeError('edgeKubernetesVersions must be an array');
     return {
       schemaUuid: CLUSTER_DEVICE_SCHEMA_UUID,
       // The cluster's own object UUID: what the ACS Directory indexes the device by.
@@ -197,6 +208,11 @@ export class DeviceEntry {
       bootstrapFetches: count(s.bootstrapFetches, 'bootstrapFetches'),
       failureReason: str(s.failureReason ?? '', 'failureReason'),
       failureMessage: str(s.failureMessage ?? '', 'failureMessage'),
+      edgeReported: s.edgeReported,
+      edgeHosts: count(s.edgeHosts, 'edgeHosts'),
+      edgeReadyHosts: count(s.edgeReadyHosts, 'edgeReadyHosts'),
+      // Kubelet versions hold no commas ("v1.31.4+k3s1"), so a list reads plainly.
+      edgeKubernetesVersions: s.edgeKubernetesVersions.map((v, i) => str(v, `edgeKubernetesVersions[${i}]`)).join(', '),
     };
   }
 }

@@ -20,6 +20,10 @@ export function deviceState(status: Status): ClusterDeviceState {
     bootstrapFetches: n(st.bootstrap?.fetches),
     failureReason: failing?.reason ?? '',
     failureMessage: failing?.message ?? '',
+    edgeReported: st.edge?.reported ?? false,
+    edgeHosts: st.edge?.hosts ?? 0,
+    edgeReadyHosts: st.edge?.readyHosts ?? 0,
+    edgeKubernetesVersions: st.edge?.kubernetesVersions ?? [],
   };
 }
 

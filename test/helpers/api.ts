@@ -4,7 +4,7 @@ import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { createApi } from '../../src/http/index.js';
 import type { ApiDeps } from '../../src/http/deps.js';
 import { listen } from '../../src/lib/listen.js';
-import { silentLogger } from '../../src/lib/log.js';
+import { silentLogger, type Logger } from '../../src/lib/log.js';
 import { startManager, type Manager } from '../../src/manager.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from './core.js';
 import { waitFor } from './processes.js';
@@ -34,6 +34,8 @@ export async function startApiStack(opts: {
   serviceUrls?: (core: TestCore['core']['endpoints']) => Promise<{ configdbUrl?: string; gitUrl?: string; authUrl?: string }>;
   /** An MQTT 5 broker to use instead of the embedded one (TEST_MQTT_URL by default). */
   mqttUrl?: string;
+  /** The manager's logger (silent by default). */
+  log?: Logger;
 } = {}): Promise<ApiStack> {
   const t = await startTestCore({ mqttUrl: opts.mqttUrl });
   const factoryplus = opts.serviceUrls ? { factoryplus: await opts.serviceUrls(t.core.endpoints) } : {};
@@ -41,7 +43,7 @@ export async function startApiStack(opts: {
   const u = config.uuids;
   const m = await startManager({
     config, directoryUrl: t.core.endpoints.directory, credentials: t.core.credentials.clusterManager,
-    mqttProtocol: opts.mqttUrl || process.env.TEST_MQTT_URL ? 5 : 4, log: silentLogger,
+    mqttProtocol: opts.mqttUrl || process.env.TEST_MQTT_URL ? 5 : 4, log: opts.log ?? silentLogger,
   });
   let base = '';
   const { app, deps } = createApi(m, silentLogger, { externalUrl: () => base, now: opts.now });

@@ -39,6 +39,10 @@ const DEVICE_METRICS: [string, string][] = [
   ['Bootstrap_Fetches', 'UInt64'],
   ['Failure_Reason', 'String'],
   ['Failure_Message', 'String'],
+  ['Edge/Reported', 'Boolean'],
+  ['Edge/Hosts', 'UInt64'],
+  ['Edge/Ready_Hosts', 'UInt64'],
+  ['Edge/Kubernetes_Versions', 'String'],
 ];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

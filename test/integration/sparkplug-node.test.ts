@@ -77,6 +77,10 @@ const DEVICE_METRICS: [string, string][] = [
   ['Bootstrap_Fetches', 'UInt64'],
   ['Failure_Reason', 'String'],
   ['Failure_Message', 'String'],
+  ['Edge/Reported', 'Boolean'],
+  ['Edge/Hosts', 'UInt64'],
+  ['Edge/Ready_Hosts', 'UInt64'],
+  ['Edge/Kubernetes_Versions', 'String'],
 ];
 
 function clusterState(over: Partial<ClusterDeviceState> = {}): ClusterDeviceState {
@@ -88,6 +92,10 @@ function clusterState(over: Partial<ClusterDeviceState> = {}): ClusterDeviceStat
     repoHead: null,
     sealedSecrets: 0,
     bootstrapFetches: 0,
+    edgeReported: false,
+    edgeHosts: 0,
+    edgeReadyHosts: 0,
+    edgeKubernetesVersions: [],
     ...over,
   };
 }
@@ -408,7 +416,10 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
 
     it('publishes NBIRTH first (seq 0, every metric named, aliased and typed) then a DBIRTH per device', async () => {
       const node = makeNode();
-      node.setDevice(CLUSTER_A, clusterState({ phase: 'ready', ready: true, repoHead: 'abc123', sealedSecrets: 3, bootstrapFetches: 2 }));
+      node.setDevice(CLUSTER_A, clusterState({
+        phase: 'ready', ready: true, repoHead: 'abc123', sealedSecrets: 3, bootstrapFetches: 2,
+        edgeReported: true, edgeHosts: 3, edgeReadyHosts: 2, edgeKubernetesVersions: ['v1.30.6+k3s1', 'v1.31.4+k3s1'],
+      }));
       node.setDevice(CLUSTER_B, clusterState({ name: 'Other', conditions: [{ type: 'Ready', status: 'False' }] }));
       node.setNodeMetrics({ clusters: { ready: 1, pending: 1, total: 2 }, lastError: 'boom' });
       await node.start();
@@ -448,6 +459,7 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
         'Device Control/Rebirth': false, Schema_UUID: CLUSTER_DEVICE_SCHEMA_UUID, Instance_UUID: CLUSTER_A,
         Name: 'Line 1/Cell #2', Cluster_UUID: CLUSTER_A, Phase: 'ready', Ready: true, Conditions: '[]',
         Repo_Head: 'abc123', Sealed_Secrets: 3n, Bootstrap_Fetches: 2n, Failure_Reason: '', Failure_Message: '',
+        'Edge/Reported': true, 'Edge/Hosts': 3n, 'Edge/Ready_Hosts': 2n, 'Edge/Kubernetes_Versions': 'v1.30.6+k3s1, v1.31.4+k3s1',
       });
       expect(values(dB)).to.deep.include({ Name: 'Other', Repo_Head: '', Conditions: '[{"type":"Ready","status":"False"}]' });
       expect(node.status()).to.deep.equal({ connected: true, born: true, bdSeq: 0 });

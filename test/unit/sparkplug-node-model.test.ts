@@ -8,6 +8,7 @@ import { NodeModel, type ClusterDeviceState } from '../../src/sparkplug/model.js
 
 const STATE: ClusterDeviceState = {
   name: 'a', phase: 'pending', ready: false, conditions: [], repoHead: null, sealedSecrets: 0, bootstrapFetches: 0,
+  edgeReported: false, edgeHosts: 0, edgeReadyHosts: 0, edgeKubernetesVersions: [],
 };
 
 function model(): NodeModel {
@@ -56,8 +57,8 @@ describe('Sparkplug node model', () => {
     m.setDevice('a', STATE);
     const aliases = [m.node, ...[...m.devices.values()].map((d) => d.metrics)].flatMap((s) => s.birth(0).map((x) => x.alias));
     expect(new Set(aliases.map(String)).size).to.equal(aliases.length);
-    // 15 node metrics, then 12 per device: the re-added 'a' gets 40..51, not its old 16..27.
-    expect(m.devices.get('a')!.metrics.birth(0).map((x) => x.alias)).to.deep.equal([40n, 41n, 42n, 43n, 44n, 45n, 46n, 47n, 48n, 49n, 50n, 51n]);
+    // 15 node metrics, then 16 per device: the re-added 'a' gets 48..63, not its old 16..31.
+    expect(m.devices.get('a')!.metrics.birth(0).map((x) => x.alias)).to.deep.equal(Array.from({ length: 16 }, (_, i) => BigInt(48 + i)));
   });
 
   it('reports changes only for differing values, and DATA metrics by alias only', () => {
@@ -81,6 +82,9 @@ describe('Sparkplug node model', () => {
     expect(() => m.setDevice('a', { ...STATE, ready: 'yes' } as never)).to.throw(TypeError);
     expect(() => m.setDevice('a', { ...STATE, sealedSecrets: -1 })).to.throw(TypeError);
     expect(() => m.setDevice('a', { ...STATE, repoHead: 5 } as never)).to.throw(TypeError);
+    expect(() => m.setDevice('a', { ...STATE, edgeReported: 1 } as never)).to.throw(TypeError);
+    expect(() => m.setDevice('a', { ...STATE, edgeReadyHosts: 0.5 })).to.throw(TypeError);
+    expect(() => m.setDevice('a', { ...STATE, edgeKubernetesVersions: [1] } as never)).to.throw(TypeError);
     expect(m.devices.size).to.equal(0);
   });
 });

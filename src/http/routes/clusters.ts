@@ -46,6 +46,8 @@ export function clusterRoutes(d: ApiDeps): Router {
           uuid, name: st.spec?.name ?? null, phase: st.phase, ready: st.ready,
           // Why it is not ready, when it is not: the failing step's reason and cause.
           reason: notReadyReason(st), message: ready?.status === 'False' ? ready.message : null,
+          // Normalised: what merge patches leave absent is null here.
+          edge: st.edge ?? null,
         };
       })
       .sort((a, b) => String(a.name).localeCompare(String(b.name)) || a.uuid.localeCompare(b.uuid));
