@@ -8,7 +8,8 @@ import {
 } from '../../src/bootstrap/script.js';
 import { bootstrapTemplate } from '../../src/embedded/seed/templates.js';
 import { renderTemplate, templateKeys } from '../../src/repo/template.js';
-import { referencePath } from '../helpers/reference.js';
+import { readFixture } from '../fixtures/cluster-repo.js';
+import { readFluxSystemYaml } from '../fixtures/flux-system.js';
 
 const SHELLCHECK = '/usr/bin/shellcheck';
 const DASH = ['/usr/bin/dash', '/bin/dash'].find((p) => existsSync(p)) ?? '/usr/bin/dash';
@@ -21,8 +22,9 @@ const values = {
   domain: 'factoryplus.example.com',
   krbkeys: 'ghcr.io/amrc-factoryplus/acs-krb-keys-operator:v3.2.1',
 };
-const fluxSystemYaml = readFileSync(referencePath('data/flux-system.yaml'), 'utf8');
-const selfLink = readFileSync(referencePath('examples/cluster-repo/edo/cluster/self-link.yaml'), 'utf8');
+/** A Flux installation of the real one's size and shape, and a self-link as the cluster repo renders it. */
+const fluxSystemYaml = readFluxSystemYaml();
+const selfLink = readFixture('edo/cluster/self-link.yaml');
 
 /** Text that would break an unquoted here-doc, a fixed marker or String.replace. */
 const TRICKY = [

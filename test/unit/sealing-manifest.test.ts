@@ -18,7 +18,6 @@ import {
   upsertSealedKey,
   type SealedKeyWrite,
 } from '../../src/sealing/index.js';
-import { referencePath } from '../helpers/reference.js';
 
 const FP1 = 'a'.repeat(64);
 const FP2 = 'b'.repeat(64);
@@ -58,8 +57,8 @@ describe('sealing: SealedSecret manifests', () => {
     expect(() => sealedSecretPath('ns', '../x')).to.throw(InvalidSecretAddress);
   });
 
-  it('starts a new file in exactly the shape of the reference example', () => {
-    const [reference] = parseMultiDoc(readFileSync(referencePath('examples/sealed-secret.example.yaml'), 'utf8')) as Doc[];
+  it('starts a new file in exactly the shape of the original (test/fixtures/sealed-secret.yaml)', () => {
+    const [reference] = parseMultiDoc(readFileSync(new URL('../fixtures/sealed-secret.yaml', import.meta.url), 'utf8')) as Doc[];
     const key = Object.keys(reference.spec.encryptedData)[0];
     const text = upsertSealedKey(undefined, write({ key, ciphertext: 'AgBxyz==' }));
     expect(text.startsWith('---\n')).to.equal(true);
