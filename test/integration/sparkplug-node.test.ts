@@ -10,7 +10,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import * as spPayload from 'sparkplug-payload';
 import { startBroker, type EmbeddedBroker } from '../../src/embedded/broker/index.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { requireTool } from '../helpers/tools.js';
 import {
   CLUSTER_MANAGER_SERVICE_UUID,
   FACTORYPLUS_PAYLOAD_UUID,
@@ -34,7 +35,6 @@ const tahu = spPayload.get('spBv1.0')!;
 type TahuPayload = ReturnType<typeof tahu.decodePayload>;
 type TahuMetric = NonNullable<TahuPayload['metrics']>[number];
 
-const MOSQUITTO = '/usr/sbin/mosquitto';
 const EXTERNAL_MQTT_URL = process.env.TEST_MQTT_URL || undefined;
 const CREDS = { username: 'cluster-manager', password: 'cm-secret' };
 const HOST_CREDS = { username: 'host', password: 'host-secret' };
@@ -140,16 +140,14 @@ async function waitForPort(port: number, timeoutMs = 5000): Promise<void> {
 
 /** A mosquitto child process (anonymous, loopback, no persistence) that can be killed and restarted on its port. */
 async function spawnMosquitto(): Promise<RestartableBroker> {
-  if (!existsSync(MOSQUITTO)) {
-    throw new Error(`${MOSQUITTO} is not installed: these tests need mosquitto (apt-get install mosquitto)`);
-  }
+  const mosquitto = requireTool('mosquitto');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sp-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
-    const c = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
+    const c = spawn(mosquitto, ['-c', conf], { stdio: 'ignore' });
     child = c;
     await waitForPort(port);
     if (c.exitCode !== null) throw new Error(`mosquitto exited with ${c.exitCode}`);

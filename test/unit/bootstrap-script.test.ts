@@ -10,9 +10,10 @@ import { bootstrapTemplate } from '../../src/embedded/seed/templates.js';
 import { renderTemplate, templateKeys } from '../../src/repo/template.js';
 import { readFixture } from '../fixtures/cluster-repo.js';
 import { readFluxSystemYaml } from '../fixtures/flux-system.js';
+import { requireTool, toolPath } from '../helpers/tools.js';
 
-const SHELLCHECK = '/usr/bin/shellcheck';
-const DASH = ['/usr/bin/dash', '/bin/dash'].find((p) => existsSync(p)) ?? '/usr/bin/dash';
+const SHELLCHECK = toolPath('shellcheck') ?? 'shellcheck';
+const DASH = toolPath('dash') ?? 'dash';
 
 /** The bootstrap context of reference §1.5 for a realistic installation. */
 const values = {
@@ -40,7 +41,7 @@ function render(): RenderedBootstrap {
 
 function shellcheck(text: string): { status: number | null; out: string } {
   const r = spawnSync(SHELLCHECK, ['-s', 'sh', '-'], { input: text, encoding: 'utf8' });
-  if (r.error) throw new Error(`shellcheck could not be run (${r.error.message}); install it at ${SHELLCHECK}`);
+  if (r.error) throw new Error(`shellcheck could not be run (${r.error.message})`);
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
@@ -155,8 +156,8 @@ describe('bootstrap script', function () {
   after(() => { for (const sb of sandboxes) rmSync(sb.root, { recursive: true, force: true }); });
 
   before(() => {
-    if (!existsSync(SHELLCHECK)) throw new Error(`shellcheck is required at ${SHELLCHECK} for these tests`);
-    if (!existsSync(DASH)) throw new Error('dash is required for these tests');
+    requireTool('shellcheck');
+    requireTool('dash');
   });
 
   it('uses the template variables of the original', () => {
