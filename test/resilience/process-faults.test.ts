@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config/index.js';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { testCert } from '../helpers/certs.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
+import { byIntensity, INTENSITY } from '../helpers/intensity.js';
 import { runMain, waitFor, type Proc } from '../helpers/processes.js';
 import { unsealValue } from '../helpers/unseal.js';
 
@@ -19,16 +20,17 @@ import { unsealValue } from '../helpers/unseal.js';
  * secret, no duplicate account, grant or population commit, nothing left of
  * the deleted clusters.
  *
- * SOAK=1: more kills, clusters and clients. SEED=n replays a run.
+ * 8 kills in npm test, 20 in npm run test:resilience, 60 in the soak, with
+ * clusters and clients to match (test/helpers/intensity.ts). SEED=n replays a run.
  */
 
 const run = promisify(execFile);
-const SOAK = process.env.SOAK === '1';
+const SOAK = INTENSITY === 'soak';
 const SEED = Number(process.env.SEED ?? 20240611);
-const KILLS = SOAK ? 60 : 20;
-const CLUSTERS = SOAK ? 40 : 20;
-const DELETES = SOAK ? 10 : 5;
-const CLIENTS = SOAK ? 8 : 4;
+const KILLS = byIntensity({ short: 8, long: 20, soak: 60 });
+const CLUSTERS = byIntensity({ short: 10, long: 20, soak: 40 });
+const DELETES = byIntensity({ short: 3, long: 5, soak: 10 });
+const CLIENTS = byIntensity({ short: 4, long: 4, soak: 8 });
 /** Kill delay after spawn: uniform in [MIN_KILL_MS, MIN_KILL_MS + SPREAD_KILL_MS). */
 const MIN_KILL_MS = 300;
 const SPREAD_KILL_MS = SOAK ? 6000 : 3500;
