@@ -11,7 +11,7 @@
 # ---------------------------------------------------------------------------
 # Build stage: compiles the TypeScript and the native better-sqlite3 addon,
 # then strips the dependency tree down to what runs in production.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 
 # better-sqlite3 is a native addon. npm first tries to fetch a prebuilt
 # binary; where none matches (or there is no route to it) node-gyp compiles
@@ -50,7 +50,7 @@ RUN npm prune --omit=dev --no-audit --no-fund \
 # ---------------------------------------------------------------------------
 # Runtime stage: the same Debian release as the build stage, so the addon
 # compiled there links against the same glibc here.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 
 # git: the embedded Factory+ core's Git server runs `git http-backend` (the
 # Cluster Manager itself speaks Git through isomorphic-git, in-process).
