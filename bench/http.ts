@@ -5,7 +5,8 @@
  * 1. GET /v1/cluster/{uuid}/status at concurrency 50, with a Bearer token
  *    from POST /token and with Basic: req/s, p50/p99 latency, errors.
  * 2. GET /v1/cluster/{uuid}/bootstrap?token=... at concurrency 20, with the
- *    468 kB reference flux-system.yaml in the shared Helm repo: req/s,
+ *    473 kB test/fixtures/flux-system.yaml (the size and shape of a real
+ *    Flux installation) in the shared Helm repo: req/s,
  *    p50/p99 latency, bytes/s.
  * Targets: status >= 2,000 req/s, bootstrap >= 300 req/s (2 cores).
  * Prints one JSON object.
@@ -15,26 +16,26 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { FLUX_SYSTEM_PATH } from '../src/bootstrap/flux-system.js';
 import { startApiStack } from '../test/helpers/api.js';
+import { fluxSystemFile } from '../test/fixtures/flux-system.js';
 import { clone, git, repoUrl } from '../test/helpers/git.js';
 import { runLoad, type LoadResult } from './load-client.js';
 
 const SECONDS = Number(process.argv[2] ?? 10);
 const PARTS = new Set((process.argv[3] ?? 'status,bootstrap').split(','));
 const WARMUP_MS = 1500;
-const REFERENCE_FLUX = '/work/shared/reference/data/flux-system.yaml';
 
 const s = await startApiStack();
 const { t, m, url } = s;
 try {
   const cluster = await s.createCluster('bench_http');
 
-  // The reference flux-system.yaml into the shared Helm repo, pushed as admin.
+  // A full-size flux-system.yaml into the shared Helm repo, pushed as admin.
   const helm = (await m.templates.serviceConfig()).repo.helm.uuid;
   const dir = await clone(repoUrl(t.core.endpoints.git, helm, t.core.credentials.admin));
   mkdirSync(dirname(join(dir, FLUX_SYSTEM_PATH)), { recursive: true });
-  copyFileSync(REFERENCE_FLUX, join(dir, FLUX_SYSTEM_PATH));
+  copyFileSync(fluxSystemFile, join(dir, FLUX_SYSTEM_PATH));
   await git(['add', FLUX_SYSTEM_PATH], dir);
-  await git(['commit', '-q', '--allow-empty', '-m', 'bench: reference flux-system.yaml'], dir);
+  await git(['commit', '-q', '--allow-empty', '-m', 'bench: full-size flux-system.yaml'], dir);
   await git(['push', '-q', 'origin', 'HEAD:main'], dir);
   rmSync(dirname(dir), { recursive: true, force: true });
 
@@ -71,8 +72,8 @@ try {
   const first = await fetch(bootstrapUrl);
   const script = await first.text();
   if (first.status !== 200) throw new Error(`GET bootstrap: ${first.status} ${script.slice(0, 300)}`);
-  const fluxBytes = statSync(REFERENCE_FLUX).size;
-  if (!script.includes(readFileSync(REFERENCE_FLUX, 'utf8').slice(0, 2000))) throw new Error('the bootstrap script does not hold the reference flux-system.yaml');
+  const fluxBytes = statSync(fluxSystemFile).size;
+  if (!script.includes(readFileSync(fluxSystemFile, 'utf8').slice(0, 2000))) throw new Error('the bootstrap script does not hold the pushed flux-system.yaml');
   const fetchesBefore = (m.status.get(cluster)?.bootstrap as { fetches?: number } | undefined)?.fetches ?? 0;
   const bootstrap = await measure({ base: url, path: `${bootstrapUrl.pathname}${bootstrapUrl.search}`, concurrency: 20, durationMs: SECONDS * 1000 });
   const fetchesAfter = (m.status.get(cluster)?.bootstrap as { fetches?: number } | undefined)?.fetches ?? 0;

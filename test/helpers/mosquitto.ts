@@ -9,8 +9,8 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireTool } from './tools.js';
 
-const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
 
 export interface RestartableBroker {
   url: string;
@@ -54,7 +54,7 @@ export async function waitForPort(port: number, timeoutMs = 5000): Promise<void>
  * subscription and only withholds the messages.
  */
 export async function spawnMosquitto(opts: { acl?: string } = {}): Promise<RestartableBroker> {
-  if (!MOSQUITTO) throw new Error('mosquitto is not installed: these tests need it (apt-get install mosquitto)');
+  const mosquitto = requireTool('mosquitto');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sp-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
@@ -68,7 +68,7 @@ export async function spawnMosquitto(opts: { acl?: string } = {}): Promise<Resta
   writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n${aclLine}`);
   let child: ChildProcess | undefined;
   const launch = async (): Promise<void> => {
-    const c = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
+    const c = spawn(mosquitto, ['-c', conf], { stdio: 'ignore' });
     child = c;
     await waitForPort(port);
     if (c.exitCode !== null) throw new Error(`mosquitto exited with ${c.exitCode}`);

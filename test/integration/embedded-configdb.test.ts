@@ -1,19 +1,22 @@
 import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { AuthModel } from '../../src/embedded/auth/model.js';
 import { createConfigDbApp } from '../../src/embedded/configdb/index.js';
 import { ObjectRegistry, RankClass } from '../../src/embedded/configdb/objects.js';
 import { ConfigApp, ConfigStore } from '../../src/embedded/configdb/store.js';
 import { openDatabase, type Db } from '../../src/embedded/db.js';
 import { listen, TokenStore, type Listening } from '../../src/embedded/http-kit.js';
+import { appSchemas } from '../../src/embedded/seed/schemas.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { newUuid, WILDCARD } from '../../src/lib/uuid.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const REFERENCE = resolve(here, '../../../shared/reference');
+/** The Edge cluster configuration schema the embedded core seeds (src/embedded/seed/schemas.ts). */
+const EDGE_CONFIG_SCHEMA = JSON.stringify(appSchemas({
+  clusterConfig: 'clusterConfig', setupStatus: 's', fluxTemplate: 'f', bootstrapTemplate: 'b', gitRepoConfig: 'g',
+  helmChartTemplate: 'h', k8sTemplate: 'k', info: 'i', sparkplugAddress: 'p',
+}).clusterConfig, null, 2);
 
 const PERM = {
   ReadConfig: '4a339562-cd57-408d-9d1a-6529a383ea4b',
@@ -386,7 +389,7 @@ describe('embedded Config Store over HTTP', function () {
   });
 
   describe('application schemas', () => {
-    const schemaText = () => readFileSync(join(REFERENCE, 'dumps/schemas/edge-cluster-configuration.bdb13634.schema.json'), 'utf8');
+    const schemaText = () => EDGE_CONFIG_SCHEMA;
 
     it('validates entries against the Edge cluster configuration schema (422 with the messages)', async () => {
       await expectStatus('PUT', entry(SCHEMA_APP, EDGE_CONFIG), 201, { raw: schemaText() });
@@ -649,8 +652,8 @@ describe('embedded Config Store over HTTP', function () {
       await expectStatus('GET', `/v2/object/${fresh}`, 404);
     });
 
-    it('loads the core applications dump of a Factory+ installation', async () => {
-      const dumps = JSON.parse(readFileSync(join(REFERENCE, 'dumps/acs-service-setup-resolved/core-apps.json'), 'utf8')) as unknown[];
+    it('loads a core applications dump in the Factory+ v2 format (test/fixtures/configdb)', async () => {
+      const dumps = JSON.parse(readFileSync(new URL('../fixtures/configdb/core-apps.dump.json', import.meta.url), 'utf8')) as unknown[];
       for (const d of dumps) await expectStatus('POST', '/load', 204, { body: d });
       expect(await expectStatus('GET', `/v2/object/${REGISTRATION}`, 200)).to.include({ class: APPLICATION, rank: 1 });
       expect(await expectStatus('GET', entry(INFO, REGISTRATION), 200)).to.deep.equal({ name: 'Object registration' });

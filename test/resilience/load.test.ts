@@ -7,6 +7,7 @@ import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { storeBytes } from '../../src/repo/git-store.js';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { testCert } from '../helpers/certs.js';
+import { byIntensity, INTENSITY } from '../helpers/intensity.js';
 import { waitFor } from '../helpers/processes.js';
 import { unsealValue } from '../helpers/unseal.js';
 
@@ -17,13 +18,15 @@ import { unsealValue } from '../helpers/unseal.js';
  * 503 with Retry-After); every cluster becomes ready; every acknowledged
  * secret is in its repo; memory stays bounded.
  *
- * SOAK=1: 2000 clusters and 100 clients (default 150 and 20).
+ * 40 clusters and 10 clients in npm test, 150 and 20 in npm run
+ * test:resilience, 2000 and 100 in the soak (test/helpers/intensity.ts);
+ * LOAD_CLUSTERS and LOAD_CLIENTS override.
  */
 
 const run = promisify(execFile);
-const SOAK = process.env.SOAK === '1';
-const N = Number(process.env.LOAD_CLUSTERS ?? (SOAK ? 2000 : 150));
-const C = Number(process.env.LOAD_CLIENTS ?? (SOAK ? 100 : 20));
+const SOAK = INTENSITY === 'soak';
+const N = Number(process.env.LOAD_CLUSTERS ?? byIntensity({ short: 40, long: 150, soak: 2000 }));
+const C = Number(process.env.LOAD_CLIENTS ?? byIntensity({ short: 10, long: 20, soak: 100 }));
 const RSS_LIMIT = 1024 * 1024 * 1024;
 const REQUEST_BOUND_MS = 20_000;
 const READY_WITHIN_MS = SOAK ? 3_600_000 : 110_000;

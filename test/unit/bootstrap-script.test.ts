@@ -9,10 +9,12 @@ import {
 import { bootstrapTemplate } from '../../src/embedded/seed/templates.js';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { renderTemplate, templateKeys } from '../../src/repo/template.js';
-import { referencePath } from '../helpers/reference.js';
+import { readFixture } from '../fixtures/cluster-repo.js';
+import { readFluxSystemYaml } from '../fixtures/flux-system.js';
+import { requireTool, toolPath } from '../helpers/tools.js';
 
-const SHELLCHECK = '/usr/bin/shellcheck';
-const DASH = ['/usr/bin/dash', '/bin/dash'].find((p) => existsSync(p)) ?? '/usr/bin/dash';
+const SHELLCHECK = toolPath('shellcheck') ?? 'shellcheck';
+const DASH = toolPath('dash') ?? 'dash';
 
 /** The bootstrap context of reference §1.5 for a realistic installation. */
 const values = {
@@ -22,8 +24,9 @@ const values = {
   domain: 'factoryplus.example.com',
   krbkeys: 'ghcr.io/amrc-factoryplus/acs-krb-keys-operator:v3.2.1',
 };
-const fluxSystemYaml = readFileSync(referencePath('data/flux-system.yaml'), 'utf8');
-const selfLink = readFileSync(referencePath('examples/cluster-repo/edo/cluster/self-link.yaml'), 'utf8');
+/** A Flux installation of the real one's size and shape, and a self-link as the cluster repo renders it. */
+const fluxSystemYaml = readFluxSystemYaml();
+const selfLink = readFixture('edo/cluster/self-link.yaml');
 
 /** Text that would break an unquoted here-doc, a fixed marker or String.replace. */
 const TRICKY = [
@@ -39,7 +42,7 @@ function render(): RenderedBootstrap {
 
 function shellcheck(text: string): { status: number | null; out: string } {
   const r = spawnSync(SHELLCHECK, ['-s', 'sh', '-'], { input: text, encoding: 'utf8' });
-  if (r.error) throw new Error(`shellcheck could not be run (${r.error.message}); install it at ${SHELLCHECK}`);
+  if (r.error) throw new Error(`shellcheck could not be run (${r.error.message})`);
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
@@ -154,8 +157,8 @@ describe('bootstrap script', function () {
   after(() => { for (const sb of sandboxes) rmSync(sb.root, { recursive: true, force: true }); });
 
   before(() => {
-    if (!existsSync(SHELLCHECK)) throw new Error(`shellcheck is required at ${SHELLCHECK} for these tests`);
-    if (!existsSync(DASH)) throw new Error('dash is required for these tests');
+    requireTool('shellcheck');
+    requireTool('dash');
   });
 
   it('uses the template variables of the original', () => {

@@ -1,7 +1,5 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ObjectRegistry, RankClass } from '../../src/embedded/configdb/objects.js';
 import { ConfigApp, ConfigStore } from '../../src/embedded/configdb/store.js';
 import { openDatabase, type Db } from '../../src/embedded/db.js';
@@ -9,8 +7,6 @@ import { HttpError } from '../../src/lib/http-errors.js';
 import type { Json } from '../../src/lib/merge-patch.js';
 import { newUuid } from '../../src/lib/uuid.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const SCHEMAS = resolve(here, '../../../shared/reference/dumps/schemas');
 const OWNER = newUuid();
 
 function status(fn: () => unknown): number {
@@ -97,7 +93,7 @@ describe('ConfigStore', () => {
   });
 
   it('compiles schemas of either dialect once per version', () => {
-    const info = JSON.parse(readFileSync(join(SCHEMAS, 'general-information.64a8bfa9.schema.json'), 'utf8')) as Json;
+    const info = JSON.parse(readFileSync(new URL('../fixtures/configdb/info.schema.json', import.meta.url), 'utf8')) as Json;
     store.put(ConfigApp.ConfigSchema, ConfigApp.Info, info);
     expect(status(() => store.put(ConfigApp.Info, obj, { location: 'x' }))).to.equal(422);
     expect(store.put(ConfigApp.Info, obj, { name: 'Thing', contact: [{ name: 'A', email: 'a@example.com' }] })).to.equal('created');

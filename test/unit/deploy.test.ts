@@ -506,10 +506,12 @@ describe('Dockerfile', () => {
     manifests = loadManifests(); // the uid is checked against the Deployment
   });
 
-  it('is multi-stage, building and running on node:20 slim', () => {
+  it('is multi-stage, building and running on node:24 slim, within package.json engines', () => {
     expect(stages.length).to.be.at.least(2);
     expect(stages[0]!.name, 'build stage named').to.be.a('string');
-    for (const s of stages) expect(s.from).to.match(/^node:20[\w.-]*-slim(@sha256:[0-9a-f]{64})?$/);
+    for (const s of stages) expect(s.from).to.match(/^node:24[\w.-]*-slim(@sha256:[0-9a-f]{64})?$/);
+    const engines = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { engines: { node: string } }).engines.node;
+    expect(engines.split('||').map((r) => r.trim())).to.include('^24.0.0');
     const runs = stages[0]!.body.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
     expect(runs).to.match(/npm ci\b/);
     expect(runs).to.match(/npm run build\b/);

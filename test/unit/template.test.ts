@@ -1,8 +1,7 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
 import { renderTemplate, templateKeys } from '../../src/repo/template.js';
 import { isDnsLabel, k8sName, parseMultiDoc, toMultiDoc } from '../../src/repo/yaml.js';
-import { referencePath } from '../helpers/reference.js';
+import { readFixture } from '../fixtures/cluster-repo.js';
 
 describe('template expansion', () => {
   it('keeps the type of a whole-string placeholder', () => {
@@ -32,8 +31,8 @@ describe('template expansion', () => {
 });
 
 describe('multi-document YAML', () => {
-  it('serialises exactly as the reference repo files', () => {
-    const text = readFileSync(referencePath('examples/cluster-repo/edo/cluster/self-link.yaml'), 'utf8');
+  it('serialises exactly as the cluster repo files', () => {
+    const text = readFixture('edo/cluster/self-link.yaml');
     const docs = parseMultiDoc(text);
     expect(docs).to.have.length(2);
     expect(toMultiDoc(docs)).to.equal(text);
