@@ -91,7 +91,8 @@ export function specHash(spec: ClusterSpec, inputs: RenderInputs): string {
 
 /** True when the recorded status says the cluster is already commissioned as `hash` describes. */
 export function isCurrent(status: SetupStatus | undefined, hash: string): boolean {
-  return status?.ready === true && status.specHash === hash && status.fluxVersion === FLUX_VERSION;
+  // A ready status in another phase is one whose run was cut short: it is looked at again.
+  return status?.ready === true && status.phase === 'ready' && status.specHash === hash && status.fluxVersion === FLUX_VERSION;
 }
 
 /** The spec as it is applied: a refused rename keeps the recorded name, and every other change applies. */
@@ -219,7 +220,7 @@ export class Commissioner {
    * redeploy) the templates are read again and the repo step runs even when
    * nothing changed; the answer is the repo's head after it.
    */
-  async update(cluster: string, config: unknown, opts: { force?: boolean } = {}): Promise<{ head: string | null } | undefined> {
+  async update(cluster: string, config: unknown, opts: { force?: boolean; rereadTemplates?: boolean } = {}): Promise<{ head: string | null } | undefined> {
     let requested: ClusterSpec;
     try {
       requested = validateSpec(config, this.d.limits);
@@ -238,7 +239,7 @@ export class Commissioner {
     }, now));
     if (rename.conditions) await this.patch(cluster, rename);
 
-    if (opts.force) this.d.templates.invalidate();
+    if (opts.rereadTemplates) this.d.templates.invalidate();
     let inputs: RenderInputs;
     try {
       inputs = await this.d.templates.forChart(spec.chart);
@@ -278,7 +279,6 @@ export class Commissioner {
     const ctx: StepContext = { cluster, spec, inputs, log, force: opts.force === true };
     for (const [i, step] of this.steps.entries()) {
       if (i < resumeAt) continue;
-      if (opts.force && this.read(cluster)?.phase !== step.phase) await this.patch(cluster, { phase: step.phase });
       await step.run(ctx);
       const next = this.steps[i + 1]?.phase;
       // The step's own failure condition goes when it succeeds.

@@ -81,7 +81,7 @@ export class Controller {
       let failed = 0;
       const todo = this.o.status.clusters().filter((c) => {
         const st = readStatus(this.o.status.get(c));
-        return st?.ready === true && typeof st.repo?.head === 'string' && this.queue.state(c) === 'idle';
+        return st?.ready === true && typeof st.repo?.head === 'string' && this.queue.state(c) === 'idle' && !this.o.repos.busy(c);
       });
       let next = 0;
       const worker = async () => {
@@ -92,8 +92,8 @@ export class Controller {
           try {
             const remote = await this.o.repos.remoteHead(c);
             checked++;
-            // Changed meanwhile by the service itself: the next check looks again.
-            if (remote === recorded || readStatus(this.o.status.get(c))?.repo?.head !== recorded) continue;
+            // Moved meanwhile by the service itself (a secret written, a redeploy): the next check looks again.
+            if (remote === recorded || readStatus(this.o.status.get(c))?.repo?.head !== recorded || this.o.repos.busy(c)) continue;
             moved++;
             this.drifted.set(c, { recorded, remote });
             this.queue.add(c);
@@ -160,7 +160,7 @@ export class Controller {
       if (config !== undefined && drift && !waiter) {
         await this.o.commissioner.repairDrift(cluster, config, drift);
       } else if (config !== undefined) {
-        const r = await this.o.commissioner.update(cluster, config, { force: waiter !== undefined }).catch((e: unknown) => {
+        const r = await this.o.commissioner.update(cluster, config, { force: waiter !== undefined, rereadTemplates: waiter !== undefined }).catch((e: unknown) => {
           // Failed: the queue retries it, and the redeploy is answered with the failure.
           if (waiter) this.redeploys.set(cluster, waiter);
           throw e;

@@ -72,6 +72,11 @@ export class RepoPool {
     };
   }
 
+  /** Whether the service is writing to the repo, or has writes waiting for it. */
+  busy(repo: string): boolean {
+    return this.writers.get(repo)?.busy ?? false;
+  }
+
   /** The repo's head on the Git server: one ref advertisement, nothing fetched. */
   async remoteHead(repo: string): Promise<string | null> {
     return remoteHead(await this.remoteFor(repo));

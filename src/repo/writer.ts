@@ -148,6 +148,16 @@ const MAX_GATHER_MS = 100;
 /** The least time between the starts of two commits while edits arrive during commits. */
 const BUSY_INTERVAL_MS = 40;
 
+/** Whether two file maps hold the same paths with the same ids and modes. */
+function sameEntries(a: ReadonlyMap<string, FileEntry>, b: ReadonlyMap<string, FileEntry>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [path, e] of a) {
+    const f = b.get(path);
+    if (!f || f.oid !== e.oid || f.mode !== e.mode) return false;
+  }
+  return true;
+}
+
 export function batchMessage(messages: string[]): string {
   if (messages.length === 1) return messages[0];
   return `${messages.length} changes\n\n${messages.map((m) => `* ${m}`).join('\n')}`;
@@ -204,6 +214,11 @@ export class RepoWriter {
   }
 
   /** Edits waiting for a write, and those announced. */
+  /** Writing, or with edits queued or announced. */
+  get busy(): boolean {
+    return this.running || this.queue.length > 0 || this.expected > 0;
+  }
+
   get waiting(): number {
     return this.queue.length + this.expected;
   }
@@ -430,11 +445,15 @@ export class RepoWriter {
         const snap = await this.snapshotAt(head);
         const files = new Files(this.gitdir, snap, this.texts);
         const applied: Pending[] = [];
+        // Edits that changed nothing (a redeploy or drift repair finding the
+        // files right) are answered, but their message is not the commit's.
+        const changing = new Set<Pending>();
         for (const p of batch) {
           const before = new Map(files.map);
           try {
             await p.edit.apply(files);
             applied.push(p);
+            if (!sameEntries(before, files.map)) changing.add(p);
           } catch (e) {
             // One bad edit must not sink the others in the batch.
             files.map.clear();
@@ -451,7 +470,7 @@ export class RepoWriter {
           for (const p of batch) p.resolve({ head, committed: false });
           return;
         }
-        const commit = makeCommit({ tree: root, parent: head, message: batchMessage(batch.map((p) => p.edit.message)), author: this.author });
+        const commit = makeCommit({ tree: root, parent: head, message: batchMessage(batch.filter((p) => changing.has(p)).map((p) => p.edit.message)), author: this.author });
         for (const o of [...created, commit]) storeObject(this.gitdir, o);
         await pushCommit(this.remoteWithin(deadline), { parent: head, commit: commit.oid }, [commit, ...created, ...files.written.values()]);
         this.onRemote?.(undefined);

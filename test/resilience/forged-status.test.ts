@@ -51,7 +51,7 @@ describe('forged setup status entries', function () {
   const failedWith = async (mgr: Manager, cluster: string): Promise<Cond> => {
     await waitFor(() => mgr.status.get(cluster)?.phase === 'failed', 30_000, undefined, `forged cluster ${cluster} refused`);
     await mgr.status.flush();
-    return (mgr.status.get(cluster)!.conditions as unknown as Cond[])[0]!;
+    return (mgr.status.get(cluster)!.conditions as unknown as Cond[]).find((c) => c.type === 'Ready')!;
   };
 
   before(async () => {

@@ -28,10 +28,9 @@ export function clusterRoutes(d: ApiDeps): Router {
     }
     throw new HttpError(404, `no edge cluster ${cluster}`);
   };
-  const requireReady = (st: Status) => {
-    if (st.ready !== true) {
-      throw new HttpError(409, `the cluster is not ready (phase ${String(st.phase ?? 'pending')})`, {}, { phase: st.phase ?? 'pending' });
-    }
+  const requireReady = (json: Status) => {
+    const st = readStatus(json)!;
+    if (!st.ready) throw new HttpError(409, `the cluster is not ready (phase ${st.phase})`, {}, { phase: st.phase });
   };
 
   r.get('/v1/cluster', async (ctx) => {
@@ -122,7 +121,7 @@ export function clusterRoutes(d: ApiDeps): Router {
       throw e;
     }
     // Read again: other fetches may have been counted while this one was assembled.
-    const fetches = ((m.status.get(cluster)?.bootstrap as { fetches?: number } | undefined)?.fetches ?? 0) + 1;
+    const fetches = (readStatus(m.status.get(cluster))?.bootstrap?.fetches ?? 0) + 1;
     void m.status.update(cluster, { bootstrap: { fetches, lastFetch: (d.now?.() ?? new Date()).toISOString() } });
     d.metrics.bootstrapFetches.inc();
     ctx.type = 'text/plain; charset=utf-8';

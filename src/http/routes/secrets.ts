@@ -9,6 +9,7 @@ import { listSealed, removeEdit, sealEdit, type SecretAddress } from '../../seal
 import { PathConflict, WriteQueueTimeout, type Edit } from '../../repo/writer.js';
 import { isSealingScope, type SealingScope } from '../../sealing/seal.js';
 import { MAX_SECRET_BYTES, SecretLimitExceeded } from '../../sealing/limits.js';
+import { readStatus } from '../../reconcile/setup-status.js';
 import type { ApiDeps } from '../deps.js';
 import { clusterParam, isDryRun, principalOf } from '../params.js';
 
@@ -55,11 +56,9 @@ export function secretRoutes(d: ApiDeps): Router {
   };
   /** The cluster must be commissioned: its repo is where secrets go. */
   const commissioned = (cluster: string) => {
-    const st = m.status.get(cluster);
+    const st = readStatus(m.status.get(cluster));
     if (!st) throw new HttpError(404, `no edge cluster ${cluster}`);
-    if (!(st.repo as { head?: string } | undefined)?.head) {
-      throw new HttpError(409, `the cluster's repo is not populated yet (phase ${String(st.phase ?? 'pending')})`, {}, { phase: st.phase ?? 'pending' });
-    }
+    if (!st.repo?.head) throw new HttpError(409, `the cluster's repo is not populated yet (phase ${st.phase})`, {}, { phase: st.phase });
   };
   const edgeStatus = async (cluster: string, fresh = false): Promise<Record<string, unknown>> => {
     // Absence is a refusal: never on the word of a cached entry.
