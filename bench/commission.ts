@@ -50,7 +50,7 @@ const manager = (): Promise<Manager> => startManager({
 });
 
 // 1. Commissioning N clusters from entry creation to ready.
-let m = await manager();
+const m = await manager();
 const created = new Map<string, number>();
 const readyAt = new Map<string, number>();
 const watch = setInterval(() => {

@@ -137,6 +137,8 @@ export class MemFs {
   }
 
   private api() {
+    // The fs methods are handed out as plain functions (isomorphic-git calls them unbound).
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     const stat = async (path: string) => {
       const p = normal(path);

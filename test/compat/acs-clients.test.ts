@@ -16,7 +16,7 @@ import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { spawnMosquitto, type RestartableBroker } from '../helpers/mosquitto.js';
 
 /* The libraries are plain JavaScript; these are the parts used here. */
-type Fplus = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Fplus = any;  
 
 describe('ACS client libraries (npm) against the embedded core', function () {
   this.timeout(60_000);

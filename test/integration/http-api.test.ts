@@ -17,7 +17,6 @@ import { waitFor } from '../helpers/processes.js';
 
 const run = promisify(execFile);
 const FPAUTH = 'Basic realm="Factory+"';
-const HOUR = 3600_000;
 
 /**
  * Checks an error answer: the status, a JSON `{error, message}` body and, for

@@ -20,7 +20,7 @@ import { clone, git, repoUrl } from '../helpers/git.js';
 
 const run = promisify(execFile);
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;  
 
 const SECRETS = [
   {

@@ -23,7 +23,7 @@ const CLUSTER_WIDE = 'sealedsecrets.bitnami.com/cluster-wide';
 const CERT_SHA = 'cluster-manager.factoryplus/cert-sha256';
 const KEY_CERTS = 'cluster-manager.factoryplus/key-certs';
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;  
 
 interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer; text: string; json: () => Obj }
 

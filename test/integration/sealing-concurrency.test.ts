@@ -15,7 +15,7 @@ import { unsealValue } from '../helpers/unseal.js';
  */
 
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;  
 
 describe('sealing API under concurrency', function () {
   this.timeout(60_000);

@@ -18,7 +18,7 @@ import { testCert } from '../helpers/certs.js';
 import { clone as cloneRepo, git, repoUrl } from '../helpers/git.js';
 import { unsealValue } from '../helpers/unseal.js';
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;  
 
 const CLUSTERS = 10;
 const PER_CLUSTER = 20;

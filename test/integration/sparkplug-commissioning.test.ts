@@ -106,7 +106,7 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
     try {
       tp = tahu.decodePayload(r.raw);
     } catch (e) {
-      throw new Error(`${at}: sparkplug-payload cannot decode: ${(e as Error).message}`);
+      throw new Error(`${at}: sparkplug-payload cannot decode: ${(e as Error).message}`, { cause: e });
     }
     const p = r.payload!;
     expect(opt(tp.seq), `${at} seq`).to.equal(opt(p.seq));

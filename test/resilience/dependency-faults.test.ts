@@ -41,7 +41,7 @@ const RECOVER_MS = SOAK ? 60_000 : 30_000;
 const FAST_MS = 5_000;
 
 type Service = 'configdb' | 'auth' | 'git' | 'mqtt';
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;  
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

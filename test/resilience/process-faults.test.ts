@@ -116,8 +116,8 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
       clusters.push({ uuid, name });
       targets.add(uuid);
     };
-    const statusOf = (id: string) => t.core.store.get(u.app.setupStatus, id)?.json as Record<string, any> | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
-    const accountsIn = (st: Record<string, any> | undefined) => // eslint-disable-line @typescript-eslint/no-explicit-any
+    const statusOf = (id: string) => t.core.store.get(u.app.setupStatus, id)?.json as Record<string, any> | undefined;  
+    const accountsIn = (st: Record<string, any> | undefined) =>  
       ['flux', 'krbkeys'].map((r) => st?.[r]?.uuid as string | undefined).filter((x): x is string => !!x);
     const remove = async (c: { uuid: string; name: string }) => {
       targets.delete(c.uuid);

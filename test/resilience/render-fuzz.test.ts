@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { parseAllDocuments } from 'yaml';
 import { clusterChartTemplate, fluxTemplate, helmReleaseTemplate } from '../../src/embedded/seed/templates.js';
-import type { Json } from '../../src/lib/merge-patch.js';
 import { renderClusterRepo, SpecError, validateSpec, type ManifestTemplates } from '../../src/repo/manifests.js';
 
 /*

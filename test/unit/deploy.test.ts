@@ -23,7 +23,7 @@ const UID = 10001;
 const PORT = 8080;
 const METRICS_PORT = 9090;
 
-type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Obj = Record<string, any>;  
 
 /*
  * What the ACS Helm chart (amrc-connectivity-stack, deploy/templates/

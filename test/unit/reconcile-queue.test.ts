@@ -354,8 +354,7 @@ describe('reconcile work queue', () => {
       const t0 = 1_000_000;
       const delays: number[] = [];
       const callTimes: number[] = [];
-      let q!: WorkQueue;
-      q = makeQueue({
+      const q: WorkQueue = makeQueue({
         backoffBaseMs: 10,
         backoffMaxMs: 1000,
         now: () => t0,
@@ -384,8 +383,7 @@ describe('reconcile work queue', () => {
     it('caps the delay at backoffMaxMs', async () => {
       const t0 = 5_000;
       const delays: number[] = [];
-      let q!: WorkQueue;
-      q = makeQueue({
+      const q: WorkQueue = makeQueue({
         backoffBaseMs: 5,
         backoffMaxMs: 20,
         now: () => t0,
@@ -441,8 +439,7 @@ describe('reconcile work queue', () => {
     it('resets the failure count after a success', async () => {
       const t0 = 100;
       let runs = 0;
-      let q!: WorkQueue;
-      q = makeQueue({
+      const q: WorkQueue = makeQueue({
         backoffBaseMs: 5,
         backoffMaxMs: 1000,
         now: () => t0,
@@ -461,8 +458,7 @@ describe('reconcile work queue', () => {
     it('starts again from the base delay after a success', async () => {
       const t0 = 100;
       let runs = 0;
-      let q!: WorkQueue;
-      q = makeQueue({
+      const q: WorkQueue = makeQueue({
         backoffBaseMs: 5,
         backoffMaxMs: 1000,
         now: () => t0,
@@ -483,8 +479,7 @@ describe('reconcile work queue', () => {
 
     it('forget resets the failure count and last error', async () => {
       const t0 = 0;
-      let q!: WorkQueue;
-      q = makeQueue({
+      const q: WorkQueue = makeQueue({
         backoffBaseMs: 10_000,
         backoffMaxMs: 100_000,
         now: () => t0,

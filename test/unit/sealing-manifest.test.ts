@@ -73,7 +73,7 @@ describe('sealing: SealedSecret manifests', () => {
    *   update's template annotations into the file's template annotations
    *   map, which must exist when there are any (a nil map in Go panics).
    */
-  const kubesealShape = (doc: Record<string, any>, scopeAnnotation: string | undefined) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const kubesealShape = (doc: Record<string, any>, scopeAnnotation: string | undefined) => {  
     const t = doc.spec.template;
     expect(Object.hasOwn(t, 'data'), 'template.data').to.equal(false);
     expect(t.type).to.equal('Opaque');
@@ -94,7 +94,7 @@ describe('sealing: SealedSecret manifests', () => {
       const text = upsertSealedKey(undefined, write({ scope }));
       expect(text.startsWith('---\n')).to.equal(true);
       expect(text).not.to.match(/\bdata:\s*null/);
-      const docs = parseMultiDoc(text) as Array<Record<string, any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      const docs = parseMultiDoc(text) as Array<Record<string, any>>;  
       expect(docs).to.have.length(1);
       expect(docs[0].apiVersion).to.equal('bitnami.com/v1alpha1');
       expect(docs[0].kind).to.equal('SealedSecret');
@@ -118,7 +118,7 @@ describe('sealing: SealedSecret manifests', () => {
     ]) {
       const text = edit(old);
       expect(text).not.to.match(/\bdata:\s*null/);
-      const doc = (parseMultiDoc(text) as Array<Record<string, any>>)[0]!; // eslint-disable-line @typescript-eslint/no-explicit-any
+      const doc = (parseMultiDoc(text) as Array<Record<string, any>>)[0]!;  
       const t = doc.spec.template;
       expect(Object.hasOwn(t, 'data')).to.equal(false);
       expect(t.metadata.labels).to.deep.equal({ app: 'kept' });
@@ -128,7 +128,7 @@ describe('sealing: SealedSecret manifests', () => {
     }
     // A file with nothing of its own in the template ends up with both blocks equal.
     const plain = old.replace('      labels:\n        app: kept\n      annotations:\n        note: kept\n', '');
-    kubesealShape((parseMultiDoc(upsertSealedKey(plain, write({ key: 'new', scope: 'namespace-wide' }))) as Array<Record<string, any>>)[0]!, NAMESPACE_WIDE_ANNOTATION); // eslint-disable-line @typescript-eslint/no-explicit-any
+    kubesealShape((parseMultiDoc(upsertSealedKey(plain, write({ key: 'new', scope: 'namespace-wide' }))) as Array<Record<string, any>>)[0]!, NAMESPACE_WIDE_ANNOTATION);  
   });
 
   it('keeps both metadata blocks equal through scope changes, rotations and removals', () => {
