@@ -20,28 +20,41 @@ const CLIENTS = Number(process.argv[3] ?? 48);
 
 const dataDir = tempDir('bench-flood-');
 const proc = runMain('serve', {
-  DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'warn', MQTT_PROTOCOL: '4',
-  EMBEDDED_DIRECTORY_PORT: '0', EMBEDDED_CONFIGDB_PORT: '0', EMBEDDED_AUTH_PORT: '0', EMBEDDED_GIT_PORT: '0', EMBEDDED_MQTT_PORT: '0',
+  DATA_DIR: dataDir,
+  PORT: '0',
+  LOG_LEVEL: 'warn',
+  MQTT_PROTOCOL: '4',
+  EMBEDDED_DIRECTORY_PORT: '0',
+  EMBEDDED_CONFIGDB_PORT: '0',
+  EMBEDDED_AUTH_PORT: '0',
+  EMBEDDED_GIT_PORT: '0',
+  EMBEDDED_MQTT_PORT: '0',
 });
 try {
   const file = join(dataDir, 'endpoints.json');
-  const endpoints = await waitFor(() => {
-    if (!existsSync(file)) return undefined;
-    const e = JSON.parse(readFileSync(file, 'utf8')) as { clusterManager: string | null; auth: string };
-    return e.clusterManager ? e as { clusterManager: string; auth: string } : undefined;
-  }, 60_000, proc, 'the Cluster Manager to listen') as { clusterManager: string; auth: string };
+  const endpoints = (await waitFor(
+    () => {
+      if (!existsSync(file)) return undefined;
+      const e = JSON.parse(readFileSync(file, 'utf8')) as { clusterManager: string | null; auth: string };
+      return e.clusterManager ? (e as { clusterManager: string; auth: string }) : undefined;
+    },
+    60_000,
+    proc,
+    'the Cluster Manager to listen',
+  )) as { clusterManager: string; auth: string };
   const manager = endpoints.clusterManager.replace(/\/$/, '');
 
   /** One GET /health on a new connection; its time in ms. */
-  const health = () => new Promise<number>((resolve, reject) => {
-    const start = performance.now();
-    const r = request(`${manager}/health`, { agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(performance.now() - start));
+  const health = () =>
+    new Promise<number>((resolve, reject) => {
+      const start = performance.now();
+      const r = request(`${manager}/health`, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(performance.now() - start));
+      });
+      r.on('error', reject);
+      r.end();
     });
-    r.on('error', reject);
-    r.end();
-  });
   const quiet: number[] = [];
   for (let i = 0; i < 10; i++) quiet.push(await health());
 
@@ -78,12 +91,22 @@ try {
     return Math.round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! * 10) / 10;
   };
   const max = Math.round(Math.max(...during) * 10) / 10;
-  process.stdout.write(`${JSON.stringify({
-    clients: CLIENTS, seconds: SECONDS, floodAnswers: statuses, firstMessage,
-    healthQuietMs: { p50: pct(quiet, 50), max: pct(quiet, 100) },
-    healthDuringFloodMs: { samples: during.length, p50: pct(during, 50), p99: pct(during, 99), max },
-    targetMs: 100, met: max < 100,
-  }, null, 2)}\n`);
+  process.stdout.write(
+    `${JSON.stringify(
+      {
+        clients: CLIENTS,
+        seconds: SECONDS,
+        floodAnswers: statuses,
+        firstMessage,
+        healthQuietMs: { p50: pct(quiet, 50), max: pct(quiet, 100) },
+        healthDuringFloodMs: { samples: during.length, p50: pct(during, 50), p99: pct(during, 99), max },
+        targetMs: 100,
+        met: max < 100,
+      },
+      null,
+      2,
+    )}\n`,
+  );
 } finally {
   await proc.stop();
   rmSync(dataDir, { recursive: true, force: true });

@@ -26,7 +26,10 @@ import { startCoreProcess, startManagerProcess } from '../test/helpers/processes
 function cpuSeconds(pid: number): { self: number; children: number } {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   const tick = 100;
-  return { self: +((Number(f[11]) + Number(f[12])) / tick).toFixed(1), children: +((Number(f[13]) + Number(f[14])) / tick).toFixed(1) };
+  return {
+    self: +((Number(f[11]) + Number(f[12])) / tick).toFixed(1),
+    children: +((Number(f[13]) + Number(f[14])) / tick).toFixed(1),
+  };
 }
 
 const N = Number(process.argv[2] ?? 1000);
@@ -34,34 +37,48 @@ const KNOWN = Number(process.argv[3] ?? 10_000);
 const CONFIGDB_SERVICE = 'af15f175-78a0-4e05-97c0-2a0bb82b9f3b';
 
 let peakRss = 0;
-const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 100);
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+}, 100);
 // BENCH_CORE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the core's process.
 const core = await startCoreProcess(tempDir('bench-core-'), {}, process.env.BENCH_CORE_NODE_ARGS?.split(' ') ?? []);
 const gitCounter = await startFaultProxy(core.endpoints.git);
 const config = loadConfig({
   env: {},
-  overrides: { dataDir: tempDir('bench-cm-'), factoryplus: { gitUrl: gitCounter.url }, reconcile: { resyncSeconds: 3600, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 8) } },
+  overrides: {
+    dataDir: tempDir('bench-cm-'),
+    factoryplus: { gitUrl: gitCounter.url },
+    reconcile: { resyncSeconds: 3600, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 8) },
+  },
 });
 const u = config.uuids;
 const adminHttp = new FplusHttp(core.credentials.admin);
 const admin = new ConfigDbClient(adminHttp, async () => `${core.endpoints.configdb}/`);
-const manager = (): Promise<Manager> => startManager({
-  config, directoryUrl: core.endpoints.directory, credentials: core.credentials.clusterManager, mqttProtocol: 4, log: silentLogger,
-});
+const manager = (): Promise<Manager> =>
+  startManager({
+    config,
+    directoryUrl: core.endpoints.directory,
+    credentials: core.credentials.clusterManager,
+    mqttProtocol: 4,
+    log: silentLogger,
+  });
 
 // 1. Commissioning N clusters from entry creation to ready.
 const m = await manager();
 const created = new Map<string, number>();
 const readyAt = new Map<string, number>();
 const watch = setInterval(() => {
-  for (const [id, at] of created) if (!readyAt.has(id) && m.status.get(id)?.ready === true) readyAt.set(id, Date.now() - at);
+  for (const [id, at] of created)
+    if (!readyAt.has(id) && m.status.get(id)?.ready === true) readyAt.set(id, Date.now() - at);
 }, 20);
 const ids = await Promise.all(Array.from({ length: N }, () => admin.createObject(u.class.edgeCluster)));
 const start = Date.now();
-await Promise.all(ids.map(async (uuid, i) => {
-  created.set(uuid, Date.now());
-  await admin.put(u.app.clusterConfig, uuid, { name: `Bench_${i}`, namespace: 'edge' });
-}));
+await Promise.all(
+  ids.map(async (uuid, i) => {
+    created.set(uuid, Date.now());
+    await admin.put(u.app.clusterConfig, uuid, { name: `Bench_${i}`, namespace: 'edge' });
+  }),
+);
 while (readyAt.size < N) await new Promise((r) => setTimeout(r, 50));
 const seconds = (Date.now() - start) / 1000;
 const cpu = cpuSeconds(core.child.pid!);
@@ -74,18 +91,29 @@ await m.stop();
 // 2. Many ready clusters: load their entries and statuses in one dump, as if commissioned earlier.
 const templates = new TemplateCache(admin, u);
 const inputs = await templates.forChart(undefined);
-const dump = { service: CONFIGDB_SERVICE, version: 2, objects: { [u.class.edgeCluster]: {} as Record<string, object> },
-  configs: { [u.app.clusterConfig]: {} as Record<string, unknown>, [u.app.setupStatus]: {} as Record<string, unknown> } };
+const dump = {
+  service: CONFIGDB_SERVICE,
+  version: 2,
+  objects: { [u.class.edgeCluster]: {} as Record<string, object> },
+  configs: { [u.app.clusterConfig]: {} as Record<string, unknown>, [u.app.setupStatus]: {} as Record<string, unknown> },
+};
 for (let i = 0; i < KNOWN - N; i++) {
   const uuid = randomUUID();
   const spec = validateSpec({ name: `Known_${i}`, namespace: 'edge' });
   dump.objects[u.class.edgeCluster][uuid] = {};
   dump.configs[u.app.clusterConfig][uuid] = spec;
   dump.configs[u.app.setupStatus][uuid] = {
-    spec, specHash: specHash(spec, inputs), ready: true, phase: 'ready', fluxVersion: FLUX_VERSION,
-    flux: { uuid: randomUUID(), done: true }, krbkeys: { uuid: randomUUID(), done: true },
+    spec,
+    specHash: specHash(spec, inputs),
+    ready: true,
+    phase: 'ready',
+    fluxVersion: FLUX_VERSION,
+    flux: { uuid: randomUUID(), done: true },
+    krbkeys: { uuid: randomUUID(), done: true },
     // As big as a real one: the self-link manifests and a repo head.
-    self_link: String(sample.self_link).replaceAll(ids[0]!, uuid), repo: sample.repo, conditions: sample.conditions,
+    self_link: String(sample.self_link).replaceAll(ids[0]!, uuid),
+    repo: sample.repo,
+    conditions: sample.conditions,
   };
 }
 await adminHttp.request(`${core.endpoints.configdb}/`, 'POST', 'load', { body: dump, timeoutMs: 300_000 });
@@ -94,16 +122,23 @@ await adminHttp.request(`${core.endpoints.configdb}/`, 'POST', 'load', { body: d
 execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 const startupAt = Date.now();
 const proc = await startManagerProcess({
-  directoryUrl: core.endpoints.directory, ...core.credentials.clusterManager, dataDir: tempDir('bench-cm2-'), compiled: true,
+  directoryUrl: core.endpoints.directory,
+  ...core.credentials.clusterManager,
+  dataDir: tempDir('bench-cm2-'),
+  compiled: true,
   // The image's node flags (Dockerfile ENTRYPOINT), unless BENCH_MANAGER_NODE_ARGS says otherwise.
   nodeArgs: (process.env.BENCH_MANAGER_NODE_ARGS ?? '--max-semi-space-size=2').split(' ').filter(Boolean),
   env: { MQTT_PROTOCOL: '4', GIT_URL: gitCounter.url, RESYNC_SECONDS: '10', LOG_LEVEL: 'info' },
 });
 const health = async () => (await fetch(`${proc.url}/health`)).status === 200;
-while (!await health()) await new Promise((r) => setTimeout(r, 100));
+while (!(await health())) await new Promise((r) => setTimeout(r, 100));
 const startupMs = Date.now() - startupAt;
 const metric = async (name: string) => {
-  const text = await (await fetch(`${proc.url}/metrics`, { headers: { Authorization: basic(core.credentials.admin.username, core.credentials.admin.password) } })).text();
+  const text = await (
+    await fetch(`${proc.url}/metrics`, {
+      headers: { Authorization: basic(core.credentials.admin.username, core.credentials.admin.password) },
+    })
+  ).text();
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 };
 const gitBefore = gitCounter.stats.forwarded;
@@ -115,7 +150,7 @@ const driftCheckMs = Math.round((await metric('cluster_manager_last_drift_check_
 const driftChecked = await metric('cluster_manager_last_drift_check_repos{outcome="checked"}');
 const driftFailed = await metric('cluster_manager_last_drift_check_repos{outcome="failed"}');
 const gitRequests = gitCounter.stats.forwarded - gitBefore;
-const known = (await metric('cluster_manager_clusters{phase="ready"}'));
+const known = await metric('cluster_manager_clusters{phase="ready"}');
 const status = readFileSync(`/proc/${proc.child.pid}/status`, 'utf8');
 const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
 const managerRss = { currentMB: Math.round(kb('VmRSS') / 1024), peakMB: Math.round(kb('VmHWM') / 1024) };
@@ -124,12 +159,37 @@ await proc.stop();
 const times = [...readyAt.values()].sort((a, b) => a - b);
 const pct = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))];
 clearInterval(sampler);
-console.log(JSON.stringify({
-  commission: { clusters: N, seconds: +seconds.toFixed(2), clustersPerSecond: +(N / seconds).toFixed(1), timeToReadyMs: { p50: pct(0.5), p99: pct(0.99) }, gitRequestsPerCluster: gitPerCluster,
-    cpuSeconds: { manager: +((managerCpu.user + managerCpu.system) / 1e6).toFixed(1), core: cpu.self, gitProcesses: cpu.children } },
-  resync: { knownClusters: known, startupMs, resyncMs, driftCheckMs, driftChecked, driftFailed, resyncWithDriftMs: resyncMs + driftCheckMs, gitRequests },
-  managerRss,
-  benchProcessPeakRssMB: Math.round(peakRss / 1048576),
-}, null, 2));
+console.log(
+  JSON.stringify(
+    {
+      commission: {
+        clusters: N,
+        seconds: +seconds.toFixed(2),
+        clustersPerSecond: +(N / seconds).toFixed(1),
+        timeToReadyMs: { p50: pct(0.5), p99: pct(0.99) },
+        gitRequestsPerCluster: gitPerCluster,
+        cpuSeconds: {
+          manager: +((managerCpu.user + managerCpu.system) / 1e6).toFixed(1),
+          core: cpu.self,
+          gitProcesses: cpu.children,
+        },
+      },
+      resync: {
+        knownClusters: known,
+        startupMs,
+        resyncMs,
+        driftCheckMs,
+        driftChecked,
+        driftFailed,
+        resyncWithDriftMs: resyncMs + driftCheckMs,
+        gitRequests,
+      },
+      managerRss,
+      benchProcessPeakRssMB: Math.round(peakRss / 1048576),
+    },
+    null,
+    2,
+  ),
+);
 await gitCounter.close();
 await core.stop();

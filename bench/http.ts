@@ -54,50 +54,99 @@ try {
     return cpu(() => runLoad(spec));
   };
   const brief = (r: LoadResult & { serverCpuPercent: number }, extra: Record<string, unknown> = {}) => ({
-    concurrency: r.concurrency, seconds: r.seconds, requests: r.requests, reqPerSecond: r.reqPerSecond,
+    concurrency: r.concurrency,
+    seconds: r.seconds,
+    requests: r.requests,
+    reqPerSecond: r.reqPerSecond,
     latencyMs: { p50: r.latencyMs.p50, p99: r.latencyMs.p99, mean: r.latencyMs.mean, max: r.latencyMs.max },
-    errors: r.errors, ...extra, serverCpuPercent: r.serverCpuPercent, clientCpuPercent: r.clientCpuPercent,
+    errors: r.errors,
+    ...extra,
+    serverCpuPercent: r.serverCpuPercent,
+    clientCpuPercent: r.clientCpuPercent,
     ...(r.errors ? { statuses: r.statuses, sampleErrors: r.sampleErrors } : {}),
   });
 
   // 1. Status.
   const statusPath = `/v1/cluster/${cluster}/status`;
-  const statusBearer = PARTS.has('status') && await measure({ base: url, path: statusPath, headers: { Authorization: bearer }, concurrency: 50, durationMs: SECONDS * 1000 });
-  const statusBasic = PARTS.has('status') && await measure({ base: url, path: statusPath, headers: { Authorization: s.admin }, concurrency: 50, durationMs: SECONDS * 1000 });
+  const statusBearer =
+    PARTS.has('status') &&
+    (await measure({
+      base: url,
+      path: statusPath,
+      headers: { Authorization: bearer },
+      concurrency: 50,
+      durationMs: SECONDS * 1000,
+    }));
+  const statusBasic =
+    PARTS.has('status') &&
+    (await measure({
+      base: url,
+      path: statusPath,
+      headers: { Authorization: s.admin },
+      concurrency: 50,
+      durationMs: SECONDS * 1000,
+    }));
 
   // 2. Bootstrap.
-  const bu = await fetch(`${url}/v1/cluster/${cluster}/bootstrap-url`, { method: 'POST', headers: { Authorization: bearer } });
+  const bu = await fetch(`${url}/v1/cluster/${cluster}/bootstrap-url`, {
+    method: 'POST',
+    headers: { Authorization: bearer },
+  });
   if (bu.status !== 200) throw new Error(`POST bootstrap-url: ${bu.status} ${await bu.text()}`);
   const bootstrapUrl = new URL((await bu.json()) as string);
   const first = await fetch(bootstrapUrl);
   const script = await first.text();
   if (first.status !== 200) throw new Error(`GET bootstrap: ${first.status} ${script.slice(0, 300)}`);
   const fluxBytes = statSync(fluxSystemFile).size;
-  if (!script.includes(readFileSync(fluxSystemFile, 'utf8').slice(0, 2000))) throw new Error('the bootstrap script does not hold the pushed flux-system.yaml');
+  if (!script.includes(readFileSync(fluxSystemFile, 'utf8').slice(0, 2000)))
+    throw new Error('the bootstrap script does not hold the pushed flux-system.yaml');
   const fetchesBefore = (m.status.get(cluster)?.bootstrap as { fetches?: number } | undefined)?.fetches ?? 0;
-  const bootstrap = await measure({ base: url, path: `${bootstrapUrl.pathname}${bootstrapUrl.search}`, concurrency: 20, durationMs: SECONDS * 1000 });
+  const bootstrap = await measure({
+    base: url,
+    path: `${bootstrapUrl.pathname}${bootstrapUrl.search}`,
+    concurrency: 20,
+    durationMs: SECONDS * 1000,
+  });
   const fetchesAfter = (m.status.get(cluster)?.bootstrap as { fetches?: number } | undefined)?.fetches ?? 0;
   const pendingAtEnd = m.status.pending;
   const flushStart = Date.now();
   await m.status.flush();
   const flushMs = Date.now() - flushStart;
-  const stored = await fetch(`${t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.setupStatus}/object/${cluster}`, { headers: { Authorization: s.admin } })
-    .then((r) => r.json() as Promise<{ bootstrap?: { fetches?: number } }>);
+  const stored = await fetch(
+    `${t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.setupStatus}/object/${cluster}`,
+    { headers: { Authorization: s.admin } },
+  ).then((r) => r.json() as Promise<{ bootstrap?: { fetches?: number } }>);
 
-  console.log(JSON.stringify({
-    machine: { cpus: cpus().length, loadAverage: loadavg().map((x) => +x.toFixed(2)) },
-    status: {
-      target: '>= 2000 req/s',
-      bearer: statusBearer && brief(statusBearer),
-      basic: statusBasic && brief(statusBasic),
-    },
-    bootstrap: {
-      target: '>= 300 req/s',
-      ...brief(bootstrap, { mbPerSecond: +(bootstrap.bytesPerSecond / 1e6).toFixed(1), scriptBytes: Buffer.byteLength(script), fluxSystemBytes: fluxBytes }),
-      // Includes the warm-up run's fetches.
-      fetchCounter: { inMemoryDelta: fetchesAfter - fetchesBefore, stored: stored.bootstrap?.fetches ?? null, inMemory: fetchesAfter, statusWritesPendingAtEnd: pendingAtEnd, flushMs },
-    },
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        machine: { cpus: cpus().length, loadAverage: loadavg().map((x) => +x.toFixed(2)) },
+        status: {
+          target: '>= 2000 req/s',
+          bearer: statusBearer && brief(statusBearer),
+          basic: statusBasic && brief(statusBasic),
+        },
+        bootstrap: {
+          target: '>= 300 req/s',
+          ...brief(bootstrap, {
+            mbPerSecond: +(bootstrap.bytesPerSecond / 1e6).toFixed(1),
+            scriptBytes: Buffer.byteLength(script),
+            fluxSystemBytes: fluxBytes,
+          }),
+          // Includes the warm-up run's fetches.
+          fetchCounter: {
+            inMemoryDelta: fetchesAfter - fetchesBefore,
+            stored: stored.bootstrap?.fetches ?? null,
+            inMemory: fetchesAfter,
+            statusWritesPendingAtEnd: pendingAtEnd,
+            flushMs,
+          },
+        },
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   await s.stop();
   rmSync(s.config.dataDir, { recursive: true, force: true });

@@ -65,7 +65,13 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
 export function summarise(values: number[]): { mean: number; p50: number; p90: number; p99: number; max: number } {
   const s = Float64Array.from(values).sort();
   const mean = s.length ? s.reduce((a, b) => a + b, 0) / s.length : NaN;
-  return { mean: round(mean), p50: round(percentile(s, 0.5)), p90: round(percentile(s, 0.9)), p99: round(percentile(s, 0.99)), max: round(s[s.length - 1] ?? NaN) };
+  return {
+    mean: round(mean),
+    p50: round(percentile(s, 0.5)),
+    p90: round(percentile(s, 0.9)),
+    p99: round(percentile(s, 0.99)),
+    max: round(s[s.length - 1] ?? NaN),
+  };
 }
 
 /** Runs the load in this process. */
@@ -87,31 +93,48 @@ export async function runLoadHere(spec: LoadSpec): Promise<LoadResult> {
   const deadline = start + spec.durationMs;
   const max = spec.maxRequests ?? Infinity;
 
-  const pathFor = (w: number, n: number): string => spec.path.replace(/\{(\w+)\}/g, (_, k: string) => {
-    if (k === 'w') return String(w);
-    if (k === 'n') return String(n);
-    if (k === 'i') return String(seq++);
-    const list = spec.vars?.[k];
-    if (!list?.length) throw new Error(`no value for {${k}} in ${spec.path}`);
-    return list[w % list.length];
-  });
-
-  const once = (path: string): Promise<{ status: number; bytes: number; text?: string }> => new Promise((resolve, reject) => {
-    const body = spec.bodyBytes !== undefined ? randomBytes(spec.bodyBytes) : undefined;
-    const headers: Record<string, string | number> = { ...spec.headers };
-    if (body) { headers['Content-Length'] = body.length; headers['Content-Type'] ??= 'application/octet-stream'; }
-    const req = request({ host: base.hostname, port: base.port, method, path, agent, headers, timeout: spec.timeoutMs ?? 60_000 }, (res) => {
-      let n = 0;
-      const keep: Buffer[] = [];
-      const status = res.statusCode ?? 0;
-      res.on('data', (c: Buffer) => { n += c.length; if (!ok(status) && n < 2048) keep.push(c); });
-      res.on('end', () => resolve({ status, bytes: n, text: keep.length ? Buffer.concat(keep).toString('utf8').slice(0, 300) : undefined }));
-      res.on('error', reject);
+  const pathFor = (w: number, n: number): string =>
+    spec.path.replace(/\{(\w+)\}/g, (_, k: string) => {
+      if (k === 'w') return String(w);
+      if (k === 'n') return String(n);
+      if (k === 'i') return String(seq++);
+      const list = spec.vars?.[k];
+      if (!list?.length) throw new Error(`no value for {${k}} in ${spec.path}`);
+      return list[w % list.length];
     });
-    req.on('timeout', () => req.destroy(new Error('request timed out')));
-    req.on('error', reject);
-    req.end(body);
-  });
+
+  const once = (path: string): Promise<{ status: number; bytes: number; text?: string }> =>
+    new Promise((resolve, reject) => {
+      const body = spec.bodyBytes !== undefined ? randomBytes(spec.bodyBytes) : undefined;
+      const headers: Record<string, string | number> = { ...spec.headers };
+      if (body) {
+        headers['Content-Length'] = body.length;
+        headers['Content-Type'] ??= 'application/octet-stream';
+      }
+      const req = request(
+        { host: base.hostname, port: base.port, method, path, agent, headers, timeout: spec.timeoutMs ?? 60_000 },
+        (res) => {
+          let n = 0;
+          const keep: Buffer[] = [];
+          const status = res.statusCode ?? 0;
+          res.on('data', (c: Buffer) => {
+            n += c.length;
+            if (!ok(status) && n < 2048) keep.push(c);
+          });
+          res.on('end', () =>
+            resolve({
+              status,
+              bytes: n,
+              text: keep.length ? Buffer.concat(keep).toString('utf8').slice(0, 300) : undefined,
+            }),
+          );
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('request timed out')));
+      req.on('error', reject);
+      req.end(body);
+    });
 
   const client = async (w: number) => {
     for (let n = 0; performance.now() < deadline && requests < max; n++) {
@@ -141,9 +164,17 @@ export async function runLoadHere(spec: LoadSpec): Promise<LoadResult> {
   const cpu = process.cpuUsage(cpu0);
   agent.destroy();
   return {
-    concurrency: spec.concurrency, seconds: round(seconds), requests, ok: good, errors,
-    reqPerSecond: round(good / seconds, 1), latencyMs: summarise(latencies),
-    bytes, bytesPerSecond: Math.round(bytes / seconds), statuses, sampleErrors: [...sampleErrors],
+    concurrency: spec.concurrency,
+    seconds: round(seconds),
+    requests,
+    ok: good,
+    errors,
+    reqPerSecond: round(good / seconds, 1),
+    latencyMs: summarise(latencies),
+    bytes,
+    bytesPerSecond: Math.round(bytes / seconds),
+    statuses,
+    sampleErrors: [...sampleErrors],
     clientCpuPercent: round(((cpu.user + cpu.system) / 1e6 / seconds) * 100, 0),
   };
 }
@@ -152,8 +183,14 @@ const SELF = fileURLToPath(import.meta.url);
 
 /** Runs the load in a child process (same Node flags as this one, less profiling flags). */
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--cpu-prof') && !a.startsWith('--heap-prof') && !a.startsWith('--inspect'));
-  const child = fork(SELF, [], { execArgv, env: { ...process.env, BENCH_LOAD_CHILD: '1' }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const execArgv = process.execArgv.filter(
+    (a) => !a.startsWith('--cpu-prof') && !a.startsWith('--heap-prof') && !a.startsWith('--inspect'),
+  );
+  const child = fork(SELF, [], {
+    execArgv,
+    env: { ...process.env, BENCH_LOAD_CHILD: '1' },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   return new Promise((resolve, reject) => {
     let done = false;
     child.on('message', (m: { result?: LoadResult; error?: string }) => {
@@ -163,7 +200,9 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
       child.disconnect();
     });
     child.on('error', reject);
-    child.on('exit', (code) => { if (!done) reject(new Error(`load child exited with ${code} before reporting`)); });
+    child.on('exit', (code) => {
+      if (!done) reject(new Error(`load child exited with ${code} before reporting`));
+    });
     child.send({ spec });
   });
 }

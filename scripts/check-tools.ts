@@ -28,9 +28,19 @@ export const TOOLS: Tool[] = [
   { command: 'shellcheck', pkg: 'shellcheck', use: 'bootstrap script checks' },
   { command: 'dash', pkg: 'dash', use: 'bootstrap script runs' },
   { command: 'kubectl', pkg: 'kubernetes-client', use: 'deploy/ manifest checks' },
-  { command: 'mosquitto', pkg: 'mosquitto', use: 'Sparkplug tests against a second broker', also: ['/usr/sbin', '/sbin'] },
+  {
+    command: 'mosquitto',
+    pkg: 'mosquitto',
+    use: 'Sparkplug tests against a second broker',
+    also: ['/usr/sbin', '/sbin'],
+  },
   { command: 'ps', pkg: 'procps', use: 'child process checks' },
-  { command: 'python3', pkg: 'python3-yaml', use: 'PyYAML, a YAML 1.1 reader judging the YAML the service writes', probe: ['-c', 'import yaml'] },
+  {
+    command: 'python3',
+    pkg: 'python3-yaml',
+    use: 'PyYAML, a YAML 1.1 reader judging the YAML the service writes',
+    probe: ['-c', 'import yaml'],
+  },
 ];
 
 function executable(file: string): boolean {
@@ -60,8 +70,10 @@ export function missingTools(path = process.env.PATH ?? ''): Tool[] {
 /** The one line that names what is missing and how to install it. */
 export function missingMessage(missing: Tool[]): string {
   const pkgs = missing.map((t) => t.pkg).join(' ');
-  return `missing system tools for the tests: ${missing.map((t) => `${t.command} (${t.use})`).join(', ')}; `
-    + `install them with: sudo apt-get install -y ${pkgs}  (Debian/Ubuntu package names)`;
+  return (
+    `missing system tools for the tests: ${missing.map((t) => `${t.command} (${t.use})`).join(', ')}; ` +
+    `install them with: sudo apt-get install -y ${pkgs}  (Debian/Ubuntu package names)`
+  );
 }
 
 function main(): number {
@@ -75,7 +87,8 @@ function main(): number {
   const pkgs = missing.map((t) => t.pkg);
   console.error(`installing the system tools the tests need: apt-get install ${pkgs.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const apt = (...args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
+  const apt = (...args: string[]) =>
+    spawnSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
   if (!apt('update', '-qq') || !apt('install', '-y', '-qq', '--no-install-recommends', ...pkgs)) {
     console.error(`apt-get could not install them; ${missingMessage(missingTools())}`);
     return 1;

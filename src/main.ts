@@ -24,8 +24,15 @@ const USAGE = `usage: cluster-manager [serve|core|check-config]
 
 /** What the service and its embedded core keep in the data directory. */
 const SERVICE_ENTRIES = [
-  'credentials.json', 'endpoints.json', 'core.sqlite', 'core.sqlite-wal', 'core.sqlite-shm', 'git',
-  'bootstrap-key', 'sparkplug-bdseq', 'checkouts',
+  'credentials.json',
+  'endpoints.json',
+  'core.sqlite',
+  'core.sqlite-wal',
+  'core.sqlite-shm',
+  'git',
+  'bootstrap-key',
+  'sparkplug-bdseq',
+  'checkouts',
 ];
 
 async function checkConfig(config: Config): Promise<void> {
@@ -39,7 +46,9 @@ function printEndpoints(core: EmbeddedCore, file: string): void {
   const lines = [
     '',
     // `core` runs no Cluster Manager: the title must not claim one.
-    e.clusterManager ? 'Factory+ Cluster Manager with the embedded Factory+ core' : 'Embedded Factory+ core (no Cluster Manager)',
+    e.clusterManager
+      ? 'Factory+ Cluster Manager with the embedded Factory+ core'
+      : 'Embedded Factory+ core (no Cluster Manager)',
     ...(e.clusterManager ? [`  Cluster Manager  ${e.clusterManager}`] : []),
     `  Directory        ${e.directory}`,
     `  Config Store     ${e.configdb}`,
@@ -59,19 +68,19 @@ function printEndpoints(core: EmbeddedCore, file: string): void {
 
 function startCore(config: Config, log: Logger): Promise<EmbeddedCore> {
   return startEmbeddedCore({
-      dataDir: resolve(config.dataDir),
-      host: config.embedded.host,
-      ports: config.embedded.ports,
-      uuids: config.uuids,
-      organisation: config.factoryplus.organisation,
-      realm: config.factoryplus.realm,
-      domain: config.factoryplus.externalDomain,
-      adminUsername: config.embedded.adminUsername,
-      passwordLimits: config.passwordLimits,
-      mqttLimits: config.embedded.mqttLimits,
-      adminPassword: process.env.ADMIN_PASSWORD || undefined,
-      log: log.child({ embedded: true }),
-    });
+    dataDir: resolve(config.dataDir),
+    host: config.embedded.host,
+    ports: config.embedded.ports,
+    uuids: config.uuids,
+    organisation: config.factoryplus.organisation,
+    realm: config.factoryplus.realm,
+    domain: config.factoryplus.externalDomain,
+    adminUsername: config.embedded.adminUsername,
+    passwordLimits: config.passwordLimits,
+    mqttLimits: config.embedded.mqttLimits,
+    adminPassword: process.env.ADMIN_PASSWORD || undefined,
+    log: log.child({ embedded: true }),
+  });
 }
 
 function onSignals(log: Logger, stop: () => Promise<void>): void {
@@ -101,15 +110,25 @@ async function serve(config: Config): Promise<void> {
   const core = config.factoryplus.directoryUrl ? undefined : await startCore(config, log);
 
   const directoryUrl = core?.endpoints.directory ?? config.factoryplus.directoryUrl!;
-  const credentials = core?.credentials.clusterManager
-    ?? (config.factoryplus.username && config.factoryplus.password
-      ? { username: config.factoryplus.username, password: config.factoryplus.password } : undefined);
+  const credentials =
+    core?.credentials.clusterManager ??
+    (config.factoryplus.username && config.factoryplus.password
+      ? { username: config.factoryplus.username, password: config.factoryplus.password }
+      : undefined);
   if (!credentials) {
-    throw new Error('DIRECTORY_URL is set but SERVICE_USERNAME and SERVICE_PASSWORD are not: the Cluster Manager needs a service account');
+    throw new Error(
+      'DIRECTORY_URL is set but SERVICE_USERNAME and SERVICE_PASSWORD are not: the Cluster Manager needs a service account',
+    );
   }
   let manager: Manager;
   try {
-    manager = await startManager({ config, directoryUrl, credentials, mqttProtocol: core ? 4 : config.factoryplus.mqttProtocol, log });
+    manager = await startManager({
+      config,
+      directoryUrl,
+      credentials,
+      mqttProtocol: core ? 4 : config.factoryplus.mqttProtocol,
+      log,
+    });
   } catch (e) {
     // Say which dependency is missing rather than leave a stack trace (or wait and retry in silence).
     const failed = (await runChecks(config, { credentials, directoryUrl })).filter((r) => !r.ok && !r.skipped);
@@ -124,8 +143,10 @@ async function serve(config: Config): Promise<void> {
   listening = http.url;
   log.info({ url: http.url }, 'HTTP API listening');
   const metricsPort = config.http.metricsPort ?? null;
-  const metricsHttp = metricsPort === null ? undefined
-    : await listen(metricsHandler(deps.metrics.registry), config.http.host, metricsPort);
+  const metricsHttp =
+    metricsPort === null
+      ? undefined
+      : await listen(metricsHandler(deps.metrics.registry), config.http.host, metricsPort);
   if (metricsHttp) log.info({ url: `${metricsHttp.url}/metrics` }, 'Metrics listening, without authentication');
   if (core) {
     core.advertiseClusterManager(http.url);
@@ -170,7 +191,9 @@ async function main(argv: string[]): Promise<void> {
   makePrivateDir(dataDir);
   const loose = tightenTree(dataDir, SERVICE_ENTRIES);
   if (loose.length) {
-    process.stderr.write(`cluster-manager: ${loose.length} entries under ${dataDir} were readable by other users and were made private (e.g. ${loose.slice(0, 3).join(', ')})\n`);
+    process.stderr.write(
+      `cluster-manager: ${loose.length} entries under ${dataDir} were readable by other users and were made private (e.g. ${loose.slice(0, 3).join(', ')})\n`,
+    );
   }
   await (command === 'core' ? core(config) : serve(config));
 }

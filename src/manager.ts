@@ -75,7 +75,10 @@ async function ownPrincipal(auth: AuthClient, fallback: string, log: Logger): Pr
   try {
     return await auth.whoami();
   } catch (err) {
-    log.warn({ err: (err as Error).message }, 'Cannot ask Auth who this service is; Instance_UUID falls back to the service UUID');
+    log.warn(
+      { err: (err as Error).message },
+      'Cannot ask Auth who this service is; Instance_UUID falls back to the service UUID',
+    );
     return fallback;
   }
 }
@@ -86,7 +89,9 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   const fp = config.factoryplus;
   const http = new FplusHttp(o.credentials, { log });
   const dir = new DirectoryClient(http, o.directoryUrl, {
-    [u.service.configdb]: fp.configdbUrl, [u.service.auth]: fp.authUrl, [u.service.git]: fp.gitUrl,
+    [u.service.configdb]: fp.configdbUrl,
+    [u.service.auth]: fp.authUrl,
+    [u.service.git]: fp.gitUrl,
   });
   const cdb = new ConfigDbClient(http, () => dir.serviceUrl(u.service.configdb));
   const auth = new AuthClient(http, () => dir.serviceUrl(u.service.auth));
@@ -98,29 +103,54 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   const status = new StatusStore(cdb, u.app.setupStatus, { log });
   await status.load();
   const repos = new RepoPool({
-    storeRoot: join(dataDir, 'repos'), gitBase: () => dir.serviceUrl(u.service.git),
-    token: (origin, fresh) => http.token(origin, fresh), author: { name: 'Edge deployment operator', email: fp.gitEmail }, log,
+    storeRoot: join(dataDir, 'repos'),
+    gitBase: () => dir.serviceUrl(u.service.git),
+    token: (origin, fresh) => http.token(origin, fresh),
+    author: { name: 'Edge deployment operator', email: fp.gitEmail },
+    log,
   });
   const commissioner = new Commissioner({
-    cdb, auth, gitBase: () => dir.serviceUrl(u.service.git), uuids: u,
-    organisation: fp.organisation, realm: fp.realm, status, templates, repos, log,
+    cdb,
+    auth,
+    gitBase: () => dir.serviceUrl(u.service.git),
+    uuids: u,
+    organisation: fp.organisation,
+    realm: fp.realm,
+    status,
+    templates,
+    repos,
+    log,
     limits: { valuesDepth: config.reconcile.maxValuesDepth, valuesBytes: config.reconcile.maxValuesBytes },
   });
   const controller = new Controller({
-    cdb, status, commissioner, templates, repos, clusterConfigApp: u.app.clusterConfig, concurrency: config.reconcile.concurrency,
-    backoffBaseMs: config.reconcile.backoffBaseMs, backoffMaxMs: config.reconcile.backoffMaxMs, log,
+    cdb,
+    status,
+    commissioner,
+    templates,
+    repos,
+    clusterConfigApp: u.app.clusterConfig,
+    concurrency: config.reconcile.concurrency,
+    backoffBaseMs: config.reconcile.backoffBaseMs,
+    backoffMaxMs: config.reconcile.backoffMaxMs,
+    log,
   });
 
-  const mqttUrl = (fp.mqttUrl ?? await dir.serviceUrl(u.service.mqtt)).replace(/\/$/, '');
+  const mqttUrl = (fp.mqttUrl ?? (await dir.serviceUrl(u.service.mqtt))).replace(/\/$/, '');
   let node: SparkplugNode | undefined;
   let unbridge = () => {};
   if (o.sparkplug !== false) {
     node = new SparkplugNode({
-      mqttUrl, username: o.credentials.username, password: o.credentials.password, protocolVersion: o.mqttProtocol,
-      ...sparkplugAddress(config), bdSeqFile: join(dataDir, 'sparkplug-bdseq'),
-      instanceUuid: config.sparkplug.instanceUuid ?? await ownPrincipal(auth, u.service.clusterManager, log),
-      serviceUuid: u.service.clusterManager, serviceUrl: config.http.externalUrl ?? undefined,
-      primaryHostId: config.sparkplug.primaryHost ?? undefined, log: log.child({ part: 'sparkplug' }),
+      mqttUrl,
+      username: o.credentials.username,
+      password: o.credentials.password,
+      protocolVersion: o.mqttProtocol,
+      ...sparkplugAddress(config),
+      bdSeqFile: join(dataDir, 'sparkplug-bdseq'),
+      instanceUuid: config.sparkplug.instanceUuid ?? (await ownPrincipal(auth, u.service.clusterManager, log)),
+      serviceUuid: u.service.clusterManager,
+      serviceUrl: config.http.externalUrl ?? undefined,
+      primaryHostId: config.sparkplug.primaryHost ?? undefined,
+      log: log.child({ part: 'sparkplug' }),
     });
     unbridge = bridgeStatus(node, status, () => controller.lastFailure ?? '');
     await node.start();
@@ -130,22 +160,36 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   const resyncIntervalMs = config.reconcile.resyncSeconds * 1000;
   const feedLog = log.child({ part: 'change-feed' });
   // The Config Store's Sparkplug address is only needed by the MQTT source.
-  const address = config.changeFeed === 'notify' ? undefined : await (async () => {
-    const { provider } = await dir.provider(u.service.configdb);
-    return provider.device ? await dir.device(provider.device) : undefined;
-  })();
+  const address =
+    config.changeFeed === 'notify'
+      ? undefined
+      : await (async () => {
+          const { provider } = await dir.provider(u.service.configdb);
+          return provider.device ? await dir.device(provider.device) : undefined;
+        })();
   const feed = new LiveFeed({
-    mode: config.changeFeed, log: feedLog,
-    mqtt: () => new ChangeFeed({
-      mqttUrl, username: o.credentials.username, password: o.credentials.password,
-      group: address?.group_id ?? `${fp.organisation}-Service-Core`, node: address?.node_id ?? 'Config_DB',
-      apps, protocolVersion: o.mqttProtocol, resyncIntervalMs, log: feedLog,
-    }),
-    notify: () => new NotifyFeed({
-      baseUrl: () => dir.serviceUrl(u.service.configdb),
-      token: (base, fresh) => http.token(new URL(base).origin, fresh),
-      apps, resyncIntervalMs, log: feedLog,
-    }),
+    mode: config.changeFeed,
+    log: feedLog,
+    mqtt: () =>
+      new ChangeFeed({
+        mqttUrl,
+        username: o.credentials.username,
+        password: o.credentials.password,
+        group: address?.group_id ?? `${fp.organisation}-Service-Core`,
+        node: address?.node_id ?? 'Config_DB',
+        apps,
+        protocolVersion: o.mqttProtocol,
+        resyncIntervalMs,
+        log: feedLog,
+      }),
+    notify: () =>
+      new NotifyFeed({
+        baseUrl: () => dir.serviceUrl(u.service.configdb),
+        token: (base, fresh) => http.token(new URL(base).origin, fresh),
+        apps,
+        resyncIntervalMs,
+        log: feedLog,
+      }),
   });
   const edgeStatus = new EntryCache<Record<string, unknown>>(cdb, u.app.edgeStatus, () => feed.connected);
   const edge = new EdgeMonitor({ cdb, app: u.app.edgeStatus, status, log: log.child({ part: 'edge-health' }) });
@@ -169,7 +213,19 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
   await feed.start();
 
   return {
-    config, http, dir, cdb, auth, templates, repos, controller, status, feed, edgeStatus, edge, node,
+    config,
+    http,
+    dir,
+    cdb,
+    auth,
+    templates,
+    repos,
+    controller,
+    status,
+    feed,
+    edgeStatus,
+    edge,
+    node,
     async stop() {
       await feed.stop();
       edge.stop();

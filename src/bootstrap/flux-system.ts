@@ -11,7 +11,11 @@ export class FluxSystemFile {
   private cached: { repo: string; text: string | undefined; until: number } | undefined;
   private reading: Promise<string | undefined> | undefined;
 
-  constructor(private readonly repos: RepoPool, private readonly ttlMs = 30_000, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly repos: RepoPool,
+    private readonly ttlMs = 30_000,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   async read(helmRepo: string): Promise<string | undefined> {
     const c = this.cached;

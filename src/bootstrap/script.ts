@@ -57,7 +57,9 @@ const SAFE_VALUE = /^[A-Za-z0-9][A-Za-z0-9._:/@-]*$/;
 export function bootstrapContext(values: BootstrapValues): Record<string, unknown> {
   for (const [key, value] of Object.entries(values)) {
     if (typeof value !== 'string' || !SAFE_VALUE.test(value)) {
-      throw new BootstrapTemplateError(`bootstrap value ${key}=${JSON.stringify(value)} cannot be put into a shell script safely`);
+      throw new BootstrapTemplateError(
+        `bootstrap value ${key}=${JSON.stringify(value)} cannot be put into a shell script safely`,
+      );
     }
   }
   return { ...values, files: FILES_MARKER };
@@ -73,7 +75,10 @@ export function bootstrapContext(values: BootstrapValues): Record<string, unknow
  */
 function checkPlainYamlValues(template: unknown, values: BootstrapValues): void {
   const entries = Object.entries(values).map(([key, value], i) => ({ key, value, marker: `fplusvalue${i}x` }));
-  const marked = renderTemplate(template, bootstrapContext(Object.fromEntries(entries.map((e) => [e.key, e.marker])) as unknown as BootstrapValues));
+  const marked = renderTemplate(
+    template,
+    bootstrapContext(Object.fromEntries(entries.map((e) => [e.key, e.marker])) as unknown as BootstrapValues),
+  );
   const files = (marked as { files?: unknown } | null)?.files;
   if (files === null || typeof files !== 'object') return;
   for (const [file, text] of Object.entries(files)) {
@@ -87,7 +92,9 @@ function checkPlainYamlValues(template: unknown, values: BootstrapValues): void 
           const real = used.reduce((s, e) => s.split(e.marker).join(e.value), node.value);
           if (!readsAsItselfPlain(real)) {
             const [e] = used;
-            throw new BootstrapTemplateError(`the template writes ${e.key}=${JSON.stringify(e.value)} unquoted into ${file}, where YAML 1.1 readers such as kubectl would not read ${JSON.stringify(real)} as text; quote it in the template`);
+            throw new BootstrapTemplateError(
+              `the template writes ${e.key}=${JSON.stringify(e.value)} unquoted into ${file}, where YAML 1.1 readers such as kubectl would not read ${JSON.stringify(real)} as text; quote it in the template`,
+            );
           }
         },
       });
@@ -184,10 +191,13 @@ export function assembleBootstrapScript(
     if (text.includes('\0')) throw new BootstrapTemplateError(`bootstrap file ${name} contains a NUL byte`);
   }
   const at = rendered.wrapper.indexOf(FILES_MARKER);
-  if (at < 0) throw new BootstrapTemplateError(`the bootstrap wrapper has no ${FILES_MARKER} ({{files}}) to put the files in`);
+  if (at < 0)
+    throw new BootstrapTemplateError(`the bootstrap wrapper has no ${FILES_MARKER} ({{files}}) to put the files in`);
 
   const marker = pickMarker(Object.values(files), opts.marker ?? randomMarker);
-  const unpack = Object.entries(files).map(([name, text]) => unpackCommand(name, text, marker)).join('\n');
+  const unpack = Object.entries(files)
+    .map(([name, text]) => unpackCommand(name, text, marker))
+    .join('\n');
   // Spliced rather than String.replace, which would expand `$&` and friends in the file text.
   return rendered.wrapper.slice(0, at) + unpack + rendered.wrapper.slice(at + FILES_MARKER.length);
 }

@@ -75,15 +75,16 @@ function readKey(path: string): Buffer | null {
     throw e;
   }
   if (data.length !== KEY_BYTES) {
-    throw new Error(`bootstrap key file ${path} is corrupt: it holds ${data.length} bytes, not ${KEY_BYTES}. `
-      + 'Delete it to generate a new key (this invalidates all bootstrap URLs issued so far).');
+    throw new Error(
+      `bootstrap key file ${path} is corrupt: it holds ${data.length} bytes, not ${KEY_BYTES}. ` +
+        'Delete it to generate a new key (this invalidates all bootstrap URLs issued so far).',
+    );
   }
   return data;
 }
 
 export type VerifyResult =
-  | { ok: true; expires: Date }
-  | { ok: false; reason: 'malformed' | 'bad-signature' | 'expired' | 'wrong-cluster' };
+  { ok: true; expires: Date } | { ok: false; reason: 'malformed' | 'bad-signature' | 'expired' | 'wrong-cluster' };
 
 function uuidBytes(uuid: string): Buffer | null {
   return UUID.test(uuid) ? Buffer.from(uuid.replace(/-/g, ''), 'hex') : null;

@@ -20,9 +20,7 @@ export function unreachableCause(e: ServiceError): string {
   return (m?.[1] ?? e.message).trim() || 'no connection';
 }
 
-export type Ping =
-  | { kind: 'answered'; status: number; service?: string }
-  | { kind: 'unreachable'; cause: string };
+export type Ping = { kind: 'answered'; status: number; service?: string } | { kind: 'unreachable'; cause: string };
 
 /** `GET <base>ping` without credentials: any HTTP answer shows something listens there. */
 export async function ping(base: string, timeoutMs: number): Promise<Ping> {
@@ -34,7 +32,9 @@ export async function ping(base: string, timeoutMs: number): Promise<Ping> {
       try {
         const body = JSON.parse(res.text) as { service?: unknown };
         if (typeof body.service === 'string') service = body.service;
-      } catch { /* not JSON: judged by the caller */ }
+      } catch {
+        /* not JSON: judged by the caller */
+      }
     }
     return { kind: 'answered', status: res.status, service };
   } catch (e) {
@@ -44,7 +44,11 @@ export async function ping(base: string, timeoutMs: number): Promise<Ping> {
 
 export class MqttProbeError extends Error {
   /** `refused`: the broker turned the credentials down; `protocol`: it does not speak the MQTT protocol level asked for. */
-  constructor(message: string, readonly refused: boolean, readonly protocol = false) {
+  constructor(
+    message: string,
+    readonly refused: boolean,
+    readonly protocol = false,
+  ) {
     super(message);
     this.name = 'MqttProbeError';
   }
@@ -61,14 +65,23 @@ const PROTOCOL = new Set([1, 132]);
  * the broker turned the credentials down) on failure or after `timeoutMs`.
  * The caller ends the client.
  */
-export function connectMqtt(url: string, creds: { username: string; password: string }, protocolVersion: 4 | 5, timeoutMs: number): Promise<MqttClient> {
+export function connectMqtt(
+  url: string,
+  creds: { username: string; password: string },
+  protocolVersion: 4 | 5,
+  timeoutMs: number,
+): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     let client: MqttClient;
     try {
       client = mqtt.connect(url, {
-        username: creds.username, password: creds.password, protocolVersion,
-        clientId: `check-config-${randomBytes(6).toString('hex')}`, clean: true,
-        reconnectPeriod: 0, connectTimeout: timeoutMs,
+        username: creds.username,
+        password: creds.password,
+        protocolVersion,
+        clientId: `check-config-${randomBytes(6).toString('hex')}`,
+        clean: true,
+        reconnectPeriod: 0,
+        connectTimeout: timeoutMs,
       });
     } catch (e) {
       reject(new MqttProbeError(errorText(e), false));
@@ -95,14 +108,27 @@ export function connectMqtt(url: string, creds: { username: string; password: st
     client.once('connect', () => finish());
     client.on('error', (e: Error & { code?: unknown }) => {
       const code = typeof e.code === 'number' ? e.code : undefined;
-      finish(new MqttProbeError(errorText(e), code !== undefined && REFUSED.has(code), code !== undefined && PROTOCOL.has(code)));
+      finish(
+        new MqttProbeError(
+          errorText(e),
+          code !== undefined && REFUSED.has(code),
+          code !== undefined && PROTOCOL.has(code),
+        ),
+      );
     });
-    client.once('close', () => finish(new MqttProbeError('the connection closed before the broker accepted it', false)));
+    client.once('close', () =>
+      finish(new MqttProbeError('the connection closed before the broker accepted it', false)),
+    );
   });
 }
 
 /** Connects as connectMqtt does and disconnects at once. */
-export async function probeMqtt(url: string, creds: { username: string; password: string }, protocolVersion: 4 | 5, timeoutMs: number): Promise<void> {
+export async function probeMqtt(
+  url: string,
+  creds: { username: string; password: string },
+  protocolVersion: 4 | 5,
+  timeoutMs: number,
+): Promise<void> {
   const client = await connectMqtt(url, creds, protocolVersion, timeoutMs);
   await client.endAsync().catch(() => undefined);
 }
@@ -138,14 +164,16 @@ export function probeSubscribe(client: MqttClient, topics: string[], timeoutMs: 
   return bounded(client, timeoutMs, 'subscription', subscribeChecked(client, topics, 1));
 }
 
-export type PublishOutcome =
-  | { kind: 'accepted'; certain: boolean }
-  | { kind: 'refused'; why: string };
+export type PublishOutcome = { kind: 'accepted'; certain: boolean } | { kind: 'refused'; why: string };
 
 /** PUBACK reason codes of MQTT 5 from 0x80 up refuse the publish. */
 const PUBACK_REASONS: Record<number, string> = {
-  0x80: 'unspecified error', 0x83: 'implementation specific error', 0x87: 'not authorized',
-  0x90: 'topic name invalid', 0x97: 'quota exceeded', 0x99: 'payload format invalid',
+  0x80: 'unspecified error',
+  0x83: 'implementation specific error',
+  0x87: 'not authorized',
+  0x90: 'topic name invalid',
+  0x97: 'quota exceeded',
+  0x99: 'payload format invalid',
 };
 
 /**
@@ -156,19 +184,34 @@ const PUBACK_REASONS: Record<number, string> = {
  * others (mosquitto) acknowledge and drop, which no client can tell from
  * delivery; `certain` is false then.
  */
-export async function probePublish(client: MqttClient, topic: string, payload: Uint8Array, protocolVersion: 4 | 5, timeoutMs: number): Promise<PublishOutcome> {
+export async function probePublish(
+  client: MqttClient,
+  topic: string,
+  payload: Uint8Array,
+  protocolVersion: 4 | 5,
+  timeoutMs: number,
+): Promise<PublishOutcome> {
   try {
-    await bounded(client, timeoutMs, 'publish', client.publishAsync(topic, Buffer.from(payload), { qos: 1, retain: false }));
+    await bounded(
+      client,
+      timeoutMs,
+      'publish',
+      client.publishAsync(topic, Buffer.from(payload), { qos: 1, retain: false }),
+    );
     return { kind: 'accepted', certain: protocolVersion === 5 };
   } catch (e) {
     if (e instanceof ClosedError) return { kind: 'refused', why: e.message };
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'number' && code >= 0x80) {
-      return { kind: 'refused', why: `PUBACK reason code 0x${code.toString(16)} (${PUBACK_REASONS[code] ?? 'refused'})` };
+      return {
+        kind: 'refused',
+        why: `PUBACK reason code 0x${code.toString(16)} (${PUBACK_REASONS[code] ?? 'refused'})`,
+      };
     }
     if (e instanceof MqttProbeError) throw e;
     // mqtt.js fails a publish that was pending when the connection ended with its own error.
-    if (!client.connected) return { kind: 'refused', why: `the broker closed the connection after the publish (${errorText(e)})` };
+    if (!client.connected)
+      return { kind: 'refused', why: `the broker closed the connection after the publish (${errorText(e)})` };
     throw new MqttProbeError(errorText(e), false);
   }
 }

@@ -12,7 +12,17 @@ import type { Json } from '../lib/merge-patch.js';
 export const PROFILE_SAMPLE = 25;
 
 /** Fields written to a setup status, by the original Cluster Manager or by this one. */
-const SETUP_FIELDS = ['spec', 'flux', 'krbkeys', 'self_link', 'ready', 'fluxVersion', 'phase', 'specHash', 'conditions'];
+const SETUP_FIELDS = [
+  'spec',
+  'flux',
+  'krbkeys',
+  'self_link',
+  'ready',
+  'fluxVersion',
+  'phase',
+  'specHash',
+  'conditions',
+];
 /** Fields Edge Sync writes to an Edge cluster status. */
 const EDGE_FIELDS = ['hosts', 'kubeseal_cert'];
 

@@ -12,7 +12,11 @@ export const SAMPLE_CLUSTER = {
 };
 
 /** Problems of one entry on its own; undefined when none is found. */
-export function entryProblem(kind: TemplateKind, value: Json, ctx: { realm: string; domain: string; krbkeysImage: string }): string | undefined {
+export function entryProblem(
+  kind: TemplateKind,
+  value: Json,
+  ctx: { realm: string; domain: string; krbkeysImage: string },
+): string | undefined {
   switch (kind) {
     case 'flux':
       if (!isJsonObject(value)) return 'is not a JSON object of file name -> manifests';
@@ -38,10 +42,17 @@ const FILE_NAME = /^[A-Za-z0-9._-]+$/;
  * The Bootstrap script entry must render to `{files: {name: text}, wrapper: text}`
  * with plain file names and a `{{files}}` placeholder in the wrapper.
  */
-function bootstrapProblem(value: Json, ctx: { realm: string; domain: string; krbkeysImage: string }): string | undefined {
+function bootstrapProblem(
+  value: Json,
+  ctx: { realm: string; domain: string; krbkeysImage: string },
+): string | undefined {
   const out = renderTemplate(value, {
-    name: SAMPLE_CLUSTER.entry.name, namespace: SAMPLE_CLUSTER.entry.namespace,
-    realm: ctx.realm, domain: ctx.domain, krbkeys: ctx.krbkeysImage, files: FILES_MARKER,
+    name: SAMPLE_CLUSTER.entry.name,
+    namespace: SAMPLE_CLUSTER.entry.namespace,
+    realm: ctx.realm,
+    domain: ctx.domain,
+    krbkeys: ctx.krbkeysImage,
+    files: FILES_MARKER,
   });
   if (!isJsonObject(out as Json)) return 'does not render to a JSON object';
   const { files, wrapper } = out as Record<string, unknown>;
@@ -49,7 +60,8 @@ function bootstrapProblem(value: Json, ctx: { realm: string; domain: string; krb
   if (!wrapper.includes(FILES_MARKER)) return 'has a wrapper without the {{files}} placeholder';
   if (!isJsonObject(files as Json)) return 'has no "files" object';
   for (const [name, text] of Object.entries(files as Record<string, unknown>)) {
-    if (!FILE_NAME.test(name) || name === '.' || name === '..') return `names a file ${JSON.stringify(name)} that is not a plain file name`;
+    if (!FILE_NAME.test(name) || name === '.' || name === '..')
+      return `names a file ${JSON.stringify(name)} that is not a plain file name`;
     if (typeof text !== 'string') return `has a file ${name} that is not text`;
   }
   return undefined;
@@ -66,11 +78,18 @@ function culprit(message: string): 'flux' | 'helmRelease' | 'chart' {
  * Renders the sample cluster's repo from the three entries, as the
  * commissioning does. Undefined when it renders, else the entry at fault and why.
  */
-export function renderProblem(t: { flux: Json; helmRelease: Json; chart: Json }, gitBase: string, helmRepo: string):
-  { kind: 'flux' | 'helmRelease' | 'chart'; message: string } | undefined {
+export function renderProblem(
+  t: { flux: Json; helmRelease: Json; chart: Json },
+  gitBase: string,
+  helmRepo: string,
+): { kind: 'flux' | 'helmRelease' | 'chart'; message: string } | undefined {
   try {
     const repo = renderClusterRepo({
-      uuid: SAMPLE_CLUSTER.uuid, spec: validateSpec(SAMPLE_CLUSTER.entry), templates: t, gitBase, helmRepo,
+      uuid: SAMPLE_CLUSTER.uuid,
+      spec: validateSpec(SAMPLE_CLUSTER.entry),
+      templates: t,
+      gitBase,
+      helmRepo,
     });
     if (repo.files.size === 0) return { kind: 'flux', message: 'renders no files' };
     return undefined;

@@ -61,7 +61,9 @@ function parseEnv(b: EnvBinding, name: string, raw: string, problems: string[]):
     case 'number': {
       const n = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(n) || (b.type === 'integer' && !Number.isInteger(n))) {
-        problems.push(`${name}=${JSON.stringify(raw)}: must be ${b.type === 'integer' ? 'a whole number' : 'a number'} (sets ${b.path})`);
+        problems.push(
+          `${name}=${JSON.stringify(raw)}: must be ${b.type === 'integer' ? 'a whole number' : 'a number'} (sets ${b.path})`,
+        );
         return undefined;
       }
       return n;
@@ -93,7 +95,8 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const file = env.CONFIG_FILE ? readJson(resolve(env.CONFIG_FILE), problems) : undefined;
   // The profile may come from the environment, the caller or the file; its
   // UUIDs go under the file's, so the file can still change single UUIDs.
-  const profile = env.UUID_PROFILE ?? (opts.overrides?.profile as string | undefined) ?? (file?.profile as string | undefined);
+  const profile =
+    env.UUID_PROFILE ?? (opts.overrides?.profile as string | undefined) ?? (file?.profile as string | undefined);
   if (profile !== undefined && profile !== 'seed') {
     if (profile !== 'acs') problems.push(`UUID_PROFILE=${JSON.stringify(profile)}: must be "seed" or "acs"`);
     else merged = overlay(merged, readJson(join(configDir, 'acs.json'), problems));
@@ -119,8 +122,12 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       const where = err.instancePath.replace(/^\//, '').replace(/\//g, '.') || '(root)';
       const binding = envBindings.find((b) => b.path === where);
       const hint = binding ? ` (environment: ${binding.names.join(' or ')})` : '';
-      const extra = err.keyword === 'additionalProperties' ? ` "${(err.params as { additionalProperty: string }).additionalProperty}"`
-        : err.keyword === 'enum' ? ` (${(err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')})` : '';
+      const extra =
+        err.keyword === 'additionalProperties'
+          ? ` "${(err.params as { additionalProperty: string }).additionalProperty}"`
+          : err.keyword === 'enum'
+            ? ` (${(err.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')})`
+            : '';
       problems.push(`${where}: ${err.message}${extra}${hint}`);
     }
   }

@@ -1,4 +1,7 @@
-const uuid = { type: 'string', pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' };
+const uuid = {
+  type: 'string',
+  pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+};
 const port = { type: 'integer', minimum: 0, maximum: 65535 };
 const url = { type: 'string', pattern: '^[a-z][a-z0-9+.-]*://[^\\s]+$' };
 const nullableUrl = { anyOf: [url, { type: 'null' }] };
@@ -18,35 +21,74 @@ function uuidGroup(keys: string[]) {
 export const configSchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['profile', 'dataDir', 'log', 'http', 'factoryplus', 'sparkplug', 'changeFeed', 'reconcile', 'embedded', 'passwordLimits', 'uuids'],
+  required: [
+    'profile',
+    'dataDir',
+    'log',
+    'http',
+    'factoryplus',
+    'sparkplug',
+    'changeFeed',
+    'reconcile',
+    'embedded',
+    'passwordLimits',
+    'uuids',
+  ],
   properties: {
     profile: { enum: ['seed', 'acs'] },
     dataDir: { type: 'string', minLength: 1 },
     log: {
-      type: 'object', additionalProperties: false, required: ['level', 'pretty'],
+      type: 'object',
+      additionalProperties: false,
+      required: ['level', 'pretty'],
       properties: {
         level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
         pretty: { type: ['boolean', 'null'] },
       },
     },
     http: {
-      type: 'object', additionalProperties: false,
+      type: 'object',
+      additionalProperties: false,
       required: ['host', 'port', 'externalUrl', 'tokenTtlSeconds', 'aclCacheSeconds', 'bootstrapTtlSeconds', 'oidc'],
       properties: {
-        host: { type: 'string', minLength: 1 }, port, externalUrl: nullableUrl,
+        host: { type: 'string', minLength: 1 },
+        port,
+        externalUrl: nullableUrl,
         metricsPort: { anyOf: [port, { type: 'null' }] },
         tokenTtlSeconds: { type: 'number', minimum: 60 },
         aclCacheSeconds: { type: 'number', minimum: 0, maximum: 3600 },
         bootstrapTtlSeconds: { type: 'number', minimum: 10, maximum: 604800 },
         oidc: {
-          type: 'object', additionalProperties: false, required: ['discoveryUrl', 'jwksUrl', 'issuer', 'audience'],
-          properties: { discoveryUrl: nullableHttpUrl, jwksUrl: nullableHttpUrl, issuer: nullableString, audience: nullableString },
+          type: 'object',
+          additionalProperties: false,
+          required: ['discoveryUrl', 'jwksUrl', 'issuer', 'audience'],
+          properties: {
+            discoveryUrl: nullableHttpUrl,
+            jwksUrl: nullableHttpUrl,
+            issuer: nullableString,
+            audience: nullableString,
+          },
         },
       },
     },
     factoryplus: {
-      type: 'object', additionalProperties: false,
-      required: ['directoryUrl', 'username', 'password', 'mqttUrl', 'mqttProtocol', 'configdbUrl', 'authUrl', 'gitUrl', 'organisation', 'realm', 'externalDomain', 'gitEmail', 'krbkeysImage'],
+      type: 'object',
+      additionalProperties: false,
+      required: [
+        'directoryUrl',
+        'username',
+        'password',
+        'mqttUrl',
+        'mqttProtocol',
+        'configdbUrl',
+        'authUrl',
+        'gitUrl',
+        'organisation',
+        'realm',
+        'externalDomain',
+        'gitEmail',
+        'krbkeysImage',
+      ],
       properties: {
         directoryUrl: nullableUrl,
         username: nullableString,
@@ -64,7 +106,9 @@ export const configSchema = {
       },
     },
     sparkplug: {
-      type: 'object', additionalProperties: false, required: ['address', 'primaryHost', 'instanceUuid'],
+      type: 'object',
+      additionalProperties: false,
+      required: ['address', 'primaryHost', 'instanceUuid'],
       properties: {
         address: { anyOf: [{ type: 'string', pattern: '^[^/#+\\s]+/[^/#+\\s]+$' }, { type: 'null' }] },
         primaryHost: { anyOf: [{ type: 'string', pattern: '^[^/#+\\s]+$' }, { type: 'null' }] },
@@ -73,7 +117,8 @@ export const configSchema = {
     },
     changeFeed: { enum: ['mqtt', 'notify', 'auto'] },
     reconcile: {
-      type: 'object', additionalProperties: false,
+      type: 'object',
+      additionalProperties: false,
       required: ['resyncSeconds', 'backoffBaseMs', 'backoffMaxMs', 'concurrency', 'maxValuesDepth', 'maxValuesBytes'],
       properties: {
         resyncSeconds: { type: 'number', exclusiveMinimum: 0 },
@@ -86,16 +131,22 @@ export const configSchema = {
       },
     },
     embedded: {
-      type: 'object', additionalProperties: false, required: ['host', 'ports', 'adminUsername', 'mqttLimits'],
+      type: 'object',
+      additionalProperties: false,
+      required: ['host', 'ports', 'adminUsername', 'mqttLimits'],
       properties: {
         host: { type: 'string', minLength: 1 },
         ports: {
-          type: 'object', additionalProperties: false, required: ['directory', 'configdb', 'auth', 'git', 'mqtt', 'cmdesc'],
+          type: 'object',
+          additionalProperties: false,
+          required: ['directory', 'configdb', 'auth', 'git', 'mqtt', 'cmdesc'],
           properties: { directory: port, configdb: port, auth: port, git: port, mqtt: port, cmdesc: port },
         },
         adminUsername: { type: 'string', pattern: '^[a-zA-Z0-9_.-]+$' },
         mqttLimits: {
-          type: 'object', additionalProperties: false, required: ['beforeAuth', 'afterAuth'],
+          type: 'object',
+          additionalProperties: false,
+          required: ['beforeAuth', 'afterAuth'],
           properties: {
             beforeAuth: { type: 'integer', minimum: 1024, maximum: 268435455 },
             afterAuth: { type: 'integer', minimum: 1024, maximum: 268435455 },
@@ -104,7 +155,9 @@ export const configSchema = {
       },
     },
     passwordLimits: {
-      type: 'object', additionalProperties: false, required: ['failuresPerUser', 'failuresPerAddress', 'windowSeconds', 'refusalDelayMs'],
+      type: 'object',
+      additionalProperties: false,
+      required: ['failuresPerUser', 'failuresPerAddress', 'windowSeconds', 'refusalDelayMs'],
       properties: {
         failuresPerUser: { type: 'integer', minimum: 1 },
         failuresPerAddress: { type: 'integer', minimum: 1 },
@@ -113,11 +166,26 @@ export const configSchema = {
       },
     },
     uuids: {
-      type: 'object', additionalProperties: false, required: ['service', 'app', 'class', 'resource', 'perm', 'special'],
+      type: 'object',
+      additionalProperties: false,
+      required: ['service', 'app', 'class', 'resource', 'perm', 'special'],
       properties: {
         service: uuidGroup(['clusterManager', 'configdb', 'directory', 'auth', 'git', 'mqtt']),
-        app: uuidGroup(['clusterConfig', 'setupStatus', 'edgeStatus', 'fluxTemplate', 'bootstrapTemplate', 'helmChartTemplate',
-          'k8sTemplate', 'gitRepoConfig', 'sparkplugAddress', 'info', 'serviceConfig', 'registration', 'configSchema']),
+        app: uuidGroup([
+          'clusterConfig',
+          'setupStatus',
+          'edgeStatus',
+          'fluxTemplate',
+          'bootstrapTemplate',
+          'helmChartTemplate',
+          'k8sTemplate',
+          'gitRepoConfig',
+          'sparkplugAddress',
+          'info',
+          'serviceConfig',
+          'registration',
+          'configSchema',
+        ]),
         class: uuidGroup(['edgeCluster', 'edgeAccount']),
         resource: uuidGroup(['helmRelease', 'gitRepository']),
         perm: uuidGroup(['manageClusters', 'manageSecrets', 'gitPull', 'gitPush']),

@@ -6,9 +6,19 @@ export type ChangeFeedMode = 'mqtt' | 'notify' | 'auto';
 export interface Uuids {
   service: { clusterManager: string; configdb: string; directory: string; auth: string; git: string; mqtt: string };
   app: {
-    clusterConfig: string; setupStatus: string; edgeStatus: string; fluxTemplate: string;
-    bootstrapTemplate: string; helmChartTemplate: string; k8sTemplate: string; gitRepoConfig: string;
-    sparkplugAddress: string; info: string; serviceConfig: string; registration: string; configSchema: string;
+    clusterConfig: string;
+    setupStatus: string;
+    edgeStatus: string;
+    fluxTemplate: string;
+    bootstrapTemplate: string;
+    helmChartTemplate: string;
+    k8sTemplate: string;
+    gitRepoConfig: string;
+    sparkplugAddress: string;
+    info: string;
+    serviceConfig: string;
+    registration: string;
+    configSchema: string;
   };
   class: { edgeCluster: string; edgeAccount: string };
   resource: { helmRelease: string; gitRepository: string };
@@ -16,17 +26,28 @@ export interface Uuids {
   special: { wildcard: string; factoryplus: string; serviceSchema: string; configdbDevice: string };
 }
 
-export interface EmbeddedPorts { directory: number; configdb: number; auth: number; git: number; mqtt: number; cmdesc: number }
+export interface EmbeddedPorts {
+  directory: number;
+  configdb: number;
+  auth: number;
+  git: number;
+  mqtt: number;
+  cmdesc: number;
+}
 
 export interface Config {
   profile: UuidProfile;
   dataDir: string;
   log: { level: string; pretty: boolean | null };
   http: {
-    host: string; port: number; externalUrl: string | null;
+    host: string;
+    port: number;
+    externalUrl: string | null;
     /** A second listener with only GET /metrics and no authentication, for Prometheus; null: none. */
     metricsPort?: number | null;
-    tokenTtlSeconds: number; aclCacheSeconds: number; bootstrapTtlSeconds: number;
+    tokenTtlSeconds: number;
+    aclCacheSeconds: number;
+    bootstrapTtlSeconds: number;
     oidc: { discoveryUrl: string | null; jwksUrl: string | null; issuer: string | null; audience: string | null };
   };
   factoryplus: {
@@ -49,16 +70,27 @@ export interface Config {
   sparkplug: { address: string | null; primaryHost: string | null; instanceUuid: string | null };
   changeFeed: ChangeFeedMode;
   reconcile: {
-    resyncSeconds: number; backoffBaseMs: number; backoffMaxMs: number; concurrency: number;
+    resyncSeconds: number;
+    backoffBaseMs: number;
+    backoffMaxMs: number;
+    concurrency: number;
     /** Bounds on a configuration entry's Helm values (MAX_VALUES_DEPTH, MAX_VALUES_BYTES). */
-    maxValuesDepth: number; maxValuesBytes: number;
+    maxValuesDepth: number;
+    maxValuesBytes: number;
   };
   embedded: {
-    host: string; ports: EmbeddedPorts; adminUsername: string;
+    host: string;
+    ports: EmbeddedPorts;
+    adminUsername: string;
     /** MQTT packet size limits of the embedded broker, in bytes: before authentication (in all) and per packet after. */
     mqttLimits: { beforeAuth: number; afterAuth: number };
   };
   /** Failed password checks allowed per user name and per client address in a window (Basic auth, MQTT CONNECT). */
-  passwordLimits: { failuresPerUser: number; failuresPerAddress: number; windowSeconds: number; refusalDelayMs: number };
+  passwordLimits: {
+    failuresPerUser: number;
+    failuresPerAddress: number;
+    windowSeconds: number;
+    refusalDelayMs: number;
+  };
   uuids: Uuids;
 }

@@ -32,7 +32,9 @@ import { seedPlan } from './seed/plan.js';
 function sparkplugBdSeq(db: Db, node: string): { load(): number | undefined; save(bdSeq: number): void } {
   db.exec('CREATE TABLE IF NOT EXISTS sparkplug_bdseq (node TEXT PRIMARY KEY, bdseq INTEGER NOT NULL)');
   const get = db.prepare('SELECT bdseq FROM sparkplug_bdseq WHERE node = ?');
-  const put = db.prepare('INSERT INTO sparkplug_bdseq (node, bdseq) VALUES (?, ?) ON CONFLICT (node) DO UPDATE SET bdseq = excluded.bdseq');
+  const put = db.prepare(
+    'INSERT INTO sparkplug_bdseq (node, bdseq) VALUES (?, ?) ON CONFLICT (node) DO UPDATE SET bdseq = excluded.bdseq',
+  );
   return {
     load: () => (get.get(node) as { bdseq: number } | undefined)?.bdseq,
     save: (bdSeq) => {
@@ -106,13 +108,21 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
   // Files left readable by others (an older version, a copy, a umask) are
   // said and fixed before anything is served from them.
   const loose = tightenTree(dataDir, CORE_ENTRIES);
-  if (loose.length) log.warn({ count: loose.length, paths: loose.slice(0, 10) }, 'data directory entries were readable by other users; made private');
+  if (loose.length)
+    log.warn(
+      { count: loose.length, paths: loose.slice(0, 10) },
+      'data directory entries were readable by other users; made private',
+    );
   const dbFile = join(dataDir, 'core.sqlite');
   const db = openDatabase(dbFile);
   // SQLite makes its files with the process umask; the database holds password hashes.
   for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) makePrivate(f);
   const objects = new ObjectRegistry(db);
-  const auth = new AuthModel(db, objects, { realm: opts.realm, roots: new Set([Local.account.admin]), passwordLimits: opts.passwordLimits });
+  const auth = new AuthModel(db, objects, {
+    realm: opts.realm,
+    roots: new Set([Local.account.admin]),
+    passwordLimits: opts.passwordLimits,
+  });
   const store = new ConfigStore(db, objects, { log: log.child({ svc: 'configdb' }) });
   const git = new GitStorage(join(dataDir, 'git'));
   const { uuids: u } = opts;
@@ -141,7 +151,9 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
       if (notify) notifiers.push(notify);
       const l = await listen(app.callback(), opts.host, port).catch((e: NodeJS.ErrnoException) => {
         throw e.code === 'EADDRINUSE'
-          ? new Error(`port ${port} for the embedded ${name} is in use on ${opts.host}; stop what uses it or set ${env}`)
+          ? new Error(
+              `port ${port} for the embedded ${name} is in use on ${opts.host}; stop what uses it or set ${env}`,
+            )
           : e;
       });
       servers.push(l);
@@ -149,25 +161,46 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
       return l.url;
     };
     const adverts = new Map<string, { url: string | null; device: string | null }>();
-    const directoryUrl = await serve(createDirectoryApp({
-      auth, db, tokens: new TokenStore(), log: log.child({ svc: 'directory' }),
-      adverts: () => [...adverts].map(([service, a]) => ({ service, ...a })),
-      // Devices are what has birthed (by its Instance_UUID), and the objects
-      // whose Sparkplug address names a node, not yet seen online.
-      devices: () => {
-        const seen = sightings.devices();
-        const known = new Set(seen.map((d) => d.uuid));
-        return [...seen, ...store.entries(u.app.sparkplugAddress).flatMap(([uuid, a]) => {
-          const addr = a as { group_id?: string; node_id?: string; device_id?: string } | null;
-          return addr?.group_id && addr.node_id && !known.has(uuid)
-            ? [{ uuid, group_id: addr.group_id, node_id: addr.node_id, device_id: addr.device_id ?? null }] : [];
-        })];
-      },
-    }), opts.ports.directory, 'Directory', 'EMBEDDED_DIRECTORY_PORT');
+    const directoryUrl = await serve(
+      createDirectoryApp({
+        auth,
+        db,
+        tokens: new TokenStore(),
+        log: log.child({ svc: 'directory' }),
+        adverts: () => [...adverts].map(([service, a]) => ({ service, ...a })),
+        // Devices are what has birthed (by its Instance_UUID), and the objects
+        // whose Sparkplug address names a node, not yet seen online.
+        devices: () => {
+          const seen = sightings.devices();
+          const known = new Set(seen.map((d) => d.uuid));
+          return [
+            ...seen,
+            ...store.entries(u.app.sparkplugAddress).flatMap(([uuid, a]) => {
+              const addr = a as { group_id?: string; node_id?: string; device_id?: string } | null;
+              return addr?.group_id && addr.node_id && !known.has(uuid)
+                ? [{ uuid, group_id: addr.group_id, node_id: addr.node_id, device_id: addr.device_id ?? null }]
+                : [];
+            }),
+          ];
+        },
+      }),
+      opts.ports.directory,
+      'Directory',
+      'EMBEDDED_DIRECTORY_PORT',
+    );
 
-    applySeed({ store, objects, auth }, seedPlan({
-      uuids: u, organisation: opts.organisation, realm: opts.realm, domain: opts.domain, directoryUrl,
-    }), creds, log);
+    applySeed(
+      { store, objects, auth },
+      seedPlan({
+        uuids: u,
+        organisation: opts.organisation,
+        realm: opts.realm,
+        domain: opts.domain,
+        directoryUrl,
+      }),
+      creds,
+      log,
+    );
     for (const f of [dbFile, `${dbFile}-wal`, `${dbFile}-shm`]) makePrivate(f);
 
     // notify/v2 sockets authenticate with the tokens of their own service's /token.
@@ -177,20 +210,41 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
     };
     const configdbTokens = new TokenStore();
     const configdbLog = log.child({ svc: 'configdb' });
-    const configdbUrl = await serve(createConfigDbApp({ db, objects, store, auth, tokens: configdbTokens, log: configdbLog }), opts.ports.configdb, 'Config Store', 'EMBEDDED_CONFIGDB_PORT',
-      configDbNotify({ store, objects, auth, authenticate: byToken(configdbTokens), log: configdbLog }) as NotifyV2Server<unknown>);
+    const configdbUrl = await serve(
+      createConfigDbApp({ db, objects, store, auth, tokens: configdbTokens, log: configdbLog }),
+      opts.ports.configdb,
+      'Config Store',
+      'EMBEDDED_CONFIGDB_PORT',
+      configDbNotify({
+        store,
+        objects,
+        auth,
+        authenticate: byToken(configdbTokens),
+        log: configdbLog,
+      }) as NotifyV2Server<unknown>,
+    );
     const authTokens = new TokenStore();
     const authLog = log.child({ svc: 'auth' });
-    const authUrl = await serve(createAuthApp({ auth, objects, tokens: authTokens, log: authLog }), opts.ports.auth, 'Auth service', 'EMBEDDED_AUTH_PORT',
-      authNotify({ auth, authenticate: byToken(authTokens), log: authLog }) as NotifyV2Server<unknown>);
+    const authUrl = await serve(
+      createAuthApp({ auth, objects, tokens: authTokens, log: authLog }),
+      opts.ports.auth,
+      'Auth service',
+      'EMBEDDED_AUTH_PORT',
+      authNotify({ auth, authenticate: byToken(authTokens), log: authLog }) as NotifyV2Server<unknown>,
+    );
     const gitApp = createGitApp({
-      storage: git, auth, tokens: new TokenStore(), log: log.child({ svc: 'git' }),
+      storage: git,
+      auth,
+      tokens: new TokenStore(),
+      log: log.child({ svc: 'git' }),
       repoConfig: (uuid) => {
         const e = store.get(u.app.gitRepoConfig, uuid)?.json as { path?: unknown } | undefined;
         return e && typeof e.path === 'string' ? { path: e.path } : undefined;
       },
       resolvePath: (path) => {
-        const hits = store.entries(u.app.gitRepoConfig).filter(([, v]) => (v as { path?: unknown } | null)?.path === path);
+        const hits = store
+          .entries(u.app.gitRepoConfig)
+          .filter(([, v]) => (v as { path?: unknown } | null)?.path === path);
         return hits.length === 1 ? hits[0][0] : undefined;
       },
     });
@@ -202,34 +256,65 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
     if (!mqttUrl) {
       // Node addresses by group and node id, from the Sparkplug address entries; rebuilt after a change of one.
       let owners: Map<string, string> | undefined;
-      store.onChange((app) => { if (app === u.app.sparkplugAddress) owners = undefined; });
+      store.onChange((app) => {
+        if (app === u.app.sparkplugAddress) owners = undefined;
+      });
       const addressOwners = () => {
-        owners ??= new Map(store.entries(u.app.sparkplugAddress).flatMap(([uuid, a]) => {
-          const addr = a as { group_id?: unknown; node_id?: unknown } | null;
-          return typeof addr?.group_id === 'string' && typeof addr.node_id === 'string' ? [[`${addr.group_id}/${addr.node_id}`, uuid] as [string, string]] : [];
-        }));
+        owners ??= new Map(
+          store.entries(u.app.sparkplugAddress).flatMap(([uuid, a]) => {
+            const addr = a as { group_id?: unknown; node_id?: unknown } | null;
+            return typeof addr?.group_id === 'string' && typeof addr.node_id === 'string'
+              ? [[`${addr.group_id}/${addr.node_id}`, uuid] as [string, string]]
+              : [];
+          }),
+        );
         return owners;
       };
       broker = await startBroker({
-        host: opts.host, port: opts.ports.mqtt, log: log.child({ svc: 'mqtt' }), limits: opts.mqttLimits,
+        host: opts.host,
+        port: opts.ports.mqtt,
+        log: log.child({ svc: 'mqtt' }),
+        limits: opts.mqttLimits,
         authenticate: (username, password, address) => auth.verifyPassword(username, password, address),
-        topics: topicAcl(auth, (group, node) => addressOwners().get(`${group}/${node}`), (p) => [...addressOwners().values()].includes(p)),
+        topics: topicAcl(
+          auth,
+          (group, node) => addressOwners().get(`${group}/${node}`),
+          (p) => [...addressOwners().values()].includes(p),
+        ),
       });
       mqttUrl = broker.url;
     }
     // The Directory learns who is online from Sparkplug births and deaths, and
     // Command Escalation publishes commands, as in ACS; one client serves both.
     watcher = watchSparkplug({
-      mqttUrl, username: creds.admin.username, password: creds.admin.password, sightings, log: log.child({ svc: 'directory-sparkplug' }),
+      mqttUrl,
+      username: creds.admin.username,
+      password: creds.admin.password,
+      sightings,
+      log: log.child({ svc: 'directory-sparkplug' }),
     });
-    const cmdescUrl = await serve(createCmdEscApp({
-      auth, store, tokens: new TokenStore(), log: log.child({ svc: 'cmdesc' }), sparkplugAddressApp: u.app.sparkplugAddress,
-      mqtt: () => watcher?.client,
-    }), opts.ports.cmdesc, 'Command Escalation', 'EMBEDDED_CMDESC_PORT');
+    const cmdescUrl = await serve(
+      createCmdEscApp({
+        auth,
+        store,
+        tokens: new TokenStore(),
+        log: log.child({ svc: 'cmdesc' }),
+        sparkplugAddressApp: u.app.sparkplugAddress,
+        mqtt: () => watcher?.client,
+      }),
+      opts.ports.cmdesc,
+      'Command Escalation',
+      'EMBEDDED_CMDESC_PORT',
+    );
     node = await startConfigDbNode({
-      mqttUrl, username: creds.configdb.username, password: creds.configdb.password,
-      group: `${opts.organisation}-Service-Core`, node: 'Config_DB', instanceUuid: u.special.configdbDevice,
-      onChange: (listener) => store.onChange(listener), log: log.child({ svc: 'configdb-sparkplug' }),
+      mqttUrl,
+      username: creds.configdb.username,
+      password: creds.configdb.password,
+      group: `${opts.organisation}-Service-Core`,
+      node: 'Config_DB',
+      instanceUuid: u.special.configdbDevice,
+      onChange: (listener) => store.onChange(listener),
+      log: log.child({ svc: 'configdb-sparkplug' }),
       bdSeqStore: sparkplugBdSeq(db, 'Config_DB'),
     });
 
@@ -241,8 +326,15 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
     adverts.set(CMDESC_SERVICE, { url: cmdescUrl, device: null });
 
     const endpoints: Endpoints = {
-      directory: directoryUrl, configdb: configdbUrl, auth: authUrl, git: gitUrl, cmdesc: cmdescUrl, clusterManager: null, mqtt: mqttUrl,
-      username: creds.admin.username, password: creds.admin.password,
+      directory: directoryUrl,
+      configdb: configdbUrl,
+      auth: authUrl,
+      git: gitUrl,
+      cmdesc: cmdescUrl,
+      clusterManager: null,
+      mqtt: mqttUrl,
+      username: creds.admin.username,
+      password: creds.admin.password,
     };
     const writeEndpointsFile = () => {
       const file = join(dataDir, 'endpoints.json');
@@ -250,7 +342,16 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
       return file;
     };
     return {
-      endpoints, credentials: creds, adminPassword, db, objects, store, auth, git, stop, writeEndpointsFile,
+      endpoints,
+      credentials: creds,
+      adminPassword,
+      db,
+      objects,
+      store,
+      auth,
+      git,
+      stop,
+      writeEndpointsFile,
       advertiseClusterManager(url: string) {
         endpoints.clusterManager = url;
         adverts.set(u.service.clusterManager, { url, device: null });

@@ -25,7 +25,11 @@ function generate(username: string): Credential {
  * Passwords of the embedded core's accounts, made on first start and kept in
  * the data directory (mode 0600) so that a restart keeps them.
  */
-export function loadCredentials(dataDir: string, adminUsername: string, adminPassword?: string): { credentials: CoreCredentials; admin: AdminPasswordSource } {
+export function loadCredentials(
+  dataDir: string,
+  adminUsername: string,
+  adminPassword?: string,
+): { credentials: CoreCredentials; admin: AdminPasswordSource } {
   makePrivateDir(dataDir);
   const file = join(dataDir, 'credentials.json');
   let creds: CoreCredentials;
@@ -33,7 +37,11 @@ export function loadCredentials(dataDir: string, adminUsername: string, adminPas
   if (existsSync(file)) {
     creds = JSON.parse(readFileSync(file, 'utf8')) as CoreCredentials;
   } else {
-    creds = { admin: generate(adminUsername), clusterManager: generate('sv1clustermanager'), configdb: generate('sv1configdb') };
+    creds = {
+      admin: generate(adminUsername),
+      clusterManager: generate('sv1clustermanager'),
+      configdb: generate('sv1configdb'),
+    };
     admin = 'generated';
   }
   if (adminPassword) {

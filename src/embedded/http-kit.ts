@@ -13,7 +13,6 @@ export interface State {
 }
 export type Ctx = Context & { state: State };
 
-
 export interface ServiceAppOptions {
   serviceUuid: string;
   version: string;
@@ -53,7 +52,8 @@ async function authenticate(ctx: Context, auth: AuthModel, tokens: TokenStore): 
     try {
       return await auth.verifyPassword(text.slice(0, colon), text.slice(colon + 1), clientAddress(ctx));
     } catch (e) {
-      if (e instanceof TooManyFailures) throw new HttpError(429, e.message, { 'Retry-After': String(e.retryAfterSeconds) });
+      if (e instanceof TooManyFailures)
+        throw new HttpError(429, e.message, { 'Retry-After': String(e.retryAfterSeconds) });
       throw e;
     }
   }
@@ -78,13 +78,21 @@ export function createServiceApp(opts: ServiceAppOptions): Koa<State> {
     const principal = await authenticate(ctx, opts.auth, opts.tokens);
     if (principal) ctx.state.principal = principal;
     else if (ctx.get('authorization') || !opts.isPublic?.(ctx)) {
-      throw new HttpError(401, ctx.get('authorization') ? 'invalid credentials' : 'authentication required', UNAUTHORIZED_HEADERS);
+      throw new HttpError(
+        401,
+        ctx.get('authorization') ? 'invalid credentials' : 'authentication required',
+        UNAUTHORIZED_HEADERS,
+      );
     }
     await next();
   });
   app.use(async (ctx: Ctx, next: Next) => {
     if (ctx.path === '/ping' && ctx.method === 'GET') {
-      ctx.body = { service: opts.serviceUuid, version: opts.version, software: { vendor: 'Factory+ Cluster Manager project', application: opts.application } };
+      ctx.body = {
+        service: opts.serviceUuid,
+        version: opts.version,
+        software: { vendor: 'Factory+ Cluster Manager project', application: opts.application },
+      };
       return;
     }
     if (ctx.path === '/token') {

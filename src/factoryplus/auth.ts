@@ -15,7 +15,10 @@ export interface GrantSpec {
 
 /** Client of the Auth service's v2 API. */
 export class AuthClient {
-  constructor(private readonly http: FplusHttp, private readonly base: BaseUrl) {}
+  constructor(
+    private readonly http: FplusHttp,
+    private readonly base: BaseUrl,
+  ) {}
 
   private async req<T>(method: string, path: string, opts: Parameters<FplusHttp['request']>[3] = {}) {
     return this.http.request<T>(await this.base(), method, path, { label: 'Auth', ...opts });
@@ -23,7 +26,8 @@ export class AuthClient {
 
   /** ACL of a principal given by UUID, or by Kerberos UPN. */
   async acl(principal: { uuid: string } | { upn: string }, opts: { timeoutMs?: number } = {}): Promise<AclEntry[]> {
-    const path = 'uuid' in principal ? `v2/acl/${principal.uuid}` : `v2/acl/kerberos/${encodeURIComponent(principal.upn)}`;
+    const path =
+      'uuid' in principal ? `v2/acl/${principal.uuid}` : `v2/acl/kerberos/${encodeURIComponent(principal.upn)}`;
     const res = await this.req<AclEntry[]>('GET', path, { accept: [404], timeoutMs: opts.timeoutMs });
     return res.status === 404 ? [] : res.body;
   }

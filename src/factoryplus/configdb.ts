@@ -5,7 +5,10 @@ export type BaseUrl = () => Promise<string>;
 
 /** Client of the Config Store's v2 API, as the Factory+ service client uses it. */
 export class ConfigDbClient {
-  constructor(private readonly http: FplusHttp, private readonly base: BaseUrl) {}
+  constructor(
+    private readonly http: FplusHttp,
+    private readonly base: BaseUrl,
+  ) {}
 
   private async req<T>(method: string, path: string, opts: Parameters<FplusHttp['request']>[3] = {}) {
     return this.http.request<T>(await this.base(), method, path, { label: 'ConfigStore', ...opts });
@@ -27,7 +30,10 @@ export class ConfigDbClient {
   }
 
   async patch(app: string, obj: string, patch: unknown): Promise<void> {
-    await this.req('PATCH', `v2/app/${app}/object/${obj}`, { body: patch, contentType: 'application/merge-patch+json' });
+    await this.req('PATCH', `v2/app/${app}/object/${obj}`, {
+      body: patch,
+      contentType: 'application/merge-patch+json',
+    });
   }
 
   /** Deletes an entry; true if it existed. */
@@ -49,18 +55,29 @@ export class ConfigDbClient {
    */
   async select(app: string, fields: readonly string[]): Promise<Record<string, Record<string, Json>>> {
     const query = fields.map((f) => `@${encodeURIComponent(f)}=${encodeURIComponent(f)}`).join('&');
-    const res = await this.req<Record<string, Record<string, Json>>>('GET', `v1/app/${app}/search?${query}`, { accept: [404] });
+    const res = await this.req<Record<string, Record<string, Json>>>('GET', `v1/app/${app}/search?${query}`, {
+      accept: [404],
+    });
     return res.status === 404 ? {} : res.body;
   }
 
   /** Creates an object of a class and returns its UUID. */
   async createObject(klass: string, uuid?: string): Promise<string> {
-    const res = await this.req<{ uuid: string }>('POST', 'v2/object', { body: uuid ? { class: klass, uuid } : { class: klass }, idempotent: uuid !== undefined });
+    const res = await this.req<{ uuid: string }>('POST', 'v2/object', {
+      body: uuid ? { class: klass, uuid } : { class: klass },
+      idempotent: uuid !== undefined,
+    });
     return res.body.uuid;
   }
 
-  async registration(obj: string): Promise<{ uuid: string; class: string; owner: string; deleted: boolean } | undefined> {
-    const res = await this.req<{ uuid: string; class: string; owner: string; deleted: boolean }>('GET', `v2/object/${obj}`, { accept: [404] });
+  async registration(
+    obj: string,
+  ): Promise<{ uuid: string; class: string; owner: string; deleted: boolean } | undefined> {
+    const res = await this.req<{ uuid: string; class: string; owner: string; deleted: boolean }>(
+      'GET',
+      `v2/object/${obj}`,
+      { accept: [404] },
+    );
     return res.status === 404 ? undefined : res.body;
   }
 

@@ -36,13 +36,18 @@ export class EntryCache<T> {
     let p = this.reading.get(obj);
     if (!p) {
       const gen = this.generation;
-      p = this.cdb.get<T>(this.app, obj).then((v) => {
-        if (gen === this.generation && this.live()) {
-          if (this.entries.size >= this.maxEntries) this.entries.clear();
-          this.entries.set(obj, v);
-        }
-        return v;
-      }).finally(() => { if (this.reading.get(obj) === p) this.reading.delete(obj); });
+      p = this.cdb
+        .get<T>(this.app, obj)
+        .then((v) => {
+          if (gen === this.generation && this.live()) {
+            if (this.entries.size >= this.maxEntries) this.entries.clear();
+            this.entries.set(obj, v);
+          }
+          return v;
+        })
+        .finally(() => {
+          if (this.reading.get(obj) === p) this.reading.delete(obj);
+        });
       this.reading.set(obj, p);
     }
     return p;

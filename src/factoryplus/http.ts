@@ -65,7 +65,10 @@ export class FplusHttp {
   /** A request unanswered for this long makes its service count as failing, before its own timeout. */
   private readonly stallMs: number;
 
-  constructor(private readonly creds: Credentials, opts: { log?: Logger; timeoutMs?: number; retries?: number; retryDelayMs?: number; stallMs?: number } = {}) {
+  constructor(
+    private readonly creds: Credentials,
+    opts: { log?: Logger; timeoutMs?: number; retries?: number; retryDelayMs?: number; stallMs?: number } = {},
+  ) {
     this.log = opts.log ?? silentLogger;
     this.timeoutMs = opts.timeoutMs ?? 15_000;
     this.stallMs = opts.stallMs ?? 5_000;
@@ -81,13 +84,21 @@ export class FplusHttp {
     const url = new URL('/token', origin);
     let res: Sent;
     try {
-      res = await send(url, { method: 'POST', headers: { Authorization: this.basic(), Accept: 'application/json' }, timeoutMs: this.timeoutMs });
+      res = await send(url, {
+        method: 'POST',
+        headers: { Authorization: this.basic(), Accept: 'application/json' },
+        timeoutMs: this.timeoutMs,
+      });
     } catch (e) {
       throw new ServiceError(origin, 0, `cannot reach ${url}: ${(e as Error).message}`);
     }
     const text = res.text;
     if (res.status !== 200) {
-      throw new ServiceError(origin, res.status, `token request to ${url} failed with ${res.status}: ${text.slice(0, 200)}`);
+      throw new ServiceError(
+        origin,
+        res.status,
+        `token request to ${url} failed with ${res.status}: ${text.slice(0, 200)}`,
+      );
     }
     const tok = JSON.parse(text) as Token;
     if (typeof tok.token !== 'string') throw new ServiceError(origin, 502, `token answer from ${url} has no token`);
@@ -104,7 +115,9 @@ export class FplusHttp {
     }
     p = this.fetchToken(origin);
     this.tokens.set(origin, p);
-    p.catch(() => { if (this.tokens.get(origin) === p) this.tokens.delete(origin); });
+    p.catch(() => {
+      if (this.tokens.get(origin) === p) this.tokens.delete(origin);
+    });
     return (await p).token;
   }
 
@@ -113,7 +126,12 @@ export class FplusHttp {
    * retried a few times on a 5xx answer or a lost connection, so a service's
    * passing hiccup does not fail a whole reconcile step.
    */
-  async request<T = unknown>(base: string, method: string, path: string, opts: RequestOptions = {}): Promise<Response<T>> {
+  async request<T = unknown>(
+    base: string,
+    method: string,
+    path: string,
+    opts: RequestOptions = {},
+  ): Promise<Response<T>> {
     const retries = method === 'POST' && !opts.idempotent ? 0 : this.retries;
     const origin = new URL(path, base).origin;
     const id = this.started(origin);
@@ -127,7 +145,14 @@ export class FplusHttp {
     }
   }
 
-  private async attempts<T>(base: string, method: string, path: string, opts: RequestOptions, origin: string, retries: number): Promise<Response<T>> {
+  private async attempts<T>(
+    base: string,
+    method: string,
+    path: string,
+    opts: RequestOptions,
+    origin: string,
+    retries: number,
+  ): Promise<Response<T>> {
     for (let attempt = 0; ; attempt++) {
       try {
         const res = await this.once<T>(base, method, path, opts);
@@ -152,7 +177,10 @@ export class FplusHttp {
 
   private started(origin: string): number {
     let m = this.inFlight.get(origin);
-    if (!m) { m = new Map(); this.inFlight.set(origin, m); }
+    if (!m) {
+      m = new Map();
+      this.inFlight.set(origin, m);
+    }
     const id = this.nextRequest++;
     m.set(id, Date.now());
     return id;
@@ -160,7 +188,10 @@ export class FplusHttp {
 
   private note(origin: string, err: Error | undefined): void {
     const h = this.health.get(origin);
-    if (h && h.ok === !err) { if (err) h.error = err.message; return; }
+    if (h && h.ok === !err) {
+      if (err) h.error = err.message;
+      return;
+    }
     this.health.set(origin, { ok: !err, since: Date.now(), error: err?.message });
   }
 
@@ -172,7 +203,11 @@ export class FplusHttp {
   originHealth(origin: string): { ok: boolean; since: number; error?: string } | undefined {
     const oldest = this.inFlight.get(origin)?.values().next().value;
     if (oldest !== undefined && Date.now() - oldest >= this.stallMs) {
-      return { ok: false, since: oldest + this.stallMs, error: `a request has had no answer for ${Math.round((Date.now() - oldest) / 1000)} s` };
+      return {
+        ok: false,
+        since: oldest + this.stallMs,
+        error: `a request has had no answer for ${Math.round((Date.now() - oldest) / 1000)} s`,
+      };
     }
     return this.health.get(origin);
   }
@@ -182,7 +217,11 @@ export class FplusHttp {
     const accept = opts.accept ?? [];
     for (let attempt = 0; ; attempt++) {
       const token = await this.token(url.origin, attempt > 0);
-      const headers: Record<string, string> = { Accept: 'application/json', Authorization: `Bearer ${token}`, ...opts.headers };
+      const headers: Record<string, string> = {
+        Accept: 'application/json',
+        Authorization: `Bearer ${token}`,
+        ...opts.headers,
+      };
       let body: string | Uint8Array | undefined;
       if (opts.raw !== undefined) {
         body = opts.raw;
@@ -204,13 +243,25 @@ export class FplusHttp {
       const text = res.text;
       let parsed: unknown = text;
       if (text && (res.headers.get('content-type') ?? '').includes('json')) {
-        try { parsed = JSON.parse(text); } catch { parsed = text; }
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = text;
+        }
       }
       if ((res.status >= 200 && res.status < 300) || accept.includes(res.status)) {
         return { status: res.status, headers: res.headers, body: (text ? parsed : undefined) as T };
       }
-      const detail = typeof parsed === 'object' && parsed && 'message' in parsed ? (parsed as { message: string }).message : text.slice(0, 300);
-      throw new ServiceError(url.origin, res.status, `${method} ${url.pathname} answered ${res.status}: ${detail}`, parsed);
+      const detail =
+        typeof parsed === 'object' && parsed && 'message' in parsed
+          ? (parsed as { message: string }).message
+          : text.slice(0, 300);
+      throw new ServiceError(
+        url.origin,
+        res.status,
+        `${method} ${url.pathname} answered ${res.status}: ${detail}`,
+        parsed,
+      );
     }
   }
 }

@@ -19,7 +19,10 @@ async function dependencyErrors(ctx: Context, next: () => Promise<unknown>): Pro
     await next();
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;
-    throw new HttpError(503, e.status === 0 ? `a Factory+ service cannot be reached: ${e.message}` : `a Factory+ service failed: ${e.message}`);
+    throw new HttpError(
+      503,
+      e.status === 0 ? `a Factory+ service cannot be reached: ${e.message}` : `a Factory+ service failed: ${e.message}`,
+    );
   }
 }
 
@@ -32,7 +35,8 @@ function methodNotAllowed(routers: Router[]) {
         if (layer.match(ctx.path)) for (const m of layer.methods) if (m !== 'HEAD') allowed.add(m);
       }
     }
-    if (allowed.size) throw new HttpError(405, `${ctx.method} is not allowed on ${ctx.path}`, { Allow: [...allowed].join(', ') });
+    if (allowed.size)
+      throw new HttpError(405, `${ctx.method} is not allowed on ${ctx.path}`, { Allow: [...allowed].join(', ') });
   };
 }
 

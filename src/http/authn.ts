@@ -1,6 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Context, Next } from 'koa';
-import { limitedCheck, passwordLimits, TooManyFailures, type PasswordLimitConfig, type PasswordLimits } from '../lib/failure-limit.js';
+import {
+  limitedCheck,
+  passwordLimits,
+  TooManyFailures,
+  type PasswordLimitConfig,
+  type PasswordLimits,
+} from '../lib/failure-limit.js';
 import { HttpError } from '../lib/http-errors.js';
 import { send } from '../lib/http-client.js';
 import { IssuerUnavailable, JwtError, looksLikeJwt, type JwtVerifier } from './jwt.js';
@@ -75,14 +81,17 @@ export class Authenticator {
     if (!check) {
       const text = Buffer.from(header.slice(6), 'base64').toString('utf8');
       const user = text.slice(0, Math.max(0, text.indexOf(':')));
-      check = limitedCheck(this.limits, user, address, () => this.askAuth(key, header, address)).finally(() => this.checking.delete(key));
+      check = limitedCheck(this.limits, user, address, () => this.askAuth(key, header, address)).finally(() =>
+        this.checking.delete(key),
+      );
       this.checking.set(key, check);
     }
     let principal: string | undefined;
     try {
       principal = await check;
     } catch (e) {
-      if (e instanceof TooManyFailures) throw new HttpError(429, e.message, { 'Retry-After': String(e.retryAfterSeconds) });
+      if (e instanceof TooManyFailures)
+        throw new HttpError(429, e.message, { 'Retry-After': String(e.retryAfterSeconds) });
       throw e;
     }
     if (principal === undefined) throw unauthorized('wrong username or password');
@@ -102,7 +111,11 @@ export class Authenticator {
       try {
         // The caller's address, so that Auth counts failures per caller, not all against this service.
         const forwarded: Record<string, string> = address ? { 'X-Forwarded-For': address } : {};
-        return await send(new URL(path, base), { method, headers: { Authorization: auth, Accept: 'application/json', ...forwarded }, timeoutMs });
+        return await send(new URL(path, base), {
+          method,
+          headers: { Authorization: auth, Accept: 'application/json', ...forwarded },
+          timeoutMs,
+        });
       } catch (e) {
         throw new HttpError(503, `the Auth service cannot be reached: ${(e as Error).message}`);
       }
@@ -114,8 +127,12 @@ export class Authenticator {
       return undefined;
     }
     // Auth's own limit (the embedded Auth counts this service's address too) is passed on, not a failure of ours.
-    if (tok.status === 429) throw new HttpError(429, 'too many failed password checks; try again later', { 'Retry-After': tok.headers.get('retry-after') ?? '60' });
-    if (tok.status !== 200) throw new HttpError(503, `the Auth service answered ${tok.status} when checking a password`);
+    if (tok.status === 429)
+      throw new HttpError(429, 'too many failed password checks; try again later', {
+        'Retry-After': tok.headers.get('retry-after') ?? '60',
+      });
+    if (tok.status !== 200)
+      throw new HttpError(503, `the Auth service answered ${tok.status} when checking a password`);
     const { token } = JSON.parse(tok.text) as { token: string };
     const who = await call('GET', 'v2/whoami/uuid', `Bearer ${token}`);
     if (who.status !== 200) throw new HttpError(503, `the Auth service answered ${who.status} to whoami`);

@@ -2,7 +2,10 @@ import type { AuthClient } from '../factoryplus/auth.js';
 import { ServiceError } from '../factoryplus/http.js';
 import { HttpError } from '../lib/http-errors.js';
 
-interface Cached { entries: Array<{ permission: string; target: string }>; until: number }
+interface Cached {
+  entries: Array<{ permission: string; target: string }>;
+  until: number;
+}
 
 /**
  * Factory+ ACL checks, as every Factory+ service makes them: the caller's
@@ -15,7 +18,11 @@ export class AclChecker {
   private readonly cache = new Map<string, Cached>();
   private readonly inflight = new Map<string, Promise<Cached>>();
 
-  constructor(private readonly auth: AuthClient, private readonly wildcard: string, private readonly ttlMs: number) {}
+  constructor(
+    private readonly auth: AuthClient,
+    private readonly wildcard: string,
+    private readonly ttlMs: number,
+  ) {}
 
   private async acl(principal: string): Promise<Cached> {
     const hit = this.cache.get(principal);
@@ -32,7 +39,9 @@ export class AclChecker {
           return c;
         } catch (e) {
           const why = e instanceof ServiceError ? e.message : String(e);
-          throw new HttpError(503, `the Auth service cannot tell what the caller may do: ${why}`, { 'Retry-After': '5' });
+          throw new HttpError(503, `the Auth service cannot tell what the caller may do: ${why}`, {
+            'Retry-After': '5',
+          });
         } finally {
           this.inflight.delete(principal);
         }
@@ -54,6 +63,6 @@ export class AclChecker {
   }
 
   async require(principal: string, permission: string, target: string, what: string): Promise<void> {
-    if (!await this.allowed(principal, permission, target)) throw new HttpError(403, `not allowed to ${what}`);
+    if (!(await this.allowed(principal, permission, target))) throw new HttpError(403, `not allowed to ${what}`);
   }
 }

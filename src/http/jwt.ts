@@ -33,14 +33,29 @@ export class IssuerUnavailable extends Error {}
  * (RS and PS RSA, ES the named curve, EdDSA OKP), so a header can never make
  * an RSA key verify as EC or the other way round.
  */
-const ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+const ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+];
 
 const WELL_KNOWN = '/.well-known/openid-configuration';
 /** A failed discovery is not retried sooner than this, so a down issuer costs one request per interval. */
 const RETRY_DISCOVERY_MS = 10_000;
 const MAX_DOCUMENT = 1024 * 1024;
 
-interface Issuer { jwks: JWTVerifyGetKey; issuer: string | null }
+interface Issuer {
+  jwks: JWTVerifyGetKey;
+  issuer: string | null;
+}
 
 export function looksLikeJwt(s: string): boolean {
   return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(s);
@@ -121,7 +136,8 @@ export class JwtVerifier {
         this.failure = e;
         this.failedAt = Date.now();
         throw e;
-      });
+      },
+    );
     this.resolved = p;
     return p;
   }
@@ -146,15 +162,21 @@ export class JwtVerifier {
       }));
     } catch (e) {
       // A generic JOSEError is jose's word for a JWKS answer that is not a 200 JSON document.
-      const unavailable = !(e instanceof errors.JOSEError) || e instanceof errors.JWKSTimeout || e instanceof errors.JWKSInvalid
-        || e.code === errors.JOSEError.code;
+      const unavailable =
+        !(e instanceof errors.JOSEError) ||
+        e instanceof errors.JWKSTimeout ||
+        e instanceof errors.JWKSInvalid ||
+        e.code === errors.JOSEError.code;
       if (unavailable) {
         throw new IssuerUnavailable(`the token issuer's keys cannot be fetched: ${(e as Error).message}`);
       }
       throw new JwtError(e.message);
     }
     const principal = payload.fp_principal_uuid;
-    if (typeof principal !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(principal)) {
+    if (
+      typeof principal !== 'string' ||
+      !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(principal)
+    ) {
       throw new JwtError('token has no fp_principal_uuid');
     }
     return { principal: principal.toLowerCase(), expiresAt: payload.exp! * 1000 };

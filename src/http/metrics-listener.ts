@@ -28,11 +28,14 @@ export function metricsHandler(registry: Registry): (req: IncomingMessage, res: 
       json(res, 405, `${req.method} is not allowed on /metrics`, { Allow: 'GET, HEAD' });
       return;
     }
-    registry.metrics().then((text) => {
-      res.writeHead(200, { 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' });
-      res.end(req.method === 'HEAD' ? undefined : text);
-    }, (err: unknown) => {
-      json(res, 500, `cannot collect metrics: ${(err as Error).message}`);
-    });
+    registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'Content-Type': registry.contentType, 'Cache-Control': 'no-store' });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (err: unknown) => {
+        json(res, 500, `cannot collect metrics: ${(err as Error).message}`);
+      },
+    );
   };
 }

@@ -25,36 +25,136 @@ export class Metrics {
   constructor(sources: MetricSources) {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'cluster_manager_' });
-    this.requests = new Counter({ name: 'cluster_manager_http_requests_total', help: 'HTTP requests answered', labelNames: ['method', 'route', 'status'], registers: [r] });
-    this.duration = new Histogram({ name: 'cluster_manager_http_request_seconds', help: 'HTTP request duration', labelNames: ['method', 'route'], registers: [r],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] });
-    this.bootstrapFetches = new Counter({ name: 'cluster_manager_bootstrap_fetches_total', help: 'Bootstrap scripts served', registers: [r] });
-    this.secretWrites = new Counter({ name: 'cluster_manager_secret_writes_total', help: 'Sealed secret changes', labelNames: ['op', 'result'], registers: [r] });
-    new Gauge({ name: 'cluster_manager_clusters', help: 'Clusters by phase', labelNames: ['phase'], registers: [r],
-      collect() { this.reset(); for (const [p, n] of Object.entries(sources.phases())) this.set({ phase: p }, n); } });
-    new Gauge({ name: 'cluster_manager_reconcile_queue', help: 'Reconcile work by state', labelNames: ['state'], registers: [r],
-      collect() { const q = sources.queue(); for (const s of ['queued', 'running', 'scheduled'] as const) this.set({ state: s }, q[s]); } });
-    new Gauge({ name: 'cluster_manager_reconcile_runs', help: 'Reconcile runs since start, by result', labelNames: ['result'], registers: [r],
-      collect() { const q = sources.queue(); this.set({ result: 'processed' }, q.processed); this.set({ result: 'failed' }, q.failed); } });
-    new Gauge({ name: 'cluster_manager_status_writes_pending', help: 'Setup status patches not yet written', registers: [r],
-      collect() { this.set(sources.statusWritesPending()); } });
-    new Gauge({ name: 'cluster_manager_repo_changes_waiting', help: 'Changes to cluster repos waiting for their write', registers: [r],
-      collect() { this.set(sources.repoWritesWaiting()); } });
-    new Gauge({ name: 'cluster_manager_mqtt_connected', help: 'MQTT connections up (1) or down (0)', labelNames: ['link'], registers: [r],
-      collect() { const m = sources.mqtt(); this.set({ link: 'change_feed' }, m.changeFeed ? 1 : 0); this.set({ link: 'sparkplug' }, m.sparkplug ? 1 : 0); } });
-    new Gauge({ name: 'cluster_manager_change_feed_live', help: 'The live change feed, labelled by its source (mqtt or notify): 1 while connected, 0 while not', labelNames: ['source'], registers: [r],
-      collect() { this.reset(); const f = sources.changeFeed(); this.set({ source: f.live }, f.connected ? 1 : 0); } });
-    new Gauge({ name: 'cluster_manager_dependency_up', help: 'Whether the last exchange with a dependency worked (1), failed (0); absent when unknown', labelNames: ['service'], registers: [r],
-      collect() { this.reset(); for (const [k, v] of Object.entries(sources.dependencies())) if (v !== 'unknown') this.set({ service: k }, v === 'ok' ? 1 : 0); } });
-    new Gauge({ name: 'cluster_manager_last_resync_seconds', help: 'Duration of the last full resync', registers: [r],
-      collect() { this.set(sources.lastResyncMs() / 1000); } });
-    new Gauge({ name: 'cluster_manager_last_drift_check_seconds', help: 'Duration of the last drift check (a ref read per ready cluster, after a resync)', registers: [r],
-      collect() { this.set((sources.lastDriftCheck?.()?.ms ?? 0) / 1000); } });
-    new Gauge({ name: 'cluster_manager_last_drift_check_repos', help: 'Repos in the last drift check, by outcome', labelNames: ['outcome'], registers: [r],
+    this.requests = new Counter({
+      name: 'cluster_manager_http_requests_total',
+      help: 'HTTP requests answered',
+      labelNames: ['method', 'route', 'status'],
+      registers: [r],
+    });
+    this.duration = new Histogram({
+      name: 'cluster_manager_http_request_seconds',
+      help: 'HTTP request duration',
+      labelNames: ['method', 'route'],
+      registers: [r],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    });
+    this.bootstrapFetches = new Counter({
+      name: 'cluster_manager_bootstrap_fetches_total',
+      help: 'Bootstrap scripts served',
+      registers: [r],
+    });
+    this.secretWrites = new Counter({
+      name: 'cluster_manager_secret_writes_total',
+      help: 'Sealed secret changes',
+      labelNames: ['op', 'result'],
+      registers: [r],
+    });
+    new Gauge({
+      name: 'cluster_manager_clusters',
+      help: 'Clusters by phase',
+      labelNames: ['phase'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [p, n] of Object.entries(sources.phases())) this.set({ phase: p }, n);
+      },
+    });
+    new Gauge({
+      name: 'cluster_manager_reconcile_queue',
+      help: 'Reconcile work by state',
+      labelNames: ['state'],
+      registers: [r],
+      collect() {
+        const q = sources.queue();
+        for (const s of ['queued', 'running', 'scheduled'] as const) this.set({ state: s }, q[s]);
+      },
+    });
+    new Gauge({
+      name: 'cluster_manager_reconcile_runs',
+      help: 'Reconcile runs since start, by result',
+      labelNames: ['result'],
+      registers: [r],
+      collect() {
+        const q = sources.queue();
+        this.set({ result: 'processed' }, q.processed);
+        this.set({ result: 'failed' }, q.failed);
+      },
+    });
+    new Gauge({
+      name: 'cluster_manager_status_writes_pending',
+      help: 'Setup status patches not yet written',
+      registers: [r],
+      collect() {
+        this.set(sources.statusWritesPending());
+      },
+    });
+    new Gauge({
+      name: 'cluster_manager_repo_changes_waiting',
+      help: 'Changes to cluster repos waiting for their write',
+      registers: [r],
+      collect() {
+        this.set(sources.repoWritesWaiting());
+      },
+    });
+    new Gauge({
+      name: 'cluster_manager_mqtt_connected',
+      help: 'MQTT connections up (1) or down (0)',
+      labelNames: ['link'],
+      registers: [r],
+      collect() {
+        const m = sources.mqtt();
+        this.set({ link: 'change_feed' }, m.changeFeed ? 1 : 0);
+        this.set({ link: 'sparkplug' }, m.sparkplug ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cluster_manager_change_feed_live',
+      help: 'The live change feed, labelled by its source (mqtt or notify): 1 while connected, 0 while not',
+      labelNames: ['source'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const f = sources.changeFeed();
+        this.set({ source: f.live }, f.connected ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cluster_manager_dependency_up',
+      help: 'Whether the last exchange with a dependency worked (1), failed (0); absent when unknown',
+      labelNames: ['service'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const [k, v] of Object.entries(sources.dependencies()))
+          if (v !== 'unknown') this.set({ service: k }, v === 'ok' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cluster_manager_last_resync_seconds',
+      help: 'Duration of the last full resync',
+      registers: [r],
+      collect() {
+        this.set(sources.lastResyncMs() / 1000);
+      },
+    });
+    new Gauge({
+      name: 'cluster_manager_last_drift_check_seconds',
+      help: 'Duration of the last drift check (a ref read per ready cluster, after a resync)',
+      registers: [r],
+      collect() {
+        this.set((sources.lastDriftCheck?.()?.ms ?? 0) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'cluster_manager_last_drift_check_repos',
+      help: 'Repos in the last drift check, by outcome',
+      labelNames: ['outcome'],
+      registers: [r],
       collect() {
         const d = sources.lastDriftCheck?.();
         for (const outcome of ['checked', 'moved', 'failed'] as const) this.set({ outcome }, d?.[outcome] ?? 0);
-      } });
+      },
+    });
   }
 
   /** Counts and times every request by its route pattern (not its path, which holds UUIDs). */

@@ -1,13 +1,41 @@
 /** The OpenAPI 3.1 description of every route and answer, served at `/openapi.json`. */
 export function openApiDocument(version: string): Record<string, unknown> {
-  const err = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
-  const common = { 400: err('Malformed UUID or parameter'), 401: err('No or bad credentials'), 403: err('No ACL entry for this cluster'), 503: err('A Factory+ service the request needs cannot be reached') };
-  const uuid = { name: 'uuid', in: 'path', required: true, schema: { type: 'string', format: 'uuid' }, description: 'Edge cluster UUID' };
-  const secretPath = [uuid,
-    { name: 'namespace', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 } },
+  const err = (description: string) => ({
+    description,
+    content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+  });
+  const common = {
+    400: err('Malformed UUID or parameter'),
+    401: err('No or bad credentials'),
+    403: err('No ACL entry for this cluster'),
+    503: err('A Factory+ service the request needs cannot be reached'),
+  };
+  const uuid = {
+    name: 'uuid',
+    in: 'path',
+    required: true,
+    schema: { type: 'string', format: 'uuid' },
+    description: 'Edge cluster UUID',
+  };
+  const secretPath = [
+    uuid,
+    {
+      name: 'namespace',
+      in: 'path',
+      required: true,
+      schema: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', maxLength: 63 },
+    },
     { name: 'name', in: 'path', required: true, schema: { type: 'string', maxLength: 253 } },
-    { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: '^[-._a-zA-Z0-9]+$' } }];
-  const dryrun = { name: 'dryrun', in: 'query', required: false, allowEmptyValue: true, schema: { type: 'string' }, description: 'Present at all: show, write nothing' };
+    { name: 'key', in: 'path', required: true, schema: { type: 'string', pattern: '^[-._a-zA-Z0-9]+$' } },
+  ];
+  const dryrun = {
+    name: 'dryrun',
+    in: 'query',
+    required: false,
+    allowEmptyValue: true,
+    schema: { type: 'string' },
+    description: 'Present at all: show, write nothing',
+  };
   const json = (schema: unknown, description: string) => ({ description, content: { 'application/json': { schema } } });
   return {
     openapi: '3.1.0',
@@ -16,58 +44,285 @@ export function openApiDocument(version: string): Record<string, unknown> {
     components: {
       securitySchemes: { basic: { type: 'http', scheme: 'basic' }, bearer: { type: 'http', scheme: 'bearer' } },
       schemas: {
-        Error: { type: 'object', required: ['error', 'message'], properties: { error: { type: 'string' }, message: { type: 'string' } } },
-        Status: { type: 'object', description: 'Edge cluster setup status', properties: {
-          spec: { type: 'object' }, ready: { type: 'boolean' }, phase: { enum: ['pending', 'address', 'accounts', 'repo', 'ready', 'deleting', 'failed'] },
-          conditions: { type: 'array' }, fluxVersion: { type: 'string' }, self_link: { type: 'string' }, repo: { type: 'object' },
-          flux: { type: 'object' }, krbkeys: { type: 'object' }, specHash: { type: 'string' },
-          bootstrap: { type: 'object', properties: { fetches: { type: 'integer' }, lastFetch: { type: 'string', format: 'date-time' } } },
-          secrets: { type: 'object', properties: { count: { type: 'integer' } } }, edge: { $ref: '#/components/schemas/EdgeHealth' } } },
-        EdgeHealth: { type: 'object', description: 'What Edge Sync reported of the cluster; `sealingCertificate` and `lastChange` are absent (null in listings) when there is none', properties: {
-          reported: { type: 'boolean' }, hosts: { type: 'integer' }, readyHosts: { type: 'integer' }, kubernetesVersions: { type: 'array', items: { type: 'string' } },
-          sealingCertificate: { type: ['object', 'null'], properties: { fingerprint: { type: 'string' }, notAfter: { type: 'string', format: 'date-time' } } },
-          lastChange: { type: ['string', 'null'], format: 'date-time' } } },
-        SealedSecret: { type: 'object', properties: { path: { type: 'string' }, namespace: { type: 'string' }, name: { type: 'string' },
-          scope: { enum: ['strict', 'namespace-wide', 'cluster-wide'] }, keys: { type: 'array', items: { type: 'string' } }, certFingerprints: { type: 'object' },
-          sealingCertificate: { oneOf: [{ $ref: '#/components/schemas/Certificate' }, { type: 'null' }], description: 'The certificate a seal would use now; null if none usable is reported' } } },
-        Certificate: { type: 'object', properties: { fingerprint: { type: 'string' }, subject: { type: 'string', description: 'Empty for the controller\'s default certificate' },
-          notBefore: { type: 'string', format: 'date-time' }, notAfter: { type: 'string', format: 'date-time' }, notYetValid: { type: 'boolean', description: 'notBefore is ahead of this server\'s clock (accepted, as kubeseal does)' } } },
+        Error: {
+          type: 'object',
+          required: ['error', 'message'],
+          properties: { error: { type: 'string' }, message: { type: 'string' } },
+        },
+        Status: {
+          type: 'object',
+          description: 'Edge cluster setup status',
+          properties: {
+            spec: { type: 'object' },
+            ready: { type: 'boolean' },
+            phase: { enum: ['pending', 'address', 'accounts', 'repo', 'ready', 'deleting', 'failed'] },
+            conditions: { type: 'array' },
+            fluxVersion: { type: 'string' },
+            self_link: { type: 'string' },
+            repo: { type: 'object' },
+            flux: { type: 'object' },
+            krbkeys: { type: 'object' },
+            specHash: { type: 'string' },
+            bootstrap: {
+              type: 'object',
+              properties: { fetches: { type: 'integer' }, lastFetch: { type: 'string', format: 'date-time' } },
+            },
+            secrets: { type: 'object', properties: { count: { type: 'integer' } } },
+            edge: { $ref: '#/components/schemas/EdgeHealth' },
+          },
+        },
+        EdgeHealth: {
+          type: 'object',
+          description:
+            'What Edge Sync reported of the cluster; `sealingCertificate` and `lastChange` are absent (null in listings) when there is none',
+          properties: {
+            reported: { type: 'boolean' },
+            hosts: { type: 'integer' },
+            readyHosts: { type: 'integer' },
+            kubernetesVersions: { type: 'array', items: { type: 'string' } },
+            sealingCertificate: {
+              type: ['object', 'null'],
+              properties: { fingerprint: { type: 'string' }, notAfter: { type: 'string', format: 'date-time' } },
+            },
+            lastChange: { type: ['string', 'null'], format: 'date-time' },
+          },
+        },
+        SealedSecret: {
+          type: 'object',
+          properties: {
+            path: { type: 'string' },
+            namespace: { type: 'string' },
+            name: { type: 'string' },
+            scope: { enum: ['strict', 'namespace-wide', 'cluster-wide'] },
+            keys: { type: 'array', items: { type: 'string' } },
+            certFingerprints: { type: 'object' },
+            sealingCertificate: {
+              oneOf: [{ $ref: '#/components/schemas/Certificate' }, { type: 'null' }],
+              description: 'The certificate a seal would use now; null if none usable is reported',
+            },
+          },
+        },
+        Certificate: {
+          type: 'object',
+          properties: {
+            fingerprint: { type: 'string' },
+            subject: { type: 'string', description: "Empty for the controller's default certificate" },
+            notBefore: { type: 'string', format: 'date-time' },
+            notAfter: { type: 'string', format: 'date-time' },
+            notYetValid: {
+              type: 'boolean',
+              description: "notBefore is ahead of this server's clock (accepted, as kubeseal does)",
+            },
+          },
+        },
       },
     },
     paths: {
-      '/ping': { get: { summary: 'Factory+ service ping', responses: { 200: json({ type: 'object' }, 'Service identity'), 401: common[401] } } },
-      '/token': { post: { summary: 'Exchange a credential for a bearer token', responses: { 200: json({ type: 'object', properties: { token: { type: 'string' }, expiry: { type: 'integer' } } }, 'Token and expiry (ms)'), 401: common[401] } } },
-      '/health': { get: { summary: 'Liveness and readiness (public)', security: [], responses: { 200: json({ type: 'object' }, 'Ready'), 503: json({ type: 'object' }, 'Live, not ready: no resync finished yet') } } },
-      '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Text exposition format' }, 401: common[401] } } },
-      '/openapi.json': { get: { summary: 'This document', responses: { 200: json({ type: 'object' }, 'OpenAPI'), 401: common[401] } } },
-      '/v1/cluster': { get: { summary: 'Clusters the caller may manage', responses: { 200: json({ type: 'array', items: { type: 'object', properties: {
-        uuid: { type: 'string' }, name: { type: ['string', 'null'] }, phase: { type: 'string' }, ready: { type: 'boolean' },
-        reason: { type: ['string', 'null'], description: 'Why the cluster is not ready: its Ready condition\'s reason' }, message: { type: ['string', 'null'] },
-        edge: { oneOf: [{ $ref: '#/components/schemas/EdgeHealth' }, { type: 'null' }] },
-      } } }, 'Clusters'), 401: common[401], 503: common[503] } } },
-      '/v1/cluster/redeploy': { post: { summary: 'Redeploy every cluster the caller may manage, through the work queue', responses: {
-        202: json({ type: 'object', properties: { queued: { type: 'integer' } } }, 'Queued'), 401: common[401], 503: common[503] } } },
-      '/v1/cluster/{uuid}/redeploy': { post: { summary: 'Render the managed files afresh and push them, even if nothing changed', parameters: [uuid], responses: {
-        200: json({ type: 'object', properties: { head: { type: ['string', 'null'] } } }, 'Pushed (or unchanged) head'), ...common,
-        404: err('Unknown cluster'), 409: err('The cluster cannot be commissioned (see its conditions)') } } },
-      '/v1/cluster/{uuid}/status': { get: { summary: 'Setup status of a cluster', parameters: [uuid], responses: { 200: json({ $ref: '#/components/schemas/Status' }, 'Status'), ...common, 404: err('Unknown cluster') } } },
-      '/v1/cluster/{uuid}/bootstrap-url': { post: { summary: 'A bootstrap URL with a signed, expiring token', parameters: [uuid], responses: { 200: json({ type: 'string', format: 'uri' }, 'URL (JSON string)'), ...common, 404: err('Unknown cluster'), 409: err('Cluster not ready; `phase` says where it is') } } },
-      '/v1/cluster/{uuid}/bootstrap': { get: { summary: 'The bootstrap script (public; the token is the credential)', security: [], parameters: [uuid, { name: 'token', in: 'query', required: true, schema: { type: 'string' } }],
-        responses: { 200: { description: 'POSIX sh script', content: { 'text/plain': { schema: { type: 'string' } } } }, 400: common[400], 401: err('Token missing, invalid, expired or for another cluster'), 404: err('Unknown cluster'), 409: err('Cluster not ready'), 503: common[503] } } },
-      '/v1/cluster/{uuid}/secret': { get: { summary: 'Sealed secrets of a cluster (no values)', parameters: [uuid], responses: { 200: json({ type: 'array', items: { $ref: '#/components/schemas/SealedSecret' } }, 'Listing'), ...common, 404: err('Unknown cluster'), 409: err('Repo not populated yet') } } },
-      '/v1/cluster/{uuid}/secret/{namespace}/{name}': { get: { summary: 'One sealed secret (no values)', parameters: secretPath.slice(0, 3), responses: { 200: json({ $ref: '#/components/schemas/SealedSecret' }, 'Secret'), ...common, 404: err('No such secret') } } },
-      '/v1/cluster/{uuid}/secret/{namespace}/{name}/{key}': {
-        put: { summary: 'Seal a value into the cluster repo', parameters: [...secretPath, dryrun, { name: 'scope', in: 'query', schema: { enum: ['strict', 'namespace-wide', 'cluster-wide'] } }],
-          requestBody: { required: true, content: { '*/*': { schema: { type: 'string', format: 'binary', maxLength: 1048576 } } } },
-          responses: { 204: { description: 'Sealed and pushed' }, 200: { description: 'Dry run: the manifest that would be committed', content: { 'application/yaml': { schema: { type: 'string' } } } },
-            ...common, 404: err('Unknown cluster or no Edge cluster status'), 409: err('Repo not populated, or scope conflicts with other keys'), 413: err('Value over 1 MiB, the secret\'s values over 1 MiB in total, or too many keys; `reason` says which'),
-            422: err('The reported certificate cannot be used (not RSA, expired, unparseable); `reason` says which'),
-            429: err('Too many changes are waiting to be written (Retry-After)'), 503: err('No certificate reported yet, the push failed, or the change waited too long for its turn (Retry-After)') } },
-        delete: { summary: 'Remove a sealed key (204 also when absent)', parameters: [...secretPath, dryrun],
-          responses: { 204: { description: 'Removed (or was absent)' }, 200: json({ type: 'object' }, 'Dry run result'), ...common, 404: err('Unknown cluster or no Edge cluster status'), 409: err('Repo not populated'),
-            429: err('Too many changes are waiting to be written (Retry-After)'), 503: err('The push failed, or the change waited too long for its turn (Retry-After)') } },
+      '/ping': {
+        get: {
+          summary: 'Factory+ service ping',
+          responses: { 200: json({ type: 'object' }, 'Service identity'), 401: common[401] },
+        },
       },
-      '/v1/cluster/{uuid}/secret-reseal': { post: { summary: 'Which sealed values predate the current certificate', parameters: [uuid], responses: { 200: json({ type: 'object' }, 'Stale keys; values must be PUT again'), ...common } } },
+      '/token': {
+        post: {
+          summary: 'Exchange a credential for a bearer token',
+          responses: {
+            200: json(
+              { type: 'object', properties: { token: { type: 'string' }, expiry: { type: 'integer' } } },
+              'Token and expiry (ms)',
+            ),
+            401: common[401],
+          },
+        },
+      },
+      '/health': {
+        get: {
+          summary: 'Liveness and readiness (public)',
+          security: [],
+          responses: {
+            200: json({ type: 'object' }, 'Ready'),
+            503: json({ type: 'object' }, 'Live, not ready: no resync finished yet'),
+          },
+        },
+      },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics',
+          responses: { 200: { description: 'Text exposition format' }, 401: common[401] },
+        },
+      },
+      '/openapi.json': {
+        get: { summary: 'This document', responses: { 200: json({ type: 'object' }, 'OpenAPI'), 401: common[401] } },
+      },
+      '/v1/cluster': {
+        get: {
+          summary: 'Clusters the caller may manage',
+          responses: {
+            200: json(
+              {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    uuid: { type: 'string' },
+                    name: { type: ['string', 'null'] },
+                    phase: { type: 'string' },
+                    ready: { type: 'boolean' },
+                    reason: {
+                      type: ['string', 'null'],
+                      description: "Why the cluster is not ready: its Ready condition's reason",
+                    },
+                    message: { type: ['string', 'null'] },
+                    edge: { oneOf: [{ $ref: '#/components/schemas/EdgeHealth' }, { type: 'null' }] },
+                  },
+                },
+              },
+              'Clusters',
+            ),
+            401: common[401],
+            503: common[503],
+          },
+        },
+      },
+      '/v1/cluster/redeploy': {
+        post: {
+          summary: 'Redeploy every cluster the caller may manage, through the work queue',
+          responses: {
+            202: json({ type: 'object', properties: { queued: { type: 'integer' } } }, 'Queued'),
+            401: common[401],
+            503: common[503],
+          },
+        },
+      },
+      '/v1/cluster/{uuid}/redeploy': {
+        post: {
+          summary: 'Render the managed files afresh and push them, even if nothing changed',
+          parameters: [uuid],
+          responses: {
+            200: json(
+              { type: 'object', properties: { head: { type: ['string', 'null'] } } },
+              'Pushed (or unchanged) head',
+            ),
+            ...common,
+            404: err('Unknown cluster'),
+            409: err('The cluster cannot be commissioned (see its conditions)'),
+          },
+        },
+      },
+      '/v1/cluster/{uuid}/status': {
+        get: {
+          summary: 'Setup status of a cluster',
+          parameters: [uuid],
+          responses: {
+            200: json({ $ref: '#/components/schemas/Status' }, 'Status'),
+            ...common,
+            404: err('Unknown cluster'),
+          },
+        },
+      },
+      '/v1/cluster/{uuid}/bootstrap-url': {
+        post: {
+          summary: 'A bootstrap URL with a signed, expiring token',
+          parameters: [uuid],
+          responses: {
+            200: json({ type: 'string', format: 'uri' }, 'URL (JSON string)'),
+            ...common,
+            404: err('Unknown cluster'),
+            409: err('Cluster not ready; `phase` says where it is'),
+          },
+        },
+      },
+      '/v1/cluster/{uuid}/bootstrap': {
+        get: {
+          summary: 'The bootstrap script (public; the token is the credential)',
+          security: [],
+          parameters: [uuid, { name: 'token', in: 'query', required: true, schema: { type: 'string' } }],
+          responses: {
+            200: { description: 'POSIX sh script', content: { 'text/plain': { schema: { type: 'string' } } } },
+            400: common[400],
+            401: err('Token missing, invalid, expired or for another cluster'),
+            404: err('Unknown cluster'),
+            409: err('Cluster not ready'),
+            503: common[503],
+          },
+        },
+      },
+      '/v1/cluster/{uuid}/secret': {
+        get: {
+          summary: 'Sealed secrets of a cluster (no values)',
+          parameters: [uuid],
+          responses: {
+            200: json({ type: 'array', items: { $ref: '#/components/schemas/SealedSecret' } }, 'Listing'),
+            ...common,
+            404: err('Unknown cluster'),
+            409: err('Repo not populated yet'),
+          },
+        },
+      },
+      '/v1/cluster/{uuid}/secret/{namespace}/{name}': {
+        get: {
+          summary: 'One sealed secret (no values)',
+          parameters: secretPath.slice(0, 3),
+          responses: {
+            200: json({ $ref: '#/components/schemas/SealedSecret' }, 'Secret'),
+            ...common,
+            404: err('No such secret'),
+          },
+        },
+      },
+      '/v1/cluster/{uuid}/secret/{namespace}/{name}/{key}': {
+        put: {
+          summary: 'Seal a value into the cluster repo',
+          parameters: [
+            ...secretPath,
+            dryrun,
+            { name: 'scope', in: 'query', schema: { enum: ['strict', 'namespace-wide', 'cluster-wide'] } },
+          ],
+          requestBody: {
+            required: true,
+            content: { '*/*': { schema: { type: 'string', format: 'binary', maxLength: 1048576 } } },
+          },
+          responses: {
+            204: { description: 'Sealed and pushed' },
+            200: {
+              description: 'Dry run: the manifest that would be committed',
+              content: { 'application/yaml': { schema: { type: 'string' } } },
+            },
+            ...common,
+            404: err('Unknown cluster or no Edge cluster status'),
+            409: err('Repo not populated, or scope conflicts with other keys'),
+            413: err(
+              "Value over 1 MiB, the secret's values over 1 MiB in total, or too many keys; `reason` says which",
+            ),
+            422: err('The reported certificate cannot be used (not RSA, expired, unparseable); `reason` says which'),
+            429: err('Too many changes are waiting to be written (Retry-After)'),
+            503: err(
+              'No certificate reported yet, the push failed, or the change waited too long for its turn (Retry-After)',
+            ),
+          },
+        },
+        delete: {
+          summary: 'Remove a sealed key (204 also when absent)',
+          parameters: [...secretPath, dryrun],
+          responses: {
+            204: { description: 'Removed (or was absent)' },
+            200: json({ type: 'object' }, 'Dry run result'),
+            ...common,
+            404: err('Unknown cluster or no Edge cluster status'),
+            409: err('Repo not populated'),
+            429: err('Too many changes are waiting to be written (Retry-After)'),
+            503: err('The push failed, or the change waited too long for its turn (Retry-After)'),
+          },
+        },
+      },
+      '/v1/cluster/{uuid}/secret-reseal': {
+        post: {
+          summary: 'Which sealed values predate the current certificate',
+          parameters: [uuid],
+          responses: { 200: json({ type: 'object' }, 'Stale keys; values must be PUT again'), ...common },
+        },
+      },
     },
   };
 }

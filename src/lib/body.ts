@@ -15,7 +15,8 @@ export async function readRawBody(ctx: Context, limit: number): Promise<Buffer> 
     const chunks: Buffer[] = [];
     let size = 0;
     const req = ctx.req;
-    const tooBig = () => new HttpError(413, `request body exceeds the limit of ${limit} bytes`, { Connection: 'close' });
+    const tooBig = () =>
+      new HttpError(413, `request body exceeds the limit of ${limit} bytes`, { Connection: 'close' });
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size <= limit) chunks.push(chunk);
@@ -24,8 +25,12 @@ export async function readRawBody(ctx: Context, limit: number): Promise<Buffer> 
       else if (size > limit * 8) req.destroy();
     });
     req.on('end', () => (size > limit ? reject(tooBig()) : resolve(Buffer.concat(chunks))));
-    req.on('error', (e) => reject(size > limit ? tooBig() : new HttpError(400, `request body could not be read: ${e.message}`)));
-    req.on('close', () => { if (!req.complete) reject(size > limit ? tooBig() : new HttpError(400, 'request body ended early')); });
+    req.on('error', (e) =>
+      reject(size > limit ? tooBig() : new HttpError(400, `request body could not be read: ${e.message}`)),
+    );
+    req.on('close', () => {
+      if (!req.complete) reject(size > limit ? tooBig() : new HttpError(400, 'request body ended early'));
+    });
   });
 }
 

@@ -19,7 +19,10 @@ export interface FailureLimitOptions {
   now?: () => number;
 }
 
-interface Window { count: number; resetAt: number }
+interface Window {
+  count: number;
+  resetAt: number;
+}
 
 export class FailureLimiter {
   private readonly windows = new Map<string, Window>();
@@ -85,13 +88,19 @@ export interface PasswordLimitConfig {
 }
 
 /** The defaults, chosen and explained in the README ("Hardening limits"). */
-export const DEFAULT_PASSWORD_LIMITS: PasswordLimitConfig = { failuresPerUser: 10, failuresPerAddress: 30, windowSeconds: 60, refusalDelayMs: 1000 };
+export const DEFAULT_PASSWORD_LIMITS: PasswordLimitConfig = {
+  failuresPerUser: 10,
+  failuresPerAddress: 30,
+  windowSeconds: 60,
+  refusalDelayMs: 1000,
+};
 
 export function passwordLimits(c: PasswordLimitConfig = DEFAULT_PASSWORD_LIMITS, now?: () => number): PasswordLimits {
   return {
     perUser: new FailureLimiter({ maxFailures: c.failuresPerUser, windowMs: c.windowSeconds * 1000, now }),
     perAddress: new FailureLimiter({ maxFailures: c.failuresPerAddress, windowMs: c.windowSeconds * 1000, now }),
-    hold: () => (c.refusalDelayMs > 0 ? new Promise((resolve) => setTimeout(resolve, c.refusalDelayMs)) : Promise.resolve()),
+    hold: () =>
+      c.refusalDelayMs > 0 ? new Promise((resolve) => setTimeout(resolve, c.refusalDelayMs)) : Promise.resolve(),
   };
 }
 
@@ -108,7 +117,12 @@ export class TooManyFailures extends Error {
  * is locked, counted against both while it runs, given back if it succeeds
  * or `check` throws (an outage is not a wrong password).
  */
-export async function limitedCheck<T>(limits: PasswordLimits, user: string, address: string, check: () => Promise<T | undefined>): Promise<T | undefined> {
+export async function limitedCheck<T>(
+  limits: PasswordLimits,
+  user: string,
+  address: string,
+  check: () => Promise<T | undefined>,
+): Promise<T | undefined> {
   const wait = Math.max(limits.perUser.retryAfter(user), limits.perAddress.retryAfter(address));
   if (wait > 0) {
     await limits.hold();

@@ -37,12 +37,22 @@ export function send(url: URL, o: SendOptions): Promise<Sent> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { ...o.headers };
     if (o.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(o.body));
-    const req = (https ? httpsRequest : httpRequest)(url, { method: o.method, headers, agent: keepAliveAgents[url.protocol as 'http:' | 'https:'] }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: toHeaders(res), text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = (https ? httpsRequest : httpRequest)(
+      url,
+      { method: o.method, headers, agent: keepAliveAgents[url.protocol as 'http:' | 'https:'] },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: toHeaders(res),
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
     req.setTimeout(o.timeoutMs, () => req.destroy(new Error(`no answer within ${o.timeoutMs} ms`)));
     req.on('error', reject);
     req.end(o.body);

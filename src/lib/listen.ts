@@ -14,7 +14,11 @@ export interface Listening {
 }
 
 /** Listens on host:port (0 = ephemeral) and resolves with the base URL. */
-export async function listen(handler: Parameters<typeof createServer>[1], host: string, port: number): Promise<Listening> {
+export async function listen(
+  handler: Parameters<typeof createServer>[1],
+  host: string,
+  port: number,
+): Promise<Listening> {
   const server = createServer(handler);
   server.keepAliveTimeout = 5000;
   // A client that drips its headers or body holds a connection only this long.
@@ -22,19 +26,27 @@ export async function listen(handler: Parameters<typeof createServer>[1], host: 
   server.requestTimeout = 60_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const actual = (server.address() as AddressInfo).port;
   return {
     server,
     port: actual,
     url: `http://${host}:${actual}`,
-    close: (graceMs = 0) => new Promise<void>((resolve) => {
-      const sweep = setInterval(() => server.closeIdleConnections(), 50);
-      const cut = setTimeout(() => server.closeAllConnections(), graceMs);
-      server.close(() => { clearInterval(sweep); clearTimeout(cut); resolve(); });
-      server.closeIdleConnections();
-      if (graceMs <= 0) server.closeAllConnections();
-    }),
+    close: (graceMs = 0) =>
+      new Promise<void>((resolve) => {
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        const cut = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearInterval(sweep);
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
+        if (graceMs <= 0) server.closeAllConnections();
+      }),
   };
 }

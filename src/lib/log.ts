@@ -15,7 +15,9 @@ export function createLogger(opts: LogOptions = {}): Logger {
   return pino({
     name: opts.name,
     level: opts.level ?? 'info',
-    transport: pretty ? { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } : undefined,
+    transport: pretty
+      ? { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } }
+      : undefined,
   });
 }
 

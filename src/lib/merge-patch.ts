@@ -54,7 +54,10 @@ export function composeMergePatches(a: Json, b: Json): Json | undefined {
   const out: { [k: string]: Json } = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const prev = own(out, k);
-    if (prev === undefined || !isJsonObject(v)) { put(out, k, v); continue; }
+    if (prev === undefined || !isJsonObject(v)) {
+      put(out, k, v);
+      continue;
+    }
     const inner = composeMergePatches(prev, v);
     if (inner === undefined) return undefined;
     put(out, k, inner);

@@ -53,6 +53,6 @@ export async function subscribeChecked(client: MqttClient, topics: string[], qos
   const codes = granted as unknown[];
   // A SUBACK that does not answer every filter is a broker fault; treat the unanswered as refused.
   return topics
-    .map((topic, i) => ({ topic, code: typeof codes[i] === 'number' ? codes[i] as number : FAILURE }))
+    .map((topic, i) => ({ topic, code: typeof codes[i] === 'number' ? (codes[i] as number) : FAILURE }))
     .filter((r) => r.code >= FAILURE);
 }

@@ -10,7 +10,10 @@ const DEFAULT_LIFETIME_MS = 3 * 60 * 60 * 1000;
 export class TokenStore {
   private readonly tokens = new Map<string, { principal: string; expiry: number }>();
 
-  constructor(private readonly now: () => number = Date.now, private readonly lifetimeMs = DEFAULT_LIFETIME_MS) {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly lifetimeMs = DEFAULT_LIFETIME_MS,
+  ) {}
 
   /**
    * A new token for `principal`. `notAfter` (ms) is the expiry of the

@@ -5,17 +5,37 @@ import type { AuthClient } from '../factoryplus/auth.js';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
 import { ServiceError } from '../factoryplus/http.js';
 import { canonicalJson, type Json } from '../lib/merge-patch.js';
-import { REPO_README, renderClusterRepo, SpecError, validateSpec, type ClusterSpec, type SpecLimits } from '../repo/manifests.js';
+import {
+  REPO_README,
+  renderClusterRepo,
+  SpecError,
+  validateSpec,
+  type ClusterSpec,
+  type SpecLimits,
+} from '../repo/manifests.js';
 import type { RepoPool } from '../repo/pool.js';
 import type { FileSet } from '../repo/writer.js';
 import { classify, ReasonedError } from './failure.js';
 import { ClusterNames } from './names.js';
 import { foreignAccount, foreignResources, recordedAccount, type OwnershipDeps } from './ownership.js';
 import {
-  clearConditions, getCondition, readStatus, sameConditions, setCondition, type Condition, type Phase, type SetupStatus,
+  clearConditions,
+  getCondition,
+  readStatus,
+  sameConditions,
+  setCondition,
+  type Condition,
+  type Phase,
+  type SetupStatus,
 } from './setup-status.js';
 import type { StatusStore } from './status.js';
-import { InvalidServiceConfig, MissingEntry, type RenderInputs, type ServiceConfig, type TemplateCache } from './templates.js';
+import {
+  InvalidServiceConfig,
+  MissingEntry,
+  type RenderInputs,
+  type ServiceConfig,
+  type TemplateCache,
+} from './templates.js';
 
 export type { ServiceConfig } from './templates.js';
 
@@ -79,20 +99,33 @@ interface Step {
 
 /** The condition type naming the step a phase stands for, when a run fails there. */
 const STEP_CONDITION: Record<Phase, string> = {
-  pending: 'Reconcile', address: 'Address', accounts: 'Accounts', repo: 'Repo', ready: 'Reconcile',
-  deleting: 'Teardown', failed: 'Reconcile',
+  pending: 'Reconcile',
+  address: 'Address',
+  accounts: 'Accounts',
+  repo: 'Repo',
+  ready: 'Reconcile',
+  deleting: 'Teardown',
+  failed: 'Reconcile',
 };
 const STEP_TYPES = [...new Set(Object.values(STEP_CONDITION))];
 
 export function specHash(spec: ClusterSpec, inputs: RenderInputs): string {
   const templates = { ...inputs.templates, sc: inputs.sc };
-  return createHash('sha256').update(canonicalJson({ spec, templates, flux: FLUX_VERSION } as unknown as Json)).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(canonicalJson({ spec, templates, flux: FLUX_VERSION } as unknown as Json))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** True when the recorded status says the cluster is already commissioned as `hash` describes. */
 export function isCurrent(status: SetupStatus | undefined, hash: string): boolean {
   // A ready status in another phase is one whose run was cut short: it is looked at again.
-  return status?.ready === true && status.phase === 'ready' && status.specHash === hash && status.fluxVersion === FLUX_VERSION;
+  return (
+    status?.ready === true &&
+    status.phase === 'ready' &&
+    status.specHash === hash &&
+    status.fluxVersion === FLUX_VERSION
+  );
 }
 
 /** The spec as it is applied: a refused rename keeps the recorded name, and every other change applies. */
@@ -148,7 +181,8 @@ export class Commissioner {
       for (const cluster of this.d.status.clusters()) {
         const st = this.read(cluster);
         // A cluster that failed for want of its name holds none.
-        if (st?.spec?.name && getCondition(st, 'Ready')?.reason !== 'NameConflict') this.names.claim(cluster, st.spec.name);
+        if (st?.spec?.name && getCondition(st, 'Ready')?.reason !== 'NameConflict')
+          this.names.claim(cluster, st.spec.name);
       }
     }
     return this.names;
@@ -159,7 +193,8 @@ export class Commissioner {
     const before = this.read(cluster)?.conditions ?? [];
     const after = fn(before);
     return sameConditions(before, after) && before.every((c, i) => c.lastTransitionTime === after[i].lastTransitionTime)
-      ? {} : { conditions: after as unknown as Json };
+      ? {}
+      : { conditions: after as unknown as Json };
   }
 
   /** A spec the cluster cannot be commissioned with: `failed`, `Ready=False` with the reason, until the entry changes. */
@@ -170,10 +205,18 @@ export class Commissioner {
     const now = this.now();
     this.logFor(cluster).warn({ reason, err: message }, 'cluster cannot be commissioned');
     await this.patch(cluster, {
-      phase: 'failed', ready: false,
-      conditions: setCondition(clearConditions(st?.conditions ?? [], ...STEP_TYPES), {
-        type: 'Ready', status: 'False', reason, message,
-      }, now) as unknown as Json,
+      phase: 'failed',
+      ready: false,
+      conditions: setCondition(
+        clearConditions(st?.conditions ?? [], ...STEP_TYPES),
+        {
+          type: 'Ready',
+          status: 'False',
+          reason,
+          message,
+        },
+        now,
+      ) as unknown as Json,
     });
   }
 
@@ -188,14 +231,20 @@ export class Commissioner {
     const { reason, message } = classify(error);
     const now = this.now();
     const detail = {
-      reason, message, attempts, lastAttempt: now.toISOString(),
+      reason,
+      message,
+      attempts,
+      lastAttempt: now.toISOString(),
       ...(retryInMs === undefined ? {} : { nextAttempt: new Date(now.getTime() + retryInMs).toISOString() }),
     };
     const step = STEP_CONDITION[st?.phase ?? 'pending'];
     let conditions = setCondition(st?.conditions ?? [], { type: step, status: 'False', ...detail }, now);
     conditions = setCondition(conditions, { type: 'Ready', status: 'False', ...detail }, now);
     this.logFor(cluster).warn({ step, reason, err: message, attempts, retryInMs }, 'reconcile step failed');
-    await this.patch(cluster, { ...(st ? {} : { phase: 'pending', ready: false }), conditions: conditions as unknown as Json });
+    await this.patch(cluster, {
+      ...(st ? {} : { phase: 'pending', ready: false }),
+      conditions: conditions as unknown as Json,
+    });
   }
 
   /**
@@ -220,12 +269,16 @@ export class Commissioner {
    * redeploy) the templates are read again and the repo step runs even when
    * nothing changed; the answer is the repo's head after it.
    */
-  async update(cluster: string, config: unknown, opts: { force?: boolean; rereadTemplates?: boolean } = {}): Promise<{ head: string | null } | undefined> {
+  async update(
+    cluster: string,
+    config: unknown,
+    opts: { force?: boolean; rereadTemplates?: boolean } = {},
+  ): Promise<{ head: string | null } | undefined> {
     let requested: ClusterSpec;
     try {
       requested = validateSpec(config, this.d.limits);
     } catch (e) {
-      if (e instanceof SpecError) return void await this.fail(cluster, e.reason, e.message);
+      if (e instanceof SpecError) return void (await this.fail(cluster, e.reason, e.message));
       throw e;
     }
     const st = this.read(cluster);
@@ -233,10 +286,20 @@ export class Commissioner {
     const log = this.logFor(cluster, spec.name);
     // A refused rename is said once, and blocks nothing else: the spec applies under the recorded name.
     const now = this.now();
-    const rename = this.conditionsPatch(cluster, (c) => refusedRename === undefined ? clearConditions(c, 'NameChange') : setCondition(c, {
-      type: 'NameChange', status: 'False', reason: 'NameChangeRefused',
-      message: `cluster name is ${spec.name}; renaming to ${refusedRename} is not supported (accounts, repo path and Sparkplug group depend on it)`,
-    }, now));
+    const rename = this.conditionsPatch(cluster, (c) =>
+      refusedRename === undefined
+        ? clearConditions(c, 'NameChange')
+        : setCondition(
+            c,
+            {
+              type: 'NameChange',
+              status: 'False',
+              reason: 'NameChangeRefused',
+              message: `cluster name is ${spec.name}; renaming to ${refusedRename} is not supported (accounts, repo path and Sparkplug group depend on it)`,
+            },
+            now,
+          ),
+    );
     if (rename.conditions) await this.patch(cluster, rename);
 
     if (opts.rereadTemplates) this.d.templates.invalidate();
@@ -244,7 +307,8 @@ export class Commissioner {
     try {
       inputs = await this.d.templates.forChart(spec.chart);
     } catch (e) {
-      if (e instanceof MissingEntry || e instanceof InvalidServiceConfig) return void await this.fail(cluster, e.reason, e.message);
+      if (e instanceof MissingEntry || e instanceof InvalidServiceConfig)
+        return void (await this.fail(cluster, e.reason, e.message));
       throw e;
     }
     const hash = specHash(spec, inputs);
@@ -255,13 +319,17 @@ export class Commissioner {
     const holder = this.claims().claim(cluster, spec.name);
     if (holder !== undefined) {
       const holderName = this.read(holder)?.spec?.name ?? spec.name;
-      return void await this.fail(cluster, 'NameConflict', `the name ${spec.name} is held by cluster ${holder} (${holderName}); names are compared ignoring case and punctuation, as Kubernetes names are made`);
+      return void (await this.fail(
+        cluster,
+        'NameConflict',
+        `the name ${spec.name} is held by cluster ${holder} (${holderName}); names are compared ignoring case and punctuation, as Kubernetes names are made`,
+      ));
     }
     for (const acc of ACCOUNTS) {
       const rec = current?.[acc.role];
       if (rec?.uuid === undefined || rec.done) continue;
       const foreign = await foreignAccount(this.ownership, cluster, spec.name, acc, rec.uuid.toLowerCase(), ACCOUNTS);
-      if (foreign) return void await this.fail(cluster, 'ForeignAccount', foreign);
+      if (foreign) return void (await this.fail(cluster, 'ForeignAccount', foreign));
     }
 
     // Work already recorded for this same spec is not repeated: a retry
@@ -272,7 +340,10 @@ export class Commissioner {
     if (resumeAt < 0) {
       resumeAt = 0;
       await this.patch(cluster, {
-        spec: spec as unknown as Json, specHash: hash, phase: 'address', ready: false,
+        spec: spec as unknown as Json,
+        specHash: hash,
+        phase: 'address',
+        ready: false,
         ...this.conditionsPatch(cluster, (c) => clearConditions(c, 'Ready')),
       });
     }
@@ -288,10 +359,22 @@ export class Commissioner {
     }
     const head = this.read(cluster)?.repo?.head ?? null;
     await this.patch(cluster, {
-      ready: true, fluxVersion: FLUX_VERSION, phase: 'ready',
-      ...this.conditionsPatch(cluster, (c) => setCondition(clearConditions(c, ...STEP_TYPES), {
-        type: 'Ready', status: 'True', reason: 'Commissioned', message: `repo at ${head?.slice(0, 12) ?? 'empty'}`, observedSpecHash: hash,
-      }, this.now())),
+      ready: true,
+      fluxVersion: FLUX_VERSION,
+      phase: 'ready',
+      ...this.conditionsPatch(cluster, (c) =>
+        setCondition(
+          clearConditions(c, ...STEP_TYPES),
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'Commissioned',
+            message: `repo at ${head?.slice(0, 12) ?? 'empty'}`,
+            observedSpecHash: hash,
+          },
+          this.now(),
+        ),
+      ),
     });
     log.info({ head }, opts.force ? 'cluster redeployed' : 'cluster is ready');
     return { head };
@@ -304,7 +387,11 @@ export class Commissioner {
    * file are left as they are. History that no longer holds the recorded
    * head was rewritten: that is said, with both heads, in `RepoHistory`.
    */
-  async repairDrift(cluster: string, config: unknown, seen: { recorded: string; remote: string | null }): Promise<void> {
+  async repairDrift(
+    cluster: string,
+    config: unknown,
+    seen: { recorded: string; remote: string | null },
+  ): Promise<void> {
     const writer = await this.d.repos.writer(cluster);
     const { head, contains } = await writer.history(seen.recorded);
     const log = this.logFor(cluster);
@@ -312,18 +399,33 @@ export class Commissioner {
     const rewritten = !contains;
     await this.patch(cluster, {
       repo: { head },
-      ...this.conditionsPatch(cluster, (c) => rewritten ? setCondition(c, {
-        type: 'RepoHistory', status: 'False', reason: 'RepoRewritten',
-        message: `the repo's history was rewritten: the recorded head ${seen.recorded} is not in the history of ${head ?? 'an empty branch'}; the managed files were restored on top`,
-      }, now) : clearConditions(c, 'RepoHistory')),
+      ...this.conditionsPatch(cluster, (c) =>
+        rewritten
+          ? setCondition(
+              c,
+              {
+                type: 'RepoHistory',
+                status: 'False',
+                reason: 'RepoRewritten',
+                message: `the repo's history was rewritten: the recorded head ${seen.recorded} is not in the history of ${head ?? 'an empty branch'}; the managed files were restored on top`,
+              },
+              now,
+            )
+          : clearConditions(c, 'RepoHistory'),
+      ),
     });
-    log.warn({ recorded: seen.recorded, remote: head, rewritten }, 'cluster repo moved outside the service; restoring its managed files');
+    log.warn(
+      { recorded: seen.recorded, remote: head, rewritten },
+      'cluster repo moved outside the service; restoring its managed files',
+    );
     await this.update(cluster, config, { force: true });
   }
 
   /** Step: the cluster's Sparkplug address. */
   private async address({ cluster, spec }: StepContext): Promise<void> {
-    await this.d.cdb.put(this.d.uuids.app.sparkplugAddress, cluster, { group_id: `${this.d.organisation}-${spec.name}` });
+    await this.d.cdb.put(this.d.uuids.app.sparkplugAddress, cluster, {
+      group_id: `${this.d.organisation}-${spec.name}`,
+    });
   }
 
   /** Step: the flux and krbkeys accounts. */
@@ -340,7 +442,13 @@ export class Commissioner {
     const gitBase = await this.d.gitBase();
     let rendered;
     try {
-      rendered = renderClusterRepo({ uuid: cluster, spec, templates: inputs.templates, gitBase, helmRepo: sc.repo.helm.uuid });
+      rendered = renderClusterRepo({
+        uuid: cluster,
+        spec,
+        templates: inputs.templates,
+        gitBase,
+        helmRepo: sc.repo.helm.uuid,
+      });
     } catch (e) {
       if (e instanceof SpecError) throw new ReasonedError(e.reason, e.message);
       throw e;
@@ -348,7 +456,10 @@ export class Commissioner {
     const writer = await this.d.repos.writer(cluster);
     // A repo this cluster never pushed to is new and empty: no need to fetch it first.
     if (!this.read(cluster)?.repo?.head) writer.assumeHead(null);
-    const result = await writer.submit({ message: 'Cluster flux update', apply: (files) => restoreManagedFiles(files, rendered.files) }, { fresh: force });
+    const result = await writer.submit(
+      { message: 'Cluster flux update', apply: (files) => restoreManagedFiles(files, rendered.files) },
+      { fresh: force },
+    );
     await this.patch(cluster, { self_link: rendered.selfLink, repo: { head: result.head } });
   }
 
@@ -373,7 +484,11 @@ export class Commissioner {
       return this.fail(cluster, 'RemovalRefused', `nothing was removed: ${foreign}`);
     }
     if (status.phase !== 'deleting') {
-      await this.patch(cluster, { phase: 'deleting', ready: false, ...this.conditionsPatch(cluster, (c) => clearConditions(c, ...STEP_TYPES)) });
+      await this.patch(cluster, {
+        phase: 'deleting',
+        ready: false,
+        ...this.conditionsPatch(cluster, (c) => clearConditions(c, ...STEP_TYPES)),
+      });
     }
     for (const acc of [...ACCOUNTS].reverse()) {
       const rec = recordedAccount(this.d.status.get(cluster), acc.role);
@@ -422,16 +537,21 @@ export class Commissioner {
    * grant is this account's on this cluster, so a status naming someone
    * else's grant deletes nothing of theirs.
    */
-  private async removeGrants(cluster: string, acc: typeof ACCOUNTS[number], account: string): Promise<void> {
+  private async removeGrants(cluster: string, acc: (typeof ACCOUNTS)[number], account: string): Promise<void> {
     const { auth } = this.d;
     const rec = this.d.status.get(cluster)?.[acc.role] as { grants?: unknown } | undefined;
-    const grants = new Set(Array.isArray(rec?.grants) ? rec.grants.filter((g): g is string => typeof g === 'string') : []);
+    const grants = new Set(
+      Array.isArray(rec?.grants) ? rec.grants.filter((g): g is string => typeof g === 'string') : [],
+    );
     if (acc.role === 'flux') grants.add(await auth.addGrant(this.pullGrant(account, cluster)));
     for (const g of grants) {
       const found = await auth.getGrant(g);
       if (!found) continue;
       if (found.principal !== account || found.target !== cluster) {
-        this.logFor(cluster).warn({ account, grant: g }, 'recorded grant belongs to another principal or target; left in place');
+        this.logFor(cluster).warn(
+          { account, grant: g },
+          'recorded grant belongs to another principal or target; left in place',
+        );
         continue;
       }
       await auth.deleteGrant(g);
@@ -485,7 +605,12 @@ export class Commissioner {
     return created;
   }
 
-  private async account(cluster: string, name: string, acc: typeof ACCOUNTS[number], sc: ServiceConfig): Promise<void> {
+  private async account(
+    cluster: string,
+    name: string,
+    acc: (typeof ACCOUNTS)[number],
+    sc: ServiceConfig,
+  ): Promise<void> {
     const { cdb, auth, uuids: u } = this.d;
     const current = this.d.status.get(cluster)?.[acc.role] as { uuid?: string; done?: boolean } | undefined;
     if (current?.done) return;

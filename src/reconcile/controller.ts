@@ -59,7 +59,9 @@ export class Controller {
       },
     });
     // A cluster refused a name gets another look as soon as the name is free.
-    o.commissioner.onNameReleased = (waiting) => { for (const c of waiting) this.queue.add(c); };
+    o.commissioner.onNameReleased = (waiting) => {
+      for (const c of waiting) this.queue.add(c);
+    };
   }
 
   /** Clusters whose repo moved outside the service, with the heads seen, waiting for their repair. */
@@ -81,7 +83,12 @@ export class Controller {
       let failed = 0;
       const todo = this.o.status.clusters().filter((c) => {
         const st = readStatus(this.o.status.get(c));
-        return st?.ready === true && typeof st.repo?.head === 'string' && this.queue.state(c) === 'idle' && !this.o.repos.busy(c);
+        return (
+          st?.ready === true &&
+          typeof st.repo?.head === 'string' &&
+          this.queue.state(c) === 'idle' &&
+          !this.o.repos.busy(c)
+        );
       });
       let next = 0;
       const worker = async () => {
@@ -93,7 +100,12 @@ export class Controller {
             const remote = await this.o.repos.remoteHead(c);
             checked++;
             // Moved meanwhile by the service itself (a secret written, a redeploy): the next check looks again.
-            if (remote === recorded || readStatus(this.o.status.get(c))?.repo?.head !== recorded || this.o.repos.busy(c)) continue;
+            if (
+              remote === recorded ||
+              readStatus(this.o.status.get(c))?.repo?.head !== recorded ||
+              this.o.repos.busy(c)
+            )
+              continue;
             moved++;
             this.drifted.set(c, { recorded, remote });
             this.queue.add(c);
@@ -106,12 +118,21 @@ export class Controller {
       await Promise.all(Array.from({ length: Math.min(this.o.driftConcurrency ?? 8, todo.length) }, worker));
       this.lastDriftCheck = { checked, moved, failed, ms: Date.now() - started };
       if (moved) this.o.log.info(this.lastDriftCheck, 'drift check: repos moved outside the service');
-    })().finally(() => { this.sweeping = undefined; });
+    })().finally(() => {
+      this.sweeping = undefined;
+    });
     return this.sweeping;
   }
 
   /** Forced redeploys waiting for their run, by cluster. */
-  private readonly redeploys = new Map<string, { resolve: (r: { head: string | null }) => void; reject: (e: unknown) => void; promise: Promise<{ head: string | null }> }>();
+  private readonly redeploys = new Map<
+    string,
+    {
+      resolve: (r: { head: string | null }) => void;
+      reject: (e: unknown) => void;
+      promise: Promise<{ head: string | null }>;
+    }
+  >();
 
   /**
    * Renders and pushes a cluster's managed files again from fresh templates,
@@ -123,7 +144,10 @@ export class Controller {
     if (!w) {
       let resolve!: (r: { head: string | null }) => void;
       let reject!: (e: unknown) => void;
-      const promise = new Promise<{ head: string | null }>((res, rej) => { resolve = res; reject = rej; });
+      const promise = new Promise<{ head: string | null }>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
       w = { resolve, reject, promise };
       this.redeploys.set(cluster, w);
     }
@@ -160,14 +184,23 @@ export class Controller {
       if (config !== undefined && drift && !waiter) {
         await this.o.commissioner.repairDrift(cluster, config, drift);
       } else if (config !== undefined) {
-        const r = await this.o.commissioner.update(cluster, config, { force: waiter !== undefined, rereadTemplates: waiter !== undefined }).catch((e: unknown) => {
-          // Failed: the queue retries it, and the redeploy is answered with the failure.
-          if (waiter) this.redeploys.set(cluster, waiter);
-          throw e;
-        });
+        const r = await this.o.commissioner
+          .update(cluster, config, { force: waiter !== undefined, rereadTemplates: waiter !== undefined })
+          .catch((e: unknown) => {
+            // Failed: the queue retries it, and the redeploy is answered with the failure.
+            if (waiter) this.redeploys.set(cluster, waiter);
+            throw e;
+          });
         if (waiter) {
           if (r) waiter.resolve(r);
-          else waiter.reject(new Error(this.o.status.get(cluster)?.phase === 'failed' ? 'the cluster cannot be commissioned; see its conditions' : 'nothing was deployed'));
+          else
+            waiter.reject(
+              new Error(
+                this.o.status.get(cluster)?.phase === 'failed'
+                  ? 'the cluster cannot be commissioned; see its conditions'
+                  : 'nothing was deployed',
+              ),
+            );
         }
       } else {
         waiter?.reject(new Error('the cluster has no configuration entry'));
@@ -204,14 +237,20 @@ export class Controller {
         };
         await Promise.all(Object.entries(entries).map(([cluster, entry]) => check(cluster, entry)));
         for (const cluster of this.o.status.clusters()) {
-          if (!Object.prototype.hasOwnProperty.call(entries, cluster)) { this.queue.add(cluster); queued++; }
+          if (!Object.prototype.hasOwnProperty.call(entries, cluster)) {
+            this.queue.add(cluster);
+            queued++;
+          }
         }
         this.synced = true;
         // A repo moved outside the service is found after the pass, not during it.
         if (!this.stopped) this.checkDrift().catch(() => undefined);
         this.lastResyncMs = Date.now() - started;
         this.resyncFailures = 0;
-        this.o.log.debug({ reason, clusters: Object.keys(entries).length, queued, ms: this.lastResyncMs }, 'resync done');
+        this.o.log.debug(
+          { reason, clusters: Object.keys(entries).length, queued, ms: this.lastResyncMs },
+          'resync done',
+        );
       } catch (e) {
         this.resyncFailures++;
         this.lastResyncError = (e as Error).message;

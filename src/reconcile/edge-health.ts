@@ -13,7 +13,14 @@ import type { Json } from '../lib/merge-patch.js';
 import { jsonEqual } from '../lib/merge-patch.js';
 import { parseSealingCertificate } from '../sealing/certificate.js';
 import type { Status } from './status.js';
-import { getCondition, readStatus, setCondition, type Condition, type ConditionInput, type EdgeHealth } from './setup-status.js';
+import {
+  getCondition,
+  readStatus,
+  setCondition,
+  type Condition,
+  type ConditionInput,
+  type EdgeHealth,
+} from './setup-status.js';
 
 export const EDGE_CONDITION = 'EdgeReporting';
 
@@ -22,7 +29,13 @@ export type EdgeReport = Omit<EdgeHealth, 'lastChange'>;
 
 export type EdgeCertificate = NonNullable<EdgeHealth['sealingCertificate']>;
 
-export const NOT_REPORTED: EdgeReport = Object.freeze({ reported: false, hosts: 0, readyHosts: 0, kubernetesVersions: [], sealingCertificate: null });
+export const NOT_REPORTED: EdgeReport = Object.freeze({
+  reported: false,
+  hosts: 0,
+  readyHosts: 0,
+  kubernetesVersions: [],
+  sealingCertificate: null,
+});
 
 // Bounds on what one entry can make the status hold: a real cluster has a
 // handful of kubelet versions of a few dozen characters, and a certificate
@@ -54,7 +67,10 @@ export function describeEdgeCertificate(pem: unknown): EdgeCertificate | null {
  * has written a host list; hosts that are not objects are not counted, and
  * a host is ready only when it says `ready: true`.
  */
-export function summariseEdge(entry: unknown, certificate: (pem: unknown) => EdgeCertificate | null = describeEdgeCertificate): EdgeReport {
+export function summariseEdge(
+  entry: unknown,
+  certificate: (pem: unknown) => EdgeCertificate | null = describeEdgeCertificate,
+): EdgeReport {
   if (!isObject(entry)) return NOT_REPORTED;
   const list = Array.isArray(entry.hosts) ? entry.hosts.filter(isObject) : undefined;
   const versions = new Set<string>();
@@ -83,24 +99,40 @@ export function edgeCondition(report: EdgeReport, bootstrapFetches: number): Con
   const base = { type: EDGE_CONDITION } as const;
   if (!report.reported) {
     return {
-      ...base, status: 'False', reason: 'NotReported',
-      message: bootstrapFetches > 0
-        ? 'Edge Sync has not reported the hosts of the cluster since its bootstrap script was fetched; check Flux and Edge Sync on the edge cluster'
-        : 'Edge Sync has not reported the hosts of the cluster; its bootstrap script has not been fetched yet',
+      ...base,
+      status: 'False',
+      reason: 'NotReported',
+      message:
+        bootstrapFetches > 0
+          ? 'Edge Sync has not reported the hosts of the cluster since its bootstrap script was fetched; check Flux and Edge Sync on the edge cluster'
+          : 'Edge Sync has not reported the hosts of the cluster; its bootstrap script has not been fetched yet',
     };
   }
   if (report.readyHosts === 0) {
     return {
-      ...base, status: 'False', reason: 'NoReadyHosts',
-      message: report.hosts === 0 ? 'Edge Sync reports no hosts' : `Edge Sync reports ${plural(report.hosts, 'host')}, none of them ready`,
+      ...base,
+      status: 'False',
+      reason: 'NoReadyHosts',
+      message:
+        report.hosts === 0
+          ? 'Edge Sync reports no hosts'
+          : `Edge Sync reports ${plural(report.hosts, 'host')}, none of them ready`,
     };
   }
-  return { ...base, status: 'True', reason: 'Reporting', message: `${report.readyHosts} of ${plural(report.hosts, 'host')} ready` };
+  return {
+    ...base,
+    status: 'True',
+    reason: 'Reporting',
+    message: `${report.readyHosts} of ${plural(report.hosts, 'host')} ready`,
+  };
 }
 
 const sameReport = (a: EdgeHealth, b: EdgeReport): boolean =>
-  a.reported === b.reported && a.hosts === b.hosts && a.readyHosts === b.readyHosts
-  && jsonEqual(a.kubernetesVersions, b.kubernetesVersions) && jsonEqual(a.sealingCertificate, b.sealingCertificate);
+  a.reported === b.reported &&
+  a.hosts === b.hosts &&
+  a.readyHosts === b.readyHosts &&
+  jsonEqual(a.kubernetesVersions, b.kubernetesVersions) &&
+  jsonEqual(a.sealingCertificate, b.sealingCertificate);
 
 /**
  * The merge patch that brings a setup status in line with the edge's
@@ -115,7 +147,8 @@ export function edgePatch(raw: Status, report: EdgeReport, now: Date): { [k: str
   if (!st.edge && !report.reported && st.phase !== 'ready') return undefined;
   const cond = edgeCondition(report, st.bootstrap?.fetches ?? 0);
   const old = getCondition(st, EDGE_CONDITION);
-  const sameCond = old !== undefined && old.status === cond.status && old.reason === cond.reason && old.message === cond.message;
+  const sameCond =
+    old !== undefined && old.status === cond.status && old.reason === cond.reason && old.message === cond.message;
   const same = st.edge !== undefined && sameReport(st.edge, report);
   if (same && sameCond) return undefined;
   const patch: { [k: string]: Json } = {};

@@ -1,7 +1,15 @@
 import type { Logger } from 'pino';
 import type { ConfigDbClient } from '../factoryplus/configdb.js';
 import { silentLogger } from '../lib/log.js';
-import { describeEdgeCertificate, EDGE_CONDITION, edgePatch, NOT_REPORTED, summariseEdge, type EdgeCertificate, type EdgeReport } from './edge-health.js';
+import {
+  describeEdgeCertificate,
+  EDGE_CONDITION,
+  edgePatch,
+  NOT_REPORTED,
+  summariseEdge,
+  type EdgeCertificate,
+  type EdgeReport,
+} from './edge-health.js';
 import { getCondition, readStatus } from './setup-status.js';
 import type { StatusStore } from './status.js';
 
@@ -95,7 +103,10 @@ export class EdgeMonitor {
       entries = await this.o.cdb.select(this.o.app, ['hosts', 'kubeseal_cert']);
     } catch (err) {
       this.stats.failures++;
-      this.log.warn({ err: (err as Error).message }, 'Cannot read the Edge cluster status entries; edge health is left as it was');
+      this.log.warn(
+        { err: (err as Error).message },
+        'Cannot read the Edge cluster status entries; edge health is left as it was',
+      );
       throw err;
     }
     this.stats.reads++;
@@ -107,13 +118,16 @@ export class EdgeMonitor {
       // millisecond): after a start with thousands of them, requests are
       // still answered between batches.
       if (++n % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
-      reports.set(cluster, summariseEdge(entry, (pem) => {
-        if (typeof pem !== 'string') return null;
-        const known = this.certs.get(cluster);
-        const cert = known && known.pem === pem ? known.cert : describeEdgeCertificate(pem);
-        certs.set(cluster, { pem, cert });
-        return cert;
-      }));
+      reports.set(
+        cluster,
+        summariseEdge(entry, (pem) => {
+          if (typeof pem !== 'string') return null;
+          const known = this.certs.get(cluster);
+          const cert = known && known.pem === pem ? known.cert : describeEdgeCertificate(pem);
+          certs.set(cluster, { pem, cert });
+          return cert;
+        }),
+      );
     }
     this.reports = reports;
     this.certs.clear();
@@ -131,7 +145,9 @@ export class EdgeMonitor {
     // Not from inside the caller: a status listener must not write re-entrantly.
     while (this.writers < (this.o.writeConcurrency ?? 4)) {
       this.writers++;
-      setImmediate(() => { this.write().catch(() => undefined); });
+      setImmediate(() => {
+        this.write().catch(() => undefined);
+      });
     }
   }
 
@@ -167,7 +183,8 @@ export class EdgeMonitor {
     const cond = getCondition(st, EDGE_CONDITION);
     if (!cond) return;
     this.reasons.set(cluster, cond.reason);
-    if (cond.reason !== was) this.log.info({ cluster, name: st?.spec?.name, reason: cond.reason, was }, `Edge cluster: ${cond.message}`);
+    if (cond.reason !== was)
+      this.log.info({ cluster, name: st?.spec?.name, reason: cond.reason, was }, `Edge cluster: ${cond.message}`);
   }
 
   stop(): void {

@@ -12,7 +12,10 @@ import { PathConflict, WriteQueueTimeout } from '../repo/writer.js';
 
 /** A failure that already knows its reason (spec errors, conflicts found by the reconciler). */
 export class ReasonedError extends Error {
-  constructor(readonly reason: string, message: string) {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -32,7 +35,16 @@ function byStatus(service: string, status: number): string {
   return `${service}Error`;
 }
 
-const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EPIPE']);
+const NETWORK = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EPIPE',
+]);
 
 export function classify(e: unknown): Classified {
   const message = e instanceof Error ? e.message : String(e);

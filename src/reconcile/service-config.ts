@@ -13,18 +13,17 @@ import { isUuid } from '../lib/uuid.js';
 import type { ServiceConfig } from './templates.js';
 
 /** Each field the service reads, its test, and what it must be. */
-export const SERVICE_CONFIG_FIELDS: ReadonlyArray<readonly [path: string, ok: (v: unknown) => boolean, want: string]> = [
-  ['group.cluster.path', (v) => typeof v === 'string' && v !== '', 'a non-empty string'],
-  ['group.cluster.uuid', isUuid, 'a UUID'],
-  ['group.flux.uuid', isUuid, 'a UUID'],
-  ['group.krbkeys.uuid', isUuid, 'a UUID'],
-  ['helm.cluster', isUuid, 'a UUID'],
-  ['repo.helm.uuid', isUuid, 'a UUID'],
-];
+export const SERVICE_CONFIG_FIELDS: ReadonlyArray<readonly [path: string, ok: (v: unknown) => boolean, want: string]> =
+  [
+    ['group.cluster.path', (v) => typeof v === 'string' && v !== '', 'a non-empty string'],
+    ['group.cluster.uuid', isUuid, 'a UUID'],
+    ['group.flux.uuid', isUuid, 'a UUID'],
+    ['group.krbkeys.uuid', isUuid, 'a UUID'],
+    ['helm.cluster', isUuid, 'a UUID'],
+    ['repo.helm.uuid', isUuid, 'a UUID'],
+  ];
 
-export type ServiceConfigValidation =
-  | { ok: true; value: ServiceConfig; errors: [] }
-  | { ok: false; errors: string[] };
+export type ServiceConfigValidation = { ok: true; value: ServiceConfig; errors: [] } | { ok: false; errors: string[] };
 
 function at(obj: unknown, path: string): unknown {
   let cur = obj;
@@ -44,7 +43,9 @@ export function validateServiceConfig(json: Json | undefined): ServiceConfigVali
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     return { ok: false, errors: ['the entry (a JSON object)'] };
   }
-  const errors = SERVICE_CONFIG_FIELDS.filter(([path, ok]) => !ok(at(json, path))).map(([path, , want]) => `${path} (${want})`);
+  const errors = SERVICE_CONFIG_FIELDS.filter(([path, ok]) => !ok(at(json, path))).map(
+    ([path, , want]) => `${path} (${want})`,
+  );
   if (errors.length) return { ok: false, errors };
   return { ok: true, value: json as unknown as ServiceConfig, errors: [] };
 }

@@ -96,7 +96,10 @@ function condition(v: unknown): Condition | undefined {
   if (!isObject(v) || typeof v.type !== 'string') return undefined;
   const status = v.status === 'True' || v.status === 'False' ? v.status : 'Unknown';
   const c: Condition = {
-    type: v.type, status, reason: typeof v.reason === 'string' ? v.reason : '', message: typeof v.message === 'string' ? v.message : '',
+    type: v.type,
+    status,
+    reason: typeof v.reason === 'string' ? v.reason : '',
+    message: typeof v.message === 'string' ? v.message : '',
     lastTransitionTime: typeof v.lastTransitionTime === 'string' ? v.lastTransitionTime : '',
   };
   if (typeof v.observedSpecHash === 'string') c.observedSpecHash = v.observedSpecHash;
@@ -119,9 +122,13 @@ function edgeHealth(v: unknown): EdgeHealth | undefined {
     reported: v.reported === true,
     hosts: count(v.hosts),
     readyHosts: count(v.readyHosts),
-    kubernetesVersions: Array.isArray(v.kubernetesVersions) ? v.kubernetesVersions.filter((x): x is string => typeof x === 'string') : [],
-    sealingCertificate: isObject(cert) && typeof cert.fingerprint === 'string' && typeof cert.notAfter === 'string'
-      ? { fingerprint: cert.fingerprint, notAfter: cert.notAfter } : null,
+    kubernetesVersions: Array.isArray(v.kubernetesVersions)
+      ? v.kubernetesVersions.filter((x): x is string => typeof x === 'string')
+      : [],
+    sealingCertificate:
+      isObject(cert) && typeof cert.fingerprint === 'string' && typeof cert.notAfter === 'string'
+        ? { fingerprint: cert.fingerprint, notAfter: cert.notAfter }
+        : null,
     lastChange: typeof v.lastChange === 'string' ? v.lastChange : null,
   };
 }
@@ -142,8 +149,10 @@ export function readStatus(json: Json | undefined): SetupStatus | undefined {
   const ready = json.ready === true;
   const st: SetupStatus = {
     ready,
-    phase: (PHASES as readonly unknown[]).includes(json.phase) ? json.phase as Phase : ready ? 'ready' : 'pending',
-    conditions: Array.isArray(json.conditions) ? json.conditions.map(condition).filter((c): c is Condition => c !== undefined) : [],
+    phase: (PHASES as readonly unknown[]).includes(json.phase) ? (json.phase as Phase) : ready ? 'ready' : 'pending',
+    conditions: Array.isArray(json.conditions)
+      ? json.conditions.map(condition).filter((c): c is Condition => c !== undefined)
+      : [],
   };
   if (isObject(json.spec)) st.spec = json.spec as unknown as ClusterSpec;
   if (typeof json.fluxVersion === 'string') st.fluxVersion = json.fluxVersion;
@@ -179,7 +188,11 @@ export type ConditionInput = Omit<Condition, 'lastTransitionTime'>;
  */
 export function setCondition(conditions: readonly Condition[], c: ConditionInput, now: Date): Condition[] {
   const old = conditions.find((x) => x.type === c.type);
-  const next: Condition = { ...c, lastTransitionTime: old && old.status === c.status && old.lastTransitionTime ? old.lastTransitionTime : now.toISOString() };
+  const next: Condition = {
+    ...c,
+    lastTransitionTime:
+      old && old.status === c.status && old.lastTransitionTime ? old.lastTransitionTime : now.toISOString(),
+  };
   return old ? conditions.map((x) => (x === old ? next : x)) : [...conditions, next];
 }
 
@@ -190,7 +203,8 @@ export function clearConditions(conditions: readonly Condition[], ...types: stri
 
 /** Whether two condition lists say the same, ignoring only when it was said. */
 export function sameConditions(a: readonly Condition[], b: readonly Condition[]): boolean {
-  const key = (c: Condition) => JSON.stringify({ ...c, lastTransitionTime: undefined, lastAttempt: undefined, nextAttempt: undefined });
+  const key = (c: Condition) =>
+    JSON.stringify({ ...c, lastTransitionTime: undefined, lastAttempt: undefined, nextAttempt: undefined });
   return a.length === b.length && a.every((c, i) => key(c) === key(b[i]));
 }
 

@@ -40,8 +40,11 @@ export class StatusStore {
     return () => this.listeners.delete(fn);
   }
 
-  constructor(private readonly backend: StatusBackend, private readonly app: string,
-    opts: { log?: Logger; retryBaseMs?: number; retryMaxMs?: number } = {}) {
+  constructor(
+    private readonly backend: StatusBackend,
+    private readonly app: string,
+    opts: { log?: Logger; retryBaseMs?: number; retryMaxMs?: number } = {},
+  ) {
     this.log = opts.log ?? silentLogger;
     this.retryBaseMs = opts.retryBaseMs ?? 500;
     this.retryMaxMs = opts.retryMaxMs ?? 30_000;
@@ -106,16 +109,23 @@ export class StatusStore {
     return new Promise((resolve) => {
       let q = this.queues.get(cluster);
       const start = !q;
-      if (!q) { q = []; this.queues.set(cluster, q); }
+      if (!q) {
+        q = [];
+        this.queues.set(cluster, q);
+      }
       // A patch still waiting behind the one being written absorbs this one:
       // merge patches compose, so the order is kept and a burst (bootstrap
       // fetch counters, secret counts) costs one write instead of many.
       const waiting = q.length > 1 ? q[q.length - 1] : undefined;
-      const combined = waiting && waiting.patch !== null && patch !== null ? composeMergePatches(waiting.patch, patch) : undefined;
+      const combined =
+        waiting && waiting.patch !== null && patch !== null ? composeMergePatches(waiting.patch, patch) : undefined;
       if (waiting && combined !== undefined) {
         waiting.patch = combined;
         const earlier = waiting.resolve;
-        waiting.resolve = () => { earlier(); resolve(); };
+        waiting.resolve = () => {
+          earlier();
+          resolve();
+        };
         return;
       }
       q.push({ patch, resolve });
@@ -128,7 +138,16 @@ export class StatusStore {
     const waits: Promise<void>[] = [];
     for (const q of this.queues.values()) {
       const last = q[q.length - 1];
-      if (last) waits.push(new Promise((r) => { const done = last.resolve; last.resolve = () => { done(); r(); }; }));
+      if (last)
+        waits.push(
+          new Promise((r) => {
+            const done = last.resolve;
+            last.resolve = () => {
+              done();
+              r();
+            };
+          }),
+        );
     }
     await Promise.all(waits);
   }

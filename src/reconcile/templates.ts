@@ -31,9 +31,11 @@ function lowerKey(obj: Json | undefined, key: string): Json | undefined {
 function lowerCaseUuids(sc: Json): ServiceConfig {
   if (!isJsonObject(sc)) return sc as unknown as ServiceConfig;
   const out: Record<string, Json | undefined> = { ...sc };
-  if (isJsonObject(sc.group)) out.group = Object.fromEntries(Object.entries(sc.group).map(([k, g]) => [k, lowerKey(g, 'uuid')!]));
+  if (isJsonObject(sc.group))
+    out.group = Object.fromEntries(Object.entries(sc.group).map(([k, g]) => [k, lowerKey(g, 'uuid')!]));
   if (isJsonObject(sc.helm)) out.helm = lowerKey(sc.helm, 'cluster');
-  if (isJsonObject(sc.repo) && isJsonObject(sc.repo.helm)) out.repo = { ...sc.repo, helm: lowerKey(sc.repo.helm, 'uuid')! };
+  if (isJsonObject(sc.repo) && isJsonObject(sc.repo.helm))
+    out.repo = { ...sc.repo, helm: lowerKey(sc.repo.helm, 'uuid')! };
   return out as unknown as ServiceConfig;
 }
 
@@ -47,7 +49,10 @@ export class InvalidServiceConfig extends Error {
 }
 
 export class MissingEntry extends Error {
-  constructor(readonly reason: 'MissingServiceConfig' | 'MissingTemplate' | 'UnknownChart', message: string) {
+  constructor(
+    readonly reason: 'MissingServiceConfig' | 'MissingTemplate' | 'UnknownChart',
+    message: string,
+  ) {
     super(message);
     this.name = 'MissingEntry';
   }
@@ -62,7 +67,10 @@ export class MissingEntry extends Error {
 export class TemplateCache {
   private readonly entries = new Map<string, Promise<Json | undefined>>();
 
-  constructor(private readonly cdb: ConfigDbClient, private readonly uuids: Uuids) {}
+  constructor(
+    private readonly cdb: ConfigDbClient,
+    private readonly uuids: Uuids,
+  ) {}
 
   /** Apps whose change notifications must invalidate this cache. */
   get apps(): string[] {
@@ -79,8 +87,12 @@ export class TemplateCache {
       this.entries.set(key, read);
       // Failures and missing entries are not cached: the next caller asks
       // again, so a cluster waiting for a template recovers when it appears.
-      const forget = () => { if (this.entries.get(key) === read) this.entries.delete(key); };
-      read.then((v) => { if (v === undefined) forget(); }, forget);
+      const forget = () => {
+        if (this.entries.get(key) === read) this.entries.delete(key);
+      };
+      read.then((v) => {
+        if (v === undefined) forget();
+      }, forget);
     }
     return p;
   }
@@ -94,13 +106,17 @@ export class TemplateCache {
     const u = this.uuids;
     const sc = await this.entry(u.app.serviceConfig, u.service.clusterManager);
     if (!sc) {
-      throw new MissingEntry('MissingServiceConfig',
-        `the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) does not exist`);
+      throw new MissingEntry(
+        'MissingServiceConfig',
+        `the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) does not exist`,
+      );
     }
     const lowered = lowerCaseUuids(sc);
     const checked = validateServiceConfig(lowered as unknown as Json);
     if (!checked.ok) {
-      throw new InvalidServiceConfig(`the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) lacks or has wrong: ${checked.errors.join(', ')}`);
+      throw new InvalidServiceConfig(
+        `the Cluster Manager's ServiceConfig entry (${u.app.serviceConfig}/${u.service.clusterManager}) lacks or has wrong: ${checked.errors.join(', ')}`,
+      );
     }
     return checked.value;
   }
@@ -121,9 +137,15 @@ export class TemplateCache {
       this.entry(u.app.k8sTemplate, u.resource.helmRelease),
       this.entry(u.app.helmChartTemplate, chartUuid),
     ]);
-    if (flux === undefined) throw new MissingEntry('MissingTemplate', `the Flux template entry ${u.app.fluxTemplate} does not exist`);
-    if (helmRelease === undefined) throw new MissingEntry('MissingTemplate', `the HelmRelease template entry ${u.resource.helmRelease} does not exist`);
-    if (chartEntry === undefined) throw new MissingEntry('UnknownChart', `Helm chart template ${chartUuid} does not exist`);
+    if (flux === undefined)
+      throw new MissingEntry('MissingTemplate', `the Flux template entry ${u.app.fluxTemplate} does not exist`);
+    if (helmRelease === undefined)
+      throw new MissingEntry(
+        'MissingTemplate',
+        `the HelmRelease template entry ${u.resource.helmRelease} does not exist`,
+      );
+    if (chartEntry === undefined)
+      throw new MissingEntry('UnknownChart', `Helm chart template ${chartUuid} does not exist`);
     return { sc, templates: { flux, helmRelease, chart: chartEntry } };
   }
 }

@@ -41,16 +41,27 @@ export type GitAuth = (fresh: boolean) => Promise<Record<string, string>>;
  * request is sent again, once.
  */
 export async function gitRequest(opts: {
-  url: string; method?: string; headers?: Record<string, string>; body?: Buffer; timeoutMs: number; auth?: GitAuth;
+  url: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
+  timeoutMs: number;
+  auth?: GitAuth;
 }): Promise<GitResponse> {
   if (!opts.auth) return sendGitRequest(opts);
-  const first = await sendGitRequest({ ...opts, headers: { ...opts.headers, ...await opts.auth(false) } });
+  const first = await sendGitRequest({ ...opts, headers: { ...opts.headers, ...(await opts.auth(false)) } });
   if (first.statusCode !== 401) return first;
   first.body.resume();
-  return sendGitRequest({ ...opts, headers: { ...opts.headers, ...await opts.auth(true) } });
+  return sendGitRequest({ ...opts, headers: { ...opts.headers, ...(await opts.auth(true)) } });
 }
 
-function sendGitRequest(opts: { url: string; method?: string; headers?: Record<string, string>; body?: Buffer; timeoutMs: number }): Promise<GitResponse> {
+function sendGitRequest(opts: {
+  url: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
+  timeoutMs: number;
+}): Promise<GitResponse> {
   const u = new URL(opts.url);
   const lib = u.protocol === 'https:' ? https : http;
   const agent = keepAliveAgents[u.protocol as keyof typeof keepAliveAgents];
@@ -60,7 +71,8 @@ function sendGitRequest(opts: { url: string; method?: string; headers?: Record<s
     if (opts.body) headers['content-length'] = String(opts.body.length);
     const req = lib.request(u, { method: opts.method ?? 'GET', headers, agent }, (res) => {
       const flat: Record<string, string> = {};
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
+      for (const [k, v] of Object.entries(res.headers))
+        if (v !== undefined) flat[k] = Array.isArray(v) ? v.join(', ') : v;
       resolve({ statusCode: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: flat, body: res });
     });
     req.setTimeout(opts.timeoutMs, () => req.destroy(new GitHttpTimeout(`${u.origin}${u.pathname}`, opts.timeoutMs)));
@@ -73,8 +85,22 @@ function sendGitRequest(opts: { url: string; method?: string; headers?: Record<s
 export function gitHttpClient(timeoutMs: number, auth?: GitAuth): HttpClient {
   return {
     async request(r: GitHttpRequest): Promise<GitHttpResponse> {
-      const res = await gitRequest({ url: r.url, method: r.method, headers: r.headers, body: await collect(r.body), timeoutMs, auth });
-      return { url: r.url, method: r.method, statusCode: res.statusCode, statusMessage: res.statusMessage, headers: res.headers, body: res.body[Symbol.asyncIterator]() };
+      const res = await gitRequest({
+        url: r.url,
+        method: r.method,
+        headers: r.headers,
+        body: await collect(r.body),
+        timeoutMs,
+        auth,
+      });
+      return {
+        url: r.url,
+        method: r.method,
+        statusCode: res.statusCode,
+        statusMessage: res.statusMessage,
+        headers: res.headers,
+        body: res.body[Symbol.asyncIterator](),
+      };
     },
   };
 }

@@ -73,8 +73,10 @@ function checkEntry(e: TreeEntry): void {
   if (name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\0')) {
     throw new Error(`not a valid file name in a tree: ${JSON.stringify(name)}`);
   }
-  if (!/^[0-9a-f]{40}$/.test(e.oid)) throw new Error(`not an object id: ${JSON.stringify(e.oid)} for ${JSON.stringify(name)}`);
-  if (!MODES.has(e.mode)) throw new Error(`not a valid mode in a tree: ${JSON.stringify(e.mode)} for ${JSON.stringify(name)}`);
+  if (!/^[0-9a-f]{40}$/.test(e.oid))
+    throw new Error(`not an object id: ${JSON.stringify(e.oid)} for ${JSON.stringify(name)}`);
+  if (!MODES.has(e.mode))
+    throw new Error(`not a valid mode in a tree: ${JSON.stringify(e.mode)} for ${JSON.stringify(name)}`);
 }
 
 /**
@@ -86,7 +88,10 @@ function sortKey(e: TreeEntry): Buffer {
 }
 
 export function treeObject(entries: TreeEntry[]): GitObject {
-  const keyed = entries.map((e) => { checkEntry(e); return { e, key: sortKey(e) }; });
+  const keyed = entries.map((e) => {
+    checkEntry(e);
+    return { e, key: sortKey(e) };
+  });
   keyed.sort((a, b) => Buffer.compare(a.key, b.key));
   const parts: Buffer[] = [];
   for (const { e } of keyed) {
@@ -100,8 +105,19 @@ function signature(s: Signature): string {
   return `${clean(s.name)} <${clean(s.email)}> ${s.timestamp} +0000`;
 }
 
-export function commitObject(c: { tree: string; parents: string[]; author: Signature; committer: Signature; message: string }): GitObject {
-  const lines = [`tree ${c.tree}`, ...c.parents.map((p) => `parent ${p}`), `author ${signature(c.author)}`, `committer ${signature(c.committer)}`];
+export function commitObject(c: {
+  tree: string;
+  parents: string[];
+  author: Signature;
+  committer: Signature;
+  message: string;
+}): GitObject {
+  const lines = [
+    `tree ${c.tree}`,
+    ...c.parents.map((p) => `parent ${p}`),
+    `author ${signature(c.author)}`,
+    `committer ${signature(c.committer)}`,
+  ];
   return gitObject('commit', Buffer.from(`${lines.join('\n')}\n\n${c.message}`, 'utf8'));
 }
 

@@ -6,7 +6,10 @@ export class PushRejected extends Error {}
 
 /** The Git server answered with an HTTP error. */
 export class GitHttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -25,9 +28,17 @@ export function parsePktLines(buf: Buffer): string[] {
   while (i + 4 <= buf.length) {
     const len = parseInt(buf.subarray(i, i + 4).toString('latin1'), 16);
     if (Number.isNaN(len)) throw new Error('the Git server sent a malformed answer');
-    if (len === 0) { i += 4; continue; }
+    if (len === 0) {
+      i += 4;
+      continue;
+    }
     if (len < 4 || i + len > buf.length) throw new Error('the Git server sent a truncated answer');
-    lines.push(buf.subarray(i + 4, i + len).toString('utf8').replace(/\n$/, ''));
+    lines.push(
+      buf
+        .subarray(i + 4, i + len)
+        .toString('utf8')
+        .replace(/\n$/, ''),
+    );
     i += len;
   }
   return lines;
@@ -73,11 +84,15 @@ export async function receivePack(opts: {
   });
   const answer = await readAll(res.body);
   if (res.statusCode !== 200) {
-    throw new GitHttpError(res.statusCode, `the Git server answered the push with ${res.statusCode}: ${answer.toString('utf8').slice(0, 200)}`);
+    throw new GitHttpError(
+      res.statusCode,
+      `the Git server answered the push with ${res.statusCode}: ${answer.toString('utf8').slice(0, 200)}`,
+    );
   }
   const lines = parsePktLines(answer);
   const unpack = lines.find((l) => l.startsWith('unpack '));
-  if (unpack !== 'unpack ok') throw new Error(`the Git server could not take the pushed objects: ${unpack ?? 'no report'}`);
+  if (unpack !== 'unpack ok')
+    throw new Error(`the Git server could not take the pushed objects: ${unpack ?? 'no report'}`);
   const report = lines.find((l) => l === `ok ${update.ref}` || l.startsWith(`ng ${update.ref} `));
   if (!report) throw new Error(`the Git server did not report on ${update.ref}`);
   if (report.startsWith('ng ')) throw new PushRejected(`push rejected: ${report.slice(update.ref.length + 4)}`);

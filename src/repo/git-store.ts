@@ -1,6 +1,15 @@
 import git, { Errors } from 'isomorphic-git';
 import { gitHttpClient, gitRequest, readAll, type GitAuth } from './git-http.js';
-import { commitObject, gitObject, isFileMode, looseObject, treeObject, type FileMode, type GitObject, type TreeEntry } from './git-objects.js';
+import {
+  commitObject,
+  gitObject,
+  isFileMode,
+  looseObject,
+  treeObject,
+  type FileMode,
+  type GitObject,
+  type TreeEntry,
+} from './git-objects.js';
 import { GitHttpError, parsePktLines, receivePack } from './git-push.js';
 import { MemFs } from './mem-fs.js';
 
@@ -30,7 +39,6 @@ export interface Remote {
  * whoever waits for it) instead of holding its queue.
  */
 export const DEFAULT_GIT_TIMEOUT_MS = 8_000;
-
 
 export interface Author {
   name: string;
@@ -79,8 +87,15 @@ export async function dropStore(gitdir: string): Promise<void> {
 export async function fetchHead(gitdir: string, remote: Remote): Promise<string | null> {
   try {
     const r = await git.fetch({
-      fs, http: gitHttpClient(remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS, remote.headers), gitdir, url: remote.url, ref: BRANCH, remoteRef: BRANCH,
-      singleBranch: true, tags: false, depth: 1,
+      fs,
+      http: gitHttpClient(remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS, remote.headers),
+      gitdir,
+      url: remote.url,
+      ref: BRANCH,
+      remoteRef: BRANCH,
+      singleBranch: true,
+      tags: false,
+      depth: 1,
     });
     return r.fetchHead ?? null;
   } catch (e) {
@@ -96,11 +111,13 @@ export async function fetchHead(gitdir: string, remote: Remote): Promise<string 
  */
 export async function remoteHead(remote: Remote): Promise<string | null> {
   const res = await gitRequest({
-    url: `${remote.url.replace(/\/$/, '')}/info/refs?service=git-upload-pack`, auth: remote.headers,
+    url: `${remote.url.replace(/\/$/, '')}/info/refs?service=git-upload-pack`,
+    auth: remote.headers,
     timeoutMs: remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS,
   });
   const body = await readAll(res.body);
-  if (res.statusCode !== 200) throw new GitHttpError(res.statusCode, `the Git server answered the ref advertisement with ${res.statusCode}`);
+  if (res.statusCode !== 200)
+    throw new GitHttpError(res.statusCode, `the Git server answered the ref advertisement with ${res.statusCode}`);
   for (const line of parsePktLines(body)) {
     const m = /^([0-9a-f]{40}) refs\/heads\/([^\0\s]+)/.exec(line);
     if (m && m[2] === BRANCH) return m[1];
@@ -112,11 +129,24 @@ export async function remoteHead(remote: Remote): Promise<string | null> {
  * Whether `ancestor` is in the history of the remote branch, whose head is
  * `tip`, looking back at most `depth` commits (fetched for the purpose).
  */
-export async function historyContains(gitdir: string, remote: Remote, tip: string, ancestor: string, depth = 512): Promise<boolean> {
+export async function historyContains(
+  gitdir: string,
+  remote: Remote,
+  tip: string,
+  ancestor: string,
+  depth = 512,
+): Promise<boolean> {
   if (tip === ancestor) return true;
   await git.fetch({
-    fs, http: gitHttpClient(remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS, remote.headers), gitdir, url: remote.url, ref: BRANCH, remoteRef: BRANCH,
-    singleBranch: true, tags: false, depth,
+    fs,
+    http: gitHttpClient(remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS, remote.headers),
+    gitdir,
+    url: remote.url,
+    ref: BRANCH,
+    remoteRef: BRANCH,
+    singleBranch: true,
+    tags: false,
+    depth,
   });
   try {
     return await git.isDescendent({ fs, gitdir, oid: tip, ancestor, depth });
@@ -187,15 +217,24 @@ export function blobOf(text: string): GitObject {
  * trees that are not among `known` (the trees of the commit this one builds
  * on, which the remote has).
  */
-export function buildTrees(files: Map<string, FileEntry>, known: Set<string>): { root: string; created: GitObject[]; trees: Set<string> } {
-  interface Dir { blobs: Map<string, FileEntry>; dirs: Map<string, Dir> }
+export function buildTrees(
+  files: Map<string, FileEntry>,
+  known: Set<string>,
+): { root: string; created: GitObject[]; trees: Set<string> } {
+  interface Dir {
+    blobs: Map<string, FileEntry>;
+    dirs: Map<string, Dir>;
+  }
   const root: Dir = { blobs: new Map(), dirs: new Map() };
   for (const [path, entry] of files) {
     const parts = path.split('/');
     let d = root;
     for (const p of parts.slice(0, -1)) {
       let next = d.dirs.get(p);
-      if (!next) { next = { blobs: new Map(), dirs: new Map() }; d.dirs.set(p, next); }
+      if (!next) {
+        next = { blobs: new Map(), dirs: new Map() };
+        d.dirs.set(p, next);
+      }
       d = next;
     }
     d.blobs.set(parts[parts.length - 1], entry);
@@ -216,14 +255,24 @@ export function buildTrees(files: Map<string, FileEntry>, known: Set<string>): {
 
 export function makeCommit(opts: { tree: string; parent: string | null; message: string; author: Author }): GitObject {
   const who = { name: opts.author.name, email: opts.author.email, timestamp: Math.floor(Date.now() / 1000) };
-  return commitObject({ tree: opts.tree, parents: opts.parent ? [opts.parent] : [], author: who, committer: who, message: `${opts.message}\n` });
+  return commitObject({
+    tree: opts.tree,
+    parents: opts.parent ? [opts.parent] : [],
+    author: who,
+    committer: who,
+    message: `${opts.message}\n`,
+  });
 }
 
 /**
  * Moves the remote branch from `parent` to `commit`, sending `objects` (every
  * object the commit added). PushRejected when the branch has moved.
  */
-export async function pushCommit(remote: Remote, update: { parent: string | null; commit: string }, objects: Iterable<GitObject>): Promise<void> {
+export async function pushCommit(
+  remote: Remote,
+  update: { parent: string | null; commit: string },
+  objects: Iterable<GitObject>,
+): Promise<void> {
   await receivePack({
     url: remote.url,
     auth: remote.headers,

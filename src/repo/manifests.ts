@@ -39,7 +39,10 @@ export interface RenderedRepo {
 }
 
 export class SpecError extends Error {
-  constructor(readonly reason: string, message: string) {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
     super(message);
     this.name = 'SpecError';
   }
@@ -86,21 +89,31 @@ export function validateSpec(spec: unknown, limits: SpecLimits = DEFAULT_SPEC_LI
     throw new SpecError('InvalidName', `name ${shown(name)} must be 1-63 letters, digits or underscores`);
   }
   if (typeof namespace !== 'string' || !isDnsLabel(namespace)) {
-    throw new SpecError('InvalidNamespace', `namespace ${shown(namespace ?? null)} is not a valid Kubernetes namespace (lower-case RFC 1123 label)`);
+    throw new SpecError(
+      'InvalidNamespace',
+      `namespace ${shown(namespace ?? null)} is not a valid Kubernetes namespace (lower-case RFC 1123 label)`,
+    );
   }
   // UUIDs are compared in lower case everywhere (Config Store paths, ACLs):
   // an upper-case chart is the same chart, not one that is never found.
   const chartUuid = typeof chart === 'string' ? chart.toLowerCase() : chart;
-  if (chartUuid !== undefined && !isUuid(chartUuid)) throw new SpecError('InvalidChart', `chart ${shown(chart)} must be a UUID`);
+  if (chartUuid !== undefined && !isUuid(chartUuid))
+    throw new SpecError('InvalidChart', `chart ${shown(chart)} must be a UUID`);
   if (bare !== undefined && typeof bare !== 'boolean') throw new SpecError('InvalidSpec', 'bare must be true or false');
   if (values !== undefined && !isJsonObject(values)) throw new SpecError('InvalidValues', 'values must be an object');
   if (values !== undefined) {
     if (jsonDepth(values, limits.valuesDepth) > limits.valuesDepth) {
-      throw new SpecError('InvalidValues', `values nest more than ${limits.valuesDepth} levels deep, the limit (MAX_VALUES_DEPTH)`);
+      throw new SpecError(
+        'InvalidValues',
+        `values nest more than ${limits.valuesDepth} levels deep, the limit (MAX_VALUES_DEPTH)`,
+      );
     }
     const bytes = jsonBytes(values);
     if (bytes > limits.valuesBytes) {
-      throw new SpecError('InvalidValues', `values take ${bytes} bytes as JSON, over the limit of ${limits.valuesBytes} (MAX_VALUES_BYTES)`);
+      throw new SpecError(
+        'InvalidValues',
+        `values take ${bytes} bytes as JSON, over the limit of ${limits.valuesBytes} (MAX_VALUES_BYTES)`,
+      );
     }
   }
   // Only the fields that shape the cluster: the hash of this object decides
@@ -120,9 +133,14 @@ function gitUrl(base: string, repo: string): string {
 }
 
 function asDocs(v: unknown, file: string): unknown[] {
-  if (!Array.isArray(v)) throw new SpecError('InvalidTemplate', `the Flux template's ${file} did not render to a list of manifests`);
+  if (!Array.isArray(v))
+    throw new SpecError('InvalidTemplate', `the Flux template's ${file} did not render to a list of manifests`);
   for (const d of v) {
-    if (!isJsonObject(d as Json)) throw new SpecError('InvalidTemplate', `the Flux template's ${file} has a manifest that rendered to ${JSON.stringify(d)}`);
+    if (!isJsonObject(d as Json))
+      throw new SpecError(
+        'InvalidTemplate',
+        `the Flux template's ${file} has a manifest that rendered to ${JSON.stringify(d)}`,
+      );
   }
   return v;
 }
@@ -136,29 +154,43 @@ function asDocs(v: unknown, file: string): unknown[] {
 export function renderClusterRepo(input: RenderInput): RenderedRepo {
   const { uuid, spec, templates } = input;
   const chart = renderTemplate(templates.chart, { uuid, name: spec.name });
-  if (!isJsonObject(chart as Json)) throw new SpecError('InvalidTemplate', 'the Helm chart template did not render to an object');
+  if (!isJsonObject(chart as Json))
+    throw new SpecError('InvalidTemplate', 'the Helm chart template did not render to an object');
   const chartObj = chart as Record<string, Json>;
-  const values = mergePatches((isJsonObject(chartObj.values) ? chartObj.values : {}) as Json, (spec.values ?? {}) as Json);
+  const values = mergePatches(
+    (isJsonObject(chartObj.values) ? chartObj.values : {}) as Json,
+    (spec.values ?? {}) as Json,
+  );
 
   const hr = templates.helmRelease;
-  if (!isJsonObject(hr) || !isJsonObject(hr.template)) throw new SpecError('InvalidTemplate', 'the HelmRelease template has no template object');
+  if (!isJsonObject(hr) || !isJsonObject(hr.template))
+    throw new SpecError('InvalidTemplate', 'the HelmRelease template has no template object');
   const helm = renderTemplate(hr.template, {
-    ...chartObj, uuid, values, name: k8sName('edge-cluster', uuid), prefix: 'edge-cluster', source: 'helm-charts',
+    ...chartObj,
+    uuid,
+    values,
+    name: k8sName('edge-cluster', uuid),
+    prefix: 'edge-cluster',
+    source: 'helm-charts',
   }) as Record<string, Json>;
   if (!isJsonObject(helm.metadata)) helm.metadata = {};
   (helm.metadata as Record<string, Json>).namespace = spec.namespace;
 
   const flux = renderTemplate(templates.flux, {
-    helm, namespace: spec.namespace, url: { self: gitUrl(input.gitBase, uuid), helm: gitUrl(input.gitBase, input.helmRepo) },
+    helm,
+    namespace: spec.namespace,
+    url: { self: gitUrl(input.gitBase, uuid), helm: gitUrl(input.gitBase, input.helmRepo) },
   });
-  if (!isJsonObject(flux as Json)) throw new SpecError('InvalidTemplate', 'the Flux template did not render to an object');
+  if (!isJsonObject(flux as Json))
+    throw new SpecError('InvalidTemplate', 'the Flux template did not render to an object');
   const fluxObj = { ...(flux as Record<string, unknown>) };
   if (spec.bare === true) delete fluxObj['flux-system.yaml'];
   if (!('self-link.yaml' in fluxObj)) throw new SpecError('InvalidTemplate', 'the Flux template has no self-link.yaml');
 
   const files = new Map<string, string>();
   for (const [file, docs] of Object.entries(fluxObj)) {
-    if (file.includes('/') || file.startsWith('.') || file === '') throw new SpecError('InvalidTemplate', `the Flux template names an unsafe file ${JSON.stringify(file)}`);
+    if (file.includes('/') || file.startsWith('.') || file === '')
+      throw new SpecError('InvalidTemplate', `the Flux template names an unsafe file ${JSON.stringify(file)}`);
     files.set(`edo/cluster/${file}`, toMultiDoc(asDocs(docs, file)));
   }
   return { files, selfLink: files.get('edo/cluster/self-link.yaml')! };

@@ -52,16 +52,31 @@ class Stats {
   readonly dev = 1;
   readonly ino: number;
   readonly ctimeMs: number;
-  constructor(private readonly node: Node, ino: number) {
+  constructor(
+    private readonly node: Node,
+    ino: number,
+  ) {
     this.ino = ino;
     this.ctimeMs = this.mtimeMs;
   }
-  get size(): number { return this.node.kind === 'file' ? this.node.data.length : 0; }
-  get mode(): number { return this.node.kind === 'file' ? 0o100644 : 0o040755; }
-  get mtimeMs(): number { return this.node.kind === 'file' ? this.node.mtimeMs : 0; }
-  isFile(): boolean { return this.node.kind === 'file'; }
-  isDirectory(): boolean { return this.node.kind === 'dir'; }
-  isSymbolicLink(): boolean { return false; }
+  get size(): number {
+    return this.node.kind === 'file' ? this.node.data.length : 0;
+  }
+  get mode(): number {
+    return this.node.kind === 'file' ? 0o100644 : 0o040755;
+  }
+  get mtimeMs(): number {
+    return this.node.kind === 'file' ? this.node.mtimeMs : 0;
+  }
+  isFile(): boolean {
+    return this.node.kind === 'file';
+  }
+  isDirectory(): boolean {
+    return this.node.kind === 'dir';
+  }
+  isSymbolicLink(): boolean {
+    return false;
+  }
 }
 
 export class MemFs {
@@ -201,7 +216,9 @@ export class MemFs {
       async symlink(_target: string, path: string): Promise<void> {
         throw fsError('EPERM', 'symlink', normal(path));
       },
-      async chmod() { /* modes are fixed */ },
+      async chmod() {
+        /* modes are fixed */
+      },
     };
   }
 }

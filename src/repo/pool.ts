@@ -91,8 +91,12 @@ export class RepoPool {
       return w;
     }
     w = new RepoWriter(join(this.o.storeRoot, repo), await this.remoteFor(repo), this.o.author, {
-      log: this.log.child({ repo }), onRemote: (err) => this.note(err),
-      slot: () => this.slots.acquire(), onQueued: (delta) => { this.queued += delta; },
+      log: this.log.child({ repo }),
+      onRemote: (err) => this.note(err),
+      slot: () => this.slots.acquire(),
+      onQueued: (delta) => {
+        this.queued += delta;
+      },
     });
     this.writers.set(repo, w);
     this.trim();
@@ -115,7 +119,10 @@ export class RepoPool {
   private gitHealth: { ok: boolean; since: number; error?: string } | undefined;
 
   private note(err: Error | undefined): void {
-    if (this.gitHealth?.ok === !err) { if (err) this.gitHealth.error = err.message; return; }
+    if (this.gitHealth?.ok === !err) {
+      if (err) this.gitHealth.error = err.message;
+      return;
+    }
     this.gitHealth = { ok: !err, since: Date.now(), error: err?.message };
   }
 

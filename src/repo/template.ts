@@ -65,7 +65,10 @@ export function templateKeys(template: unknown, into = new Set<string>()): Set<s
   } else if (Array.isArray(template)) {
     for (const t of template) templateKeys(t, into);
   } else if (template !== null && typeof template === 'object') {
-    for (const [k, v] of Object.entries(template)) { templateKeys(k, into); templateKeys(v, into); }
+    for (const [k, v] of Object.entries(template)) {
+      templateKeys(k, into);
+      templateKeys(v, into);
+    }
   }
   return into;
 }

@@ -2,9 +2,26 @@ import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
 import type { FileMode, GitObject } from './git-objects.js';
 import {
-  blobOf, buildTrees, DEFAULT_GIT_TIMEOUT_MS, dropStore, fetchHead, historyContains, GitHttpTimeout, makeCommit, openStore, packCount, pruneLoose, pushCommit, PushRejected, readBlobText,
-  snapshot, storeObject,
-  type Author, type FileEntry, type Remote, type Snapshot,
+  blobOf,
+  buildTrees,
+  DEFAULT_GIT_TIMEOUT_MS,
+  dropStore,
+  fetchHead,
+  historyContains,
+  GitHttpTimeout,
+  makeCommit,
+  openStore,
+  packCount,
+  pruneLoose,
+  pushCommit,
+  PushRejected,
+  readBlobText,
+  snapshot,
+  storeObject,
+  type Author,
+  type FileEntry,
+  type Remote,
+  type Snapshot,
 } from './git-store.js';
 import { TextCache } from './text-cache.js';
 
@@ -79,7 +96,11 @@ class Files implements FileSet {
   /** Blobs written through this set: they go out with the commit. */
   readonly written = new Map<string, GitObject>();
 
-  constructor(private readonly gitdir: string, snap: Snapshot, private readonly texts: TextCache) {
+  constructor(
+    private readonly gitdir: string,
+    snap: Snapshot,
+    private readonly texts: TextCache,
+  ) {
     this.map = new Map(snap.files);
   }
 
@@ -114,12 +135,18 @@ class Files implements FileSet {
   private makeRoom(path: string): void {
     for (let i = path.indexOf('/'); i > 0; i = path.indexOf('/', i + 1)) {
       const above = this.map.get(path.slice(0, i));
-      if (above) throw new PathConflict(`${path.slice(0, i)} is a ${describeMode(above.mode)} in the repo, so ${path} cannot be written; nothing was written`);
+      if (above)
+        throw new PathConflict(
+          `${path.slice(0, i)} is a ${describeMode(above.mode)} in the repo, so ${path} cannot be written; nothing was written`,
+        );
     }
     if (this.map.has(path)) return;
     const below = `${path}/`;
     for (const k of this.map.keys()) {
-      if (k.startsWith(below)) throw new PathConflict(`${path} is a directory in the repo (it holds ${k}), so it cannot be written as a file; nothing was written`);
+      if (k.startsWith(below))
+        throw new PathConflict(
+          `${path} is a directory in the repo (it holds ${k}), so it cannot be written as a file; nothing was written`,
+        );
     }
   }
 
@@ -250,7 +277,11 @@ export class RepoWriter {
           if (i < 0) return;
           this.queue.splice(i, 1);
           this.onQueued?.(-1);
-          reject(new WriteQueueTimeout(`the change waited ${opts.maxWaitMs} ms for its turn to be written; nothing was written`));
+          reject(
+            new WriteQueueTimeout(
+              `the change waited ${opts.maxWaitMs} ms for its turn to be written; nothing was written`,
+            ),
+          );
         }, opts.maxWaitMs);
       }
       this.queue.push(p);
@@ -316,7 +347,16 @@ export class RepoWriter {
         gaveUp = true;
         reject(new WriteQueueTimeout(`the repo was busy for ${opts.deadlineMs} ms; try again shortly`));
       }, opts.deadlineMs);
-      run.then((v) => { clearTimeout(timer); resolve(v); }, (e: Error) => { clearTimeout(timer); reject(e); });
+      run.then(
+        (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
     });
   }
 
@@ -330,7 +370,10 @@ export class RepoWriter {
     this.addedSincePrune += added;
     if (this.addedSincePrune < PRUNE_AFTER_OBJECTS || !this.base?.head) return;
     this.addedSincePrune = 0;
-    pruneLoose(this.gitdir, new Set([this.base.head, ...this.base.trees, ...[...this.base.files.values()].map((e) => e.oid)]));
+    pruneLoose(
+      this.gitdir,
+      new Set([this.base.head, ...this.base.trees, ...[...this.base.files.values()].map((e) => e.oid)]),
+    );
   }
 
   private async bounded(): Promise<void> {
@@ -343,7 +386,11 @@ export class RepoWriter {
   /** Resolves once gathered() holds, or after `ms`. */
   private gather(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const done = () => { clearTimeout(timer); this.gathering = undefined; resolve(); };
+      const done = () => {
+        clearTimeout(timer);
+        this.gathering = undefined;
+        resolve();
+      };
       const timer = setTimeout(done, ms);
       this.gathering = { done };
     });
@@ -360,13 +407,16 @@ export class RepoWriter {
       const head = await fetchHead(this.gitdir, this.remote);
       this.knownHead = head;
       this.base = undefined;
-      return { head, contains: head !== null && await historyContains(this.gitdir, this.remote, head, ancestor) };
+      return { head, contains: head !== null && (await historyContains(this.gitdir, this.remote, head, ancestor)) };
     });
   }
 
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.turn.then(fn, fn);
-    this.turn = run.then(() => undefined, () => undefined);
+    this.turn = run.then(
+      () => undefined,
+      () => undefined,
+    );
     return run;
   }
 
@@ -398,7 +448,10 @@ export class RepoWriter {
           for (const p of batch) clearTimeout(p.timer);
           this.arrivedWhileWriting = 0;
           const start = performance.now();
-          await this.exclusive(() => { this.writing = true; return this.write(batch); });
+          await this.exclusive(() => {
+            this.writing = true;
+            return this.write(batch);
+          });
           this.lastCommit = { size: batch.length, start, end: this.writtenAt, arrivedDuring: this.arrivedWhileWriting };
         } finally {
           release?.();
@@ -462,7 +515,10 @@ export class RepoWriter {
           }
         }
         batch = applied;
-        if (!batch.length) { this.finishWriting(); return; }
+        if (!batch.length) {
+          this.finishWriting();
+          return;
+        }
         const { root, created, trees } = buildTrees(files.map, snap.trees);
         if (root === snap.tree || (snap.tree === null && files.map.size === 0)) {
           this.knownHead = head;
@@ -470,9 +526,18 @@ export class RepoWriter {
           for (const p of batch) p.resolve({ head, committed: false });
           return;
         }
-        const commit = makeCommit({ tree: root, parent: head, message: batchMessage(batch.filter((p) => changing.has(p)).map((p) => p.edit.message)), author: this.author });
+        const commit = makeCommit({
+          tree: root,
+          parent: head,
+          message: batchMessage(batch.filter((p) => changing.has(p)).map((p) => p.edit.message)),
+          author: this.author,
+        });
         for (const o of [...created, commit]) storeObject(this.gitdir, o);
-        await pushCommit(this.remoteWithin(deadline), { parent: head, commit: commit.oid }, [commit, ...created, ...files.written.values()]);
+        await pushCommit(this.remoteWithin(deadline), { parent: head, commit: commit.oid }, [
+          commit,
+          ...created,
+          ...files.written.values(),
+        ]);
         this.onRemote?.(undefined);
         this.knownHead = commit.oid;
         this.base = { head: commit.oid, tree: root, files: files.map, trees };

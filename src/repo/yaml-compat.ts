@@ -27,7 +27,9 @@ function resolvedBy(tag: string, test: RegExp): ScalarTag {
  */
 class GoYamlNumber extends RegExp {
   constructor() {
-    super(/^[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$|^(?:0b[-+]?|-0b)[01]+$/);
+    super(
+      /^[-+]?(?:0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$|^(?:0b[-+]?|-0b)[01]+$/,
+    );
   }
 
   override test(s: string): boolean {
@@ -39,7 +41,10 @@ const COMPAT: Tags = [
   ...new Schema({ schema: 'yaml-1.1' }).tags,
   resolvedBy('int', new GoYamlNumber()),
   // PyYAML's and js-yaml's timestamps also allow an empty fraction and a one-digit or `+39` offset.
-  resolvedBy('timestamp', /^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?$/),
+  resolvedBy(
+    'timestamp',
+    /^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?$/,
+  ),
   // PyYAML resolves a plain `=` to the 1.1 `value` type, which its safe loader refuses.
   resolvedBy('value', /^=$/),
 ];
@@ -64,8 +69,10 @@ const string11: ScalarTag = {
       const out = render(item, ctx, onComment, onChompKeep);
       if (!value.includes('\t') || /^["'|>]/.test(out)) return out;
     }
-    return render({ ...item, type: Scalar.QUOTE_DOUBLE } as Scalar, ctx, onComment, onChompKeep)
-      .replace(new RegExp(UNSAFE_IN_1_1, 'g'), (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`);
+    return render({ ...item, type: Scalar.QUOTE_DOUBLE } as Scalar, ctx, onComment, onChompKeep).replace(
+      new RegExp(UNSAFE_IN_1_1, 'g'),
+      (c) => `\\u${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`,
+    );
   },
 };
 
@@ -78,7 +85,8 @@ function number11(tag: ScalarTag): ScalarTag {
   return { ...tag, stringify: (...args) => render(...args).replace(/^([-+]?[0-9]+)e/, '$1.0e') };
 }
 
-const isNumberTag = (t: ScalarTag | CollectionTag): t is ScalarTag => /:(int|float)$/.test(t.tag) && !t.collection && t.stringify !== undefined;
+const isNumberTag = (t: ScalarTag | CollectionTag): t is ScalarTag =>
+  /:(int|float)$/.test(t.tag) && !t.collection && t.stringify !== undefined;
 
 /** The tags that write each string and number so that every 1.1 reader reads it as we mean. */
 const FOR_1_1 = new Map<Tags[number], ScalarTag>([

@@ -6,7 +6,12 @@ import { READS_SAME_IN_1_1 } from './yaml-compat.js';
  * with `---` and documents are separated by `...` lines.
  */
 export function toMultiDoc(docs: unknown[]): string {
-  return docs.map((d) => `---\n${stringify(d, { lineWidth: 0, aliasDuplicateObjects: false, blockQuote: false, ...READS_SAME_IN_1_1 })}`).join('...\n');
+  return docs
+    .map(
+      (d) =>
+        `---\n${stringify(d, { lineWidth: 0, aliasDuplicateObjects: false, blockQuote: false, ...READS_SAME_IN_1_1 })}`,
+    )
+    .join('...\n');
 }
 
 /** Parses multi-document YAML; a syntax error throws with the document's message. */
@@ -24,7 +29,12 @@ export function parseMultiDoc(text: string): unknown[] {
 
 /** Kubernetes object name from parts: lower case, runs of other characters -> '-'. */
 export function k8sName(...parts: string[]): string {
-  return parts.join('-').toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-/, '').replace(/-$/, '');
+  return parts
+    .join('-')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-/, '')
+    .replace(/-$/, '');
 }
 
 /** RFC 1123 label, as Kubernetes requires of namespaces and most names. */

@@ -41,7 +41,11 @@ export function readCertRecord(annotations: Annotations, keys: readonly string[]
 }
 
 /** Rewrites both annotations in place to describe `record` for exactly `keys`. */
-export function writeCertRecord(annotations: Annotations, record: Record<string, string>, keys: readonly string[]): void {
+export function writeCertRecord(
+  annotations: Annotations,
+  record: Record<string, string>,
+  keys: readonly string[],
+): void {
   delete annotations[CERT_ANNOTATION];
   delete annotations[KEY_CERTS_ANNOTATION];
   if (keys.length === 0) return;
@@ -61,7 +65,9 @@ function parsePerKey(value: unknown): Record<string, unknown> | undefined {
   if (typeof value !== 'string') return undefined;
   try {
     const parsed: unknown = JSON.parse(value);
-    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};
+    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : {};
   } catch {
     return {};
   }

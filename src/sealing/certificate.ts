@@ -63,7 +63,10 @@ const CERTIFICATE = 'CERTIFICATE';
  * @throws CertificateError
  */
 export function parseSealingCertificate(pem: string, now: Date = new Date()): SealingCertificate {
-  const blocks = typeof pem === 'string' ? pemBlocks(pem).filter((b) => b.type === CERTIFICATE && Object.keys(b.headers).length === 0) : [];
+  const blocks =
+    typeof pem === 'string'
+      ? pemBlocks(pem).filter((b) => b.type === CERTIFICATE && Object.keys(b.headers).length === 0)
+      : [];
   if (blocks.length === 0) {
     throw new CertificateError('no-certificate', `${FIELD} does not contain a PEM "CERTIFICATE" block`);
   }
@@ -119,7 +122,10 @@ function readDer(der: Buffer, index: number): X509Certificate {
     if (der[0] !== 0x30 || derLength(der) !== der.length) throw new Error('not a single DER SEQUENCE');
     cert = new X509Certificate(der);
   } catch (err) {
-    throw new CertificateError('unparseable', `${FIELD}: ${which} cannot be parsed as X.509 (${(err as Error).message})`);
+    throw new CertificateError(
+      'unparseable',
+      `${FIELD}: ${which} cannot be parsed as X.509 (${(err as Error).message})`,
+    );
   }
   return cert;
 }

@@ -71,7 +71,11 @@ export function secretSize(encryptedData: Record<string, unknown>): { bytes: num
  *
  * @throws SecretLimitExceeded
  */
-export function checkSecretLimits(before: { bytes: number; keys: number }, after: { bytes: number; keys: number }, what: string): void {
+export function checkSecretLimits(
+  before: { bytes: number; keys: number },
+  after: { bytes: number; keys: number },
+  what: string,
+): void {
   if (after.keys > MAX_KEYS_PER_SECRET && after.keys > before.keys) {
     throw new SecretLimitExceeded(
       'too-many-keys',

@@ -1,6 +1,13 @@
 import { SizedLru } from '../lib/lru.js';
 import { parseMultiDoc, toMultiDoc } from '../repo/yaml.js';
-import { CERT_ANNOTATION, define, KEY_CERTS_ANNOTATION, readCertRecord, writeCertRecord, type Annotations } from './cert-record.js';
+import {
+  CERT_ANNOTATION,
+  define,
+  KEY_CERTS_ANNOTATION,
+  readCertRecord,
+  writeCertRecord,
+  type Annotations,
+} from './cert-record.js';
 import { checkSecretLimits, sealedPlaintextBytes, secretSize } from './limits.js';
 import { assertSecretAddress, InvalidSecretAddress, isSecretKey } from './names.js';
 import { isSealingScope, type SealingScope } from './seal.js';
@@ -85,7 +92,10 @@ export function upsertSealedKey(existingText: string | undefined, write: SealedK
   if (docs.length === 0) docs.push(freshSealedSecret(namespace, name));
   const { metadata, spec, encryptedData } = firstSealedSecret(docs);
 
-  for (const [field, want] of [['namespace', namespace], ['name', name]] as const) {
+  for (const [field, want] of [
+    ['namespace', namespace],
+    ['name', name],
+  ] as const) {
     if (metadata[field] === undefined) metadata[field] = want;
     else if (metadata[field] !== want) {
       throw new SealingConflict(
@@ -111,7 +121,10 @@ export function upsertSealedKey(existingText: string | undefined, write: SealedK
   const replaced = Object.hasOwn(encryptedData, key) ? sealedPlaintextBytes(encryptedData[key]) : 0;
   checkSecretLimits(
     before,
-    { bytes: before.bytes - replaced + sealedPlaintextBytes(ciphertext), keys: before.keys + (Object.hasOwn(encryptedData, key) ? 0 : 1) },
+    {
+      bytes: before.bytes - replaced + sealedPlaintextBytes(ciphertext),
+      keys: before.keys + (Object.hasOwn(encryptedData, key) ? 0 : 1),
+    },
     `${namespace}/${name}`,
   );
 
@@ -137,7 +150,10 @@ export function upsertSealedKey(existingText: string | undefined, write: SealedK
  *
  * @throws SealingConflict, InvalidSecretAddress
  */
-export function removeSealedKey(existingText: string | undefined, key: string): { text: string | undefined; changed: boolean } {
+export function removeSealedKey(
+  existingText: string | undefined,
+  key: string,
+): { text: string | undefined; changed: boolean } {
   if (!isSecretKey(key)) throw new InvalidSecretAddress('key', key);
   const docs = parse(existingText);
   if (docs.length === 0) return { text: existingText, changed: false };
@@ -255,7 +271,10 @@ function parse(text: string | undefined): unknown[] {
   try {
     docs = parseMultiDoc(text);
   } catch (err) {
-    throw new SealingConflict('invalid-manifest', `the existing SealedSecret file is not valid YAML: ${(err as Error).message}`);
+    throw new SealingConflict(
+      'invalid-manifest',
+      `the existing SealedSecret file is not valid YAML: ${(err as Error).message}`,
+    );
   }
   parsed.set(text, structuredClone(docs));
   return docs;

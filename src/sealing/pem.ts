@@ -80,7 +80,12 @@ function nextBlock(data: string): { block: PemBlock; rest: string } | undefined 
       const [l, next] = line(rest);
       const colon = l.indexOf(':');
       if (colon < 0) break;
-      Object.defineProperty(headers, l.slice(0, colon).trim(), { value: l.slice(colon + 1).trim(), enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(headers, l.slice(0, colon).trim(), {
+        value: l.slice(colon + 1).trim(),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
       headerCount++;
       rest = next;
     }

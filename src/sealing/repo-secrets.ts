@@ -1,7 +1,13 @@
 import { SizedLru } from '../lib/lru.js';
 import type { FileSet } from '../repo/writer.js';
 import type { SealingCertificate } from './certificate.js';
-import { describeSealedSecret, removeSealedKey, sealedSecretPath, upsertSealedKey, type SealedSecretSummary } from './manifest.js';
+import {
+  describeSealedSecret,
+  removeSealedKey,
+  sealedSecretPath,
+  upsertSealedKey,
+  type SealedSecretSummary,
+} from './manifest.js';
 import { scopeLabel, sealValue, type SealingScope } from './seal.js';
 
 const SECRETS_DIR = 'edo/secrets';
@@ -43,13 +49,16 @@ function compact(d: SealedSecretSummary): SealedSecretSummary {
 }
 
 /** A file's summary, from the cache by its blob id, else read and parsed (and then cached). */
-async function describe(oid: string | undefined, read: () => Promise<string | undefined>): Promise<SealedSecretSummary | null> {
+async function describe(
+  oid: string | undefined,
+  read: () => Promise<string | undefined>,
+): Promise<SealedSecretSummary | null> {
   const hit = oid === undefined ? undefined : described.get(oid);
   if (hit !== undefined) return hit;
   const text = await read();
   let d: SealedSecretSummary | null = null;
   try {
-    d = text === undefined ? null : describeSealedSecret(text) ?? null;
+    d = text === undefined ? null : (describeSealedSecret(text) ?? null);
   } catch {
     // A file someone broke by hand is not ours to describe; it is skipped.
   }
@@ -73,10 +82,17 @@ function countKeys(list: SealedSecretListing[]): number {
 }
 
 /** The manifest text a PUT would commit, for a dry run, and the edit that commits it. */
-export function sealEdit(a: SecretAddress, value: Buffer, cert: SealingCertificate, scope: SealingScope, onCount: (n: number) => void) {
+export function sealEdit(
+  a: SecretAddress,
+  value: Buffer,
+  cert: SealingCertificate,
+  scope: SealingScope,
+  onCount: (n: number) => void,
+) {
   const ciphertext = sealValue(cert.publicKey, value, scopeLabel(scope, a.namespace, a.name));
   const path = sealedSecretPath(a.namespace, a.name);
-  const render = (existing: string | undefined) => upsertSealedKey(existing, { ...a, ciphertext, scope, certFingerprint: cert.fingerprint });
+  const render = (existing: string | undefined) =>
+    upsertSealedKey(existing, { ...a, ciphertext, scope, certFingerprint: cert.fingerprint });
   return {
     path,
     render,

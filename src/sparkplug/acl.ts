@@ -16,19 +16,25 @@ export interface MqttPermission {
 
 export const MQTT_PERMISSIONS = {
   participateAsNode: {
-    name: 'Participate as Node', uuid: 'a1314953-8226-44f4-8a3e-e87b09310579',
-    scope: 'on the account itself (Self; the Sparkplug Node role grants it): publish its own N* topics and subscribe to its NCMD',
+    name: 'Participate as Node',
+    uuid: 'a1314953-8226-44f4-8a3e-e87b09310579',
+    scope:
+      'on the account itself (Self; the Sparkplug Node role grants it): publish its own N* topics and subscribe to its NCMD',
   },
   representDevices: {
-    name: 'Represent Devices', uuid: 'e82456b3-a7d9-4971-9d8c-fd0be4545ab4',
-    scope: 'on the account itself (Self; the Sparkplug Node role grants it): publish its D* topics and subscribe to its DCMD',
+    name: 'Represent Devices',
+    uuid: 'e82456b3-a7d9-4971-9d8c-fd0be4545ab4',
+    scope:
+      'on the account itself (Self; the Sparkplug Node role grants it): publish its D* topics and subscribe to its DCMD',
   },
   readAllStates: {
-    name: 'Read all STATEs', uuid: '8790cf3d-b793-423c-b373-8cfcf9f63529',
+    name: 'Read all STATEs',
+    uuid: '8790cf3d-b793-423c-b373-8cfcf9f63529',
     scope: 'subscribe to spBv1.0/STATE/#',
   },
   readNode: {
-    name: 'Read Node', uuid: '046d6603-fa62-4208-9400-65d61f8b1ec4',
+    name: 'Read Node',
+    uuid: '046d6603-fa62-4208-9400-65d61f8b1ec4',
     scope: "on the Config Store's Sparkplug node: subscribe to its NBIRTH, NDATA and NDEATH",
   },
 } as const satisfies Record<string, MqttPermission>;

@@ -168,7 +168,11 @@ class MetricSet {
 export class DeviceEntry {
   readonly metrics: MetricSet;
 
-  constructor(readonly uuid: string, state: ClusterDeviceState, nextAlias: () => bigint) {
+  constructor(
+    readonly uuid: string,
+    state: ClusterDeviceState,
+    nextAlias: () => bigint,
+  ) {
     const v = DeviceEntry.values(uuid, state);
     this.metrics = new MetricSet(
       Object.entries(DEVICE_METRICS).map(([key, def]) => ({ ...def, value: v[key as keyof typeof v] })),
@@ -192,7 +196,8 @@ export class DeviceEntry {
     if (typeof s.ready !== 'boolean') throw new TypeError(`ready must be a boolean, got ${typeof s.ready}`);
     if (!Array.isArray(s.conditions)) throw new TypeError('conditions must be an array');
     if (s.repoHead !== null) str(s.repoHead, 'repoHead');
-    if (typeof s.edgeReported !== 'boolean') throw new TypeError(`edgeReported must be a boolean, got ${typeof s.edgeReported}`);
+    if (typeof s.edgeReported !== 'boolean')
+      throw new TypeError(`edgeReported must be a boolean, got ${typeof s.edgeReported}`);
     if (!Array.isArray(s.edgeKubernetesVersions)) throw new TypeError('edgeKubernetesVersions must be an array');
     return {
       schemaUuid: CLUSTER_DEVICE_SCHEMA_UUID,
@@ -233,24 +238,28 @@ export class NodeModel {
   private readonly nextAlias = (): bigint => ++this.alias;
 
   constructor(id: NodeIdentity) {
-    this.node = new MetricSet([
-      { name: 'Device_Information/Manufacturer', type: 'String', value: id.deviceInfo.manufacturer },
-      { name: 'Device_Information/Model', type: 'String', value: id.deviceInfo.model },
-      { name: 'Device_Information/Serial', type: 'String', value: id.deviceInfo.serial },
-      { name: 'Schema_UUID', type: 'UUID', value: SERVICE_SCHEMA_UUID },
-      { name: 'Instance_UUID', type: 'UUID', value: id.instanceUuid },
-      { name: 'Service_UUID', type: 'UUID', value: id.serviceUuid },
-      ...(id.serviceUrl ? [{ name: 'Service_URL', type: 'String' as const, value: id.serviceUrl }] : []),
-      ...[...CLUSTER_PHASES, 'total' as const].map((k) => ({ name: clusterMetric(k), type: COUNT_TYPE, value: 0n })),
-      { name: LAST_ERROR, type: 'String', value: '' },
-    ], this.nextAlias);
+    this.node = new MetricSet(
+      [
+        { name: 'Device_Information/Manufacturer', type: 'String', value: id.deviceInfo.manufacturer },
+        { name: 'Device_Information/Model', type: 'String', value: id.deviceInfo.model },
+        { name: 'Device_Information/Serial', type: 'String', value: id.deviceInfo.serial },
+        { name: 'Schema_UUID', type: 'UUID', value: SERVICE_SCHEMA_UUID },
+        { name: 'Instance_UUID', type: 'UUID', value: id.instanceUuid },
+        { name: 'Service_UUID', type: 'UUID', value: id.serviceUuid },
+        ...(id.serviceUrl ? [{ name: 'Service_URL', type: 'String' as const, value: id.serviceUrl }] : []),
+        ...[...CLUSTER_PHASES, 'total' as const].map((k) => ({ name: clusterMetric(k), type: COUNT_TYPE, value: 0n })),
+        { name: LAST_ERROR, type: 'String', value: '' },
+      ],
+      this.nextAlias,
+    );
   }
 
   /** Returns whether anything changed. Validates everything before changing anything. */
   setNodeMetrics(u: NodeMetricsUpdate): boolean {
     const values: [string, ScalarValue][] = [];
     for (const [k, v] of Object.entries(u.clusters ?? {})) {
-      if (k !== 'total' && !(CLUSTER_PHASES as readonly string[]).includes(k)) throw new TypeError(`Unknown cluster count ${k}`);
+      if (k !== 'total' && !(CLUSTER_PHASES as readonly string[]).includes(k))
+        throw new TypeError(`Unknown cluster count ${k}`);
       if (v !== undefined) values.push([clusterMetric(k as ClusterPhase), count(v, `clusters.${k}`)]);
     }
     if (u.lastError !== undefined) values.push([LAST_ERROR, str(u.lastError, 'lastError')]);

@@ -109,11 +109,17 @@ export interface SparkplugNodeStatus {
  * Its message names each refused topic and the grant that allows it.
  */
 export class SubscriptionRefusedError extends Error {
-  constructor(readonly refused: Refusal[], readonly mqttUrl: string, readonly username: string | undefined) {
+  constructor(
+    readonly refused: Refusal[],
+    readonly mqttUrl: string,
+    readonly username: string | undefined,
+  ) {
     const who = username === undefined ? 'the anonymous client' : `the account ${username}`;
     const grants = [...new Set(refused.map((r) => grantText(permissionFor(r.topic))))];
-    super(`the MQTT broker at ${mqttUrl} refused ${who} the subscription to ${refused.map(refusalText).join(', ')}; `
-      + `the Sparkplug node needs it before it may publish: ${grants.join('; ')} (or allow ${who} to subscribe to it in the broker's ACL)`);
+    super(
+      `the MQTT broker at ${mqttUrl} refused ${who} the subscription to ${refused.map(refusalText).join(', ')}; ` +
+        `the Sparkplug node needs it before it may publish: ${grants.join('; ')} (or allow ${who} to subscribe to it in the broker's ACL)`,
+    );
     this.name = 'SubscriptionRefusedError';
   }
 }
@@ -433,7 +439,12 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
     const cmd = this.decodeCommand(payload, 'DCMD');
     if (!cmd) return;
     for (const m of cmd.metrics ?? []) {
-      if (m.name === DEVICE_REBIRTH_METRIC && m.type === 'Boolean' && m.value === true && this.model.devices.has(device)) {
+      if (
+        m.name === DEVICE_REBIRTH_METRIC &&
+        m.type === 'Boolean' &&
+        m.value === true &&
+        this.model.devices.has(device)
+      ) {
         this.log.info({ device }, 'Device rebirth requested');
         s.devices.delete(device);
         this.markDirty(device);
@@ -596,12 +607,20 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
     s.devices.set(entry.uuid, { entry, published: entry.metrics.snapshot() });
     await this.send(s, 'DBIRTH', entry.uuid, {
       timestamp: now,
-      metrics: [{ name: DEVICE_REBIRTH_METRIC, type: 'Boolean', value: false, timestamp: now }, ...entry.metrics.birth(now)],
+      metrics: [
+        { name: DEVICE_REBIRTH_METRIC, type: 'Boolean', value: false, timestamp: now },
+        ...entry.metrics.birth(now),
+      ],
     });
   }
 
   /** Publishes with the session's next seq; QoS 0 and not retained, as Sparkplug requires. */
-  private async send(s: Session, type: MessageType, device: string | undefined, payload: SparkplugPayload): Promise<void> {
+  private async send(
+    s: Session,
+    type: MessageType,
+    device: string | undefined,
+    payload: SparkplugPayload,
+  ): Promise<void> {
     const t = topic(this.opts.group, type, this.opts.node, device);
     const bytes = Buffer.from(encodePayload({ ...payload, seq: s.nextSeq() }));
     await s.client.publishAsync(t, bytes, { qos: 0, retain: false });
@@ -620,10 +639,12 @@ export class SparkplugNode extends EventEmitter<SparkplugNodeEvents> {
 
   private deathPayload(bdSeq: number): Buffer {
     const now = Date.now();
-    return Buffer.from(encodePayload({
-      timestamp: now,
-      metrics: [{ name: BDSEQ_METRIC, type: 'Int64', value: BigInt(bdSeq), timestamp: now }],
-    }));
+    return Buffer.from(
+      encodePayload({
+        timestamp: now,
+        metrics: [{ name: BDSEQ_METRIC, type: 'Int64', value: BigInt(bdSeq), timestamp: now }],
+      }),
+    );
   }
 
   /** NDEATH without seq, QoS 1, waiting for the broker's acknowledgement. */

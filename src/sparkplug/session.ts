@@ -33,7 +33,10 @@ export class Session {
   nodePublished: Published = new Map();
   readonly devices = new Map<string, BornDevice>();
 
-  constructor(readonly client: MqttClient, readonly bdSeq: number) {}
+  constructor(
+    readonly client: MqttClient,
+    readonly bdSeq: number,
+  ) {}
 
   /** Takes the seq for the next message. */
   nextSeq(): number {

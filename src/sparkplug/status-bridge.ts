@@ -32,7 +32,12 @@ export function deviceState(status: Status): ClusterDeviceState {
  * every status change becomes a DBIRTH, DDATA or DDEATH, and the node's
  * counts are refreshed at most every `countsEveryMs`.
  */
-export function bridgeStatus(node: SparkplugNode, status: StatusStore, lastError: () => string, countsEveryMs = 1000): () => void {
+export function bridgeStatus(
+  node: SparkplugNode,
+  status: StatusStore,
+  lastError: () => string,
+  countsEveryMs = 1000,
+): () => void {
   let timer: NodeJS.Timeout | undefined;
   const counts = () => {
     timer = undefined;
@@ -41,7 +46,12 @@ export function bridgeStatus(node: SparkplugNode, status: StatusStore, lastError
     for (const p of CLUSTER_PHASES) c[p] = counts[p] ?? 0;
     node.setNodeMetrics({ clusters: c, lastError: lastError() });
   };
-  const schedule = () => { if (!timer) { timer = setTimeout(counts, countsEveryMs); timer.unref(); } };
+  const schedule = () => {
+    if (!timer) {
+      timer = setTimeout(counts, countsEveryMs);
+      timer.unref();
+    }
+  };
   for (const id of status.clusters()) node.setDevice(id, deviceState(status.get(id)!));
   counts();
   const off = status.onChange((id, st) => {
@@ -49,5 +59,8 @@ export function bridgeStatus(node: SparkplugNode, status: StatusStore, lastError
     else node.removeDevice(id);
     schedule();
   });
-  return () => { off(); clearTimeout(timer); };
+  return () => {
+    off();
+    clearTimeout(timer);
+  };
 }

@@ -277,7 +277,10 @@ export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
     if (gen !== this.generation || this.stopped) return;
     const refused = granted.filter((g) => g.qos >= SUBACK_FAILURE).map((g) => g.topic);
     if (refused.length > 0) {
-      this.log.error({ refused, code: granted.find((g) => g.qos >= SUBACK_FAILURE)?.qos }, 'Config Store notification subscriptions refused');
+      this.log.error(
+        { refused, code: granted.find((g) => g.qos >= SUBACK_FAILURE)?.qos },
+        'Config Store notification subscriptions refused',
+      );
       this.safeEmit('unavailable', 'refused');
       this.firstAttemptDone();
       const retry = setTimeout(() => {

@@ -89,7 +89,9 @@ export class LiveFeed extends EventEmitter<LiveFeedEvents> {
       const mqtt = this.source('mqtt');
       if (this.opts.mode === 'auto') {
         mqtt.on('unavailable', (reason) => this.switchTo('notify', `MQTT ${reason}`));
-        mqtt.on('state', (s) => { if (s === 'connected') this.switchTo('mqtt', 'MQTT subscribed'); });
+        mqtt.on('state', (s) => {
+          if (s === 'connected') this.switchTo('mqtt', 'MQTT subscribed');
+        });
       }
       await mqtt.start();
       if (this.current === 'notify') await this.source('notify').start();
@@ -108,9 +110,15 @@ export class LiveFeed extends EventEmitter<LiveFeedEvents> {
     s = which === 'mqtt' ? this.opts.mqtt() : this.opts.notify();
     this.sources[which] = s;
     const live = () => this.current === which && !this.stopped;
-    s.on('changed', (app) => { if (live()) this.emit('changed', app); });
-    s.on('state', (st) => { if (live()) this.emit('state', st); });
-    s.on('resync', (reason) => { if (live()) this.resync(reason); });
+    s.on('changed', (app) => {
+      if (live()) this.emit('changed', app);
+    });
+    s.on('state', (st) => {
+      if (live()) this.emit('state', st);
+    });
+    s.on('resync', (reason) => {
+      if (live()) this.resync(reason);
+    });
     return s;
   }
 

@@ -106,10 +106,19 @@ export class NotifyFeed extends EventEmitter<ChangeFeedEvents> {
       base = await this.opts.baseUrl();
       const token = await this.opts.token(base, fresh);
       if (gen !== this.generation || this.stopped) return;
-      const socket = await openNotify(base, token, {
-        onUpdate: (u) => { if (gen === this.generation) this.onUpdate(u); },
-        onClose: (reason) => { if (gen === this.generation) this.lost(`socket closed (${reason})`); },
-      }, { timeoutMs: this.opts.connectTimeoutMs ?? 10000, pingMs: this.opts.pingMs ?? 30000 });
+      const socket = await openNotify(
+        base,
+        token,
+        {
+          onUpdate: (u) => {
+            if (gen === this.generation) this.onUpdate(u);
+          },
+          onClose: (reason) => {
+            if (gen === this.generation) this.lost(`socket closed (${reason})`);
+          },
+        },
+        { timeoutMs: this.opts.connectTimeoutMs ?? 10000, pingMs: this.opts.pingMs ?? 30000 },
+      );
       if (gen !== this.generation || this.stopped) {
         socket.close();
         return;
@@ -170,10 +179,16 @@ export class NotifyFeed extends EventEmitter<ChangeFeedEvents> {
     const base = this.opts.backoffBaseMs ?? 500;
     const delay = Math.min(this.opts.backoffMaxMs ?? 30000, base * 2 ** this.attempt) * (0.75 + Math.random() * 0.5);
     this.attempt = Math.min(this.attempt + 1, 16);
-    (wasConnected || !this.started ? this.log.warn : this.log.debug).call(this.log, { reason, retryMs: Math.round(delay) }, 'notify/v2 change feed lost; reconnecting');
+    (wasConnected || !this.started ? this.log.warn : this.log.debug).call(
+      this.log,
+      { reason, retryMs: Math.round(delay) },
+      'notify/v2 change feed lost; reconnecting',
+    );
     if (wasConnected || !this.started) this.safeEmit('unavailable', 'unreachable');
     this.firstAttemptDone();
-    this.retryTimer = setTimeout(() => { void this.connect(); }, delay);
+    this.retryTimer = setTimeout(() => {
+      void this.connect();
+    }, delay);
     this.retryTimer.unref();
   }
 

@@ -55,13 +55,24 @@ export interface OpenOptions {
  * answered `200`; rejects with NotifyAuthError for any other answer, or an
  * Error when the socket fails or the exchange takes too long.
  */
-export function openNotify(base: string, token: string, h: NotifySocketHandlers, o: OpenOptions): Promise<NotifySocket> {
-  const ws = new WebSocket(notifyUrl(base), { maxPayload: o.maxMessageBytes ?? 64 * 1024 * 1024, handshakeTimeout: o.timeoutMs });
+export function openNotify(
+  base: string,
+  token: string,
+  h: NotifySocketHandlers,
+  o: OpenOptions,
+): Promise<NotifySocket> {
+  const ws = new WebSocket(notifyUrl(base), {
+    maxPayload: o.maxMessageBytes ?? 64 * 1024 * 1024,
+    handshakeTimeout: o.timeoutMs,
+  });
   return new Promise<NotifySocket>((resolve, reject) => {
     let authed = false;
     let alive = true;
     let ping: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => fail(new Error(`notify/v2 at ${base} not ready within ${o.timeoutMs} ms`)), o.timeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`notify/v2 at ${base} not ready within ${o.timeoutMs} ms`)),
+      o.timeoutMs,
+    );
     timer.unref();
     const fail = (err: Error) => {
       clearTimeout(timer);
@@ -69,8 +80,12 @@ export function openNotify(base: string, token: string, h: NotifySocketHandlers,
       reject(err);
     };
     ws.on('open', () => ws.send(`Bearer ${token}`));
-    ws.on('error', (err) => { if (!authed) fail(err); });
-    ws.on('pong', () => { alive = true; });
+    ws.on('error', (err) => {
+      if (!authed) fail(err);
+    });
+    ws.on('pong', () => {
+      alive = true;
+    });
     ws.on('close', (code, reason) => {
       clearTimeout(timer);
       if (ping) clearInterval(ping);
@@ -96,7 +111,9 @@ export function openNotify(base: string, token: string, h: NotifySocketHandlers,
         }, o.pingMs);
         ping.unref();
         resolve({
-          send: (r) => { if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(r)); },
+          send: (r) => {
+            if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(r));
+          },
           close: () => ws.close(),
         });
         return;

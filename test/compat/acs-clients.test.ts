@@ -16,7 +16,7 @@ import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { spawnMosquitto, type RestartableBroker } from '../helpers/mosquitto.js';
 
 /* The libraries are plain JavaScript; these are the parts used here. */
-type Fplus = any;  
+type Fplus = any;
 
 describe('ACS client libraries (npm) against the embedded core', function () {
   this.timeout(60_000);
@@ -71,8 +71,16 @@ describe('ACS client libraries (npm) against the embedded core', function () {
 
     it("knows each edge cluster's Sparkplug device under the cluster's own UUID", async () => {
       const dev = await fplus.Directory.get_device_info(cluster);
-      expect(dev).to.include({ uuid: cluster, group_id: 'AMRC-Service-Core', node_id: 'Cluster_Manager', device_id: cluster, online: true });
-      expect(String(await fplus.Directory.get_device_address(cluster))).to.equal(`AMRC-Service-Core/Cluster_Manager/${cluster}`);
+      expect(dev).to.include({
+        uuid: cluster,
+        group_id: 'AMRC-Service-Core',
+        node_id: 'Cluster_Manager',
+        device_id: cluster,
+        online: true,
+      });
+      expect(String(await fplus.Directory.get_device_address(cluster))).to.equal(
+        `AMRC-Service-Core/Cluster_Manager/${cluster}`,
+      );
     });
   });
 
@@ -87,7 +95,10 @@ describe('ACS client libraries (npm) against the embedded core', function () {
       expect(entry).to.deep.equal({ name: 'compat object' });
       expect(etag).to.be.a('string');
       await fplus.ConfigDB.patch_config(u().app.info, obj, 'merge', { deleted: true });
-      expect(await fplus.ConfigDB.get_config(u().app.info, obj)).to.deep.equal({ name: 'compat object', deleted: true });
+      expect(await fplus.ConfigDB.get_config(u().app.info, obj)).to.deep.equal({
+        name: 'compat object',
+        deleted: true,
+      });
       await fplus.ConfigDB.delete_config(u().app.info, obj);
       expect(await fplus.ConfigDB.get_config(u().app.info, obj)).to.equal(undefined);
       await fplus.ConfigDB.delete_object(obj);
@@ -109,8 +120,12 @@ describe('ACS client libraries (npm) against the embedded core', function () {
       const watcher = await fplus.ConfigDB.watcher();
       const obj = randomUUID();
       s.t.core.objects.create({ class: u().class.edgeCluster, uuid: obj, owner: Local.account.admin });
-      const seen = firstValueFrom(watcher.watch_config(u().app.info, obj).pipe(
-        filter((v: unknown) => (v as { name?: string } | undefined)?.name === 'watched'), timeout(30_000)));
+      const seen = firstValueFrom(
+        watcher.watch_config(u().app.info, obj).pipe(
+          filter((v: unknown) => (v as { name?: string } | undefined)?.name === 'watched'),
+          timeout(30_000),
+        ),
+      );
       // The library drops changes until it holds a birth; the Config_DB node was born long
       // before, so the library asks Command Escalation for a rebirth (after 5 s without one).
       await firstValueFrom(watcher.device.births.pipe(timeout(20_000)));
@@ -132,7 +147,9 @@ describe('ACS client libraries (npm) against the embedded core', function () {
 
     it('checks ACLs as a service does for its callers', async () => {
       const me = await cm.Auth.whoami_uuid();
-      expect(await fplus.Auth.check_acl({ uuid: Local.account.admin }, u().perm.manageClusters, cluster, true)).to.equal(true);
+      expect(
+        await fplus.Auth.check_acl({ uuid: Local.account.admin }, u().perm.manageClusters, cluster, true),
+      ).to.equal(true);
       expect(await fplus.Auth.check_acl({ uuid: me }, u().perm.manageClusters, cluster, true)).to.equal(false);
       expect(await fplus.Auth.check_acl({ uuid: me }, u().perm.gitPush, cluster, false)).to.equal(true);
     });
@@ -156,7 +173,11 @@ describe('ACS client libraries (npm) against the embedded core', function () {
       const app = await new SparkplugApp({ fplus }).init();
       try {
         const device = app.device({ device: cluster, rebirth: 1000 });
-        const birth = await firstValueFrom(device.births.pipe(timeout(20_000))) as { address: unknown; factoryplus: boolean; metrics: { name: string; value: unknown }[] };
+        const birth = (await firstValueFrom(device.births.pipe(timeout(20_000)))) as {
+          address: unknown;
+          factoryplus: boolean;
+          metrics: { name: string; value: unknown }[];
+        };
         expect(String(birth.address)).to.equal(`AMRC-Service-Core/Cluster_Manager/${cluster}`);
         const byName = Object.fromEntries(birth.metrics.map((m) => [m.name, m.value]));
         expect(byName).to.include({ Instance_UUID: cluster, Name: 'Compat_1', Phase: 'ready', Ready: true });

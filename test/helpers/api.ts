@@ -27,23 +27,33 @@ export interface ApiStack {
  * The embedded core, the manager and its HTTP API on loopback, in this
  * process. `now` replaces the clock of tokens and bootstrap URLs.
  */
-export async function startApiStack(opts: {
-  now?: () => number;
-  config?: Record<string, unknown>;
-  /** Service URLs the manager should use instead of the Directory's (e.g. a proxy's), given the core's endpoints. */
-  serviceUrls?: (core: TestCore['core']['endpoints']) => Promise<{ configdbUrl?: string; gitUrl?: string; authUrl?: string }>;
-  /** An MQTT 5 broker to use instead of the embedded one (TEST_MQTT_URL by default). */
-  mqttUrl?: string;
-  /** The manager's logger (silent by default). */
-  log?: Logger;
-} = {}): Promise<ApiStack> {
+export async function startApiStack(
+  opts: {
+    now?: () => number;
+    config?: Record<string, unknown>;
+    /** Service URLs the manager should use instead of the Directory's (e.g. a proxy's), given the core's endpoints. */
+    serviceUrls?: (
+      core: TestCore['core']['endpoints'],
+    ) => Promise<{ configdbUrl?: string; gitUrl?: string; authUrl?: string }>;
+    /** An MQTT 5 broker to use instead of the embedded one (TEST_MQTT_URL by default). */
+    mqttUrl?: string;
+    /** The manager's logger (silent by default). */
+    log?: Logger;
+  } = {},
+): Promise<ApiStack> {
   const t = await startTestCore({ mqttUrl: opts.mqttUrl });
   const factoryplus = opts.serviceUrls ? { factoryplus: await opts.serviceUrls(t.core.endpoints) } : {};
-  const config = loadConfig({ env: {}, overrides: { dataDir: tempDir('cm-api-'), reconcile: { resyncSeconds: 600 }, ...factoryplus, ...opts.config } });
+  const config = loadConfig({
+    env: {},
+    overrides: { dataDir: tempDir('cm-api-'), reconcile: { resyncSeconds: 600 }, ...factoryplus, ...opts.config },
+  });
   const u = config.uuids;
   const m = await startManager({
-    config, directoryUrl: t.core.endpoints.directory, credentials: t.core.credentials.clusterManager,
-    mqttProtocol: opts.mqttUrl || process.env.TEST_MQTT_URL ? 5 : 4, log: opts.log ?? silentLogger,
+    config,
+    directoryUrl: t.core.endpoints.directory,
+    credentials: t.core.credentials.clusterManager,
+    mqttProtocol: opts.mqttUrl || process.env.TEST_MQTT_URL ? 5 : 4,
+    log: opts.log ?? silentLogger,
   });
   let base = '';
   const { app, deps } = createApi(m, silentLogger, { externalUrl: () => base, now: opts.now });
@@ -52,11 +62,17 @@ export async function startApiStack(opts: {
   await waitFor(() => m.controller.ready, 10_000, undefined, 'first resync');
   const admin = adminAuth(t.core);
   return {
-    t, m, deps, config, url: base, admin,
+    t,
+    m,
+    deps,
+    config,
+    url: base,
+    admin,
     async createCluster(name, spec = {}) {
       const uuid = t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
       const r = await fetch(`${t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${uuid}`, {
-        method: 'PUT', headers: { Authorization: admin, 'Content-Type': 'application/json' },
+        method: 'PUT',
+        headers: { Authorization: admin, 'Content-Type': 'application/json' },
         body: JSON.stringify({ name, namespace: 'fplus-edge', ...spec }),
       });
       if (r.status !== 201) throw new Error(`creating cluster ${name}: ${r.status}`);

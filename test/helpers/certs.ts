@@ -90,7 +90,10 @@ export function testCert(kind: TestCertKind): TestCert {
 }
 
 function selfSigned(dir: string, keyArgs: string[]): void {
-  openssl(['req', '-x509', ...keyArgs, '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '30', '-subj', SUBJ], { cwd: dir });
+  openssl(
+    ['req', '-x509', ...keyArgs, '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem', '-days', '30', '-subj', SUBJ],
+    { cwd: dir },
+  );
 }
 
 /**
@@ -119,9 +122,28 @@ function withDates(dir: string, start: string, end: string): void {
       '',
     ].join('\n'),
   );
-  openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'req.csr', '-subj', SUBJ], { cwd: dir });
+  openssl(['req', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'key.pem', '-out', 'req.csr', '-subj', SUBJ], {
+    cwd: dir,
+  });
   openssl(
-    ['ca', '-batch', '-config', 'ca.cnf', '-selfsign', '-keyfile', 'key.pem', '-in', 'req.csr', '-out', 'cert.pem', '-notext', '-startdate', start, '-enddate', end],
+    [
+      'ca',
+      '-batch',
+      '-config',
+      'ca.cnf',
+      '-selfsign',
+      '-keyfile',
+      'key.pem',
+      '-in',
+      'req.csr',
+      '-out',
+      'cert.pem',
+      '-notext',
+      '-startdate',
+      start,
+      '-enddate',
+      end,
+    ],
     { cwd: dir },
   );
 }

@@ -22,39 +22,58 @@ export function tempDir(prefix = 'fplus-test-'): string {
  * With TEST_MQTT_URL set (CI runs the suite again against mosquitto) the core
  * uses that broker instead of its own.
  */
-export async function startTestCore(opts: {
-  dataDir?: string; profile?: 'seed' | 'acs';
-  /** A broker to use instead of the embedded one (TEST_MQTT_URL by default). */
-  mqttUrl?: string;
-  /** Its own broker even with TEST_MQTT_URL. */
-  embeddedBroker?: boolean;
-} = {}): Promise<TestCore> {
+export async function startTestCore(
+  opts: {
+    dataDir?: string;
+    profile?: 'seed' | 'acs';
+    /** A broker to use instead of the embedded one (TEST_MQTT_URL by default). */
+    mqttUrl?: string;
+    /** Its own broker even with TEST_MQTT_URL. */
+    embeddedBroker?: boolean;
+  } = {},
+): Promise<TestCore> {
   const dataDir = opts.dataDir ?? tempDir();
   const config = loadConfig({ env: {}, overrides: { profile: opts.profile ?? 'seed' } });
   const anyPorts = { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0, cmdesc: 0 };
-  const start = (ports = anyPorts) => startEmbeddedCore({
-    dataDir,
-    host: '127.0.0.1',
-    ports,
-    uuids: config.uuids,
-    organisation: config.factoryplus.organisation,
-    realm: config.factoryplus.realm,
-    domain: config.factoryplus.externalDomain,
-    adminUsername: 'admin',
-    externalMqttUrl: opts.embeddedBroker ? undefined : opts.mqttUrl ?? (process.env.TEST_MQTT_URL || undefined),
-    log: silentLogger,
-  });
+  const start = (ports = anyPorts) =>
+    startEmbeddedCore({
+      dataDir,
+      host: '127.0.0.1',
+      ports,
+      uuids: config.uuids,
+      organisation: config.factoryplus.organisation,
+      realm: config.factoryplus.realm,
+      domain: config.factoryplus.externalDomain,
+      adminUsername: 'admin',
+      externalMqttUrl: opts.embeddedBroker ? undefined : (opts.mqttUrl ?? (process.env.TEST_MQTT_URL || undefined)),
+      log: silentLogger,
+    });
   const t: TestCore = {
     core: await start(),
     dataDir,
     async restart(o = {}) {
       const e = t.core.endpoints;
       const port = (url: string) => Number(new URL(url).port);
-      const ports = o.samePorts && (opts.embeddedBroker || !(opts.mqttUrl || process.env.TEST_MQTT_URL))
-        ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: port(e.mqtt), cmdesc: port(e.cmdesc) }
-        : o.samePorts
-          ? { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: 0, cmdesc: port(e.cmdesc) }
-          : anyPorts;
+      const ports =
+        o.samePorts && (opts.embeddedBroker || !(opts.mqttUrl || process.env.TEST_MQTT_URL))
+          ? {
+              directory: port(e.directory),
+              configdb: port(e.configdb),
+              auth: port(e.auth),
+              git: port(e.git),
+              mqtt: port(e.mqtt),
+              cmdesc: port(e.cmdesc),
+            }
+          : o.samePorts
+            ? {
+                directory: port(e.directory),
+                configdb: port(e.configdb),
+                auth: port(e.auth),
+                git: port(e.git),
+                mqtt: 0,
+                cmdesc: port(e.cmdesc),
+              }
+            : anyPorts;
       await t.core.stop();
       t.core = await start(ports);
       return t.core;

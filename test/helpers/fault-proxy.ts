@@ -9,10 +9,7 @@ import type { Socket } from 'node:net';
  * - `delay`: forwards after `ms`.
  */
 export type Fault =
-  | { kind: 'status'; status: number }
-  | { kind: 'reset' }
-  | { kind: 'hang' }
-  | { kind: 'delay'; ms: number };
+  { kind: 'status'; status: number } | { kind: 'reset' } | { kind: 'hang' } | { kind: 'delay'; ms: number };
 
 export interface FaultPlan {
   fault: Fault;
@@ -42,14 +39,22 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
 
   const forward = (req: IncomingMessage, res: ServerResponse) => {
     stats.forwarded++;
-    const up = request({
-      host: base.hostname, port: base.port, method: req.method, path: req.url,
-      headers: { ...req.headers, host: base.host },
-    }, (r) => {
-      res.writeHead(r.statusCode ?? 502, r.headers);
-      r.pipe(res);
+    const up = request(
+      {
+        host: base.hostname,
+        port: base.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: base.host },
+      },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      },
+    );
+    up.on('error', () => {
+      res.destroy();
     });
-    up.on('error', () => { res.destroy(); });
     req.pipe(up);
   };
 
@@ -76,12 +81,18 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         return;
     }
   });
-  server.on('connection', (s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   return {
     url: `http://127.0.0.1:${port}${base.pathname}`,
-    set(p) { plan = p; counter = 0; },
+    set(p) {
+      plan = p;
+      counter = 0;
+    },
     stats,
     seen,
     async close() {

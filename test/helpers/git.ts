@@ -7,8 +7,13 @@ const run = promisify(execFile);
 
 /** Environment for the real git CLI in tests: no prompts, no system config, a fixed identity. */
 export const gitEnv = {
-  ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'h', GIT_AUTHOR_EMAIL: 'h@h', GIT_COMMITTER_NAME: 'h', GIT_COMMITTER_EMAIL: 'h@h',
+  ...process.env,
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_AUTHOR_NAME: 'h',
+  GIT_AUTHOR_EMAIL: 'h@h',
+  GIT_COMMITTER_NAME: 'h',
+  GIT_COMMITTER_EMAIL: 'h@h',
 };
 
 /** Runs git and resolves with its stdout. */

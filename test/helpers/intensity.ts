@@ -7,7 +7,8 @@
  */
 export type Intensity = 'short' | 'long' | 'soak';
 
-export const INTENSITY: Intensity = process.env.SOAK === '1' ? 'soak' : process.env.RESILIENCE === 'long' ? 'long' : 'short';
+export const INTENSITY: Intensity =
+  process.env.SOAK === '1' ? 'soak' : process.env.RESILIENCE === 'long' ? 'long' : 'short';
 
 /** The value for the current intensity. */
 export function byIntensity<T>(values: Record<Intensity, T>): T {

@@ -11,7 +11,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireTool } from './tools.js';
 
-
 export interface RestartableBroker {
   url: string;
   port: number;

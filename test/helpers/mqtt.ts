@@ -56,7 +56,11 @@ export interface Subscriber {
    */
   waitFor(predicate: (m: Received, index: number) => boolean, timeoutMs?: number): Promise<Received>;
   /** Resolves with the first `count` messages matching `predicate`, once that many have arrived. */
-  waitForCount(predicate: (m: Received, index: number) => boolean, count: number, timeoutMs?: number): Promise<Received[]>;
+  waitForCount(
+    predicate: (m: Received, index: number) => boolean,
+    count: number,
+    timeoutMs?: number,
+  ): Promise<Received[]>;
   close(): Promise<void>;
 }
 
@@ -90,7 +94,9 @@ export async function subscribe(url: string, creds: Credentials, filter: string 
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`${what} within ${timeoutMs} ms; got ${messages.map((m) => m.topic).join(', ') || 'nothing'}`));
+        reject(
+          new Error(`${what} within ${timeoutMs} ms; got ${messages.map((m) => m.topic).join(', ') || 'nothing'}`),
+        );
       }, timeoutMs);
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -103,7 +109,11 @@ export async function subscribe(url: string, creds: Credentials, filter: string 
   const waitFor = (predicate: (m: Received, index: number) => boolean, timeoutMs = 5000): Promise<Received> =>
     until(() => messages.find(predicate), timeoutMs, 'No matching message');
 
-  const waitForCount = (predicate: (m: Received, index: number) => boolean, count: number, timeoutMs = 5000): Promise<Received[]> => {
+  const waitForCount = (
+    predicate: (m: Received, index: number) => boolean,
+    count: number,
+    timeoutMs = 5000,
+  ): Promise<Received[]> => {
     let seen = 0;
     const matched: Received[] = [];
     return until(
@@ -126,7 +136,11 @@ export async function subscribe(url: string, creds: Credentials, filter: string 
 }
 
 /** Resolves when `client` emits `event`, rejecting after `timeoutMs`. */
-export function waitForEvent(client: MqttClient, event: 'close' | 'offline' | 'connect', timeoutMs = 5000): Promise<void> {
+export function waitForEvent(
+  client: MqttClient,
+  event: 'close' | 'offline' | 'connect',
+  timeoutMs = 5000,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`No '${event}' within ${timeoutMs} ms`)), timeoutMs);
     client.once(event, () => {

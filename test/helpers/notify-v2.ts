@@ -18,7 +18,8 @@ export interface Update {
 /** Fetches a bearer token from a service's `/token` with Basic credentials. */
 export async function serviceToken(base: string, username: string, password: string): Promise<string> {
   const res = await fetch(new URL('/token', base), {
-    method: 'POST', headers: { Authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` },
+    method: 'POST',
+    headers: { Authorization: `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}` },
   });
   if (res.status !== 200) throw new Error(`token request failed: ${res.status}`);
   return ((await res.json()) as { token: string }).token;
@@ -32,7 +33,10 @@ export function notifyUrl(base: string): string {
 }
 
 /** Opens the socket and sends `first`; resolves with the socket and the server's first answer. */
-export async function openRaw(base: string, first: string | Buffer): Promise<{ ws: WebSocket; answer: string; closed: Promise<number> }> {
+export async function openRaw(
+  base: string,
+  first: string | Buffer,
+): Promise<{ ws: WebSocket; answer: string; closed: Promise<number> }> {
   const ws = new WebSocket(notifyUrl(base));
   const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
   await new Promise<void>((resolve, reject) => {

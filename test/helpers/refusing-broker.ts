@@ -23,7 +23,9 @@ export interface RefusingBroker {
   close(): Promise<void>;
 }
 
-export async function startRefusingBroker(rules: { refuseSubscribe?: (topic: string) => boolean; refusePublish?: (topic: string) => boolean } = {}): Promise<RefusingBroker> {
+export async function startRefusingBroker(
+  rules: { refuseSubscribe?: (topic: string) => boolean; refusePublish?: (topic: string) => boolean } = {},
+): Promise<RefusingBroker> {
   const clients = new Set<Client>();
   const b: RefusingBroker = {
     url: '',
@@ -32,7 +34,9 @@ export async function startRefusingBroker(rules: { refuseSubscribe?: (topic: str
     publishAttempts: [],
     refuseSubscribe: rules.refuseSubscribe ?? (() => false),
     refusePublish: rules.refusePublish ?? (() => false),
-    dropClients: () => { for (const c of clients) c.close(); },
+    dropClients: () => {
+      for (const c of clients) c.close();
+    },
     close: async () => undefined,
   };
   const aedes = await Aedes.createBroker({
@@ -47,7 +51,10 @@ export async function startRefusingBroker(rules: { refuseSubscribe?: (topic: str
       done(b.refusePublish(packet.topic) ? new Error('publish not authorized') : null);
     },
   });
-  aedes.on('client', (c) => { b.connections++; clients.add(c); });
+  aedes.on('client', (c) => {
+    b.connections++;
+    clients.add(c);
+  });
   aedes.on('clientDisconnect', (c) => clients.delete(c));
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {

@@ -26,7 +26,11 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-interface Pair { client: Socket; upstream?: Socket; held: boolean }
+interface Pair {
+  client: Socket;
+  upstream?: Socket;
+  held: boolean;
+}
 
 /** A TCP proxy on loopback in front of one service (e.g. an MQTT broker), with refusal, cuts and black holes. */
 export async function startTcpProxy(target: string): Promise<TcpProxy> {
@@ -79,7 +83,9 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
   return {
     url: `${t.protocol}//127.0.0.1:${listenPort}`,
     port: listenPort,
-    get mode() { return mode; },
+    get mode() {
+      return mode;
+    },
     set(m) {
       const was = mode;
       mode = m;
@@ -96,12 +102,18 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
         }
       } else if (was === 'hang') {
         // Held connections cannot be resumed meaningfully (bytes were dropped): cut them.
-        for (const p of [...pairs]) if (p.held) { destroy(p); stats.cut++; }
+        for (const p of [...pairs])
+          if (p.held) {
+            destroy(p);
+            stats.cut++;
+          }
       }
     },
     cutAll,
     stats,
-    get open() { return pairs.size; },
+    get open() {
+      return pairs.size;
+    },
     async close() {
       cutAll();
       await new Promise<void>((r) => server.close(() => r()));

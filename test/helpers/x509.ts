@@ -41,7 +41,10 @@ function oid(dotted: string): Buffer {
   for (const arc of rest) {
     const groups: number[] = [];
     let v = arc;
-    do { groups.unshift(v & 0x7f); v = Math.floor(v / 128); } while (v > 0);
+    do {
+      groups.unshift(v & 0x7f);
+      v = Math.floor(v / 128);
+    } while (v > 0);
     out.push(...groups.map((g, i) => (i < groups.length - 1 ? g | 0x80 : g)));
   }
   return tlv(0x06, Buffer.from(out));
@@ -50,7 +53,9 @@ function oid(dotted: string): Buffer {
 /** UTCTime through 2049, GeneralizedTime after, as RFC 5280 asks. */
 function time(d: Date): Buffer {
   const iso = d.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return d.getUTCFullYear() < 2050 ? tlv(0x17, Buffer.from(`${iso.slice(2)}Z`, 'latin1')) : tlv(0x18, Buffer.from(`${iso}Z`, 'latin1'));
+  return d.getUTCFullYear() < 2050
+    ? tlv(0x17, Buffer.from(`${iso.slice(2)}Z`, 'latin1'))
+    : tlv(0x18, Buffer.from(`${iso}Z`, 'latin1'));
 }
 
 /** A Name with one RDN per non-empty part; with none it is the empty SEQUENCE Go writes for an empty CN. */
@@ -96,7 +101,12 @@ const TEN_YEARS_MS = 10 * 365 * 86_400_000;
  */
 export function controllerCertificate(privateKey: KeyObject, notBefore: Date = new Date()): string {
   return selfSignedCertificate({
-    privateKey, commonName: '', organisation: '', notBefore, notAfter: new Date(notBefore.getTime() + TEN_YEARS_MS), controllerExtensions: true,
+    privateKey,
+    commonName: '',
+    organisation: '',
+    notBefore,
+    notAfter: new Date(notBefore.getTime() + TEN_YEARS_MS),
+    controllerExtensions: true,
   });
 }
 
@@ -105,9 +115,12 @@ export function selfSignedCertificate(o: SelfSignedOptions): string {
   const publicKey = createPublicKey(o.privateKey);
   const type = o.privateKey.asymmetricKeyType;
   // sha256WithRSAEncryption takes NULL parameters; ecdsa-with-SHA256 takes none.
-  const algorithm = type === 'rsa' ? sequence(oid('1.2.840.113549.1.1.11'), NULL)
-    : type === 'ec' ? sequence(oid('1.2.840.10045.4.3.2'))
-    : undefined;
+  const algorithm =
+    type === 'rsa'
+      ? sequence(oid('1.2.840.113549.1.1.11'), NULL)
+      : type === 'ec'
+        ? sequence(oid('1.2.840.10045.4.3.2'))
+        : undefined;
   if (!algorithm) throw new Error(`cannot sign a certificate with a ${type} key`);
   const notBefore = o.notBefore ?? new Date(Date.now() - 60_000);
   const notAfter = o.notAfter ?? new Date(Date.now() + TEN_YEARS_MS);

@@ -40,11 +40,16 @@ async function closedPort(): Promise<number> {
  * not let an account read the Config Store's node, refuses that account's
  * subscriptions to Config_DB topics (SUBACK 0x80); everything else is allowed.
  */
-async function refusingBroker(refusedUser: () => string): Promise<{ url: string; refusals: number; close(): Promise<void> }> {
+async function refusingBroker(
+  refusedUser: () => string,
+): Promise<{ url: string; refusals: number; close(): Promise<void> }> {
   const users = new WeakMap<object, string>();
   const state = { refusals: 0 };
   const aedes = await Aedes.createBroker({
-    authenticate: (client, username, _password, done) => { users.set(client, username ?? ''); done(null, true); },
+    authenticate: (client, username, _password, done) => {
+      users.set(client, username ?? '');
+      done(null, true);
+    },
     authorizeSubscribe: (client, sub, done) => {
       if (client && refusedUser() !== '' && users.get(client) === refusedUser() && sub.topic.includes('/Config_DB')) {
         state.refusals++;
@@ -53,11 +58,17 @@ async function refusingBroker(refusedUser: () => string): Promise<{ url: string;
     },
   });
   const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => { sockets.add(s); s.once('close', () => sockets.delete(s)); aedes.handle(s); });
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+    aedes.handle(s);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     url: `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    get refusals() { return state.refusals; },
+    get refusals() {
+      return state.refusals;
+    },
     async close() {
       await new Promise<void>((r) => aedes.close(() => r()));
       for (const s of sockets) s.destroy();
@@ -66,18 +77,21 @@ async function refusingBroker(refusedUser: () => string): Promise<{ url: string;
   };
 }
 
-describe('change feed over the Config Store\'s notify/v2', function () {
+describe("change feed over the Config Store's notify/v2", function () {
   this.timeout(30_000);
   let t: TestCore;
   let proxy: TcpProxy;
   const admin = () => t.core.credentials.admin;
   const put = async (app: string, obj: string, body: unknown) => {
     const r = await fetch(`${t.core.endpoints.configdb}/v2/app/${app}/object/${obj}`, {
-      method: 'PUT', headers: { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+      method: 'PUT',
+      headers: { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
     });
     expect(r.status).to.be.oneOf([201, 204]);
   };
-  const object = () => t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
+  const object = () =>
+    t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
 
   before(async () => {
     t = await startTestCore();
@@ -88,12 +102,18 @@ describe('change feed over the Config Store\'s notify/v2', function () {
     await t?.stop();
   });
 
-  const notifyFeed = (base: string, extra: Partial<ConstructorParameters<typeof NotifyFeed>[0]> = {}) => new NotifyFeed({
-    baseUrl: async () => base,
-    token: (b) => serviceToken(b, admin().username, admin().password),
-    apps: [u.app.clusterConfig, u.app.edgeStatus], resyncIntervalMs: 0, debounceMs: 0,
-    backoffBaseMs: 50, backoffMaxMs: 200, log: silentLogger, ...extra,
-  });
+  const notifyFeed = (base: string, extra: Partial<ConstructorParameters<typeof NotifyFeed>[0]> = {}) =>
+    new NotifyFeed({
+      baseUrl: async () => base,
+      token: (b) => serviceToken(b, admin().username, admin().password),
+      apps: [u.app.clusterConfig, u.app.edgeStatus],
+      resyncIntervalMs: 0,
+      debounceMs: 0,
+      backoffBaseMs: 50,
+      backoffMaxMs: 200,
+      log: silentLogger,
+      ...extra,
+    });
 
   it('reports changes of the watched applications only, and resyncs after a lost socket', async () => {
     const feed = notifyFeed(proxy.url);
@@ -143,8 +163,17 @@ describe('change feed over the Config Store\'s notify/v2', function () {
   it('auto: with the broker unreachable the notify/v2 source is live', async () => {
     const port = await closedPort();
     const feed = new LiveFeed({
-      mode: 'auto', log: silentLogger,
-      mqtt: () => new ChangeFeed({ mqttUrl: `mqtt://127.0.0.1:${port}`, group: 'AMRC-Service-Core', node: 'Config_DB', apps: [u.app.clusterConfig], resyncIntervalMs: 0, log: silentLogger }),
+      mode: 'auto',
+      log: silentLogger,
+      mqtt: () =>
+        new ChangeFeed({
+          mqttUrl: `mqtt://127.0.0.1:${port}`,
+          group: 'AMRC-Service-Core',
+          node: 'Config_DB',
+          apps: [u.app.clusterConfig],
+          resyncIntervalMs: 0,
+          log: silentLogger,
+        }),
       notify: () => notifyFeed(t.core.endpoints.configdb),
     });
     const events: string[] = [];
@@ -171,7 +200,7 @@ describe('the Cluster Manager with its MQTT subscription refused', function () {
   const started: Array<{ m: Manager; server: Listening }> = [];
 
   before(async () => {
-    broker = await refusingBroker(() => (refusing ? t?.core.credentials.clusterManager.username ?? '' : ''));
+    broker = await refusingBroker(() => (refusing ? (t?.core.credentials.clusterManager.username ?? '') : ''));
     t = await startTestCore({ mqttUrl: broker.url });
   });
   after(async () => {
@@ -184,9 +213,18 @@ describe('the Cluster Manager with its MQTT subscription refused', function () {
   });
 
   const start = async (changeFeed: string) => {
-    const config = loadConfig({ env: { CHANGE_FEED: changeFeed }, overrides: { dataDir: tempDir('cm-feed-'), reconcile: { resyncSeconds: 600 } } });
+    const config = loadConfig({
+      env: { CHANGE_FEED: changeFeed },
+      overrides: { dataDir: tempDir('cm-feed-'), reconcile: { resyncSeconds: 600 } },
+    });
     const begun = Date.now();
-    const m = await startManager({ config, directoryUrl: t.core.endpoints.directory, credentials: t.core.credentials.clusterManager, mqttProtocol: 4, log: silentLogger });
+    const m = await startManager({
+      config,
+      directoryUrl: t.core.endpoints.directory,
+      credentials: t.core.credentials.clusterManager,
+      mqttProtocol: 4,
+      log: silentLogger,
+    });
     const startMs = Date.now() - begun;
     const { app } = createApi(m, silentLogger, { externalUrl: () => 'http://127.0.0.1' });
     const server = await listen(app.callback(), '127.0.0.1', 0);
@@ -199,7 +237,10 @@ describe('the Cluster Manager with its MQTT subscription refused', function () {
     expect(startMs).to.be.below(10_000);
     expect(broker.refusals).to.be.greaterThan(0);
     await until(() => m.controller.ready, 10_000, 'first resync');
-    const health = await (await fetch(`${url}/health`)).json() as { changeFeed: unknown; mqtt: { changeFeed: boolean } };
+    const health = (await (await fetch(`${url}/health`)).json()) as {
+      changeFeed: unknown;
+      mqtt: { changeFeed: boolean };
+    };
     expect(health.changeFeed).to.deep.equal({ mode: 'auto', live: 'notify', connected: true });
     expect(health.mqtt.changeFeed).to.equal(false);
     const metrics = await (await fetch(`${url}/metrics`, { headers: { Authorization: adminAuth(t.core) } })).text();
@@ -208,7 +249,8 @@ describe('the Cluster Manager with its MQTT subscription refused', function () {
     const uuid = t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
     const created = Date.now();
     const r = await fetch(`${t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${uuid}`, {
-      method: 'PUT', headers: { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' },
+      method: 'PUT',
+      headers: { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' },
       body: JSON.stringify({ name: 'Refused_1', namespace: 'fplus-edge' }),
     });
     expect(r.status).to.equal(201);
@@ -221,29 +263,43 @@ describe('the Cluster Manager with its MQTT subscription refused', function () {
     const { m, url, startMs } = await start('mqtt');
     expect(startMs).to.be.below(10_000);
     await until(() => m.controller.ready, 10_000, 'first resync');
-    const health = await (await fetch(`${url}/health`)).json() as { changeFeed: unknown };
+    const health = (await (await fetch(`${url}/health`)).json()) as { changeFeed: unknown };
     expect(health.changeFeed).to.deep.equal({ mode: 'mqtt', live: 'mqtt', connected: false });
   });
 
   it('notify: uses notify/v2 only, whatever MQTT allows', async () => {
     const { m, url } = await start('notify');
     await until(() => m.controller.ready, 10_000, 'first resync');
-    const health = await (await fetch(`${url}/health`)).json() as { changeFeed: unknown };
+    const health = (await (await fetch(`${url}/health`)).json()) as { changeFeed: unknown };
     expect(health.changeFeed).to.deep.equal({ mode: 'notify', live: 'notify', connected: true });
   });
 
   it('auto: goes back to MQTT once the subscription is granted, with a resync', async () => {
     const creds = t.core.credentials.clusterManager;
     const feed = new LiveFeed({
-      mode: 'auto', log: silentLogger,
-      mqtt: () => new ChangeFeed({
-        mqttUrl: broker.url, username: creds.username, password: creds.password, group: 'AMRC-Service-Core', node: 'Config_DB',
-        apps: [u.app.clusterConfig], resyncIntervalMs: 0, resubscribeMs: 300, debounceMs: 0, log: silentLogger,
-      }),
-      notify: () => new NotifyFeed({
-        baseUrl: async () => t.core.endpoints.configdb, token: (b) => serviceToken(b, creds.username, creds.password),
-        apps: [u.app.clusterConfig], resyncIntervalMs: 0, log: silentLogger,
-      }),
+      mode: 'auto',
+      log: silentLogger,
+      mqtt: () =>
+        new ChangeFeed({
+          mqttUrl: broker.url,
+          username: creds.username,
+          password: creds.password,
+          group: 'AMRC-Service-Core',
+          node: 'Config_DB',
+          apps: [u.app.clusterConfig],
+          resyncIntervalMs: 0,
+          resubscribeMs: 300,
+          debounceMs: 0,
+          log: silentLogger,
+        }),
+      notify: () =>
+        new NotifyFeed({
+          baseUrl: async () => t.core.endpoints.configdb,
+          token: (b) => serviceToken(b, creds.username, creds.password),
+          apps: [u.app.clusterConfig],
+          resyncIntervalMs: 0,
+          log: silentLogger,
+        }),
     });
     const events: string[] = [];
     feed.on('source', (s) => events.push(`source ${s}`));
@@ -264,6 +320,8 @@ describe('the Cluster Manager with its MQTT subscription refused', function () {
   });
 
   it('CHANGE_FEED accepts only mqtt, notify or auto, and says so', () => {
-    expect(() => loadConfig({ env: { CHANGE_FEED: 'sparkplug' } })).to.throw(/changeFeed.*"mqtt", "notify", "auto".*CHANGE_FEED/);
+    expect(() => loadConfig({ env: { CHANGE_FEED: 'sparkplug' } })).to.throw(
+      /changeFeed.*"mqtt", "notify", "auto".*CHANGE_FEED/,
+    );
   });
 });

@@ -29,8 +29,12 @@ describe('commissioning steps against the embedded core', function () {
   let status: StatusStore;
   let c: Commissioner;
 
-  const adminPut = (app: string, obj: string, body: unknown) => fetch(`${t.core.endpoints.configdb}/v2/app/${app}/object/${obj}`, {
-    method: 'PUT', headers: { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const adminPut = (app: string, obj: string, body: unknown) =>
+    fetch(`${t.core.endpoints.configdb}/v2/app/${app}/object/${obj}`, {
+      method: 'PUT',
+      headers: { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
   const newCluster = async (spec: unknown) => {
     const uuid = t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
     expect((await adminPut(u.app.clusterConfig, uuid, spec)).status).to.equal(201);
@@ -46,13 +50,26 @@ describe('commissioning steps against the embedded core', function () {
     const auth = new AuthClient(http, () => dir.serviceUrl(u.service.auth));
     status = new StatusStore(cdb, u.app.setupStatus);
     c = new Commissioner({
-      cdb, auth, gitBase: () => dir.serviceUrl(u.service.git), uuids: u, organisation: 'AMRC', realm: config.factoryplus.realm,
-      status, log: silentLogger,
-      repos: new RepoPool({ storeRoot: tempDir('co-'), gitBase: () => dir.serviceUrl(u.service.git), token: (o) => http.token(o), author: { name: 'Edge deployment operator', email: 'cm@test' } }),
+      cdb,
+      auth,
+      gitBase: () => dir.serviceUrl(u.service.git),
+      uuids: u,
+      organisation: 'AMRC',
+      realm: config.factoryplus.realm,
+      status,
+      log: silentLogger,
+      repos: new RepoPool({
+        storeRoot: tempDir('co-'),
+        gitBase: () => dir.serviceUrl(u.service.git),
+        token: (o) => http.token(o),
+        author: { name: 'Edge deployment operator', email: 'cm@test' },
+      }),
       templates: new TemplateCache(cdb, u),
     });
   });
-  after(async () => { await t.stop(); });
+  after(async () => {
+    await t.stop();
+  });
 
   it('commissions a cluster: address, accounts, repo, ready', async () => {
     const uuid = await newCluster({ name: 'Building_1', namespace: 'fplus-edge' });
@@ -74,7 +91,10 @@ describe('commissioning steps against the embedded core', function () {
     const dir = await clone(uuid);
     expect(readFileSync(join(dir, 'README.md'), 'utf8')).to.match(/Edge Deployment Operator/);
     for (const f of ['edge-cluster.yaml', 'flux-system.yaml', 'helm-charts.yaml', 'self-link.yaml']) {
-      const docs = parseAllDocuments(readFileSync(join(dir, 'edo/cluster', f), 'utf8')) as unknown as Array<{ errors: unknown[]; toJS(): any }>;
+      const docs = parseAllDocuments(readFileSync(join(dir, 'edo/cluster', f), 'utf8')) as unknown as Array<{
+        errors: unknown[];
+        toJS(): any;
+      }>;
       for (const d of docs) {
         expect(d.errors).to.deep.equal([]);
         expect(d.toJS().metadata.namespace).to.equal('fplus-edge');

@@ -24,13 +24,19 @@ describe('conditions, names and redeploys', function () {
   let s: ApiStack;
   let git: TcpProxy;
 
-  const cdb = (method: string, path: string, body?: unknown) => fetch(`${s.t.core.endpoints.configdb}${path}`, {
-    method, headers: { Authorization: s.admin, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-  const api = (method: string, path: string) => fetch(`${s.url}${path}`, { method, headers: { Authorization: s.admin } });
+  const cdb = (method: string, path: string, body?: unknown) =>
+    fetch(`${s.t.core.endpoints.configdb}${path}`, {
+      method,
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  const api = (method: string, path: string) =>
+    fetch(`${s.url}${path}`, { method, headers: { Authorization: s.admin } });
   const u = () => s.config.uuids;
   /** A cluster object and its configuration entry, without waiting for anything. */
   const create = async (spec: Record<string, unknown>): Promise<string> => {
-    const uuid = s.t.core.objects.create({ class: u().class.edgeCluster, owner: Local.account.admin }).registration.uuid;
+    const uuid = s.t.core.objects.create({ class: u().class.edgeCluster, owner: Local.account.admin }).registration
+      .uuid;
     const r = await cdb('PUT', `/v2/app/${u().app.clusterConfig}/object/${uuid}`, { namespace: 'fplus-edge', ...spec });
     expect(r.status).to.equal(201);
     return uuid;
@@ -57,11 +63,16 @@ describe('conditions, names and redeploys', function () {
   it('a Git server out of reach is Ready=False GitUnavailable on the repo step, with attempts and the next attempt; it clears when Git is back', async () => {
     git.set('refuse');
     const c = await create({ name: 'Git_Down' });
-    const failing = await waitFor(() => {
-      const st = status(c);
-      const repo = getCondition(st, 'Repo');
-      return repo && (repo.attempts ?? 0) >= 2 ? st : undefined;
-    }, 20_000, undefined, 'two failed attempts recorded');
+    const failing = await waitFor(
+      () => {
+        const st = status(c);
+        const repo = getCondition(st, 'Repo');
+        return repo && (repo.attempts ?? 0) >= 2 ? st : undefined;
+      },
+      20_000,
+      undefined,
+      'two failed attempts recorded',
+    );
     const ready = getCondition(failing!, 'Ready')!;
     expect(ready).to.include({ status: 'False', reason: 'GitUnavailable' });
     expect(ready.message).to.be.a('string').and.not.equal('');
@@ -70,23 +81,39 @@ describe('conditions, names and redeploys', function () {
     expect(Date.parse(repo.nextAttempt!)).to.be.greaterThan(Date.parse(repo.lastAttempt!));
     expect(failing!.phase).to.equal('repo');
     const before = repo.attempts!;
-    await waitFor(() => (getCondition(status(c), 'Repo')?.attempts ?? 0) > before, 10_000, undefined, 'attempts growing');
+    await waitFor(
+      () => (getCondition(status(c), 'Repo')?.attempts ?? 0) > before,
+      10_000,
+      undefined,
+      'attempts growing',
+    );
 
     // GET /v1/cluster says why.
-    const list = await (await api('GET', '/v1/cluster')).json() as Array<{ uuid: string; reason: string | null; message: string | null }>;
+    const list = (await (await api('GET', '/v1/cluster')).json()) as Array<{
+      uuid: string;
+      reason: string | null;
+      message: string | null;
+    }>;
     expect(list.find((x) => x.uuid === c)).to.include({ reason: 'GitUnavailable' });
 
     // The Sparkplug device says why too.
-    const dev = s.m.node as unknown as { model: { devices: Map<string, { metrics: { snapshot(): Map<string, unknown> } }> } };
+    const dev = s.m.node as unknown as {
+      model: { devices: Map<string, { metrics: { snapshot(): Map<string, unknown> } }> };
+    };
     const metrics = dev.model.devices.get(c)!.metrics.snapshot();
     expect(metrics.get('Failure_Reason')).to.equal('GitUnavailable');
     expect(metrics.get('Failure_Message')).to.be.a('string').and.not.equal('');
 
     git.set('pass');
-    const done = await waitFor(() => (status(c)?.ready ? status(c) : undefined), 20_000, undefined, 'ready once Git is back');
+    const done = await waitFor(
+      () => (status(c)?.ready ? status(c) : undefined),
+      20_000,
+      undefined,
+      'ready once Git is back',
+    );
     expect(getCondition(done, 'Repo'), 'the step condition is cleared').to.equal(undefined);
     expect(getCondition(done, 'Ready')).to.include({ status: 'True', reason: 'Commissioned' });
-    const after = await (await api('GET', '/v1/cluster')).json() as Array<{ uuid: string; reason: string | null }>;
+    const after = (await (await api('GET', '/v1/cluster')).json()) as Array<{ uuid: string; reason: string | null }>;
     expect(after.find((x) => x.uuid === c)).to.include({ reason: null });
   });
 
@@ -96,7 +123,12 @@ describe('conditions, names and redeploys', function () {
     // Names that differ only in case are one name.
     const names = Array.from({ length: 100 }, (_, i) => (i % 3 === 0 ? 'Line_7' : i % 3 === 1 ? 'line_7' : 'LINE_7'));
     const clusters = await Promise.all(names.map((name) => create({ name })));
-    await waitFor(() => clusters.every((c) => status(c)?.ready || status(c)?.phase === 'failed'), 60_000, undefined, 'every entry settled');
+    await waitFor(
+      () => clusters.every((c) => status(c)?.ready || status(c)?.phase === 'failed'),
+      60_000,
+      undefined,
+      'every entry settled',
+    );
     const ready = clusters.filter((c) => status(c)?.ready);
     const conflicted = clusters.filter((c) => getCondition(status(c), 'Ready')?.reason === 'NameConflict');
     expect(ready).to.have.length(1);
@@ -113,11 +145,18 @@ describe('conditions, names and redeploys', function () {
 
     // The holder goes: one of the waiting ones gets the name.
     expect((await cdb('DELETE', `/v2/app/${u().app.clusterConfig}/object/${ready[0]}`)).status).to.equal(204);
-    const next = await waitFor(() => conflicted.find((c) => status(c)?.ready), 30_000, undefined, 'a waiting cluster taking the name');
+    const next = await waitFor(
+      () => conflicted.find((c) => status(c)?.ready),
+      30_000,
+      undefined,
+      'a waiting cluster taking the name',
+    );
     await waitFor(() => !s.m.status.get(ready[0]), 20_000, undefined, 'the holder removed');
     expect(conflicted.filter((c) => status(c)?.ready)).to.deep.equal([next]);
     // Clean up the rest quickly: they made nothing, so removing them removes nothing.
-    await Promise.all(clusters.filter((c) => c !== ready[0]).map((c) => cdb('DELETE', `/v2/app/${u().app.clusterConfig}/object/${c}`)));
+    await Promise.all(
+      clusters.filter((c) => c !== ready[0]).map((c) => cdb('DELETE', `/v2/app/${u().app.clusterConfig}/object/${c}`)),
+    );
     await waitFor(() => clusters.every((c) => !s.m.status.get(c)), 60_000, undefined, 'all removed');
     expect(s.t.core.auth.findGrants({ permission: u().perm.gitPull }).length).to.equal(grantsBefore);
     expect(s.t.core.objects.members(u().class.edgeAccount).length).to.equal(objectsBefore);
@@ -126,11 +165,28 @@ describe('conditions, names and redeploys', function () {
   it('applies a values change while a rename stands refused, under the recorded name', async () => {
     const c = await create({ name: 'Keep_Name' });
     await waitFor(() => status(c)?.ready, 30_000, undefined, 'ready');
-    expect((await cdb('PUT', `/v2/app/${u().app.clusterConfig}/object/${c}`, { name: 'New_Name', namespace: 'fplus-edge', values: { tier: 'gold' } })).status).to.equal(204);
-    const st = await waitFor(() => {
-      const x = status(c);
-      return x?.ready && getCondition(x, 'NameChange') && (x.spec as { values?: { tier?: string } }).values?.tier === 'gold' ? x : undefined;
-    }, 30_000, undefined, 'values applied under the refused rename');
+    expect(
+      (
+        await cdb('PUT', `/v2/app/${u().app.clusterConfig}/object/${c}`, {
+          name: 'New_Name',
+          namespace: 'fplus-edge',
+          values: { tier: 'gold' },
+        })
+      ).status,
+    ).to.equal(204);
+    const st = await waitFor(
+      () => {
+        const x = status(c);
+        return x?.ready &&
+          getCondition(x, 'NameChange') &&
+          (x.spec as { values?: { tier?: string } }).values?.tier === 'gold'
+          ? x
+          : undefined;
+      },
+      30_000,
+      undefined,
+      'values applied under the refused rename',
+    );
     expect(getCondition(st!, 'NameChange')).to.include({ status: 'False', reason: 'NameChangeRefused' });
     expect(st!.spec!.name).to.equal('Keep_Name');
     const dir = await clone(c);
@@ -150,7 +206,7 @@ describe('conditions, names and redeploys', function () {
 
     const r = await api('POST', `/v1/cluster/${c}/redeploy`);
     expect(r.status).to.equal(200);
-    const { head } = await r.json() as { head: string };
+    const { head } = (await r.json()) as { head: string };
     expect(head).to.match(/^[0-9a-f]{40}$/);
     const after = await clone(c);
     const log = (await run('git', ['-C', after, 'log', '--format=%H %s'])).stdout;
@@ -160,12 +216,12 @@ describe('conditions, names and redeploys', function () {
     expect(status(c)?.repo?.head).to.equal(head);
 
     // Nothing to restore: the head stays.
-    const again = await (await api('POST', `/v1/cluster/${c}/redeploy`)).json() as { head: string };
+    const again = (await (await api('POST', `/v1/cluster/${c}/redeploy`)).json()) as { head: string };
     expect(again.head).to.equal(head);
 
     const fleet = await api('POST', '/v1/cluster/redeploy');
     expect(fleet.status).to.equal(202);
-    const { queued } = await fleet.json() as { queued: number };
+    const { queued } = (await fleet.json()) as { queued: number };
     expect(queued).to.equal(s.m.status.clusters().length);
     await s.m.controller.idle();
     expect(s.m.status.clusters().every((x) => status(x)?.ready || status(x)?.phase === 'failed')).to.equal(true);
@@ -175,7 +231,8 @@ describe('conditions, names and redeploys', function () {
     const c = await create({ name: 'Drift_Me' });
     await waitFor(() => status(c)?.ready, 30_000, undefined, 'ready');
     const recorded = status(c)!.repo!.head!;
-    const gitc = (dir: string, ...args: string[]) => run('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args]);
+    const gitc = (dir: string, ...args: string[]) =>
+      run('git', ['-C', dir, '-c', 'user.name=t', '-c', 'user.email=t@t', ...args]);
 
     // An ordinary push that deletes a managed file and adds a by-hand one.
     let dir = await clone(c);
@@ -193,7 +250,12 @@ describe('conditions, names and redeploys', function () {
     const head1 = (await run('git', ['-C', dir, 'rev-parse', 'HEAD'])).stdout.trim();
     expect(status(c)!.repo!.head, 'repo.head is the head last seen').to.equal(head1);
     expect(getCondition(status(c), 'RepoHistory')).to.equal(undefined);
-    expect((await run('git', ['-C', dir, 'merge-base', '--is-ancestor', recorded, head1]).then(() => true, () => false))).to.equal(true);
+    expect(
+      await run('git', ['-C', dir, 'merge-base', '--is-ancestor', recorded, head1]).then(
+        () => true,
+        () => false,
+      ),
+    ).to.equal(true);
 
     // A force-push of unrelated history.
     const other = join(dir, '..', 'rewrite');
@@ -201,7 +263,14 @@ describe('conditions, names and redeploys', function () {
     writeFileSync(join(other, 'by-hand.txt'), 'rewritten\n');
     await gitc(other, 'add', '-A');
     await gitc(other, 'commit', '-qm', 'rewrite');
-    await gitc(other, 'push', '-q', '--force', repoUrl(s.t.core.endpoints.git, c, s.t.core.credentials.admin), 'HEAD:main');
+    await gitc(
+      other,
+      'push',
+      '-q',
+      '--force',
+      repoUrl(s.t.core.endpoints.git, c, s.t.core.credentials.admin),
+      'HEAD:main',
+    );
     const forced = (await run('git', ['-C', other, 'rev-parse', 'HEAD'])).stdout.trim();
     await s.m.controller.checkDrift();
     await s.m.controller.idle();
@@ -220,14 +289,19 @@ describe('conditions, names and redeploys', function () {
 
   it('a ServiceConfig the service cannot use is InvalidServiceConfig on every cluster, and they recover when it is fixed', async () => {
     const scPath = `/v2/app/${u().app.serviceConfig}/object/${u().service.clusterManager}`;
-    const good = await (await cdb('GET', scPath)).json() as Record<string, unknown>;
+    const good = (await (await cdb('GET', scPath)).json()) as Record<string, unknown>;
     const c = await create({ name: 'Sc_Victim' });
     await waitFor(() => status(c)?.ready, 30_000, undefined, 'ready');
     const bad = { ...good, group: { ...(good.group as object), flux: { uuid: 'not-a-uuid' } } };
     // The app's schema may refuse it; the store then holds it as an operator's direct write would.
     s.t.core.store.put(u().app.serviceConfig, u().service.clusterManager, bad as never);
     await s.m.controller.resync('test');
-    const st = await waitFor(() => (getCondition(status(c), 'Ready')?.reason === 'InvalidServiceConfig' ? status(c) : undefined), 20_000, undefined, 'InvalidServiceConfig');
+    const st = await waitFor(
+      () => (getCondition(status(c), 'Ready')?.reason === 'InvalidServiceConfig' ? status(c) : undefined),
+      20_000,
+      undefined,
+      'InvalidServiceConfig',
+    );
     expect(getCondition(st!, 'Ready')!.message).to.include('group.flux.uuid');
     s.t.core.store.put(u().app.serviceConfig, u().service.clusterManager, good as never);
     await s.m.controller.resync('test');

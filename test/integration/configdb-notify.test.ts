@@ -28,20 +28,23 @@ const T = (type: string): string => `spBv1.0/${GROUP}/${type}/${NODE}`;
 const APP_A = 'bdb13634-0b3d-4e38-a065-9d88c12ee78d';
 const APP_B = '8e32801b-f35a-4cbf-a5c3-2af64d3debd7';
 
-
-
 function metric(m: Received, name: string): SparkplugMetric | undefined {
   return m.payload?.metrics?.find((x) => x.name === name);
 }
 
 function rebirthCommand(value: boolean): Buffer {
-  return Buffer.from(encodePayload({
-    timestamp: Date.now(),
-    metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value, timestamp: Date.now() }],
-  }));
+  return Buffer.from(
+    encodePayload({
+      timestamp: Date.now(),
+      metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value, timestamp: Date.now() }],
+    }),
+  );
 }
 
-const isType = (type: string) => (m: Received): boolean => m.topic === T(type);
+const isType =
+  (type: string) =>
+  (m: Received): boolean =>
+    m.topic === T(type);
 
 describe('ConfigDB Sparkplug node', () => {
   let broker: EmbeddedBroker;
@@ -68,10 +71,18 @@ describe('ConfigDB Sparkplug node', () => {
 
   /** Index of the first message after those already received. */
   const mark = (): number => sub.messages.length;
-  const after = (from: number, pred: (m: Received) => boolean) => (m: Received, i: number): boolean => i >= from && pred(m);
+  const after =
+    (from: number, pred: (m: Received) => boolean) =>
+    (m: Received, i: number): boolean =>
+      i >= from && pred(m);
 
   beforeEach(async () => {
-    broker = await startBroker({ host: '127.0.0.1', port: 0, authenticate: (u, p) => USERS.get(u) === p, log: silentLogger });
+    broker = await startBroker({
+      host: '127.0.0.1',
+      port: 0,
+      authenticate: (u, p) => USERS.get(u) === p,
+      log: silentLogger,
+    });
     sub = await subscribe(broker.url, WATCHER, `spBv1.0/${GROUP}/+/${NODE}`);
     changes = new ChangeEmitter();
   });
@@ -110,7 +121,10 @@ describe('ConfigDB Sparkplug node', () => {
     // A consumer using the independent decoder reads the same certificate.
     const theirs = spPayload.get('spBv1.0')!.decodePayload(birth.raw);
     expect(theirs.uuid).to.equal(FACTORYPLUS_PAYLOAD_UUID);
-    expect(theirs.metrics!.find((m) => m.name === 'Service_UUID')).to.include({ type: 'UUID', value: CONFIGDB_SERVICE_UUID });
+    expect(theirs.metrics!.find((m) => m.name === 'Service_UUID')).to.include({
+      type: 'UUID',
+      value: CONFIGDB_SERVICE_UUID,
+    });
   });
 
   it('publishes one NDATA Last_Changed/Application per change, seq continuing from the birth', async () => {
@@ -187,9 +201,15 @@ describe('ConfigDB Sparkplug node', () => {
       await cmd.publishAsync(T('NCMD'), Buffer.from([0x12, 0x05, 0x0a, 0x01]), { qos: 1 });
       await cmd.publishAsync(T('NCMD'), Buffer.alloc(0), { qos: 1 });
       // A rebirth request of the wrong type is ignored too.
-      await cmd.publishAsync(T('NCMD'), Buffer.from(encodePayload({
-        metrics: [{ name: 'Node Control/Rebirth', type: 'String', value: 'true' }],
-      })), { qos: 1 });
+      await cmd.publishAsync(
+        T('NCMD'),
+        Buffer.from(
+          encodePayload({
+            metrics: [{ name: 'Node Control/Rebirth', type: 'String', value: 'true' }],
+          }),
+        ),
+        { qos: 1 },
+      );
       // The node still answers commands: handled in order, after all of the above.
       await cmd.publishAsync(T('NCMD'), rebirthCommand(true), { qos: 1 });
       const rebirth = await sub.waitFor(after(from, isType('NBIRTH')));

@@ -16,16 +16,26 @@ describe('the manager killed with SIGKILL while commissioning', function () {
   let m: ManagerProcess | undefined;
   const dataDir = tempDir('cm-crash-');
 
-  before(async () => { t = await startTestCore(); });
-  after(async () => { await m?.kill(); await t.stop(); });
-
-  const statuses = () => t.core.store.list(u.app.setupStatus)
-    .map((id) => [id, t.core.store.get(u.app.setupStatus, id)?.json as Record<string, any>] as const);
-  const readyCount = () => statuses().filter(([, s]) => s?.ready === true).length;
-  const start = () => startManagerProcess({
-    directoryUrl: t.core.endpoints.directory, ...t.core.credentials.clusterManager, dataDir,
-    env: { RESYNC_SECONDS: '600' },
+  before(async () => {
+    t = await startTestCore();
   });
+  after(async () => {
+    await m?.kill();
+    await t.stop();
+  });
+
+  const statuses = () =>
+    t.core.store
+      .list(u.app.setupStatus)
+      .map((id) => [id, t.core.store.get(u.app.setupStatus, id)?.json as Record<string, any>] as const);
+  const readyCount = () => statuses().filter(([, s]) => s?.ready === true).length;
+  const start = () =>
+    startManagerProcess({
+      directoryUrl: t.core.endpoints.directory,
+      ...t.core.credentials.clusterManager,
+      dataDir,
+      env: { RESYNC_SECONDS: '600' },
+    });
 
   it(`brings all ${N} clusters to ready with one account per role and one commit per repo`, async () => {
     m = await start();
@@ -34,13 +44,16 @@ describe('the manager killed with SIGKILL while commissioning', function () {
       const uuid = t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
       clusters.push(uuid);
     }
-    await Promise.all(clusters.map(async (uuid, i) => {
-      const r = await fetch(`${t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${uuid}`, {
-        method: 'PUT', headers: { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' },
-        body: JSON.stringify({ name: `Crash_${i}`, namespace: 'fplus-edge' }),
-      });
-      expect(r.status).to.equal(201);
-    }));
+    await Promise.all(
+      clusters.map(async (uuid, i) => {
+        const r = await fetch(`${t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${uuid}`, {
+          method: 'PUT',
+          headers: { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' },
+          body: JSON.stringify({ name: `Crash_${i}`, namespace: 'fplus-edge' }),
+        });
+        expect(r.status).to.equal(201);
+      }),
+    );
 
     // Two kills at different depths of the work: early, and with part of the clusters ready.
     const killedAt: number[] = [];
@@ -50,7 +63,10 @@ describe('the manager killed with SIGKILL while commissioning', function () {
       killedAt.push(readyCount());
       m = await start();
     }
-    expect(killedAt.every((n) => n < N), `ready counts when killed: ${killedAt}`).to.equal(true);
+    expect(
+      killedAt.every((n) => n < N),
+      `ready counts when killed: ${killedAt}`,
+    ).to.equal(true);
 
     await waitFor(() => readyCount() === N, 120_000, m, 'every cluster ready');
     const all = statuses();

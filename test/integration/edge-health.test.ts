@@ -23,16 +23,54 @@ import { waitFor } from '../helpers/processes.js';
 
 const tahu = spPayload.get('spBv1.0')!;
 
-interface Cond { type: string; status: string; reason: string; message: string; lastTransitionTime: string }
-interface Edge { reported: boolean; hosts: number; readyHosts: number; kubernetesVersions: string[]; sealingCertificate?: { fingerprint: string; notAfter: string } | null; lastChange?: string | null }
-interface StatusBody { phase: string; conditions: Cond[]; edge?: Edge }
+interface Cond {
+  type: string;
+  status: string;
+  reason: string;
+  message: string;
+  lastTransitionTime: string;
+}
+interface Edge {
+  reported: boolean;
+  hosts: number;
+  readyHosts: number;
+  kubernetesVersions: string[];
+  sealingCertificate?: { fingerprint: string; notAfter: string } | null;
+  lastChange?: string | null;
+}
+interface StatusBody {
+  phase: string;
+  conditions: Cond[];
+  edge?: Edge;
+}
 
 /** Nodes as acs-edge-sync lib/nodes.js reports them. */
 const HOSTS = [
-  { hostname: 'edge-cp-1', arch: 'amd64', k8s_version: 'v1.31.4+k3s1', control_plane: true, os_version: 'Ubuntu 24.04.1 LTS', ready: true },
-  { hostname: 'edge-w-1', arch: 'arm64', k8s_version: 'v1.30.6+k3s1', control_plane: false, os_version: 'Ubuntu 22.04.5 LTS', ready: true, specialised: 'gpu' },
+  {
+    hostname: 'edge-cp-1',
+    arch: 'amd64',
+    k8s_version: 'v1.31.4+k3s1',
+    control_plane: true,
+    os_version: 'Ubuntu 24.04.1 LTS',
+    ready: true,
+  },
+  {
+    hostname: 'edge-w-1',
+    arch: 'arm64',
+    k8s_version: 'v1.30.6+k3s1',
+    control_plane: false,
+    os_version: 'Ubuntu 22.04.5 LTS',
+    ready: true,
+    specialised: 'gpu',
+  },
   // A node whose kubelet has not posted a Ready condition: Edge Sync's `ready` is undefined, so absent from the JSON.
-  { hostname: 'edge-w-2', arch: 'arm64', k8s_version: 'v1.31.4+k3s1', control_plane: false, os_version: 'Ubuntu 22.04.5 LTS' },
+  {
+    hostname: 'edge-w-2',
+    arch: 'arm64',
+    k8s_version: 'v1.31.4+k3s1',
+    control_plane: false,
+    os_version: 'Ubuntu 22.04.5 LTS',
+  },
 ];
 
 /** A Long (sparkplug-payload's 64-bit integers), number or bigint as a bigint. */
@@ -51,22 +89,34 @@ describe('Edge health from the Edge cluster status entry', function () {
   let edgeUrl: string;
   /** The manager's log lines. */
   const logged: Array<{ msg: string; cluster?: string; name?: string; reason?: string; was?: string }> = [];
-  const sink = new Writable({ write(chunk, _enc, done) { for (const l of String(chunk).split('\n')) if (l) logged.push(JSON.parse(l)); done(); } });
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      for (const l of String(chunk).split('\n')) if (l) logged.push(JSON.parse(l));
+      done();
+    },
+  });
   const edgeLines = () => logged.filter((l) => l.cluster === C && l.msg.startsWith('Edge cluster'));
 
-  const edgeSync = (method: 'PUT' | 'PATCH' | 'DELETE', body?: unknown) => fetch(edgeUrl, {
-    method, headers: { Authorization: s.admin, 'Content-Type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const edgeSync = (method: 'PUT' | 'PATCH' | 'DELETE', body?: unknown) =>
+    fetch(edgeUrl, {
+      method,
+      headers: {
+        Authorization: s.admin,
+        'Content-Type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json',
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
   const status = async (): Promise<StatusBody> => {
     const r = await fetch(`${s.url}/v1/cluster/${C}/status`, { headers: { Authorization: s.admin } });
     expect(r.status).to.equal(200);
-    return await r.json() as StatusBody;
+    return (await r.json()) as StatusBody;
   };
   const edgeCond = (st: StatusBody) => st.conditions.find((c) => c.type === 'EdgeReporting');
   /** The setup status entry in the Config Store: its ETag moves on every write. */
   const storedEtag = async (): Promise<string | null> => {
-    const r = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.setupStatus}/object/${C}`, { headers: { Authorization: s.admin } });
+    const r = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.setupStatus}/object/${C}`, {
+      headers: { Authorization: s.admin },
+    });
     expect(r.status).to.equal(200);
     return r.headers.get('etag');
   };
@@ -82,10 +132,12 @@ describe('Edge health from the Edge cluster status entry', function () {
       if (parts[2] === 'DBIRTH') {
         names.clear();
         for (const k of Object.keys(held)) delete held[k];
-        for (const x of p.metrics ?? []) if (x.alias !== undefined && x.alias !== null) names.set(String(big(x.alias)), x.name!);
+        for (const x of p.metrics ?? [])
+          if (x.alias !== undefined && x.alias !== null) names.set(String(big(x.alias)), x.name!);
       }
       if (parts[2] !== 'DBIRTH' && parts[2] !== 'DDATA') continue;
-      for (const x of p.metrics ?? []) held[x.name ?? names.get(String(big(x.alias)))!] = x.type === 'UInt64' ? big(x.value) : x.value;
+      for (const x of p.metrics ?? [])
+        held[x.name ?? names.get(String(big(x.alias)))!] = x.type === 'UInt64' ? big(x.value) : x.value;
     }
     return held;
   };
@@ -104,7 +156,12 @@ describe('Edge health from the Edge cluster status entry', function () {
   });
 
   it('a ready cluster whose edge has not reported has EdgeReporting False (NotReported) and an empty summary', async () => {
-    await waitFor(async () => edgeCond(await status())?.reason === 'NotReported', 5000, undefined, 'EdgeReporting NotReported');
+    await waitFor(
+      async () => edgeCond(await status())?.reason === 'NotReported',
+      5000,
+      undefined,
+      'EdgeReporting NotReported',
+    );
     const st = await status();
     expect(edgeCond(st)).to.include({ status: 'False', reason: 'NotReported' });
     expect(edgeCond(st)!.message).to.match(/bootstrap script has not been fetched/);
@@ -125,24 +182,43 @@ describe('Edge health from the Edge cluster status entry', function () {
     expect(edgeCond(st)).to.include({ status: 'True', reason: 'Reporting', message: '2 of 3 hosts ready' });
     const x509 = new X509Certificate(cert);
     expect(st.edge).to.deep.equal({
-      reported: true, hosts: 3, readyHosts: 2, kubernetesVersions: ['v1.30.6+k3s1', 'v1.31.4+k3s1'],
-      sealingCertificate: { fingerprint: x509.fingerprint256.replaceAll(':', '').toLowerCase(), notAfter: new Date(x509.validTo).toISOString() },
+      reported: true,
+      hosts: 3,
+      readyHosts: 2,
+      kubernetesVersions: ['v1.30.6+k3s1', 'v1.31.4+k3s1'],
+      sealingCertificate: {
+        fingerprint: x509.fingerprint256.replaceAll(':', '').toLowerCase(),
+        notAfter: new Date(x509.validTo).toISOString(),
+      },
       lastChange: st.edge!.lastChange,
     });
     expect(Date.parse(st.edge!.lastChange!)).to.be.within(started - 1000, Date.now());
     console.log(`      EdgeReporting True ${took} ms after the hosts were written`);
 
     // One log line for the change, naming the cluster; none for its first NotReported.
-    expect(edgeLines().map((l) => [l.name, l.was, l.reason, l.msg])).to.deep.equal([['edge_health', 'NotReported', 'Reporting', 'Edge cluster: 2 of 3 hosts ready']]);
+    expect(edgeLines().map((l) => [l.name, l.was, l.reason, l.msg])).to.deep.equal([
+      ['edge_health', 'NotReported', 'Reporting', 'Edge cluster: 2 of 3 hosts ready'],
+    ]);
 
-    const list = await (await fetch(`${s.url}/v1/cluster`, { headers: { Authorization: s.admin } })).json() as Array<{ uuid: string; edge: Edge | null }>;
+    const list = (await (await fetch(`${s.url}/v1/cluster`, { headers: { Authorization: s.admin } })).json()) as Array<{
+      uuid: string;
+      edge: Edge | null;
+    }>;
     expect(list.find((c) => c.uuid === C)!.edge).to.deep.equal(st.edge);
   });
 
   it('the Sparkplug device shows what the edge reported', async () => {
-    await waitFor(() => device()['Edge/Reported'] === true && device()['Edge/Ready_Hosts'] === 2n, 5000, undefined, 'device shows the edge');
+    await waitFor(
+      () => device()['Edge/Reported'] === true && device()['Edge/Ready_Hosts'] === 2n,
+      5000,
+      undefined,
+      'device shows the edge',
+    );
     expect(device()).to.include({
-      'Edge/Reported': true, 'Edge/Hosts': 3n, 'Edge/Ready_Hosts': 2n, 'Edge/Kubernetes_Versions': 'v1.30.6+k3s1, v1.31.4+k3s1',
+      'Edge/Reported': true,
+      'Edge/Hosts': 3n,
+      'Edge/Ready_Hosts': 2n,
+      'Edge/Kubernetes_Versions': 'v1.30.6+k3s1, v1.31.4+k3s1',
     });
     const conds = JSON.parse(device().Conditions as string) as Cond[];
     expect(conds.find((c) => c.type === 'EdgeReporting')).to.include({ status: 'True', reason: 'Reporting' });
@@ -151,11 +227,15 @@ describe('Edge health from the Edge cluster status entry', function () {
   it('a rewrite that changes nothing the summary shows writes nothing to the setup status', async () => {
     const etag = await storedEtag();
     let changes = 0;
-    const off = s.m.status.onChange((cluster) => { if (cluster === C) changes++; });
+    const off = s.m.status.onChange((cluster) => {
+      if (cluster === C) changes++;
+    });
     try {
       // A node's OS upgraded: the entry changes, the notification comes, the summary does not change.
       const reads = s.m.edge.stats.reads;
-      expect((await edgeSync('PATCH', { hosts: HOSTS.map((h) => ({ ...h, os_version: 'Ubuntu 24.04.2 LTS' })) })).status).to.equal(204);
+      expect(
+        (await edgeSync('PATCH', { hosts: HOSTS.map((h) => ({ ...h, os_version: 'Ubuntu 24.04.2 LTS' })) })).status,
+      ).to.equal(204);
       await waitFor(() => s.m.edge.stats.reads > reads, 5000, undefined, 'the entries read again');
       // The same hosts written again, and the read every resync makes.
       expect((await edgeSync('PATCH', { hosts: HOSTS })).status).to.equal(204);

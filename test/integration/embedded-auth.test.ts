@@ -40,11 +40,31 @@ interface Answer {
 
 /** Every fixture UUID, fresh per run. */
 const U = {
-  root: newUuid(), alice: newUuid(), bob: newUuid(), carol: newUuid(), dave: newUuid(), erin: newUuid(), frank: newUuid(),
-  role: newUuid(), superRole: newUuid(),
-  permission: newUuid(), group: newUuid(), p1: newUuid(), p2: newUuid(), p3: newUuid(), p4: newUuid(), p5: newUuid(),
-  p6: newUuid(), p7: newUuid(),
-  clusters: newUuid(), c1: newUuid(), c2: newUuid(), t1: newUuid(), t2: newUuid(), t3: newUuid(), owned: newUuid(),
+  root: newUuid(),
+  alice: newUuid(),
+  bob: newUuid(),
+  carol: newUuid(),
+  dave: newUuid(),
+  erin: newUuid(),
+  frank: newUuid(),
+  role: newUuid(),
+  superRole: newUuid(),
+  permission: newUuid(),
+  group: newUuid(),
+  p1: newUuid(),
+  p2: newUuid(),
+  p3: newUuid(),
+  p4: newUuid(),
+  p5: newUuid(),
+  p6: newUuid(),
+  p7: newUuid(),
+  clusters: newUuid(),
+  c1: newUuid(),
+  c2: newUuid(),
+  t1: newUuid(),
+  t2: newUuid(),
+  t3: newUuid(),
+  owned: newUuid(),
 };
 const USERS = ['root', 'alice', 'bob', 'carol', 'dave', 'erin', 'frank'] as const;
 
@@ -115,7 +135,8 @@ describe('embedded Auth over HTTP', () => {
   async function call(method: string, path: string, o: Opts = {}): Promise<Answer> {
     const headers: Record<string, string> = {};
     if (o.token) headers.authorization = `Bearer ${o.token}`;
-    else if (o.user) headers.authorization = `Basic ${Buffer.from(`${o.user}:${o.password ?? `${o.user.split('@')[0]}-pw`}`).toString('base64')}`;
+    else if (o.user)
+      headers.authorization = `Basic ${Buffer.from(`${o.user}:${o.password ?? `${o.user.split('@')[0]}-pw`}`).toString('base64')}`;
     let body: string | undefined;
     if (o.raw !== undefined) body = o.raw;
     else if (o.body !== undefined) body = JSON.stringify(o.body);
@@ -132,7 +153,8 @@ describe('embedded Auth over HTTP', () => {
     put: (path: string, body?: unknown) => call('PUT', path, { user, body }),
     del: (path: string) => call('DELETE', path, { user }),
   });
-  const set = (acl: unknown) => new Set((acl as Array<{ permission: string; target: string }>).map((e) => `${e.permission} ${e.target}`));
+  const set = (acl: unknown) =>
+    new Set((acl as Array<{ permission: string; target: string }>).map((e) => `${e.permission} ${e.target}`));
   const grantCount = () => core.auth.findGrants({}).length;
 
   before(async () => {
@@ -191,15 +213,20 @@ describe('embedded Auth over HTTP', () => {
     it('expands direct, wildcard, class, group, plural, Self and Mine grants', async () => {
       const r = await as('root').get(`/v2/acl/${U.alice}`);
       expect(r.status).to.equal(200);
-      expect(set(r.body)).to.deep.equal(new Set([
-        `${U.p1} ${U.t1}`,
-        `${U.p3} ${WILDCARD}`,
-        `${U.p4} ${U.t2}`,
-        `${U.p1} ${U.t3}`, `${U.p2} ${U.t3}`,
-        `${U.p5} ${U.c1}`, `${U.p5} ${U.c2}`, `${U.p5} ${U.owned}`,
-        `${U.p6} ${U.alice}`,
-        `${U.p7} ${U.owned}`,
-      ]));
+      expect(set(r.body)).to.deep.equal(
+        new Set([
+          `${U.p1} ${U.t1}`,
+          `${U.p3} ${WILDCARD}`,
+          `${U.p4} ${U.t2}`,
+          `${U.p1} ${U.t3}`,
+          `${U.p2} ${U.t3}`,
+          `${U.p5} ${U.c1}`,
+          `${U.p5} ${U.c2}`,
+          `${U.p5} ${U.owned}`,
+          `${U.p6} ${U.alice}`,
+          `${U.p7} ${U.owned}`,
+        ]),
+      );
     });
 
     it('does not list what was not granted', async () => {
@@ -275,10 +302,14 @@ describe('embedded Auth over HTTP', () => {
       const byUuid = await as('carol').get(`/authz/acl?principal=${U.alice}&permission=${U.p1}&by-uuid=true`);
       expect(byUuid.status).to.equal(200);
       expect(set(byUuid.body)).to.deep.equal(new Set([`${U.p1} ${U.t1}`, `${U.p1} ${U.t3}`]));
-      const byName = await as('carol').get(`/authz/acl?principal=${encodeURIComponent(`alice@${REALM}`)}&permission=${U.p1}&by-uuid=false`);
+      const byName = await as('carol').get(
+        `/authz/acl?principal=${encodeURIComponent(`alice@${REALM}`)}&permission=${U.p1}&by-uuid=false`,
+      );
       expect(set(byName.body)).to.deep.equal(new Set([`${U.p1} ${U.t1}`, `${U.p1} ${U.t3}`]));
       expect((await as('carol').get(`/authz/acl?principal=${U.alice}&by-uuid=maybe`)).status).to.equal(400);
-      expect((await as('carol').get(`/authz/acl?principal=${U.alice}&permission=nope&by-uuid=true`)).status).to.equal(410);
+      expect((await as('carol').get(`/authz/acl?principal=${U.alice}&permission=nope&by-uuid=true`)).status).to.equal(
+        410,
+      );
     });
   });
 
@@ -313,7 +344,11 @@ describe('embedded Auth over HTTP', () => {
       const bad = await call('POST', '/v2/grant', { user: 'root', raw: '{"principal": ' });
       expect(bad.status).to.equal(400);
       expect(bad.body).to.have.property('error', 'Bad Request');
-      const wrongType = await call('POST', '/v2/grant', { user: 'root', raw: JSON.stringify(spec()), type: 'text/plain' });
+      const wrongType = await call('POST', '/v2/grant', {
+        user: 'root',
+        raw: JSON.stringify(spec()),
+        type: 'text/plain',
+      });
       expect(wrongType.status).to.equal(415);
       expect(wrongType.body).to.have.property('error', 'Unsupported Media Type');
       const badUuid = await call('PUT', '/v2/grant/not-a-uuid', { user: 'root', body: spec() });
@@ -330,8 +365,9 @@ describe('embedded Auth over HTTP', () => {
       const found = await as('frank').post('/v2/grant/find', { principal: U.bob });
       expect(found.status).to.equal(200);
       expect(found.body).to.deep.equal([]);
-      expect((await as('root').post('/v2/grant/find', { principal: U.bob })).body)
-        .to.deep.equal(core.auth.findGrants({ principal: U.bob }).map((g) => g.uuid));
+      expect((await as('root').post('/v2/grant/find', { principal: U.bob })).body).to.deep.equal(
+        core.auth.findGrants({ principal: U.bob }).map((g) => g.uuid),
+      );
       // ...while the grant itself, found by its UUID, is his to read and delete (permission p1).
       const p1 = core.auth.findGrants({ permission: U.p1 })[0]!;
       expect((await as('frank').get(`/v2/grant/${p1.uuid}`)).status).to.equal(200);
@@ -341,11 +377,23 @@ describe('embedded Auth over HTTP', () => {
     });
 
     it('replaces and deletes a grant with Manage ACL on its permission', async () => {
-      const { uuid } = (await as('root').post('/v2/grant', { principal: U.carol, permission: U.p1, target: U.t2, plural: false })).body as { uuid: string };
+      const { uuid } = (
+        await as('root').post('/v2/grant', { principal: U.carol, permission: U.p1, target: U.t2, plural: false })
+      ).body as { uuid: string };
       // frank manages p1 but not p2: moving the grant to p2 is refused
-      const toP2 = await as('frank').put(`/v2/grant/${uuid}`, { principal: U.carol, permission: U.p2, target: U.t2, plural: false });
+      const toP2 = await as('frank').put(`/v2/grant/${uuid}`, {
+        principal: U.carol,
+        permission: U.p2,
+        target: U.t2,
+        plural: false,
+      });
       expect(toP2.status).to.equal(403);
-      const put = await as('frank').put(`/v2/grant/${uuid}`, { principal: U.carol, permission: U.p1, target: U.t3, plural: false });
+      const put = await as('frank').put(`/v2/grant/${uuid}`, {
+        principal: U.carol,
+        permission: U.p1,
+        target: U.t3,
+        plural: false,
+      });
       expect(put.status).to.equal(204);
       expect(core.auth.getGrant(uuid)).to.include({ target: U.t3 });
       expect((await as('bob').del(`/v2/grant/${uuid}`)).status).to.equal(403);
@@ -402,7 +450,12 @@ describe('embedded Auth over HTTP', () => {
       const names = await as('root').get('/v2/identity/kerberos');
       expect(names.status).to.equal(200);
       expect(names.body).to.be.an('array').that.includes(`alice@${REALM}`).and.includes(`root@${REALM}`);
-      expect(names.body).to.deep.equal(core.auth.principalsWithIdentity().map((u) => core.auth.principal(u)!.upn).sort());
+      expect(names.body).to.deep.equal(
+        core.auth
+          .principalsWithIdentity()
+          .map((u) => core.auth.principal(u)!.upn)
+          .sort(),
+      );
       // frank may manage bob's identity only: he sees bob's name, if bob has one, and nobody else's.
       const franks = (await as('frank').get('/v2/identity/kerberos')).body as string[];
       expect(franks.every((n) => n === core.auth.principal(U.bob)!.upn)).to.equal(true);
@@ -459,8 +512,13 @@ describe('embedded Auth over HTTP', () => {
       expect(r.status).to.equal(204);
       expect(core.auth.principal(svc)!.upn).to.equal(`sv1test@${REALM}`);
       expect(core.auth.findGrants({ principal: svc, permission: ManageKrb })).to.have.length(1);
-      expect(core.auth.findGrants({ principal: svc, permission: ManageKrb })[0]).to.include({ target: WILDCARD, plural: false });
-      expect(core.auth.findGrants({ principal: svc, permission: perm, plural: true })[0]).to.include({ target: U.clusters });
+      expect(core.auth.findGrants({ principal: svc, permission: ManageKrb })[0]).to.include({
+        target: WILDCARD,
+        plural: false,
+      });
+      expect(core.auth.findGrants({ principal: svc, permission: perm, plural: true })[0]).to.include({
+        target: U.clusters,
+      });
       // loading again changes nothing
       const n = grantCount();
       expect((await as('root').post('/load', dump())).status).to.equal(204);
@@ -470,10 +528,13 @@ describe('embedded Auth over HTTP', () => {
     it('refuses invalid dumps with 422 and conflicting ones with 409, loading nothing', async () => {
       const n = grantCount();
       expect((await as('root').post('/load', { ...dump(), version: 1 })).status).to.equal(422);
-      expect((await as('root').post('/load', { ...dump(), grants: { [svc]: { [perm]: { [U.t2]: 'sometimes' } } } })).status).to.equal(422);
+      expect(
+        (await as('root').post('/load', { ...dump(), grants: { [svc]: { [perm]: { [U.t2]: 'sometimes' } } } })).status,
+      ).to.equal(422);
       const other = newUuid();
       const conflict = await as('root').post('/load', {
-        service: AUTH_SERVICE, version: 2,
+        service: AUTH_SERVICE,
+        version: 2,
         identities: { [other]: { kerberos: `sv1test@${REALM}` } },
         grants: { [other]: { [perm]: null } },
       });

@@ -13,10 +13,21 @@ import { silentLogger } from '../../src/lib/log.js';
 import { newUuid, WILDCARD } from '../../src/lib/uuid.js';
 
 /** The Edge cluster configuration schema the embedded core seeds (src/embedded/seed/schemas.ts). */
-const EDGE_CONFIG_SCHEMA = JSON.stringify(appSchemas({
-  clusterConfig: 'clusterConfig', setupStatus: 's', fluxTemplate: 'f', bootstrapTemplate: 'b', gitRepoConfig: 'g',
-  helmChartTemplate: 'h', k8sTemplate: 'k', info: 'i', sparkplugAddress: 'p',
-}).clusterConfig, null, 2);
+const EDGE_CONFIG_SCHEMA = JSON.stringify(
+  appSchemas({
+    clusterConfig: 'clusterConfig',
+    setupStatus: 's',
+    fluxTemplate: 'f',
+    bootstrapTemplate: 'b',
+    gitRepoConfig: 'g',
+    helmChartTemplate: 'h',
+    k8sTemplate: 'k',
+    info: 'i',
+    sparkplugAddress: 'p',
+  }).clusterConfig,
+  null,
+  2,
+);
 
 const PERM = {
   ReadConfig: '4a339562-cd57-408d-9d1a-6529a383ea4b',
@@ -79,7 +90,11 @@ describe('embedded Config Store over HTTP', function () {
     return fetch(`${server.url}${path}`, { method, headers, body });
   }
 
-  async function json(method: string, path: string, opts: Call = {}): Promise<{ status: number; body: any; res: Response }> {
+  async function json(
+    method: string,
+    path: string,
+    opts: Call = {},
+  ): Promise<{ status: number; body: any; res: Response }> {
     const res = await call(method, path, opts);
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, res };
@@ -113,7 +128,10 @@ describe('embedded Config Store over HTTP', function () {
     db = openDatabase(file);
     objects = new ObjectRegistry(db);
     auth = new AuthModel(db, objects, { realm: 'TEST.LOCAL', roots: new Set([ADMIN]) });
-    for (const [uuid, name, pw] of [[ADMIN, 'admin', 'admin-secret'], [USER, 'operator', 'operator-secret']] as const) {
+    for (const [uuid, name, pw] of [
+      [ADMIN, 'admin', 'admin-secret'],
+      [USER, 'operator', 'operator-secret'],
+    ] as const) {
       auth.ensurePrincipal(uuid);
       expect(auth.setIdentity(uuid, `${name}@TEST.LOCAL`)).to.equal('created');
       auth.setPassword(name, uuid, pw);
@@ -141,7 +159,9 @@ describe('embedded Config Store over HTTP', function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  beforeEach(() => { events.length = 0; });
+  beforeEach(() => {
+    events.length = 0;
+  });
 
   describe('service basics', () => {
     it('answers /ping without credentials with the ConfigDB service UUID and version', async () => {
@@ -206,7 +226,12 @@ describe('embedded Config Store over HTTP', function () {
       expect(await expectStatus('GET', `/v2/class/${EDGE_CLUSTER}/subclass`, 200)).to.deep.equal([special]);
       await expectStatus('GET', `/v2/class/${EDGE_CLUSTER}/member/${sc}`, 204);
       await expectStatus('GET', `/v2/class/${EDGE_CLUSTER}/direct/member/${sc}`, 404);
-      expect(await expectStatus('GET', `/v2/class/${EDGE_CLUSTER}/member`, 200)).to.include.members([CLUSTER_A, CLUSTER_B, clusterC, sc]);
+      expect(await expectStatus('GET', `/v2/class/${EDGE_CLUSTER}/member`, 200)).to.include.members([
+        CLUSTER_A,
+        CLUSTER_B,
+        clusterC,
+        sc,
+      ]);
       const info = await expectStatus('GET', `/v2/class/${EDGE_CLUSTER}`, 200);
       expect(info.members).to.include.members([CLUSTER_A, CLUSTER_B, clusterC]).and.not.include(sc);
       expect(info.subclasses).to.deep.equal([special]);
@@ -241,7 +266,10 @@ describe('embedded Config Store over HTTP', function () {
       const etag = r.res.headers.get('etag');
       expect(etag).to.match(/^"[0-9a-f-]{36}"$/);
 
-      await expectStatus('PATCH', entry(REGISTRATION, victim), 204, { body: { deleted: true }, type: 'application/merge-patch+json' });
+      await expectStatus('PATCH', entry(REGISTRATION, victim), 204, {
+        body: { deleted: true },
+        type: 'application/merge-patch+json',
+      });
       const after = await json('GET', entry(REGISTRATION, victim));
       expect(after.body.deleted).to.equal(true);
       expect(after.res.headers.get('etag')).to.not.equal(etag);
@@ -249,9 +277,18 @@ describe('embedded Config Store over HTTP', function () {
 
       events.length = 0;
       const before = snapshot();
-      await expectStatus('PATCH', entry(REGISTRATION, victim), 204, { body: { deleted: true }, type: 'application/merge-patch+json' });
-      await expectStatus('PATCH', entry(REGISTRATION, victim), 409, { body: { class: APPLICATION }, type: 'application/merge-patch+json' });
-      await expectStatus('PATCH', entry(REGISTRATION, victim), 422, { body: { deleted: 'yes' }, type: 'application/merge-patch+json' });
+      await expectStatus('PATCH', entry(REGISTRATION, victim), 204, {
+        body: { deleted: true },
+        type: 'application/merge-patch+json',
+      });
+      await expectStatus('PATCH', entry(REGISTRATION, victim), 409, {
+        body: { class: APPLICATION },
+        type: 'application/merge-patch+json',
+      });
+      await expectStatus('PATCH', entry(REGISTRATION, victim), 422, {
+        body: { deleted: 'yes' },
+        type: 'application/merge-patch+json',
+      });
       await expectStatus('DELETE', entry(REGISTRATION, victim), 405);
       expect(snapshot()).to.deep.equal(before);
       expect(events).to.deep.equal([]);
@@ -314,9 +351,15 @@ describe('embedded Config Store over HTTP', function () {
 
       const before = snapshot();
       await expectStatus('PUT', entry(PLAIN_APP, CLUSTER_A), 412, { body: { a: 3 }, headers: { 'if-match': etag } });
-      await expectStatus('PUT', entry(PLAIN_APP, CLUSTER_A), 412, { body: { a: 3 }, headers: { 'if-none-match': '*' } });
+      await expectStatus('PUT', entry(PLAIN_APP, CLUSTER_A), 412, {
+        body: { a: 3 },
+        headers: { 'if-none-match': '*' },
+      });
       await expectStatus('GET', entry(PLAIN_APP, CLUSTER_A), 412, { headers: { 'if-match': etag } });
-      await expectStatus('PUT', entry(PLAIN_APP, CLUSTER_A), 400, { body: { a: 3 }, headers: { 'if-match': 'not-quoted' } });
+      await expectStatus('PUT', entry(PLAIN_APP, CLUSTER_A), 400, {
+        body: { a: 3 },
+        headers: { 'if-match': 'not-quoted' },
+      });
       await expectStatus('DELETE', entry(PLAIN_APP, CLUSTER_A), 412, { headers: { 'if-match': etag } });
       expect(snapshot()).to.deep.equal(before);
       await expectStatus('PUT', entry(PLAIN_APP, CLUSTER_A), 204, { body: { a: 3 }, headers: { 'if-match': etag2 } });
@@ -327,8 +370,16 @@ describe('embedded Config Store over HTTP', function () {
       await expectStatus('PUT', entry(PLAIN_APP, clusterC), 201, { body: null });
       expect(await expectStatus('GET', entry(PLAIN_APP, clusterC), 200)).to.equal(null);
 
-      expect(await expectStatus('GET', `/v2/app/${PLAIN_APP}/object`, 200)).to.have.members([CLUSTER_A, CLUSTER_B, clusterC]);
-      expect(await expectStatus('GET', `/v2/app/${PLAIN_APP}/class/${EDGE_CLUSTER}`, 200)).to.have.members([CLUSTER_A, CLUSTER_B, clusterC]);
+      expect(await expectStatus('GET', `/v2/app/${PLAIN_APP}/object`, 200)).to.have.members([
+        CLUSTER_A,
+        CLUSTER_B,
+        clusterC,
+      ]);
+      expect(await expectStatus('GET', `/v2/app/${PLAIN_APP}/class/${EDGE_CLUSTER}`, 200)).to.have.members([
+        CLUSTER_A,
+        CLUSTER_B,
+        clusterC,
+      ]);
       expect(await expectStatus('GET', `/v2/app/${PLAIN_APP}/class/${APPLICATION}`, 200)).to.deep.equal([]);
 
       await expectStatus('DELETE', entry(PLAIN_APP, CLUSTER_B), 204);
@@ -339,17 +390,29 @@ describe('embedded Config Store over HTTP', function () {
     });
 
     it('applies merge patches and refuses other media types', async () => {
-      await expectStatus('PUT', entry(OTHER_APP, CLUSTER_A), 201, { body: { keep: 1, drop: true, nested: { a: 1, b: 2 } } });
+      await expectStatus('PUT', entry(OTHER_APP, CLUSTER_A), 201, {
+        body: { keep: 1, drop: true, nested: { a: 1, b: 2 } },
+      });
       const before = snapshot();
       await expectStatus('PATCH', entry(OTHER_APP, CLUSTER_A), 415, { body: { keep: 2 } });
       expect(snapshot()).to.deep.equal(before);
 
       const mp = 'application/merge-patch+json';
-      await expectStatus('PATCH', entry(OTHER_APP, CLUSTER_A), 204, { body: { drop: null, nested: { a: null, c: [1] }, added: 'x' }, type: mp });
-      expect(await expectStatus('GET', entry(OTHER_APP, CLUSTER_A), 200)).to.deep.equal({ keep: 1, nested: { b: 2, c: [1] }, added: 'x' });
+      await expectStatus('PATCH', entry(OTHER_APP, CLUSTER_A), 204, {
+        body: { drop: null, nested: { a: null, c: [1] }, added: 'x' },
+        type: mp,
+      });
+      expect(await expectStatus('GET', entry(OTHER_APP, CLUSTER_A), 200)).to.deep.equal({
+        keep: 1,
+        nested: { b: 2, c: [1] },
+        added: 'x',
+      });
 
       // A missing entry counts as null: the patch creates it (still 204).
-      await expectStatus('PATCH', entry(OTHER_APP, CLUSTER_B), 204, { body: { fresh: true, gone: null }, type: `${mp}; charset=utf-8` });
+      await expectStatus('PATCH', entry(OTHER_APP, CLUSTER_B), 204, {
+        body: { fresh: true, gone: null },
+        type: `${mp}; charset=utf-8`,
+      });
       expect(await expectStatus('GET', entry(OTHER_APP, CLUSTER_B), 200)).to.deep.equal({ fresh: true });
 
       // An entry that is not an object is not patched.
@@ -361,7 +424,10 @@ describe('embedded Config Store over HTTP', function () {
 
       // PATCH through the v1 path works the same way.
       await expectStatus('PATCH', `/v1/app/${OTHER_APP}/object/${CLUSTER_B}`, 204, { body: { v1: 1 }, type: mp });
-      expect(await expectStatus('GET', `/v1/app/${OTHER_APP}/object/${CLUSTER_B}`, 200)).to.deep.equal({ fresh: true, v1: 1 });
+      expect(await expectStatus('GET', `/v1/app/${OTHER_APP}/object/${CLUSTER_B}`, 200)).to.deep.equal({
+        fresh: true,
+        v1: 1,
+      });
     });
 
     it('fires one change event per real change and none for no-op or refused writes', async () => {
@@ -371,13 +437,21 @@ describe('embedded Config Store over HTTP', function () {
       await expectStatus('PUT', entry(PLAIN_APP, CLUSTER_B), 204, { body: { n: 1 } });
       await expectStatus('PATCH', entry(PLAIN_APP, CLUSTER_B), 204, { body: { n: 1, absent: null }, type: mp });
       await expectStatus('PATCH', entry(PLAIN_APP, CLUSTER_B), 415, { body: { n: 2 } });
-      await expectStatus('PUT', entry(PLAIN_APP, CLUSTER_B), 412, { body: { n: 2 }, headers: { 'if-none-match': '*' } });
+      await expectStatus('PUT', entry(PLAIN_APP, CLUSTER_B), 412, {
+        body: { n: 2 },
+        headers: { 'if-none-match': '*' },
+      });
       expect(events).to.have.length(1);
       await expectStatus('PATCH', entry(PLAIN_APP, CLUSTER_B), 204, { body: { n: 2 }, type: mp });
       await expectStatus('PUT', entry(PLAIN_APP, CLUSTER_B), 204, { body: { n: 3 } });
       await expectStatus('DELETE', entry(PLAIN_APP, CLUSTER_B), 204);
       await expectStatus('DELETE', entry(PLAIN_APP, CLUSTER_B), 404);
-      expect(events).to.deep.equal([[PLAIN_APP, CLUSTER_B], [PLAIN_APP, CLUSTER_B], [PLAIN_APP, CLUSTER_B], [PLAIN_APP, CLUSTER_B]]);
+      expect(events).to.deep.equal([
+        [PLAIN_APP, CLUSTER_B],
+        [PLAIN_APP, CLUSTER_B],
+        [PLAIN_APP, CLUSTER_B],
+        [PLAIN_APP, CLUSTER_B],
+      ]);
     });
 
     it('serves the v1 config and config-schema paths', async () => {
@@ -393,16 +467,22 @@ describe('embedded Config Store over HTTP', function () {
 
     it('validates entries against the Edge cluster configuration schema (422 with the messages)', async () => {
       await expectStatus('PUT', entry(SCHEMA_APP, EDGE_CONFIG), 201, { raw: schemaText() });
-      expect(await expectStatus('GET', `/v1/app/${EDGE_CONFIG}/config-schema`, 200)).to.deep.equal(JSON.parse(schemaText()));
+      expect(await expectStatus('GET', `/v1/app/${EDGE_CONFIG}/config-schema`, 200)).to.deep.equal(
+        JSON.parse(schemaText()),
+      );
       expect(events).to.deep.equal([[SCHEMA_APP, EDGE_CONFIG]]);
       events.length = 0;
 
       const before = snapshot();
       const missing = await expectStatus('PUT', entry(EDGE_CONFIG, CLUSTER_A), 422, { body: { name: 'Cluster A' } });
       expect(missing.message).to.include("must have required property 'namespace'");
-      const extra = await expectStatus('PUT', entry(EDGE_CONFIG, CLUSTER_A), 422, { body: { name: 'A', namespace: 'ns', colour: 'red' } });
+      const extra = await expectStatus('PUT', entry(EDGE_CONFIG, CLUSTER_A), 422, {
+        body: { name: 'A', namespace: 'ns', colour: 'red' },
+      });
       expect(extra.message).to.include('must NOT have additional properties').and.include('colour');
-      const format = await expectStatus('PUT', entry(EDGE_CONFIG, CLUSTER_A), 422, { body: { name: 'A', namespace: 'ns', chart: 'not-a-uuid' } });
+      const format = await expectStatus('PUT', entry(EDGE_CONFIG, CLUSTER_A), 422, {
+        body: { name: 'A', namespace: 'ns', chart: 'not-a-uuid' },
+      });
       expect(format.message).to.include('must match format "uuid"');
       expect(format.errors).to.be.an('array').that.is.not.empty;
       expect(snapshot()).to.deep.equal(before);
@@ -410,10 +490,18 @@ describe('embedded Config Store over HTTP', function () {
 
       const good = { name: 'Cluster A', namespace: 'edge-a', chart: newUuid(), bare: false, values: { x: 1 } };
       await expectStatus('PUT', entry(EDGE_CONFIG, CLUSTER_A), 201, { body: good });
-      await expectStatus('PATCH', entry(EDGE_CONFIG, CLUSTER_A), 422, { body: { namespace: null }, type: 'application/merge-patch+json' });
-      await expectStatus('PATCH', entry(EDGE_CONFIG, CLUSTER_A), 204, { body: { values: { y: 2 } }, type: 'application/merge-patch+json' });
+      await expectStatus('PATCH', entry(EDGE_CONFIG, CLUSTER_A), 422, {
+        body: { namespace: null },
+        type: 'application/merge-patch+json',
+      });
+      await expectStatus('PATCH', entry(EDGE_CONFIG, CLUSTER_A), 204, {
+        body: { values: { y: 2 } },
+        type: 'application/merge-patch+json',
+      });
       expect((await expectStatus('GET', entry(EDGE_CONFIG, CLUSTER_A), 200)).values).to.deep.equal({ x: 1, y: 2 });
-      await expectStatus('PUT', entry(EDGE_CONFIG, CLUSTER_B), 201, { body: { name: 'Cluster B', namespace: 'edge-b' } });
+      await expectStatus('PUT', entry(EDGE_CONFIG, CLUSTER_B), 201, {
+        body: { name: 'Cluster B', namespace: 'edge-b' },
+      });
     });
 
     it('refuses schemas that do not compile (422) or that existing entries fail (409)', async () => {
@@ -454,8 +542,9 @@ describe('embedded Config Store over HTTP', function () {
         [CLUSTER_B]: { ns: 'edge-b', n: 'Cluster B' },
         [clusterC]: { ns: 'edge-c', n: 'C' },
       });
-      expect(await expectStatus('GET', `/v1/app/${EDGE_CONFIG}/class/${EDGE_CLUSTER}/search?namespace=%22edge-a%22`, 200))
-        .to.deep.equal([CLUSTER_A]);
+      expect(
+        await expectStatus('GET', `/v1/app/${EDGE_CONFIG}/class/${EDGE_CLUSTER}/search?namespace=%22edge-a%22`, 200),
+      ).to.deep.equal([CLUSTER_A]);
       expect(await expectStatus('GET', `/v1/app/${EDGE_CONFIG}/class/${APPLICATION}/search`, 200)).to.deep.equal([]);
     });
 
@@ -490,8 +579,16 @@ describe('embedded Config Store over HTTP', function () {
       // PATCH needs both read and write.
       grant(PERM.WriteConfig, WILDCARD);
       await expectStatus('PUT', entry(OTHER_APP, CLUSTER_A), 204, { ...as, body: { by: 'operator' } });
-      await expectStatus('PATCH', entry(OTHER_APP, CLUSTER_A), 403, { ...as, body: { more: 1 }, type: 'application/merge-patch+json' });
-      await expectStatus('PATCH', entry(PLAIN_APP, CLUSTER_A), 204, { ...as, body: { more: 1 }, type: 'application/merge-patch+json' });
+      await expectStatus('PATCH', entry(OTHER_APP, CLUSTER_A), 403, {
+        ...as,
+        body: { more: 1 },
+        type: 'application/merge-patch+json',
+      });
+      await expectStatus('PATCH', entry(PLAIN_APP, CLUSTER_A), 204, {
+        ...as,
+        body: { more: 1 },
+        type: 'application/merge-patch+json',
+      });
       grant(PERM.ReadConfig, WILDCARD);
       expect(await expectStatus('GET', entry(OTHER_APP, CLUSTER_A), 200, as)).to.deep.equal({ by: 'operator' });
     });
@@ -552,7 +649,10 @@ describe('embedded Config Store over HTTP', function () {
       const e = await expectStatus('PUT', entry(unknownApp, CLUSTER_A), 404, { body: { a: 1 } });
       expect(e.message).to.match(/application/);
       await expectStatus('PUT', entry(PLAIN_APP, newUuid()), 404, { body: { a: 1 } });
-      await expectStatus('PATCH', entry(unknownApp, CLUSTER_A), 404, { body: { a: 1 }, type: 'application/merge-patch+json' });
+      await expectStatus('PATCH', entry(unknownApp, CLUSTER_A), 404, {
+        body: { a: 1 },
+        type: 'application/merge-patch+json',
+      });
       await expectStatus('GET', entry(unknownApp, CLUSTER_A), 404);
       await expectStatus('GET', `/v2/app/${unknownApp}/object`, 404);
       await expectStatus('GET', '/v2/nothing-here', 404);
@@ -611,14 +711,26 @@ describe('embedded Config Store over HTTP', function () {
         },
       };
       await expectStatus('POST', '/load', 204, { body: dump });
-      expect(await expectStatus('GET', `/v2/object/${GROUP}`, 200)).to.include({ class: RankClass.r1, rank: 1, owner: ADMIN });
+      expect(await expectStatus('GET', `/v2/object/${GROUP}`, 200)).to.include({
+        class: RankClass.r1,
+        rank: 1,
+        owner: ADMIN,
+      });
       expect(await expectStatus('GET', `/v2/object/${DEV_1}`, 200)).to.include({ class: GROUP, rank: 0 });
       expect(await expectStatus('GET', `/v2/class/${EDGE_CLUSTER}/direct/member/${DEV_2}`, 204));
       expect(await expectStatus('GET', entry(DEV_APP, DEV_2), 200)).to.deep.equal({ speed: 2 });
       expect(await expectStatus('GET', entry(INFO, DEV_1), 200)).to.deep.equal({ location: 'Lab', name: 'Device one' });
       expect(await expectStatus('GET', entry(INFO, GROUP), 200)).to.deep.equal({ name: 'Test devices' });
-      expect(await expectStatus('GET', entry(INFO, CLUSTER_A), 200)).to.deep.equal({ name: 'Cluster A', location: 'Bay 3' });
-      expect(events).to.deep.include.members([[DEV_APP, DEV_1], [DEV_APP, DEV_2], [INFO, DEV_1], [INFO, CLUSTER_A]]);
+      expect(await expectStatus('GET', entry(INFO, CLUSTER_A), 200)).to.deep.equal({
+        name: 'Cluster A',
+        location: 'Bay 3',
+      });
+      expect(events).to.deep.include.members([
+        [DEV_APP, DEV_1],
+        [DEV_APP, DEV_2],
+        [INFO, DEV_1],
+        [INFO, CLUSTER_A],
+      ]);
 
       // Loading the same dump again changes nothing.
       events.length = 0;
@@ -632,9 +744,15 @@ describe('embedded Config Store over HTTP', function () {
       const before = snapshot();
       await expectStatus('POST', '/load', 422, { body: { service: SERVICE, version: 1, classes: [], objects: {} } });
       await expectStatus('POST', '/load', 422, { body: [] });
-      await expectStatus('POST', '/load', 422, { body: { service: SERVICE, version: 2, objects: { [GROUP]: { 'not-a-uuid': {} } } } });
-      await expectStatus('POST', '/load', 422, { body: { service: SERVICE, version: 2, configs: { [REGISTRATION]: {} } } });
-      await expectStatus('POST', '/load', 422, { body: { service: SERVICE, version: 2, objects: { [GROUP]: { [newUuid()]: { colour: 'red' } } } } });
+      await expectStatus('POST', '/load', 422, {
+        body: { service: SERVICE, version: 2, objects: { [GROUP]: { 'not-a-uuid': {} } } },
+      });
+      await expectStatus('POST', '/load', 422, {
+        body: { service: SERVICE, version: 2, configs: { [REGISTRATION]: {} } },
+      });
+      await expectStatus('POST', '/load', 422, {
+        body: { service: SERVICE, version: 2, objects: { [GROUP]: { [newUuid()]: { colour: 'red' } } } },
+      });
 
       const fresh = newUuid();
       const failing = {
@@ -653,7 +771,9 @@ describe('embedded Config Store over HTTP', function () {
     });
 
     it('loads a core applications dump in the Factory+ v2 format (test/fixtures/configdb)', async () => {
-      const dumps = JSON.parse(readFileSync(new URL('../fixtures/configdb/core-apps.dump.json', import.meta.url), 'utf8')) as unknown[];
+      const dumps = JSON.parse(
+        readFileSync(new URL('../fixtures/configdb/core-apps.dump.json', import.meta.url), 'utf8'),
+      ) as unknown[];
       for (const d of dumps) await expectStatus('POST', '/load', 204, { body: d });
       expect(await expectStatus('GET', `/v2/object/${REGISTRATION}`, 200)).to.include({ class: APPLICATION, rank: 1 });
       expect(await expectStatus('GET', entry(INFO, REGISTRATION), 200)).to.deep.equal({ name: 'Object registration' });
@@ -674,11 +794,18 @@ describe('embedded Config Store over HTTP', function () {
       objects = new ObjectRegistry(db);
       auth = new AuthModel(db, objects, { realm: 'TEST.LOCAL', roots: new Set([ADMIN]) });
       store = new ConfigStore(db, objects);
-      server = await listen(createConfigDbApp({ db, objects, store, auth, tokens: new TokenStore(), log: silentLogger }).callback(), '127.0.0.1', 0);
+      server = await listen(
+        createConfigDbApp({ db, objects, store, auth, tokens: new TokenStore(), log: silentLogger }).callback(),
+        '127.0.0.1',
+        0,
+      );
 
       expect(snapshot()).to.deep.equal(before);
       expect(apps.map((a) => store.entries(a))).to.deep.equal(viaStore);
-      expect(await expectStatus('GET', entry(PLAIN_APP, CLUSTER_A), 200, { auth: USER_AUTH })).to.deep.equal({ a: 3, more: 1 });
+      expect(await expectStatus('GET', entry(PLAIN_APP, CLUSTER_A), 200, { auth: USER_AUTH })).to.deep.equal({
+        a: 3,
+        more: 1,
+      });
       // The reloaded schema still applies.
       await expectStatus('PUT', entry(EDGE_CONFIG, CLUSTER_B), 422, { body: { name: 'B' } });
     });

@@ -6,7 +6,10 @@ import { AuthModel } from '../../src/embedded/auth/model.js';
 import { ObjectRegistry } from '../../src/embedded/configdb/objects.js';
 import { openDatabase, type Db } from '../../src/embedded/db.js';
 import {
-  createDirectoryApp, DIRECTORY_SERVICE, type Advertisement, type DirectoryDevice,
+  createDirectoryApp,
+  DIRECTORY_SERVICE,
+  type Advertisement,
+  type DirectoryDevice,
 } from '../../src/embedded/directory/index.js';
 import { listen, TokenStore, type Listening } from '../../src/embedded/http-kit.js';
 import { silentLogger } from '../../src/lib/log.js';
@@ -19,7 +22,11 @@ const CLUSTERS = '2706aa43-a826-441e-9cec-cd3d4ce623c2';
 const GIT = '7adf4db0-2e7b-4a68-ab9d-376f4c5ce14b';
 const CONFIGDB_DEVICE = '36861e8d-9152-40c4-8f08-f51c2d7e3c25';
 
-interface Answer { status: number; headers: Headers; body: unknown }
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
 
 describe('embedded Directory over HTTP', () => {
   const root = newUuid();
@@ -46,7 +53,14 @@ describe('embedded Directory over HTTP', () => {
   async function start(): Promise<void> {
     db = openDatabase(file);
     auth = new AuthModel(db, new ObjectRegistry(db), { realm: REALM, roots: new Set([root]) });
-    const app = createDirectoryApp({ auth, tokens: new TokenStore(), log: silentLogger, db, adverts: () => adverts, devices: () => devices });
+    const app = createDirectoryApp({
+      auth,
+      tokens: new TokenStore(),
+      log: silentLogger,
+      db,
+      adverts: () => adverts,
+      devices: () => devices,
+    });
     server = await listen(app.callback(), '127.0.0.1', 0);
   }
 
@@ -56,7 +70,11 @@ describe('embedded Directory over HTTP', () => {
     db.close();
   }
 
-  async function call(method: string, path: string, o: { user?: string; body?: unknown; raw?: string; auth?: string } = {}): Promise<Answer> {
+  async function call(
+    method: string,
+    path: string,
+    o: { user?: string; body?: unknown; raw?: string; auth?: string } = {},
+  ): Promise<Answer> {
     const headers: Record<string, string> = {};
     if (o.auth) headers.authorization = o.auth;
     else if (o.user) headers.authorization = `Basic ${Buffer.from(`${o.user}:${o.user}-pw`).toString('base64')}`;
@@ -64,7 +82,11 @@ describe('embedded Directory over HTTP', () => {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const res = await fetch(`${server.url}${path}`, { method, headers, body });
     const text = await res.text();
-    return { status: res.status, headers: res.headers, body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text,
+    };
   }
   const get = (path: string) => call('GET', path, { user: 'user' });
 
@@ -72,7 +94,10 @@ describe('embedded Directory over HTTP', () => {
     dir = mkdtempSync(join(tmpdir(), 'embedded-directory-'));
     file = join(dir, 'core.db');
     await start();
-    for (const [name, uuid] of [['root', root], ['user', user]] as const) {
+    for (const [name, uuid] of [
+      ['root', root],
+      ['user', user],
+    ] as const) {
       auth.ensurePrincipal(uuid);
       auth.setPassword(name, uuid, `${name}-pw`);
     }
@@ -84,7 +109,10 @@ describe('embedded Directory over HTTP', () => {
   });
 
   it('needs authentication: 401 with WWW-Authenticate', async () => {
-    for (const r of [await call('GET', '/v1/service'), await call('GET', '/v1/service', { auth: 'Basic dXNlcjp3cm9uZw==' })]) {
+    for (const r of [
+      await call('GET', '/v1/service'),
+      await call('GET', '/v1/service', { auth: 'Basic dXNlcjp3cm9uZw==' }),
+    ]) {
       expect(r.status).to.equal(401);
       expect(r.headers.get('www-authenticate')).to.equal('Basic realm="Factory+"');
     }
@@ -127,9 +155,15 @@ describe('embedded Directory over HTTP', () => {
     };
     const r = await call('POST', '/load', { user: 'root', body: dump });
     expect(r.status).to.equal(204);
-    expect((await get(`/v1/service/${CLUSTERS}`)).body).to.deep.equal([{ device: null, url: 'http://clusters.example.svc.cluster.local' }]);
-    expect((await get(`/v1/service/${GIT}`)).body).to.deep.equal([{ device: '626df296-8156-4c67-8aed-aac70161aa8b', url: 'https://git.example.com' }]);
-    expect((await get(`/v1/service/${CONFIGDB}`)).body).to.deep.equal([{ device: CONFIGDB_DEVICE, url: 'http://127.0.0.1:1001' }]);
+    expect((await get(`/v1/service/${CLUSTERS}`)).body).to.deep.equal([
+      { device: null, url: 'http://clusters.example.svc.cluster.local' },
+    ]);
+    expect((await get(`/v1/service/${GIT}`)).body).to.deep.equal([
+      { device: '626df296-8156-4c67-8aed-aac70161aa8b', url: 'https://git.example.com' },
+    ]);
+    expect((await get(`/v1/service/${CONFIGDB}`)).body).to.deep.equal([
+      { device: CONFIGDB_DEVICE, url: 'http://127.0.0.1:1001' },
+    ]);
     expect((await get('/v1/service')).body).to.deep.equal([CONFIGDB, AUTH, CLUSTERS, GIT].sort());
   });
 
@@ -139,7 +173,14 @@ describe('embedded Directory over HTTP', () => {
     expect((await call('POST', '/load', { user: 'user', body: dump })).status).to.equal(403);
     expect((await call('POST', '/load', { user: 'root', body: { ...dump, advertisements: [] } })).status).to.equal(422);
     expect((await call('POST', '/load', { user: 'root', body: { ...dump, version: 2 } })).status).to.equal(422);
-    expect((await call('POST', '/load', { user: 'root', body: { ...dump, advertisements: [{ service: 'x', url: 'http://x' }] } })).status).to.equal(422);
+    expect(
+      (
+        await call('POST', '/load', {
+          user: 'root',
+          body: { ...dump, advertisements: [{ service: 'x', url: 'http://x' }] },
+        })
+      ).status,
+    ).to.equal(422);
     expect((await call('POST', '/load', { user: 'root', raw: '{"service"' })).status).to.equal(400);
     expect((await get(`/v1/service/${other}`)).body).to.deep.equal([]);
   });
@@ -147,7 +188,9 @@ describe('embedded Directory over HTTP', () => {
   it('keeps loaded adverts across a restart', async () => {
     await stop();
     await start();
-    expect((await get(`/v1/service/${CLUSTERS}`)).body).to.deep.equal([{ device: null, url: 'http://clusters.example.svc.cluster.local' }]);
+    expect((await get(`/v1/service/${CLUSTERS}`)).body).to.deep.equal([
+      { device: null, url: 'http://clusters.example.svc.cluster.local' },
+    ]);
   });
 
   it('lists devices and describes one; unknown is 404', async () => {
@@ -155,7 +198,13 @@ describe('embedded Directory over HTTP', () => {
     expect(list.body).to.deep.equal([CONFIGDB_DEVICE, cmNode, node, device].sort());
     const d = await get(`/v1/device/${device}`);
     expect(d.status).to.equal(200);
-    expect(d.body).to.deep.include({ uuid: device, group_id: 'ACME-Edge', node_id: 'Cell_1', device_id: 'Robot', online: false });
+    expect(d.body).to.deep.include({
+      uuid: device,
+      group_id: 'ACME-Edge',
+      node_id: 'Cell_1',
+      device_id: 'Robot',
+      online: false,
+    });
     const n = await get(`/v1/device/${node}`);
     expect(n.body).to.deep.include({ uuid: node, device_id: null, online: true });
     const missing = await get(`/v1/device/${newUuid()}`);
@@ -164,11 +213,27 @@ describe('embedded Directory over HTTP', () => {
   });
 
   it('walks Sparkplug addresses', async () => {
-    expect((await get('/v1/address')).body).to.deep.equal({ address: '', children: ['ACME-Edge', 'ACME-Service-Core'] });
-    expect((await get('/v1/address/ACME-Service-Core')).body).to.deep.equal({ address: 'ACME-Service-Core', children: ['Cluster_Manager', 'Config_DB'] });
-    expect((await get('/v1/address/ACME-Service-Core/Config_DB')).body).to.deep.equal({ address: 'ACME-Service-Core/Config_DB', uuid: CONFIGDB_DEVICE });
-    expect((await get('/v1/address/ACME-Edge/Cell_1')).body).to.deep.equal({ address: 'ACME-Edge/Cell_1', uuid: node, children: ['Robot'] });
-    expect((await get('/v1/address/ACME-Edge/Cell_1/Robot')).body).to.deep.equal({ address: 'ACME-Edge/Cell_1/Robot', uuid: device });
+    expect((await get('/v1/address')).body).to.deep.equal({
+      address: '',
+      children: ['ACME-Edge', 'ACME-Service-Core'],
+    });
+    expect((await get('/v1/address/ACME-Service-Core')).body).to.deep.equal({
+      address: 'ACME-Service-Core',
+      children: ['Cluster_Manager', 'Config_DB'],
+    });
+    expect((await get('/v1/address/ACME-Service-Core/Config_DB')).body).to.deep.equal({
+      address: 'ACME-Service-Core/Config_DB',
+      uuid: CONFIGDB_DEVICE,
+    });
+    expect((await get('/v1/address/ACME-Edge/Cell_1')).body).to.deep.equal({
+      address: 'ACME-Edge/Cell_1',
+      uuid: node,
+      children: ['Robot'],
+    });
+    expect((await get('/v1/address/ACME-Edge/Cell_1/Robot')).body).to.deep.equal({
+      address: 'ACME-Edge/Cell_1/Robot',
+      uuid: device,
+    });
     for (const path of ['/v1/address/Nope', '/v1/address/ACME-Edge/Cell_2', '/v1/address/ACME-Edge/Cell_1/Arm']) {
       expect((await get(path)).status).to.equal(404);
     }

@@ -27,7 +27,9 @@ describe('Factory+ clients against the embedded core, as the Cluster Manager acc
     cdb = new ConfigDbClient(http, () => dir.serviceUrl(u.service.configdb));
     auth = new AuthClient(http, () => dir.serviceUrl(u.service.auth));
   });
-  after(async () => { await t.stop(); });
+  after(async () => {
+    await t.stop();
+  });
 
   it('finds services through the Directory', async () => {
     expect(await dir.serviceUrl(u.service.configdb)).to.equal(`${t.core.endpoints.configdb}/`);
@@ -57,8 +59,16 @@ describe('Factory+ clients against the embedded core, as the Cluster Manager acc
     const g1 = await auth.addGrant({ principal: account, permission: u.perm.gitPull, target, plural: false });
     const g2 = await auth.addGrant({ principal: account, permission: u.perm.gitPull, target, plural: false });
     expect(g2).to.equal(g1);
-    expect(await auth.getGrant(g1)).to.deep.include({ principal: account, permission: u.perm.gitPull, target, plural: false });
-    await expectServiceError(auth.addGrant({ principal: account, permission: u.perm.gitPush, target, plural: false }), 403);
+    expect(await auth.getGrant(g1)).to.deep.include({
+      principal: account,
+      permission: u.perm.gitPull,
+      target,
+      plural: false,
+    });
+    await expectServiceError(
+      auth.addGrant({ principal: account, permission: u.perm.gitPush, target, plural: false }),
+      403,
+    );
 
     expect(await auth.deleteGrant(g1)).to.equal(true);
     expect(await auth.deleteGrant(g1)).to.equal(false);
@@ -72,7 +82,9 @@ describe('Factory+ clients against the embedded core, as the Cluster Manager acc
   it('reads ACLs of other principals for its own permissions only', async () => {
     const acl = await auth.acl({ uuid: Local.account.admin });
     expect(acl).to.deep.include({ permission: u.perm.manageClusters, target: Known.special.wildcard });
-    expect(acl.every((e) => e.permission === u.perm.manageClusters || e.permission === u.perm.manageSecrets)).to.equal(true);
+    expect(acl.every((e) => e.permission === u.perm.manageClusters || e.permission === u.perm.manageSecrets)).to.equal(
+      true,
+    );
     expect(await auth.acl({ upn: 'nobody@FACTORYPLUS.LOCAL' })).to.deep.equal([]);
   });
 
@@ -119,7 +131,10 @@ describe('Factory+ clients against the embedded core, as the Cluster Manager acc
   });
 
   it('reports an unreachable service as a ServiceError with status 0', async () => {
-    const c = new ConfigDbClient(new FplusHttp({ username: 'x', password: 'y' }, { timeoutMs: 2000 }), async () => 'http://127.0.0.1:9/');
+    const c = new ConfigDbClient(
+      new FplusHttp({ username: 'x', password: 'y' }, { timeoutMs: 2000 }),
+      async () => 'http://127.0.0.1:9/',
+    );
     await expectServiceError(c.get(u.app.info, Local.chart.cluster), 0);
   });
 });

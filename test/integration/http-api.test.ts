@@ -22,18 +22,29 @@ const FPAUTH = 'Basic realm="Factory+"';
  * Checks an error answer: the status, a JSON `{error, message}` body and, for
  * a 401, a challenge (`challenge: false` leaves that to a dedicated test).
  */
-async function expectError(res: Response, status: number, what = `${res.url}`, o: { challenge?: boolean } = {}): Promise<Record<string, unknown>> {
+async function expectError(
+  res: Response,
+  status: number,
+  what = `${res.url}`,
+  o: { challenge?: boolean } = {},
+): Promise<Record<string, unknown>> {
   if (res.status !== status) expect.fail(`${what}: expected ${status}, got ${res.status} ${await res.text()}`);
   expect(res.headers.get('content-type') ?? '', `${what}: content type`).to.match(/^application\/json/);
-  const body = await res.json() as Record<string, unknown>;
+  const body = (await res.json()) as Record<string, unknown>;
   expect(body.error, `${what}: error`).to.be.a('string').and.not.equal('');
   expect(body.message, `${what}: message`).to.be.a('string').and.not.equal('');
-  if (status === 401 && o.challenge !== false) expect(res.headers.get('www-authenticate'), `${what}: challenge`).to.be.a('string').and.not.equal('');
+  if (status === 401 && o.challenge !== false)
+    expect(res.headers.get('www-authenticate'), `${what}: challenge`).to.be.a('string').and.not.equal('');
   return body;
 }
 
 /** A JWKS endpoint on loopback for one RSA key, and RS256 tokens made with node:crypto. */
-interface Issuer { url: string; server: Server; key: KeyObject; kid: string }
+interface Issuer {
+  url: string;
+  server: Server;
+  key: KeyObject;
+  kid: string;
+}
 
 async function startJwks(): Promise<Issuer> {
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -78,18 +89,22 @@ describe('HTTP API', function () {
   let right: string;
   let rightUuid: string;
 
-  const get = (path: string, auth?: string) => fetch(`${s.url}${path}`, { headers: auth ? { Authorization: auth } : {} });
-  const post = (path: string, auth?: string) => fetch(`${s.url}${path}`, { method: 'POST', headers: auth ? { Authorization: auth } : {} });
+  const get = (path: string, auth?: string) =>
+    fetch(`${s.url}${path}`, { headers: auth ? { Authorization: auth } : {} });
+  const post = (path: string, auth?: string) =>
+    fetch(`${s.url}${path}`, { method: 'POST', headers: auth ? { Authorization: auth } : {} });
   const bootstrapUrl = async (cluster: string): Promise<string> => {
     const res = await post(`/v1/cluster/${cluster}/bootstrap-url`, s.admin);
     expect(res.status).to.equal(200);
     expect(res.headers.get('content-type')).to.match(/^application\/json/);
-    const url = await res.json() as string;
+    const url = (await res.json()) as string;
     expect(url).to.be.a('string');
     return url;
   };
   const fetchesInStatus = async (cluster: string): Promise<number> => {
-    const st = await (await get(`/v1/cluster/${cluster}/status`, s.admin)).json() as { bootstrap?: { fetches?: number } };
+    const st = (await (await get(`/v1/cluster/${cluster}/status`, s.admin)).json()) as {
+      bootstrap?: { fetches?: number };
+    };
     return st.bootstrap?.fetches ?? 0;
   };
   const fetchesInMetrics = async (): Promise<number> => {
@@ -106,9 +121,11 @@ describe('HTTP API', function () {
       config: { http: { aclCacheSeconds: 0, oidc: { jwksUrl: issuer.url, issuer: ISS, audience: AUD } } },
     });
     A = await s.createCluster('Api_A');
-    F = s.t.core.objects.create({ class: s.config.uuids.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
+    F = s.t.core.objects.create({ class: s.config.uuids.class.edgeCluster, owner: Local.account.admin }).registration
+      .uuid;
     const put = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.clusterConfig}/object/${F}`, {
-      method: 'PUT', headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
       body: JSON.stringify({ name: 'not a valid name!', namespace: 'fplus-edge' }),
     });
     expect(put.status).to.equal(201);
@@ -121,7 +138,9 @@ describe('HTTP API', function () {
     auth.addGrant({ principal: rightUuid, permission: s.config.uuids.perm.manageClusters, target: A, plural: false });
     right = basic('api-right', 'api-right-pw');
   });
-  afterEach(() => { clock = 0; });
+  afterEach(() => {
+    clock = 0;
+  });
   after(async () => {
     await s?.stop();
     await new Promise((r) => issuer?.server.close(r));
@@ -155,7 +174,9 @@ describe('HTTP API', function () {
     it("is refused with 401 on another cluster's UUID", async () => {
       const token = new URL(await bootstrapUrl(A)).searchParams.get('token')!;
       for (const other of [F, randomUUID()]) {
-        await expectError(await get(`/v1/cluster/${other}/bootstrap?token=${token}`), 401, `A's token on ${other}`, { challenge: false });
+        await expectError(await get(`/v1/cluster/${other}/bootstrap?token=${token}`), 401, `A's token on ${other}`, {
+          challenge: false,
+        });
       }
     });
 
@@ -165,7 +186,10 @@ describe('HTTP API', function () {
       const [payload, mac] = token.split('.').map((p) => Buffer.from(p, 'base64url'));
       const variants: string[] = [];
       // Every byte of the payload (version, cluster, expiry, nonce) and of the MAC, re-encoded canonically.
-      for (const [part, i] of [...[...payload!.keys()].map((i) => [0, i]), ...[...mac!.keys()].map((i) => [1, i])] as Array<[number, number]>) {
+      for (const [part, i] of [
+        ...[...payload!.keys()].map((i) => [0, i]),
+        ...[...mac!.keys()].map((i) => [1, i]),
+      ] as Array<[number, number]>) {
         const p = Buffer.from(payload!);
         const m = Buffer.from(mac!);
         (part === 0 ? p : m)[i]! ^= 0x01;
@@ -177,33 +201,50 @@ describe('HTTP API', function () {
         variants.push(`${token.slice(0, i)}${token[i] === 'A' ? 'B' : 'A'}${token.slice(i + 1)}`);
       }
       expect(variants.length).to.be.above(140);
-      const statuses = await Promise.all(variants.map(async (v) => {
-        const res = await get(`/v1/cluster/${A}/bootstrap?token=${encodeURIComponent(v)}`);
-        await res.arrayBuffer();
-        return res.status;
-      }));
-      expect(statuses.filter((st) => st !== 401), 'statuses other than 401').to.deep.equal([]);
+      const statuses = await Promise.all(
+        variants.map(async (v) => {
+          const res = await get(`/v1/cluster/${A}/bootstrap?token=${encodeURIComponent(v)}`);
+          await res.arrayBuffer();
+          return res.status;
+        }),
+      );
+      expect(
+        statuses.filter((st) => st !== 401),
+        'statuses other than 401',
+      ).to.deep.equal([]);
       expect((await fetch(url)).status, 'the original token').to.equal(200);
     });
 
     it('is refused with 401 without a token, with an empty or an oversized one', async () => {
       for (const q of ['', '?token=', `?token=${'A'.repeat(5000)}`, '?token=a.b']) {
-        await expectError(await get(`/v1/cluster/${A}/bootstrap${q}`), 401, `bootstrap${q.slice(0, 20)}`, { challenge: false });
+        await expectError(await get(`/v1/cluster/${A}/bootstrap${q}`), 401, `bootstrap${q.slice(0, 20)}`, {
+          challenge: false,
+        });
       }
     });
 
     it('says how to authenticate when it refuses a bootstrap token (a 401 must carry WWW-Authenticate)', async () => {
       const res = await get(`/v1/cluster/${A}/bootstrap?token=nope`);
       expect(res.status).to.equal(401);
-      expect(res.headers.get('www-authenticate'), 'WWW-Authenticate on the bootstrap 401').to.be.a('string').and.not.equal('');
+      expect(res.headers.get('www-authenticate'), 'WWW-Authenticate on the bootstrap 401')
+        .to.be.a('string')
+        .and.not.equal('');
     });
 
     it('answers 409 with the phase for a cluster that is not ready', async () => {
-      const body = await expectError(await post(`/v1/cluster/${F}/bootstrap-url`, s.admin), 409, 'bootstrap-url of a failed cluster');
+      const body = await expectError(
+        await post(`/v1/cluster/${F}/bootstrap-url`, s.admin),
+        409,
+        'bootstrap-url of a failed cluster',
+      );
       expect(body.phase).to.equal('failed');
       // A genuine token for that cluster does not get a script either.
       const token = s.deps.bootstrapTokens.issue(F).token;
-      const script = await expectError(await get(`/v1/cluster/${F}/bootstrap?token=${token}`), 409, 'bootstrap of a failed cluster');
+      const script = await expectError(
+        await get(`/v1/cluster/${F}/bootstrap?token=${token}`),
+        409,
+        'bootstrap of a failed cluster',
+      );
       expect(script.phase).to.equal('failed');
     });
 
@@ -214,7 +255,9 @@ describe('HTTP API', function () {
         const file = join(dir, 'bootstrap.sh');
         writeFileSync(file, script);
         await run('dash', ['-n', file]).catch((e: { stderr?: string }) => expect.fail(`dash -n: ${e.stderr}`));
-        await run('shellcheck', ['-s', 'sh', file]).catch((e: { stdout?: string; stderr?: string }) => expect.fail(`shellcheck -s sh:\n${e.stdout}${e.stderr}`));
+        await run('shellcheck', ['-s', 'sh', file]).catch((e: { stdout?: string; stderr?: string }) =>
+          expect.fail(`shellcheck -s sh:\n${e.stdout}${e.stderr}`),
+        );
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -225,9 +268,14 @@ describe('HTTP API', function () {
       const before = await fetchesInStatus(A);
       const metricBefore = await fetchesInMetrics();
       expect((await fetch(url)).status).to.equal(200);
-      await waitFor(async () => await fetchesInStatus(A) === before + 1, 5000, undefined, 'one fetch counted in the status');
+      await waitFor(
+        async () => (await fetchesInStatus(A)) === before + 1,
+        5000,
+        undefined,
+        'one fetch counted in the status',
+      );
       expect(await fetchesInMetrics()).to.equal(metricBefore + 1);
-      const st = await (await get(`/v1/cluster/${A}/status`, s.admin)).json() as { bootstrap: { lastFetch: string } };
+      const st = (await (await get(`/v1/cluster/${A}/status`, s.admin)).json()) as { bootstrap: { lastFetch: string } };
       expect(Date.parse(st.bootstrap.lastFetch)).to.be.closeTo(Date.now(), 60_000);
 
       // Refused fetches are not counted.
@@ -241,11 +289,15 @@ describe('HTTP API', function () {
     const together = async (url: string, batches: number, n: number): Promise<number[][]> => {
       const out: number[][] = [];
       for (let b = 0; b < batches; b++) {
-        out.push(await Promise.all(Array.from({ length: n }, async () => {
-          const res = await fetch(url);
-          await res.arrayBuffer();
-          return res.status;
-        })));
+        out.push(
+          await Promise.all(
+            Array.from({ length: n }, async () => {
+              const res = await fetch(url);
+              await res.arrayBuffer();
+              return res.status;
+            }),
+          ),
+        );
       }
       return out;
     };
@@ -258,13 +310,19 @@ describe('HTTP API', function () {
       expect(served, 'some fetches served').to.be.above(0);
       expect(await fetchesInMetrics(), 'cluster_manager_bootstrap_fetches_total').to.equal(metricBefore + served);
       await new Promise((r) => setTimeout(r, 200));
-      expect(await fetchesInStatus(A), `bootstrap.fetches after ${served} served fetches, 5 at a time`).to.equal(before + served);
+      expect(await fetchesInStatus(A), `bootstrap.fetches after ${served} served fetches, 5 at a time`).to.equal(
+        before + served,
+      );
     });
 
     it('serves the script to several fetches at once', async () => {
       const url = await bootstrapUrl(A);
       const rounds = await together(url, 3, 5);
-      expect(rounds, 'statuses of 3 rounds of 5 simultaneous fetches').to.deep.equal([[200, 200, 200, 200, 200], [200, 200, 200, 200, 200], [200, 200, 200, 200, 200]]);
+      expect(rounds, 'statuses of 3 rounds of 5 simultaneous fetches').to.deep.equal([
+        [200, 200, 200, 200, 200],
+        [200, 200, 200, 200, 200],
+        [200, 200, 200, 200, 200],
+      ]);
     });
   });
 
@@ -272,7 +330,7 @@ describe('HTTP API', function () {
     it('gives a token that works as Bearer until it expires', async () => {
       const res = await post('/token', right);
       expect(res.status).to.equal(200);
-      const { token, expiry } = await res.json() as { token: string; expiry: number };
+      const { token, expiry } = (await res.json()) as { token: string; expiry: number };
       expect(token).to.be.a('string').with.length.above(40);
       expect(expiry).to.be.closeTo(now() + s.config.http.tokenTtlSeconds * 1000, 5000);
       const bearer = `Bearer ${token}`;
@@ -290,7 +348,16 @@ describe('HTTP API', function () {
     });
 
     it('refuses unknown tokens and malformed or unsupported Authorization headers with 401', async () => {
-      for (const h of ['Bearer nope', 'Bearer', 'Bearer ', 'Basic', 'Basic !!!', 'Negotiate YIIBhg==', 'Digest username="admin"', 'garbage']) {
+      for (const h of [
+        'Bearer nope',
+        'Bearer',
+        'Bearer ',
+        'Basic',
+        'Basic !!!',
+        'Negotiate YIIBhg==',
+        'Digest username="admin"',
+        'garbage',
+      ]) {
         const res = await get('/ping', h);
         await expectError(res, 401, `Authorization: ${h}`);
         expect(res.headers.get('www-authenticate'), h).to.equal(FPAUTH);
@@ -304,7 +371,11 @@ describe('HTTP API', function () {
       const t = Math.floor(now() / 1000);
       return { iss: ISS, aud: AUD, sub: 'someone', iat: t, exp: t + 300, fp_principal_uuid: principal, ...over };
     };
-    const bearer = (c: Record<string, unknown>, key = issuer.key, header: Record<string, unknown> = { alg: 'RS256', kid: issuer.kid }) => `Bearer ${jwt(c, key, header)}`;
+    const bearer = (
+      c: Record<string, unknown>,
+      key = issuer.key,
+      header: Record<string, unknown> = { alg: 'RS256', kid: issuer.kid },
+    ) => `Bearer ${jwt(c, key, header)}`;
 
     before(() => {
       principal = randomUUID();
@@ -316,8 +387,14 @@ describe('HTTP API', function () {
       const ok = await get(`/v1/cluster/${A}/status`, bearer(claims()));
       expect(ok.status, await ok.clone().text()).to.equal(200);
       expect(((await ok.json()) as { ready: boolean }).ready).to.equal(true);
-      await expectError(await get(`/v1/cluster/${F}/status`, bearer(claims())), 403, 'JWT principal on another cluster');
-      const list = await (await get('/v1/cluster', bearer(claims({ aud: ['account', AUD] })))).json() as Array<{ uuid: string }>;
+      await expectError(
+        await get(`/v1/cluster/${F}/status`, bearer(claims())),
+        403,
+        'JWT principal on another cluster',
+      );
+      const list = (await (await get('/v1/cluster', bearer(claims({ aud: ['account', AUD] })))).json()) as Array<{
+        uuid: string;
+      }>;
       expect(list.map((c) => c.uuid)).to.deep.equal([A]);
     });
 
@@ -329,15 +406,24 @@ describe('HTTP API', function () {
       const cases: Array<[string, string]> = [
         ['signed with another key', bearer(claims(), otherKey)],
         ['claims changed after signing', `Bearer ${tampered}`],
-        ['signature of another token', `Bearer ${h}.${p}.${jwt(claims({ sub: 'x' }), issuer.key, { alg: 'RS256', kid: issuer.kid }).split('.')[2]}`],
+        [
+          'signature of another token',
+          `Bearer ${h}.${p}.${jwt(claims({ sub: 'x' }), issuer.key, { alg: 'RS256', kid: issuer.kid }).split('.')[2]}`,
+        ],
         ['expired', bearer(claims({ exp: Math.floor(now() / 1000) - 3600, iat: Math.floor(now() / 1000) - 7200 }))],
         ['no exp', bearer(claims({ exp: undefined }))],
         ['wrong audience', bearer(claims({ aud: 'someone-else' }))],
         ['wrong issuer', bearer(claims({ iss: 'https://evil.example/realms/x' }))],
         ['no fp_principal_uuid', bearer(claims({ fp_principal_uuid: undefined }))],
         ['unknown kid', bearer(claims(), issuer.key, { alg: 'RS256', kid: 'nope' })],
-        ['alg none', `Bearer ${Buffer.from(JSON.stringify({ alg: 'none', kid: issuer.kid })).toString('base64url')}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.AAAA`],
-        ['HS256 with the public key as secret', `Bearer ${hs256(claims(), createPublicKey(issuer.key).export({ type: 'spki', format: 'pem' }).toString())}`],
+        [
+          'alg none',
+          `Bearer ${Buffer.from(JSON.stringify({ alg: 'none', kid: issuer.kid })).toString('base64url')}.${Buffer.from(JSON.stringify(claims())).toString('base64url')}.AAAA`,
+        ],
+        [
+          'HS256 with the public key as secret',
+          `Bearer ${hs256(claims(), createPublicKey(issuer.key).export({ type: 'spki', format: 'pem' }).toString())}`,
+        ],
         ['RS256 header on an HS256 MAC', `Bearer ${hs256(claims(), 'secret', 'RS256')}`],
       ];
       for (const [what, auth] of cases) {
@@ -359,13 +445,13 @@ describe('HTTP API', function () {
     it('GET /health is public and JSON', async () => {
       const res = await get('/health');
       expect(res.status).to.equal(200);
-      const body = await res.json() as { live: boolean; ready: boolean };
+      const body = (await res.json()) as { live: boolean; ready: boolean };
       expect(body.live).to.equal(true);
       expect(body.ready).to.equal(true);
     });
 
     it('GET /ping identifies the Cluster Manager', async () => {
-      const body = await (await get('/ping', s.admin)).json() as { service: string; version: string };
+      const body = (await (await get('/ping', s.admin)).json()) as { service: string; version: string };
       expect(body.service).to.equal(s.config.uuids.service.clusterManager);
       expect(body.version).to.be.a('string');
     });
@@ -382,7 +468,10 @@ describe('HTTP API', function () {
     it('answers an unknown path with a JSON 404 and a wrong method with a JSON 405 and Allow', async () => {
       await expectError(await get('/v2/nothing', s.admin), 404);
       await expectError(await get('/v1/cluster/x/y/z', s.admin), 404);
-      const res = await fetch(`${s.url}/v1/cluster/${A}/status`, { method: 'DELETE', headers: { Authorization: s.admin } });
+      const res = await fetch(`${s.url}/v1/cluster/${A}/status`, {
+        method: 'DELETE',
+        headers: { Authorization: s.admin },
+      });
       await expectError(res, 405);
       expect(res.headers.get('allow')).to.include('GET');
     });
@@ -390,7 +479,10 @@ describe('HTTP API', function () {
     it('/openapi.json documents every route the app serves, and no other', async () => {
       const res = await get('/openapi.json', s.admin);
       expect(res.status).to.equal(200);
-      const doc = await res.json() as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+      const doc = (await res.json()) as {
+        openapi: string;
+        paths: Record<string, Record<string, { responses: Record<string, unknown> }>>;
+      };
       expect(doc.openapi).to.match(/^3\./);
       const served = new Set<string>();
       for (const r of [serviceRoutes(s.deps), clusterRoutes(s.deps), secretRoutes(s.deps)]) {
@@ -409,12 +501,30 @@ describe('HTTP API', function () {
         }
       }
       expect(served.size).to.be.at.least(14);
-      expect([...served].filter((r) => !documented.has(r)), 'served but not documented').to.deep.equal([]);
-      expect([...documented].filter((r) => !served.has(r)), 'documented but not served').to.deep.equal([]);
-      for (const route of ['get /ping', 'post /token', 'get /metrics', 'get /openapi.json', 'get /health', 'get /v1/cluster',
-        'get /v1/cluster/{uuid}/status', 'post /v1/cluster/{uuid}/bootstrap-url', 'get /v1/cluster/{uuid}/bootstrap',
-        'put /v1/cluster/{uuid}/secret/{namespace}/{name}/{key}', 'delete /v1/cluster/{uuid}/secret/{namespace}/{name}/{key}',
-        'get /v1/cluster/{uuid}/secret', 'get /v1/cluster/{uuid}/secret/{namespace}/{name}', 'post /v1/cluster/{uuid}/secret-reseal']) {
+      expect(
+        [...served].filter((r) => !documented.has(r)),
+        'served but not documented',
+      ).to.deep.equal([]);
+      expect(
+        [...documented].filter((r) => !served.has(r)),
+        'documented but not served',
+      ).to.deep.equal([]);
+      for (const route of [
+        'get /ping',
+        'post /token',
+        'get /metrics',
+        'get /openapi.json',
+        'get /health',
+        'get /v1/cluster',
+        'get /v1/cluster/{uuid}/status',
+        'post /v1/cluster/{uuid}/bootstrap-url',
+        'get /v1/cluster/{uuid}/bootstrap',
+        'put /v1/cluster/{uuid}/secret/{namespace}/{name}/{key}',
+        'delete /v1/cluster/{uuid}/secret/{namespace}/{name}/{key}',
+        'get /v1/cluster/{uuid}/secret',
+        'get /v1/cluster/{uuid}/secret/{namespace}/{name}',
+        'post /v1/cluster/{uuid}/secret-reseal',
+      ]) {
         expect(documented.has(route), route).to.equal(true);
       }
     });
@@ -426,24 +536,37 @@ describe('HTTP API with the Auth service unreachable', function () {
   let s: ApiStack;
 
   before(async () => {
-    s = await startApiStack({ config: { http: { aclCacheSeconds: 0 }, factoryplus: { authUrl: 'http://127.0.0.1:1/' } } });
+    s = await startApiStack({
+      config: { http: { aclCacheSeconds: 0 }, factoryplus: { authUrl: 'http://127.0.0.1:1/' } },
+    });
   });
-  after(async () => { await s?.stop(); });
+  after(async () => {
+    await s?.stop();
+  });
 
   it('answers 503, not a pass, when a password cannot be checked', async () => {
     for (const path of ['/ping', '/v1/cluster', `/v1/cluster/${randomUUID()}/status`]) {
       const res = await fetch(`${s.url}${path}`, { headers: { Authorization: s.admin } });
       await expectError(res, 503, `Basic ${path}`);
     }
-    await expectError(await fetch(`${s.url}/token`, { method: 'POST', headers: { Authorization: s.admin } }), 503, 'POST /token');
+    await expectError(
+      await fetch(`${s.url}/token`, { method: 'POST', headers: { Authorization: s.admin } }),
+      503,
+      'POST /token',
+    );
   });
 
   it('answers 503, not a pass, when an ACL cannot be read', async () => {
     const { token } = s.deps.tokens.issue(Local.account.admin);
     const auth = `Bearer ${token}`;
     expect((await fetch(`${s.url}/ping`, { headers: { Authorization: auth } })).status, 'no ACL needed').to.equal(200);
-    for (const [method, path] of [['GET', '/v1/cluster'], ['GET', `/v1/cluster/${randomUUID()}/status`], ['POST', `/v1/cluster/${randomUUID()}/bootstrap-url`],
-      ['GET', `/v1/cluster/${randomUUID()}/secret`], ['DELETE', `/v1/cluster/${randomUUID()}/secret/ns/name/key`]] as const) {
+    for (const [method, path] of [
+      ['GET', '/v1/cluster'],
+      ['GET', `/v1/cluster/${randomUUID()}/status`],
+      ['POST', `/v1/cluster/${randomUUID()}/bootstrap-url`],
+      ['GET', `/v1/cluster/${randomUUID()}/secret`],
+      ['DELETE', `/v1/cluster/${randomUUID()}/secret/ns/name/key`],
+    ] as const) {
       const res = await fetch(`${s.url}${path}`, { method, headers: { Authorization: auth } });
       await expectError(res, 503, `${method} ${path}`);
     }

@@ -10,8 +10,16 @@ import { startApiStack, type ApiStack } from '../helpers/api.js';
  * carry the Factory+ Basic challenge.
  */
 
-const ROWS = ['no credentials', 'wrong password', 'expired token', 'no ACL', 'ACL on another cluster', 'wildcard ACL', 'correct ACL'] as const;
-type Row = typeof ROWS[number];
+const ROWS = [
+  'no credentials',
+  'wrong password',
+  'expired token',
+  'no ACL',
+  'ACL on another cluster',
+  'wildcard ACL',
+  'correct ACL',
+] as const;
+type Row = (typeof ROWS)[number];
 
 interface Route {
   name: string;
@@ -35,22 +43,66 @@ const routes: Route[] = [
   { name: 'GET /health', method: 'GET', path: () => '/health', public: true },
   { name: 'GET /v1/cluster', method: 'GET', path: () => '/v1/cluster' },
   { name: 'GET /v1/cluster/{uuid}/status', method: 'GET', path: (c) => `/v1/cluster/${c}/status`, cluster: true },
-  { name: 'POST /v1/cluster/{uuid}/bootstrap-url', method: 'POST', path: (c) => `/v1/cluster/${c}/bootstrap-url`, cluster: true },
-  { name: 'GET /v1/cluster/{uuid}/bootstrap?token=<valid>', method: 'GET', path: (c, tok) => `/v1/cluster/${c}/bootstrap?token=${tok}`, public: true, cluster: true },
-  { name: 'GET /v1/cluster/{uuid}/bootstrap (no token)', method: 'GET', path: (c) => `/v1/cluster/${c}/bootstrap`, public: true, cluster: true },
-  { name: 'PUT /v1/cluster/{uuid}/secret/{ns}/{name}/{key}', method: 'PUT', path: (c) => `/v1/cluster/${c}/secret/edge-ns/db-creds/password`, body: 's3cret', cluster: true },
-  { name: 'DELETE /v1/cluster/{uuid}/secret/{ns}/{name}/{key}', method: 'DELETE', path: (c) => `/v1/cluster/${c}/secret/edge-ns/db-creds/password`, cluster: true },
+  {
+    name: 'POST /v1/cluster/{uuid}/bootstrap-url',
+    method: 'POST',
+    path: (c) => `/v1/cluster/${c}/bootstrap-url`,
+    cluster: true,
+  },
+  {
+    name: 'GET /v1/cluster/{uuid}/bootstrap?token=<valid>',
+    method: 'GET',
+    path: (c, tok) => `/v1/cluster/${c}/bootstrap?token=${tok}`,
+    public: true,
+    cluster: true,
+  },
+  {
+    name: 'GET /v1/cluster/{uuid}/bootstrap (no token)',
+    method: 'GET',
+    path: (c) => `/v1/cluster/${c}/bootstrap`,
+    public: true,
+    cluster: true,
+  },
+  {
+    name: 'PUT /v1/cluster/{uuid}/secret/{ns}/{name}/{key}',
+    method: 'PUT',
+    path: (c) => `/v1/cluster/${c}/secret/edge-ns/db-creds/password`,
+    body: 's3cret',
+    cluster: true,
+  },
+  {
+    name: 'DELETE /v1/cluster/{uuid}/secret/{ns}/{name}/{key}',
+    method: 'DELETE',
+    path: (c) => `/v1/cluster/${c}/secret/edge-ns/db-creds/password`,
+    cluster: true,
+  },
   { name: 'GET /v1/cluster/{uuid}/secret', method: 'GET', path: (c) => `/v1/cluster/${c}/secret`, cluster: true },
-  { name: 'GET /v1/cluster/{uuid}/secret/{ns}/{name}', method: 'GET', path: (c) => `/v1/cluster/${c}/secret/edge-ns/db-creds`, cluster: true },
-  { name: 'POST /v1/cluster/{uuid}/secret-reseal', method: 'POST', path: (c) => `/v1/cluster/${c}/secret-reseal`, cluster: true },
+  {
+    name: 'GET /v1/cluster/{uuid}/secret/{ns}/{name}',
+    method: 'GET',
+    path: (c) => `/v1/cluster/${c}/secret/edge-ns/db-creds`,
+    cluster: true,
+  },
+  {
+    name: 'POST /v1/cluster/{uuid}/secret-reseal',
+    method: 'POST',
+    path: (c) => `/v1/cluster/${c}/secret-reseal`,
+    cluster: true,
+  },
 ];
 
 /** A route that needs a credential: 401 for the first three rows, then the given statuses. */
 const authenticated = (noAcl: number, other: number, wild: number, right: number): Record<Row, number> => ({
-  'no credentials': 401, 'wrong password': 401, 'expired token': 401,
-  'no ACL': noAcl, 'ACL on another cluster': other, 'wildcard ACL': wild, 'correct ACL': right,
+  'no credentials': 401,
+  'wrong password': 401,
+  'expired token': 401,
+  'no ACL': noAcl,
+  'ACL on another cluster': other,
+  'wildcard ACL': wild,
+  'correct ACL': right,
 });
-const everyone = (status: number): Record<Row, number> => Object.fromEntries(ROWS.map((r) => [r, status])) as Record<Row, number>;
+const everyone = (status: number): Record<Row, number> =>
+  Object.fromEntries(ROWS.map((r) => [r, status])) as Record<Row, number>;
 
 /**
  * The exact status per route and caller on a ready cluster the "correct" caller
@@ -80,7 +132,7 @@ const expected: Record<string, Record<Row, number>> = {
 /** Checks the shape every error answer must have. */
 async function checkError(res: Response, status: number, what: string): Promise<Record<string, unknown>> {
   expect(res.headers.get('content-type') ?? '', `${what}: content type`).to.match(/^application\/json/);
-  const body = await res.json() as Record<string, unknown>;
+  const body = (await res.json()) as Record<string, unknown>;
   expect(body, `${what}: body`).to.be.an('object');
   expect(body.error, `${what}: error`).to.be.a('string').and.not.equal('');
   expect(body.message, `${what}: message`).to.be.a('string').and.not.equal('');
@@ -113,11 +165,12 @@ describe('HTTP API: every route against every kind of caller', function () {
     const old = await fetch(`${s.url}/token`, { method: 'POST', headers: { Authorization: creds['correct ACL']! } });
     clock = 0;
     expect(old.status).to.equal(200);
-    const { token, expiry } = await old.json() as { token: string; expiry: number };
+    const { token, expiry } = (await old.json()) as { token: string; expiry: number };
     expect(expiry).to.be.below(Date.now());
     return `Bearer ${token}`;
   };
-  const credential = async (row: Row): Promise<string | undefined> => (row === 'expired token' ? expiredToken() : creds[row]);
+  const credential = async (row: Row): Promise<string | undefined> =>
+    row === 'expired token' ? expiredToken() : creds[row];
 
   const call = (route: Route, auth: string | undefined, cluster = A, token = tokenA) => {
     const headers: Record<string, string> = {};
@@ -138,7 +191,10 @@ describe('HTTP API: every route against every kind of caller', function () {
       for (const [permission, target] of grants) auth.addGrant({ principal: uuid, permission, target, plural: false });
       return basic(name, `${name}-pw`);
     };
-    const both = (target: string): Array<[string, string]> => [[u.perm.manageClusters, target], [u.perm.manageSecrets, target]];
+    const both = (target: string): Array<[string, string]> => [
+      [u.perm.manageClusters, target],
+      [u.perm.manageSecrets, target],
+    ];
     creds['no credentials'] = undefined;
     creds['no ACL'] = user('nobody', []);
     creds['ACL on another cluster'] = user('other', both(B));
@@ -146,11 +202,16 @@ describe('HTTP API: every route against every kind of caller', function () {
     creds['correct ACL'] = user('right', both(A));
     creds['wrong password'] = basic('right', 'not-the-password');
 
-    const url = await fetch(`${s.url}/v1/cluster/${A}/bootstrap-url`, { method: 'POST', headers: { Authorization: s.admin } });
+    const url = await fetch(`${s.url}/v1/cluster/${A}/bootstrap-url`, {
+      method: 'POST',
+      headers: { Authorization: s.admin },
+    });
     expect(url.status).to.equal(200);
-    tokenA = new URL(await url.json() as string).searchParams.get('token')!;
+    tokenA = new URL((await url.json()) as string).searchParams.get('token')!;
   });
-  after(async () => { await s?.stop(); });
+  after(async () => {
+    await s?.stop();
+  });
 
   for (const route of routes) {
     describe(route.name, () => {
@@ -175,7 +236,8 @@ describe('HTTP API: every route against every kind of caller', function () {
       it(`${route.name}: 400 with the wildcard ACL, ${anonymous} without credentials`, async () => {
         for (const b of bad) {
           const res = await call(route, creds['wildcard ACL'], b, tokenA);
-          if (res.status !== 400) expect.fail(`${route.name} on ${JSON.stringify(b)}: expected 400, got ${res.status} ${await res.text()}`);
+          if (res.status !== 400)
+            expect.fail(`${route.name} on ${JSON.stringify(b)}: expected 400, got ${res.status} ${await res.text()}`);
           const body = await checkError(res, 400, `${route.name} on ${b}`);
           expect(body.message).to.match(/not a cluster UUID/);
           const anon = await call(route, undefined, b, tokenA);
@@ -186,7 +248,9 @@ describe('HTTP API: every route against every kind of caller', function () {
     }
 
     it('an upper-case UUID names the same cluster', async () => {
-      const res = await fetch(`${s.url}/v1/cluster/${A.toUpperCase()}/status`, { headers: { Authorization: creds['correct ACL']! } });
+      const res = await fetch(`${s.url}/v1/cluster/${A.toUpperCase()}/status`, {
+        headers: { Authorization: creds['correct ACL']! },
+      });
       expect(res.status).to.equal(200);
       expect(((await res.json()) as { ready: boolean }).ready).to.equal(true);
     });
@@ -214,9 +278,16 @@ describe('HTTP API: every route against every kind of caller', function () {
       it(`${route.name}: wildcard ACL -> ${w.wild}, ACL on another cluster -> ${w.right}, no credentials -> ${w.anonymous}`, async () => {
         const ghost = randomUUID();
         const token = s.deps.bootstrapTokens.issue(ghost).token;
-        for (const [who, auth, status] of [['wildcard', creds['wildcard ACL'], w.wild], ['correct-for-A', creds['correct ACL'], w.right], ['anonymous', undefined, w.anonymous]] as const) {
+        for (const [who, auth, status] of [
+          ['wildcard', creds['wildcard ACL'], w.wild],
+          ['correct-for-A', creds['correct ACL'], w.right],
+          ['anonymous', undefined, w.anonymous],
+        ] as const) {
           const res = await call(route, auth, ghost, token);
-          if (res.status !== status) expect.fail(`${route.name} on an unknown cluster as ${who}: expected ${status}, got ${res.status} ${await res.text()}`);
+          if (res.status !== status)
+            expect.fail(
+              `${route.name} on an unknown cluster as ${who}: expected ${status}, got ${res.status} ${await res.text()}`,
+            );
           await checkError(res, status, `${route.name} on an unknown cluster as ${who}`);
         }
       });
@@ -227,7 +298,7 @@ describe('HTTP API: every route against every kind of caller', function () {
     const listed = async (auth: string) => {
       const res = await fetch(`${s.url}/v1/cluster`, { headers: { Authorization: auth } });
       expect(res.status).to.equal(200);
-      return (await res.json() as Array<{ uuid: string; name: string | null; phase: string; ready: boolean }>);
+      return (await res.json()) as Array<{ uuid: string; name: string | null; phase: string; ready: boolean }>;
     };
     it('no ACL sees an empty list', async () => {
       expect(await listed(creds['no ACL']!)).to.deep.equal([]);
@@ -240,7 +311,14 @@ describe('HTTP API: every route against every kind of caller', function () {
       const all = await listed(creds['wildcard ACL']!);
       expect(all.map((c) => c.uuid)).to.have.members(s.m.status.clusters());
       expect(all.map((c) => c.uuid)).to.include.members([A, B]);
-      expect(all.find((c) => c.uuid === A)).to.deep.include({ uuid: A, name: 'Table_A', phase: 'ready', ready: true, reason: null, message: null });
+      expect(all.find((c) => c.uuid === A)).to.deep.include({
+        uuid: A,
+        name: 'Table_A',
+        phase: 'ready',
+        ready: true,
+        reason: null,
+        message: null,
+      });
     });
     it('Manage secrets alone does not list a cluster', async () => {
       const auth = s.t.core.auth;
@@ -251,8 +329,12 @@ describe('HTTP API: every route against every kind of caller', function () {
       const cred = basic('secrets-only', 'secrets-only-pw');
       expect(await listed(cred)).to.deep.equal([]);
       // ... nor does it give the cluster's status, while it does reach the secrets.
-      expect((await fetch(`${s.url}/v1/cluster/${A}/status`, { headers: { Authorization: cred } })).status).to.equal(403);
-      expect((await fetch(`${s.url}/v1/cluster/${A}/secret`, { headers: { Authorization: cred } })).status).to.equal(200);
+      expect((await fetch(`${s.url}/v1/cluster/${A}/status`, { headers: { Authorization: cred } })).status).to.equal(
+        403,
+      );
+      expect((await fetch(`${s.url}/v1/cluster/${A}/secret`, { headers: { Authorization: cred } })).status).to.equal(
+        200,
+      );
     });
     it('Manage clusters alone does not reach the secrets', async () => {
       const auth = s.t.core.auth;
@@ -261,7 +343,9 @@ describe('HTTP API: every route against every kind of caller', function () {
       auth.setPassword('clusters-only', uuid, 'clusters-only-pw');
       auth.addGrant({ principal: uuid, permission: s.config.uuids.perm.manageClusters, target: A, plural: false });
       const cred = basic('clusters-only', 'clusters-only-pw');
-      expect((await fetch(`${s.url}/v1/cluster/${A}/status`, { headers: { Authorization: cred } })).status).to.equal(200);
+      expect((await fetch(`${s.url}/v1/cluster/${A}/status`, { headers: { Authorization: cred } })).status).to.equal(
+        200,
+      );
       const res = await fetch(`${s.url}/v1/cluster/${A}/secret`, { headers: { Authorization: cred } });
       expect(res.status).to.equal(403);
       await checkError(res, 403, 'secrets with Manage clusters only');

@@ -21,18 +21,26 @@ describe('HTTP API: a burst of requests with one password', function () {
 
   it('checks the password with the Auth service once, not once per request', async () => {
     const from = proxy.seen.length;
-    const answers = await Promise.all(Array.from({ length: 50 }, () =>
-      fetch(`${s.url}/v1/cluster`, { headers: { Authorization: s.admin } }).then((r) => r.status)));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        fetch(`${s.url}/v1/cluster`, { headers: { Authorization: s.admin } }).then((r) => r.status),
+      ),
+    );
     expect(new Set(answers)).to.deep.equal(new Set([200]));
     const whoami = proxy.seen.slice(from).filter((l) => l.startsWith('GET /v2/whoami/'));
-    console.log(`    [authn] 50 concurrent requests with one new Basic credential: ${whoami.length} whoami and ${proxy.seen.slice(from).filter((l) => l === 'POST /token').length} token requests reached Auth`);
+    console.log(
+      `    [authn] 50 concurrent requests with one new Basic credential: ${whoami.length} whoami and ${proxy.seen.slice(from).filter((l) => l === 'POST /token').length} token requests reached Auth`,
+    );
     expect(whoami).to.have.length(1);
 
     // A wrong password is refused for every request of a burst, with one check too.
     const wrong = `Basic ${Buffer.from('admin:not-the-password').toString('base64')}`;
     const before = proxy.seen.length;
-    const refused = await Promise.all(Array.from({ length: 20 }, () =>
-      fetch(`${s.url}/v1/cluster`, { headers: { Authorization: wrong } }).then((r) => r.status)));
+    const refused = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        fetch(`${s.url}/v1/cluster`, { headers: { Authorization: wrong } }).then((r) => r.status),
+      ),
+    );
     expect(new Set(refused)).to.deep.equal(new Set([401]));
     expect(proxy.seen.slice(before).filter((l) => l === 'POST /token')).to.have.length(1);
   });

@@ -21,22 +21,40 @@ describe('the Cluster Manager on the embedded core', function () {
   let m: Manager;
   const config = loadConfig({ env: {}, overrides: { dataDir: tempDir(), reconcile: { resyncSeconds: 600 } } });
   const u = config.uuids;
-  const admin = (method: string, path: string, body?: unknown) => fetch(`${t.core.endpoints.configdb}${path}`, {
-    method, headers: { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const admin = (method: string, path: string, body?: unknown) =>
+    fetch(`${t.core.endpoints.configdb}${path}`, {
+      method,
+      headers: { Authorization: adminAuth(t.core), 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
 
   before(async () => {
     t = await startTestCore();
     m = await startManager({
-      config, directoryUrl: t.core.endpoints.directory, credentials: t.core.credentials.clusterManager,
-      mqttProtocol: 4, log: silentLogger,
+      config,
+      directoryUrl: t.core.endpoints.directory,
+      credentials: t.core.credentials.clusterManager,
+      mqttProtocol: 4,
+      log: silentLogger,
     });
     await until(() => m.controller.ready, 5000);
   });
-  after(async () => { await m.stop(); await t.stop(); });
+  after(async () => {
+    await m.stop();
+    await t.stop();
+  });
 
   it('commissions a cluster created through the Config Store only, told by the change notification', async () => {
     const { uuid } = await (await admin('POST', '/v2/object', { class: u.class.edgeCluster })).json();
-    expect((await admin('PUT', `/v2/app/${u.app.clusterConfig}/object/${uuid}`, { name: 'Auto_1', namespace: 'fplus-edge', chart: Local.chart.cluster })).status).to.equal(201);
+    expect(
+      (
+        await admin('PUT', `/v2/app/${u.app.clusterConfig}/object/${uuid}`, {
+          name: 'Auto_1',
+          namespace: 'fplus-edge',
+          chart: Local.chart.cluster,
+        })
+      ).status,
+    ).to.equal(201);
     const st = await until(async () => {
       const r = await admin('GET', `/v2/app/${u.app.setupStatus}/object/${uuid}`);
       const v = r.status === 200 ? await r.json() : undefined;

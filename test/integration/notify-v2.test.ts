@@ -22,7 +22,8 @@ describe('notify/v2 on the embedded Config Store and Auth', function () {
 
   const http = async (method: string, base: string, path: string, body?: unknown) => {
     const res = await fetch(new URL(path, base), {
-      method, headers: { Authorization: admin, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      method,
+      headers: { Authorization: admin, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: res.status, etag: res.headers.get('etag'), text: await res.text() };
@@ -49,7 +50,10 @@ describe('notify/v2 on the embedded Config Store and Auth', function () {
     for (const svc of ['configdb', 'auth'] as const) {
       it(`${svc}: a token from its /token is answered 200, an unknown one 401 and the socket closed`, async () => {
         const base = t.core.endpoints[svc];
-        const good = await openRaw(base, `Bearer ${await serviceToken(base, adminCreds().username, adminCreds().password)}`);
+        const good = await openRaw(
+          base,
+          `Bearer ${await serviceToken(base, adminCreds().username, adminCreds().password)}`,
+        );
         expect(good.answer).to.equal('200');
         good.ws.close();
         const bad = await openRaw(base, 'Bearer AAAAbogusTOKEN');
@@ -61,7 +65,13 @@ describe('notify/v2 on the embedded Config Store and Auth', function () {
     it('anything but "Bearer <token>" is answered 400 and the socket closed', async () => {
       const base = t.core.endpoints.configdb;
       const token = await serviceToken(base, adminCreds().username, adminCreds().password);
-      for (const first of [`Bearer ${token}\n`, `bearer ${token}`, `Bearer  ${token}`, `Basic ${token}`, Buffer.from(`Bearer ${token}`)]) {
+      for (const first of [
+        `Bearer ${token}\n`,
+        `bearer ${token}`,
+        `Bearer  ${token}`,
+        `Basic ${token}`,
+        Buffer.from(`Bearer ${token}`),
+      ]) {
         const r = await openRaw(base, first);
         expect(r.answer, String(first)).to.equal('400');
         await r.closed;
@@ -88,7 +98,11 @@ describe('notify/v2 on the embedded Config Store and Auth', function () {
         const get = await cdb('GET', `/v2/app/${INFO}/object/${obj}`);
         // The ETag of the HTTP answer, without its quotes (as the Factory+ ConfigDB puts it in updates).
         expect(get.etag).to.match(/^"[0-9a-f-]{36}"$/);
-        expect(second).to.deep.equal({ uuid: id, status: 200, response: { status: 200, headers: { etag: get.etag!.slice(1, -1) }, body: { name: 'first' } } });
+        expect(second).to.deep.equal({
+          uuid: id,
+          status: 200,
+          response: { status: 200, headers: { etag: get.etag!.slice(1, -1) }, body: { name: 'first' } },
+        });
         await cdb('PUT', `/v2/app/${INFO}/object/${obj}`, { name: 'first' });
         expect(await c.settle(id)).to.have.length(2);
         await cdb('DELETE', `/v2/app/${INFO}/object/${obj}`);
@@ -149,7 +163,12 @@ describe('notify/v2 on the embedded Config Store and Auth', function () {
         await cdb('PUT', `/v2/app/${INFO}/object/${obj}`, { name: 'still secret' });
         expect(await c.settle(w)).to.have.length(1);
 
-        const grant = t.core.auth.addGrant({ principal: reader.uuid, permission: ConfigDbPerm.ReadConfig, target: INFO, plural: false });
+        const grant = t.core.auth.addGrant({
+          principal: reader.uuid,
+          permission: ConfigDbPerm.ReadConfig,
+          target: INFO,
+          plural: false,
+        });
         expect((await c.nth(w, 2)).response).to.deep.include({ status: 200, body: { name: 'still secret' } });
         const full = await c.nth(s, 2);
         expect(full.status).to.equal(200);
@@ -173,7 +192,9 @@ describe('notify/v2 on the embedded Config Store and Auth', function () {
         const obj = await newObject();
         expect((await c.nth(members, 2)).response!.body).to.deep.equal([...before, obj].sort());
         await cdb('PUT', `/v2/app/${INFO}/object/${obj}`, { name: 'x' });
-        expect((await c.nth(list, 2)).response!.body).to.include(obj).and.have.length(listed.length + 1);
+        expect((await c.nth(list, 2)).response!.body)
+          .to.include(obj)
+          .and.have.length(listed.length + 1);
 
         c.close(list);
         expect(await c.nth(list, 3)).to.deep.equal({ uuid: list, status: 410 });
@@ -219,7 +240,12 @@ describe('notify/v2 on the embedded Config Store and Auth', function () {
         expect(await r.nth(denied, 1)).to.deep.equal({ uuid: denied, status: 201, response: { status: 403 } });
 
         const target = newUuid();
-        t.core.auth.addGrant({ principal: reader.uuid, permission: AuthPerm.readAcl, target: AuthPerm.readAcl, plural: false });
+        t.core.auth.addGrant({
+          principal: reader.uuid,
+          permission: AuthPerm.readAcl,
+          target: AuthPerm.readAcl,
+          plural: false,
+        });
         t.core.auth.addGrant({ principal: reader.uuid, permission: ConfigDbPerm.ReadConfig, target, plural: false });
         const seen = (up: Update) => up.response!.body as Array<{ permission: string; target: string }>;
         const byNameNext = await c.nth(byName, 2);
@@ -244,7 +270,9 @@ describe('notify/v2 on the embedded Config Store and Auth', function () {
         expect((await c.nth(principals, 1)).status).to.equal(201);
         const p = newUuid();
         t.core.auth.setIdentity(p, `someone-new@${t.core.auth.realm}`);
-        expect((await c.nth(names, 2)).response!.body).to.deep.equal([...before, `someone-new@${t.core.auth.realm}`].sort());
+        expect((await c.nth(names, 2)).response!.body).to.deep.equal(
+          [...before, `someone-new@${t.core.auth.realm}`].sort(),
+        );
         expect((await c.nth(principals, 2)).response!.body).to.include(p);
       } finally {
         c.end();
@@ -255,14 +283,26 @@ describe('notify/v2 on the embedded Config Store and Auth', function () {
   describe('ACS service client', () => {
     it('@amrc-factoryplus/service-client opens the authenticated notify/v2 socket of both services', async () => {
       const fplus = new ServiceClient({
-        directory_url: t.core.endpoints.directory, username: adminCreds().username, password: adminCreds().password,
+        directory_url: t.core.endpoints.directory,
+        username: adminCreds().username,
+        password: adminCreds().password,
       });
       for (const iface of [fplus.ConfigDB, fplus.Auth]) {
         const ws = await iface.websocket('notify/v2');
         try {
           const uuid = newUuid();
-          const answer = new Promise<Update>((resolve) => ws.addEventListener('message', (m: { data: string }) => resolve(JSON.parse(m.data) as Update), { once: true }));
-          ws.send(JSON.stringify({ uuid, method: 'WATCH', request: { url: iface === fplus.Auth ? 'v2/principal/' : `v2/app/${INFO}/object/` } }));
+          const answer = new Promise<Update>((resolve) =>
+            ws.addEventListener('message', (m: { data: string }) => resolve(JSON.parse(m.data) as Update), {
+              once: true,
+            }),
+          );
+          ws.send(
+            JSON.stringify({
+              uuid,
+              method: 'WATCH',
+              request: { url: iface === fplus.Auth ? 'v2/principal/' : `v2/app/${INFO}/object/` },
+            }),
+          );
           const first = await answer;
           expect(first).to.include({ uuid, status: 201 });
           expect(first.response!.status).to.equal(200);
@@ -289,7 +329,10 @@ describe('notify/v2 limits', function () {
       log: silentLogger,
       limits: { sockets: 3, subscriptions: 2, messageBytes: 512, authTimeoutMs: 300 },
     });
-    server = createServer((_req, res) => { res.statusCode = 404; res.end(); });
+    server = createServer((_req, res) => {
+      res.statusCode = 404;
+      res.end();
+    });
     notify.attach(server);
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -331,7 +374,10 @@ describe('notify/v2 limits', function () {
   it('refuses sockets beyond the limit and upgrades on other paths', async () => {
     const open = await Promise.all([0, 1, 2].map(() => NotifyClient.connect(base, 'good')));
     try {
-      await openRaw(base, 'Bearer good').then(() => expect.fail('a fourth socket was accepted'), (e: Error) => expect(e.message).to.match(/503/));
+      await openRaw(base, 'Bearer good').then(
+        () => expect.fail('a fourth socket was accepted'),
+        (e: Error) => expect(e.message).to.match(/503/),
+      );
     } finally {
       for (const c of open) c.end();
     }

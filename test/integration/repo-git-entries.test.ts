@@ -15,7 +15,11 @@ import { waitFor } from '../helpers/processes.js';
  * (the judge) must show every one of those entries unchanged.
  */
 
-interface Entry { mode: string; type: string; id: string }
+interface Entry {
+  mode: string;
+  type: string;
+  id: string;
+}
 
 /** `git ls-tree -r` of a commit: path -> mode, type and id. */
 async function lsTree(dir: string, commit: string): Promise<Map<string, Entry>> {
@@ -38,16 +42,25 @@ describe('git entries the service did not write are kept exactly', function () {
     s = await startApiStack();
     C = await s.createCluster('git_entries');
     const r = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.edgeStatus}/object/${C}`, {
-      method: 'PUT', headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
       body: JSON.stringify({ kubeseal_cert: testCert('rsa').certPem }),
     });
     expect(r.status).to.be.lessThan(300);
   });
-  after(async () => { await s?.stop(); });
-
-  const call = (method: string, path: string, body?: string) => fetch(`${s.url}${path}`, {
-    method, headers: { Authorization: s.admin, ...(body === undefined ? {} : { 'Content-Type': 'application/octet-stream' }) }, body,
+  after(async () => {
+    await s?.stop();
   });
+
+  const call = (method: string, path: string, body?: string) =>
+    fetch(`${s.url}${path}`, {
+      method,
+      headers: {
+        Authorization: s.admin,
+        ...(body === undefined ? {} : { 'Content-Type': 'application/octet-stream' }),
+      },
+      body,
+    });
   const seal = async (ns: string, name: string, key: string, value: string) => {
     const r = await call('PUT', `/v1/cluster/${C}/secret/${ns}/${name}/${key}`, value);
     expect(r.status, await r.text()).to.equal(204);
@@ -82,7 +95,10 @@ describe('git entries the service did not write are kept exactly', function () {
     const pushed = (await git(['rev-parse', 'HEAD'], dir)).trim();
 
     const hand = await lsTree(dir, pushed);
-    const ours = (p: string) => p === 'README.md' || p.startsWith('edo/cluster/') || /^edo\/secrets\/[^/]+\/[^/]+\.yaml$/.test(p) && p !== 'edo/secrets/app/latest.yaml';
+    const ours = (p: string) =>
+      p === 'README.md' ||
+      p.startsWith('edo/cluster/') ||
+      (/^edo\/secrets\/[^/]+\/[^/]+\.yaml$/.test(p) && p !== 'edo/secrets/app/latest.yaml');
     const untouched = new Map([...hand].filter(([p]) => !ours(p)));
     // The setup holds what it should: every kind of entry, as git wrote it.
     expect(untouched.get('by-hand/notes.yaml')?.mode).to.equal('100644');
@@ -101,14 +117,20 @@ describe('git entries the service did not write are kept exactly', function () {
     const statusHead = () => (s.m.status.get(C)?.repo as { head?: string } | undefined)?.head;
     const renderedAt = statusHead();
     const spec = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.clusterConfig}/object/${C}`, {
-      method: 'PUT', headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
       body: JSON.stringify({ name: 'git_entries', namespace: 'fplus-edge', values: { cluster: { tier: 'gold' } } }),
     });
     expect(spec.status).to.be.lessThan(300);
-    await waitFor(() => {
-      const st = s.m.status.get(C);
-      return st?.ready === true && statusHead() !== renderedAt;
-    }, 30_000, undefined, 're-render');
+    await waitFor(
+      () => {
+        const st = s.m.status.get(C);
+        return st?.ready === true && statusHead() !== renderedAt;
+      },
+      30_000,
+      undefined,
+      're-render',
+    );
 
     const after = await clone(url);
     const head = (await git(['rev-parse', 'HEAD'], after)).trim();
@@ -119,7 +141,10 @@ describe('git entries the service did not write are kept exactly', function () {
     // What the service was asked to do, it did.
     expect(now.has('edo/secrets/other/token.yaml')).to.equal(true);
     const creds = await git(['show', `${head}:edo/secrets/app/creds.yaml`], after);
-    expect(creds).to.match(/\bc: /).and.to.match(/\bb: /).and.not.to.match(/^\s+a: /m);
+    expect(creds)
+      .to.match(/\bc: /)
+      .and.to.match(/\bb: /)
+      .and.not.to.match(/^\s+a: /m);
     expect(await git(['show', `${head}:edo/cluster/edge-cluster.yaml`], after)).to.include('tier: gold');
     expect(now.get('edo/secrets/other/token.yaml')?.mode).to.equal('100644');
     // The server's copy is well-formed as git sees it.

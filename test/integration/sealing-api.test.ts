@@ -1,5 +1,12 @@
 import { expect } from 'chai';
-import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  generateKeyPairSync,
+  randomBytes,
+  randomUUID,
+  X509Certificate,
+} from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -17,15 +24,20 @@ import { controllerCertificate, selfSignedCertificate } from '../helpers/x509.js
  * and an independent implementation of the controller's decryption.
  */
 
-
 const NS_WIDE = 'sealedsecrets.bitnami.com/namespace-wide';
 const CLUSTER_WIDE = 'sealedsecrets.bitnami.com/cluster-wide';
 const CERT_SHA = 'cluster-manager.factoryplus/cert-sha256';
 const KEY_CERTS = 'cluster-manager.factoryplus/key-certs';
 
-type Obj = Record<string, any>;  
+type Obj = Record<string, any>;
 
-interface Answer { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer; text: string; json: () => Obj }
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+  text: string;
+  json: () => Obj;
+}
 
 const fingerprint = (pem: string) => createHash('sha256').update(new X509Certificate(pem).raw).digest('hex');
 
@@ -37,7 +49,11 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
   const rsa = () => testCert('rsa');
 
   /** An HTTP call that sends the path exactly as given (fetch would normalise `..`). */
-  const call = (method: string, path: string, opts: { body?: Buffer | string; chunks?: Buffer[]; auth?: string | null; headers?: Record<string, string> } = {}) =>
+  const call = (
+    method: string,
+    path: string,
+    opts: { body?: Buffer | string; chunks?: Buffer[]; auth?: string | null; headers?: Record<string, string> } = {},
+  ) =>
     new Promise<Answer>((resolve, reject) => {
       const u = new URL(s.url);
       const headers: Record<string, string> = { ...opts.headers };
@@ -53,7 +69,13 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
         res.on('end', () => {
           const body = Buffer.concat(chunks);
           const text = body.toString('utf8');
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text, json: () => JSON.parse(text) as Obj });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            text,
+            json: () => JSON.parse(text) as Obj,
+          });
         });
       });
       req.on('error', reject);
@@ -62,16 +84,21 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
         req.end();
       } else req.end(opts.body);
     });
-  const secretUrl = (cluster: string, ns: string, name: string, key: string, query = '') => `/v1/cluster/${cluster}/secret/${ns}/${name}/${key}${query}`;
+  const secretUrl = (cluster: string, ns: string, name: string, key: string, query = '') =>
+    `/v1/cluster/${cluster}/secret/${ns}/${name}/${key}${query}`;
   const put = (cluster: string, ns: string, name: string, key: string, value: Buffer | string, query = '') =>
     call('PUT', secretUrl(cluster, ns, name, key, query), { body: value });
-  const del = (cluster: string, ns: string, name: string, key: string, query = '') => call('DELETE', secretUrl(cluster, ns, name, key, query));
+  const del = (cluster: string, ns: string, name: string, key: string, query = '') =>
+    call('DELETE', secretUrl(cluster, ns, name, key, query));
 
   const edgeStatus = async (cluster: string, method: 'PUT' | 'DELETE', body?: Obj) => {
     const r = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.edgeStatus}/object/${cluster}`, {
-      method, headers: { Authorization: s.admin, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body),
+      method,
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      body: body && JSON.stringify(body),
     });
-    if (r.status >= 300 && !(method === 'DELETE' && r.status === 404)) throw new Error(`edge status ${method}: ${r.status}`);
+    if (r.status >= 300 && !(method === 'DELETE' && r.status === 404))
+      throw new Error(`edge status ${method}: ${r.status}`);
   };
   const setCert = (cluster: string, pem: string) => edgeStatus(cluster, 'PUT', { kubeseal_cert: pem });
 
@@ -85,8 +112,13 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
     if (!Array.isArray(docs) || docs.length === 0) throw new Error('no documents');
     return docs[0].toJS() as Obj;
   };
-  const manifest = (dir: string, ns: string, name: string): Obj => parseYaml(readFileSync(join(dir, manifestPath(ns, name)), 'utf8'));
-  const label = { strict: (ns: string, name: string) => Buffer.from(`${ns}/${name}`), ns: (ns: string) => Buffer.from(ns), cluster: () => Buffer.alloc(0) };
+  const manifest = (dir: string, ns: string, name: string): Obj =>
+    parseYaml(readFileSync(join(dir, manifestPath(ns, name)), 'utf8'));
+  const label = {
+    strict: (ns: string, name: string) => Buffer.from(`${ns}/${name}`),
+    ns: (ns: string) => Buffer.from(ns),
+    cluster: () => Buffer.alloc(0),
+  };
 
   /** Asserts that the remote is where it was: the calls made in `fn` wrote nothing. */
   const unchanged = async <T>(cluster: string, fn: () => Promise<T>): Promise<T> => {
@@ -102,10 +134,12 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
     [A, B] = await Promise.all([s.createCluster('sealing_a'), s.createCluster('sealing_b')]);
     await setCert(A, rsa().certPem);
   });
-  after(async () => { await s?.stop(); });
+  after(async () => {
+    await s?.stop();
+  });
 
   describe('interoperability', () => {
-    it('values sealed for a key pair and certificate made with node:crypto open with the controller\'s algorithm in every scope, and only with the right label', async () => {
+    it("values sealed for a key pair and certificate made with node:crypto open with the controller's algorithm in every scope, and only with the right label", async () => {
       // A controller's key: RSA 4096 and a self-signed certificate, made here with node:crypto alone.
       const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 4096 });
       const certPem = selfSignedCertificate({ privateKey, commonName: 'sealed-secret', organisation: 'sealed-secret' });
@@ -131,9 +165,15 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
         expect(m.metadata.annotations?.[CERT_SHA]).to.equal(fingerprint(certPem));
         for (const key of ['a', 'b.json', 'c_bin']) {
           const sealed = m.spec.encryptedData[key] as string;
-          expect(unsealValue(privateKey, sealed, c.label).equals(values.get(`${c.name}/${key}`)!), `${c.scope} ${key}`).to.equal(true);
+          expect(
+            unsealValue(privateKey, sealed, c.label).equals(values.get(`${c.name}/${key}`)!),
+            `${c.scope} ${key}`,
+          ).to.equal(true);
           for (const other of cases.filter((o) => o !== c)) {
-            expect(() => unsealValue(privateKey, sealed, other.label), `${c.scope} ${key} opened with the ${other.scope} label`).to.throw();
+            expect(
+              () => unsealValue(privateKey, sealed, other.label),
+              `${c.scope} ${key} opened with the ${other.scope} label`,
+            ).to.throw();
           }
         }
       }
@@ -142,7 +182,11 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
 
   describe('PUT', () => {
     it('seals a binary body into edo/secrets/<ns>/<name>.yaml, committed and pushed before the 204', async () => {
-      const value = Buffer.concat([Buffer.from([0, 0xff, 0xfe, 0x80, 0x0a, 0x0d]), randomBytes(3000), Buffer.from('\u00e9\u0000end')]);
+      const value = Buffer.concat([
+        Buffer.from([0, 0xff, 0xfe, 0x80, 0x0a, 0x0d]),
+        randomBytes(3000),
+        Buffer.from('\u00e9\u0000end'),
+      ]);
       const r = await put(A, 'app-ns', 'db-creds', 'password', value);
       expect(r.status, r.text).to.equal(204);
       expect(r.body.length).to.equal(0);
@@ -155,7 +199,10 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(m.metadata.namespace).to.equal('app-ns');
       expect(m.metadata.name).to.equal('db-creds');
       // kubeseal's shape: the template's metadata equals the SealedSecret's, no `data`.
-      expect(m.spec.template).to.deep.equal({ metadata: { namespace: 'app-ns', name: 'db-creds', annotations: { [CERT_SHA]: fingerprint(rsa().certPem) } }, type: 'Opaque' });
+      expect(m.spec.template).to.deep.equal({
+        metadata: { namespace: 'app-ns', name: 'db-creds', annotations: { [CERT_SHA]: fingerprint(rsa().certPem) } },
+        type: 'Opaque',
+      });
       expect(m.spec.template.metadata).to.deep.equal(m.metadata);
       expect(Object.keys(m.spec.encryptedData)).to.deep.equal(['password']);
       const sealed = m.spec.encryptedData.password as string;
@@ -178,8 +225,12 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       const dir = await clone(A);
       const m = manifest(dir, 'app-ns', 'db-creds');
       expect(Object.keys(m.spec.encryptedData).sort()).to.deep.equal(['blob.bin', 'password', 'username']);
-      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.username, label.strict('app-ns', 'db-creds')).equals(user)).to.equal(true);
-      expect(unsealValue(rsa().keyPem, m.spec.encryptedData['blob.bin'], label.strict('app-ns', 'db-creds')).equals(long)).to.equal(true);
+      expect(
+        unsealValue(rsa().keyPem, m.spec.encryptedData.username, label.strict('app-ns', 'db-creds')).equals(user),
+      ).to.equal(true);
+      expect(
+        unsealValue(rsa().keyPem, m.spec.encryptedData['blob.bin'], label.strict('app-ns', 'db-creds')).equals(long),
+      ).to.equal(true);
       expect(await subject(dir)).to.equal('Updated sealed secret app-ns/db-creds/blob.bin');
     });
 
@@ -209,14 +260,28 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(m.spec.template.metadata).to.deep.equal(m.metadata);
     });
 
-    it('a file in the original shape (`data: null`, no template annotations), pushed with git, takes kubeseal\'s shape on its next edit', async () => {
+    it("a file in the original shape (`data: null`, no template annotations), pushed with git, takes kubeseal's shape on its next edit", async () => {
       const dir = await clone(A);
       const path = manifestPath('app-ns', 'old-shape');
       const old = [
-        '---', 'apiVersion: bitnami.com/v1alpha1', 'kind: SealedSecret', 'metadata:', '  namespace: app-ns', '  name: old-shape',
-        '  annotations:', `    ${NS_WIDE}: "true"`,
-        'spec:', '  encryptedData:', `    a: ${(manifest(dir, 'app-ns', 'ns-wide').spec.encryptedData as Obj).token}`,
-        '  template:', '    data: null', '    metadata:', '      namespace: app-ns', '      name: old-shape', '    type: Opaque', '',
+        '---',
+        'apiVersion: bitnami.com/v1alpha1',
+        'kind: SealedSecret',
+        'metadata:',
+        '  namespace: app-ns',
+        '  name: old-shape',
+        '  annotations:',
+        `    ${NS_WIDE}: "true"`,
+        'spec:',
+        '  encryptedData:',
+        `    a: ${(manifest(dir, 'app-ns', 'ns-wide').spec.encryptedData as Obj).token}`,
+        '  template:',
+        '    data: null',
+        '    metadata:',
+        '      namespace: app-ns',
+        '      name: old-shape',
+        '    type: Opaque',
+        '',
       ].join('\n');
       writeFileSync(join(dir, path), old);
       await git(['add', path], dir);
@@ -254,7 +319,9 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
     it('?scope=strict is the default, explicitly', async () => {
       expect((await put(A, 'app-ns', 'strict-explicit', 'k', 'v', '?scope=strict')).status).to.equal(204);
       const m = manifest(await clone(A), 'app-ns', 'strict-explicit');
-      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('app-ns', 'strict-explicit')).toString()).to.equal('v');
+      expect(
+        unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('app-ns', 'strict-explicit')).toString(),
+      ).to.equal('v');
     });
 
     it('refuses a key in another scope than the keys already in the file (409), writing nothing', async () => {
@@ -286,7 +353,9 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       const r = await put(A, 'app-ns', 'big', 'k', exact);
       expect(r.status, r.text).to.equal(204);
       const m = manifest(await clone(A), 'app-ns', 'big');
-      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('app-ns', 'big')).equals(exact)).to.equal(true);
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('app-ns', 'big')).equals(exact)).to.equal(
+        true,
+      );
     });
 
     it('two values that together exceed 1 MiB: the second PUT, and its dry run, are 413 with a reason and the repo is unchanged', async () => {
@@ -312,7 +381,11 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       // Exactly 1 MiB in total is what Kubernetes still takes.
       expect((await put(A, 'size-ns', 'pair', 'second', second.subarray(1))).status).to.equal(204);
       const m = manifest(await clone(A), 'size-ns', 'pair');
-      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.second, label.strict('size-ns', 'pair')).equals(second.subarray(1))).to.equal(true);
+      expect(
+        unsealValue(rsa().keyPem, m.spec.encryptedData.second, label.strict('size-ns', 'pair')).equals(
+          second.subarray(1),
+        ),
+      ).to.equal(true);
     });
 
     it('a streamed (chunked, no Content-Length) body over 1 MiB is answered 413 without resetting the connection, and writes nothing', async () => {
@@ -320,30 +393,43 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       // uploader would be: the server must answer 413 and let the rest of the
       // body drain (its answer says keep-alive), not reset the connection,
       // which makes clients lose the answer.
-      const outcome = await unchanged(A, () => new Promise<{ received: string; error?: string }>((resolve) => {
-        const u = new URL(s.url);
-        const sock = connect(Number(u.port), u.hostname);
-        let received = '';
-        let error: string | undefined;
-        sock.on('data', (d) => { received += d.toString('latin1'); });
-        sock.on('error', (e) => { error = e.message; });
-        sock.on('close', () => resolve({ received, error }));
-        sock.write(`PUT ${secretUrl(A, 'app-ns', 'big-stream', 'k')} HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: ${s.admin}\r\n` +
-          'Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n');
-        let i = 0;
-        const tick = setInterval(() => {
-          if (sock.destroyed) { clearInterval(tick); return; }
-          if (i++ < 8) {
-            const chunk = Buffer.alloc(256 * 1024, 8);
-            sock.write(`${chunk.length.toString(16)}\r\n`);
-            sock.write(chunk);
-            sock.write('\r\n');
-          } else {
-            clearInterval(tick);
-            sock.end('0\r\n\r\n');
-          }
-        }, 40);
-      }));
+      const outcome = await unchanged(
+        A,
+        () =>
+          new Promise<{ received: string; error?: string }>((resolve) => {
+            const u = new URL(s.url);
+            const sock = connect(Number(u.port), u.hostname);
+            let received = '';
+            let error: string | undefined;
+            sock.on('data', (d) => {
+              received += d.toString('latin1');
+            });
+            sock.on('error', (e) => {
+              error = e.message;
+            });
+            sock.on('close', () => resolve({ received, error }));
+            sock.write(
+              `PUT ${secretUrl(A, 'app-ns', 'big-stream', 'k')} HTTP/1.1\r\nHost: ${u.host}\r\nAuthorization: ${s.admin}\r\n` +
+                'Content-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n',
+            );
+            let i = 0;
+            const tick = setInterval(() => {
+              if (sock.destroyed) {
+                clearInterval(tick);
+                return;
+              }
+              if (i++ < 8) {
+                const chunk = Buffer.alloc(256 * 1024, 8);
+                sock.write(`${chunk.length.toString(16)}\r\n`);
+                sock.write(chunk);
+                sock.write('\r\n');
+              } else {
+                clearInterval(tick);
+                sock.end('0\r\n\r\n');
+              }
+            }, 40);
+          }),
+      );
       expect(outcome.received.split('\r\n')[0]).to.match(/^HTTP\/1\.1 413 /);
       expect(outcome.error, 'the connection was reset while the client was still sending').to.equal(undefined);
     });
@@ -383,7 +469,11 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
 
     it('an empty namespace, name or key is a 400 and writes nothing', async () => {
       await unchanged(A, async () => {
-        for (const p of [secretUrl(A, 'app-ns', 'n', ''), secretUrl(A, '', 'n', 'k'), secretUrl(A, 'app-ns', '', 'k')]) {
+        for (const p of [
+          secretUrl(A, 'app-ns', 'n', ''),
+          secretUrl(A, '', 'n', 'k'),
+          secretUrl(A, 'app-ns', '', 'k'),
+        ]) {
           const r = await call('PUT', p, { body: 'v' });
           expect(r.status, `PUT ${p}: ${r.text}`).to.equal(400);
         }
@@ -404,7 +494,10 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       await unchanged(A, async () => {
         const r = await call('PUT', secretUrl(A, 'app-ns', 'anon', 'k'), { body: 'v', auth: null });
         expect(r.status).to.equal(401);
-        const w = await call('PUT', secretUrl(A, 'app-ns', 'anon', 'k'), { body: 'v', auth: `Basic ${Buffer.from('admin:wrong').toString('base64')}` });
+        const w = await call('PUT', secretUrl(A, 'app-ns', 'anon', 'k'), {
+          body: 'v',
+          auth: `Basic ${Buffer.from('admin:wrong').toString('base64')}`,
+        });
         expect(w.status).to.equal(401);
       });
     });
@@ -428,7 +521,9 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
           expect(m.metadata).to.include({ namespace: 'app-ns', name: 'db-creds' });
           // The existing keys are in it, with the new one.
           expect(Object.keys(m.spec.encryptedData).sort()).to.deep.equal(['blob.bin', 'dry', 'password', 'username']);
-          expect(unsealValue(rsa().keyPem, m.spec.encryptedData.dry, label.strict('app-ns', 'db-creds')).equals(value)).to.equal(true);
+          expect(
+            unsealValue(rsa().keyPem, m.spec.encryptedData.dry, label.strict('app-ns', 'db-creds')).equals(value),
+          ).to.equal(true);
         }
         const fresh = await put(A, 'dry-ns', 'fresh', 'k', 'v', '?dryrun&scope=namespace-wide');
         expect(fresh.status, fresh.text).to.equal(200);
@@ -462,7 +557,9 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(await subject(dir)).to.equal('Remove sealed secret del-ns/pair/a.');
       const m = manifest(dir, 'del-ns', 'pair');
       expect(Object.keys(m.spec.encryptedData)).to.deep.equal(['b']);
-      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.b, label.strict('del-ns', 'pair')).toString()).to.equal('B');
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.b, label.strict('del-ns', 'pair')).toString()).to.equal(
+        'B',
+      );
       expect(m.metadata.annotations[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
     });
 
@@ -492,10 +589,16 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       const byPath = new Map(list.map((e) => [e.path as string, e]));
       const fp = fingerprint(rsa().certPem);
       expect(byPath.get(manifestPath('app-ns', 'db-creds'))).to.deep.include({
-        namespace: 'app-ns', name: 'db-creds', scope: 'strict', keys: ['blob.bin', 'password', 'username'],
+        namespace: 'app-ns',
+        name: 'db-creds',
+        scope: 'strict',
+        keys: ['blob.bin', 'password', 'username'],
         certFingerprints: { 'blob.bin': fp, password: fp, username: fp },
       });
-      expect(byPath.get(manifestPath('app-ns', 'ns-wide'))).to.deep.include({ scope: 'namespace-wide', keys: ['token'] });
+      expect(byPath.get(manifestPath('app-ns', 'ns-wide'))).to.deep.include({
+        scope: 'namespace-wide',
+        keys: ['token'],
+      });
       expect(byPath.get(manifestPath('app-ns', 'cl-wide'))).to.deep.include({ scope: 'cluster-wide', keys: ['token'] });
       expect(byPath.has(manifestPath('del-ns', 'pair'))).to.equal(false);
       // No ciphertext anywhere in the answer.
@@ -514,9 +617,15 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
     it('GET /secret/{ns}/{name} describes one secret; 404 when absent, 400 when invalid', async () => {
       const r = await call('GET', `/v1/cluster/${A}/secret/app-ns/db-creds`);
       expect(r.status, r.text).to.equal(200);
-      expect(r.json()).to.deep.include({ namespace: 'app-ns', name: 'db-creds', scope: 'strict', keys: ['blob.bin', 'password', 'username'] });
+      expect(r.json()).to.deep.include({
+        namespace: 'app-ns',
+        name: 'db-creds',
+        scope: 'strict',
+        keys: ['blob.bin', 'password', 'username'],
+      });
       const m = manifest(await clone(A), 'app-ns', 'db-creds');
-      for (const c of Object.values(m.spec.encryptedData) as string[]) expect(r.text.includes(c.slice(0, 40))).to.equal(false);
+      for (const c of Object.values(m.spec.encryptedData) as string[])
+        expect(r.text.includes(c.slice(0, 40))).to.equal(false);
       expect((await call('GET', `/v1/cluster/${A}/secret/app-ns/absent`)).status).to.equal(404);
       expect((await call('GET', `/v1/cluster/${A}/secret/App-NS/db-creds`)).status).to.equal(400);
       expect((await call('GET', `/v1/cluster/${A}/secret/app-ns/a%2Fb`)).status).to.equal(400);
@@ -599,12 +708,14 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       await setCert(B, `${rsa().certPem}\n${testCert('ec').certPem}`);
       expect((await put(B, 'chain-ns', 'n', 'k', 'chained')).status).to.equal(204);
       const m = manifest(await clone(B), 'chain-ns', 'n');
-      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('chain-ns', 'n')).toString()).to.equal('chained');
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('chain-ns', 'n')).toString()).to.equal(
+        'chained',
+      );
       expect((await del(B, 'chain-ns', 'n', 'k')).status).to.equal(204);
     });
   });
 
-  describe('the controller\'s own certificate', () => {
+  describe("the controller's own certificate", () => {
     /**
      * The Sealed Secrets controller's default certificate has an empty
      * subject and issuer (`--my-cn` defaults to ''), and its notBefore is
@@ -616,8 +727,20 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       const ahead = new Date(Math.floor(Date.now() / 1000) * 1000 + 86_400_000);
       const cases: Array<{ what: string; pem: string; keyPem: string; subject: string; notYetValid: boolean }> = [
         { what: 'empty subject', pem: rsa().certPem, keyPem: rsa().keyPem, subject: '', notYetValid: false },
-        { what: 'notBefore a day ahead', pem: controllerCertificate(key, ahead), keyPem: rsa().keyPem, subject: '', notYetValid: true },
-        { what: 'with a subject', pem: testCert('rsa-subject').certPem, keyPem: testCert('rsa-subject').keyPem, subject: 'CN=sealed-secret, O=sealed-secret', notYetValid: false },
+        {
+          what: 'notBefore a day ahead',
+          pem: controllerCertificate(key, ahead),
+          keyPem: rsa().keyPem,
+          subject: '',
+          notYetValid: true,
+        },
+        {
+          what: 'with a subject',
+          pem: testCert('rsa-subject').certPem,
+          keyPem: testCert('rsa-subject').keyPem,
+          subject: 'CN=sealed-secret, O=sealed-secret',
+          notYetValid: false,
+        },
       ];
       for (const [i, c] of cases.entries()) {
         const x509 = new X509Certificate(c.pem);
@@ -629,11 +752,16 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
         const r = await put(C, 'ctl-ns', name, 'k', `value-${i}`);
         expect(r.status, `${c.what}: ${r.text}`).to.equal(204);
         const m = manifest(await clone(C), 'ctl-ns', name);
-        expect(unsealValue(c.keyPem, m.spec.encryptedData.k, label.strict('ctl-ns', name)).toString(), c.what).to.equal(`value-${i}`);
+        expect(unsealValue(c.keyPem, m.spec.encryptedData.k, label.strict('ctl-ns', name)).toString(), c.what).to.equal(
+          `value-${i}`,
+        );
 
         const described = {
-          fingerprint: fingerprint(c.pem), subject: c.subject,
-          notBefore: new Date(x509.validFrom).toISOString(), notAfter: new Date(x509.validTo).toISOString(), notYetValid: c.notYetValid,
+          fingerprint: fingerprint(c.pem),
+          subject: c.subject,
+          notBefore: new Date(x509.validFrom).toISOString(),
+          notAfter: new Date(x509.validTo).toISOString(),
+          notYetValid: c.notYetValid,
         };
         const list = await call('GET', `/v1/cluster/${C}/secret`);
         expect(list.status, list.text).to.equal(200);
@@ -644,19 +772,25 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
         expect(reseal.status, `${c.what}: ${reseal.text}`).to.equal(200);
         expect(reseal.json().certificate).to.equal(described.fingerprint);
         expect(reseal.json().sealingCertificate, c.what).to.deep.equal(described);
-        expect((reseal.json().stale as Obj[]).map((e) => e.name as string).sort(), c.what).to.deep.equal(cases.slice(0, i).map((_, j) => `ctl-${j}`));
+        expect((reseal.json().stale as Obj[]).map((e) => e.name as string).sort(), c.what).to.deep.equal(
+          cases.slice(0, i).map((_, j) => `ctl-${j}`),
+        );
       }
     });
 
     it('takes the certificate after a block with broken base64, as kubeseal does', async () => {
-      const body = rsa().certPem.replace(/-----[A-Z ]+-----/g, '').trim();
+      const body = rsa()
+        .certPem.replace(/-----[A-Z ]+-----/g, '')
+        .trim();
       const broken = `-----BEGIN CERTIFICATE-----\n${body.slice(0, 70)}*${body.slice(71)}\n-----END CERTIFICATE-----\n`;
       await setCert(B, `${broken}${rsa().certPem}`);
       const r = await put(B, 'bundle-ns', 'n', 'k', 'after broken');
       expect(r.status, r.text).to.equal(204);
       const m = manifest(await clone(B), 'bundle-ns', 'n');
       expect(m.metadata.annotations[CERT_SHA]).to.equal(fingerprint(rsa().certPem));
-      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('bundle-ns', 'n')).toString()).to.equal('after broken');
+      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.k, label.strict('bundle-ns', 'n')).toString()).to.equal(
+        'after broken',
+      );
       expect((await del(B, 'bundle-ns', 'n', 'k')).status).to.equal(204);
     });
   });
@@ -668,7 +802,11 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       const old = fingerprint(oldCert.certPem);
       const cur = fingerprint(newCert.certPem);
       await setCert(B, oldCert.certPem);
-      for (const [name, key] of [['app', 'a'], ['app', 'b'], ['other', 'c']]) {
+      for (const [name, key] of [
+        ['app', 'a'],
+        ['app', 'b'],
+        ['other', 'c'],
+      ]) {
         expect((await put(B, 'rs-ns', name, key, `${name}-${key}`)).status).to.equal(204);
       }
       const fresh = await call('POST', `/v1/cluster/${B}/secret-reseal`);
@@ -691,7 +829,9 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect((again.stale as Obj[]).map((e) => `${e.name}/${e.key}`).sort()).to.deep.equal(['app/b', 'other/c']);
       const m = manifest(await clone(B), 'rs-ns', 'app');
       expect(JSON.parse(m.metadata.annotations[KEY_CERTS] as string)).to.deep.equal({ a: cur, b: old });
-      expect(unsealValue(newCert.keyPem, m.spec.encryptedData.a, label.strict('rs-ns', 'app')).toString()).to.equal('app-a2');
+      expect(unsealValue(newCert.keyPem, m.spec.encryptedData.a, label.strict('rs-ns', 'app')).toString()).to.equal(
+        'app-a2',
+      );
       const one = (await call('GET', `/v1/cluster/${B}/secret/rs-ns/app`)).json();
       expect(one.certFingerprints).to.deep.equal({ a: cur, b: old });
     });
@@ -708,7 +848,13 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect((await del(A, 'leak-ns', 'leaky', 'other')).status).to.equal(204);
 
       const answers: Array<[string, string]> = [];
-      for (const p of [`/v1/cluster/${A}/secret`, `/v1/cluster/${A}/secret/leak-ns/leaky`, `/v1/cluster/${A}/secret/leak-ns/leak-wide`, `/v1/cluster/${A}/status`, '/v1/cluster']) {
+      for (const p of [
+        `/v1/cluster/${A}/secret`,
+        `/v1/cluster/${A}/secret/leak-ns/leaky`,
+        `/v1/cluster/${A}/secret/leak-ns/leak-wide`,
+        `/v1/cluster/${A}/status`,
+        '/v1/cluster',
+      ]) {
         const r = await call('GET', p);
         expect(r.status, p).to.equal(200);
         answers.push([p, r.text]);
@@ -717,7 +863,9 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       expect(reseal.status).to.equal(200);
       answers.push(['reseal', reseal.text]);
       await s.m.status.flush();
-      const entry = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.setupStatus}/object/${A}`, { headers: { Authorization: s.admin } });
+      const entry = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.setupStatus}/object/${A}`, {
+        headers: { Authorization: s.admin },
+      });
       expect(entry.status).to.equal(200);
       answers.push(['setup status entry', await entry.text()]);
       const dir = await clone(A);
@@ -729,7 +877,9 @@ describe('sealing API (HTTP → sealed manifest in the cluster repo)', function 
       }
       // The value really is in the repo, sealed.
       const m = manifest(dir, 'leak-ns', 'leaky');
-      expect(unsealValue(rsa().keyPem, m.spec.encryptedData.secret, label.strict('leak-ns', 'leaky')).toString()).to.equal(`prefix ${marker} suffix`);
+      expect(
+        unsealValue(rsa().keyPem, m.spec.encryptedData.secret, label.strict('leak-ns', 'leaky')).toString(),
+      ).to.equal(`prefix ${marker} suffix`);
     });
   });
 });

@@ -14,8 +14,7 @@ import { unsealValue } from '../helpers/unseal.js';
  * (someone pushing by hand) loses nobody's change.
  */
 
-
-type Obj = Record<string, any>;  
+type Obj = Record<string, any>;
 
 describe('sealing API under concurrency', function () {
   this.timeout(60_000);
@@ -25,7 +24,9 @@ describe('sealing API under concurrency', function () {
 
   const put = (cluster: string, ns: string, name: string, key: string, value: Buffer | string, query = '') =>
     fetch(`${s.url}/v1/cluster/${cluster}/secret/${ns}/${name}/${key}${query}`, {
-      method: 'PUT', headers: { Authorization: s.admin, 'Content-Type': 'application/octet-stream' }, body: typeof value === 'string' ? value : new Uint8Array(value),
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/octet-stream' },
+      body: typeof value === 'string' ? value : new Uint8Array(value),
     }).then(async (r) => ({ status: r.status, text: await r.text() }));
 
   const cloneUrl = (cluster: string) => repoUrl(s.t.core.endpoints.git, cluster, s.t.core.credentials.admin);
@@ -70,9 +71,12 @@ describe('sealing API under concurrency', function () {
     const seen: unknown[] = [];
     const inner = w.log as Record<string, (...a: unknown[]) => void>;
     w.log = new Proxy(inner, {
-      get: (target, prop) => (prop === 'info' || prop === 'warn')
-        ? (obj: unknown, msg?: string) => { if (/retry|moved|rejected|failed/i.test(String(msg ?? obj))) seen.push(msg ?? obj); }
-        : Reflect.get(target, prop),
+      get: (target, prop) =>
+        prop === 'info' || prop === 'warn'
+          ? (obj: unknown, msg?: string) => {
+              if (/retry|moved|rejected|failed/i.test(String(msg ?? obj))) seen.push(msg ?? obj);
+            }
+          : Reflect.get(target, prop),
     });
     return seen;
   };
@@ -82,11 +86,15 @@ describe('sealing API under concurrency', function () {
     s = await startApiStack();
     C = await s.createCluster('sealing_conc');
     const r = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.edgeStatus}/object/${C}`, {
-      method: 'PUT', headers: { Authorization: s.admin, 'Content-Type': 'application/json' }, body: JSON.stringify({ kubeseal_cert: cert().certPem }),
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ kubeseal_cert: cert().certPem }),
     });
     expect(r.status).to.be.oneOf([200, 201, 204]);
   });
-  after(async () => { await s?.stop(); });
+  after(async () => {
+    await s?.stop();
+  });
 
   it('20 concurrent PUTs all get 204, all land, in fewer commits than requests, with a batch message listing each change', async () => {
     // Warm the writer so the burst meets a busy one rather than a cold clone.
@@ -103,14 +111,21 @@ describe('sealing API under concurrency', function () {
       expect(unsealed(dir, ns, name, key).equals(v), `${ns}/${name}/${key}`).to.equal(true);
     });
     for (let f = 0; f < 6; f++) {
-      const want = values.map((_, i) => i).filter((i) => i % 6 === f).map((i) => `k${i}`).sort();
+      const want = values
+        .map((_, i) => i)
+        .filter((i) => i % 6 === f)
+        .map((i) => `k${i}`)
+        .sort();
       expect(Object.keys(manifest(dir, 'conc', `s${f}`).spec.encryptedData).sort()).to.deep.equal(want);
     }
     const commits = Number((await git(['rev-list', '--count', `${before}..HEAD`], dir)).trim());
     expect(commits).to.be.at.least(1);
     expect(commits, 'commits for 20 requests').to.be.lessThan(20);
     const log = await git(['log', '--format=%B%x00', `${before}..HEAD`], dir);
-    const bodies = log.split('\0').map((b) => b.trim()).filter(Boolean);
+    const bodies = log
+      .split('\0')
+      .map((b) => b.trim())
+      .filter(Boolean);
     const batches = bodies.filter((b) => /^\d+ changes\n/.test(b));
     expect(batches.length, log).to.be.at.least(1);
     for (const b of batches) {
@@ -126,7 +141,9 @@ describe('sealing API under concurrency', function () {
       expect(n, msg).to.equal(1);
     }
     // The count in the status includes all of them.
-    const st = await fetch(`${s.url}/v1/cluster/${C}/status`, { headers: { Authorization: s.admin } }).then((r) => r.json() as Promise<Obj>);
+    const st = await fetch(`${s.url}/v1/cluster/${C}/status`, { headers: { Authorization: s.admin } }).then(
+      (r) => r.json() as Promise<Obj>,
+    );
     expect(st.secrets?.count).to.equal(21);
   });
 
@@ -192,8 +209,12 @@ describe('sealing API under concurrency', function () {
     for (const k of drop) expect((await put(C, 'mixed', 'churn', k, k)).status).to.equal(204);
     const answers = await Promise.all([
       ...keep.map((k) => put(C, 'mixed', 'churn', k, k)),
-      ...drop.map((k) => fetch(`${s.url}/v1/cluster/${C}/secret/mixed/churn/${k}`, { method: 'DELETE', headers: { Authorization: s.admin } })
-        .then(async (r) => ({ status: r.status, text: await r.text() }))),
+      ...drop.map((k) =>
+        fetch(`${s.url}/v1/cluster/${C}/secret/mixed/churn/${k}`, {
+          method: 'DELETE',
+          headers: { Authorization: s.admin },
+        }).then(async (r) => ({ status: r.status, text: await r.text() })),
+      ),
     ]);
     answers.forEach((a, i) => expect(a.status, `#${i}: ${a.text}`).to.equal(204));
     const dir = await clone(C);

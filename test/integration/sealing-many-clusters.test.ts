@@ -18,7 +18,7 @@ import { testCert } from '../helpers/certs.js';
 import { clone as cloneRepo, git, repoUrl } from '../helpers/git.js';
 import { unsealValue } from '../helpers/unseal.js';
 
-type Obj = Record<string, any>;  
+type Obj = Record<string, any>;
 
 const CLUSTERS = 10;
 const PER_CLUSTER = 20;
@@ -39,7 +39,8 @@ const id = (r: { ns: string; name: string; key: string }) => `${r.ns}/${r.name}/
 /** Every file under `dir`, as paths relative to `root`. */
 function walk(root: string, dir = root): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? walk(root, join(dir, e.name)) : [relative(root, join(dir, e.name))]);
+    e.isDirectory() ? walk(root, join(dir, e.name)) : [relative(root, join(dir, e.name))],
+  );
 }
 
 describe('sealing API: 200 concurrent PUTs over 10 clusters', function () {
@@ -59,7 +60,9 @@ describe('sealing API: 200 concurrent PUTs over 10 clusters', function () {
 
   const put = (r: Request) =>
     fetch(`${s.url}/v1/cluster/${r.cluster}/secret/${r.ns}/${r.name}/${r.key}`, {
-      method: 'PUT', headers: { Authorization: s.admin, 'Content-Type': 'application/octet-stream' }, body: new Uint8Array(r.value),
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/octet-stream' },
+      body: new Uint8Array(r.value),
     }).then(async (res) => ({ status: res.status, text: await res.text() }));
 
   const cloneOf = (cluster: string) => clones.get(cluster)!;
@@ -69,12 +72,19 @@ describe('sealing API: 200 concurrent PUTs over 10 clusters', function () {
     s = await startApiStack();
     const made = await Promise.all(Array.from({ length: CLUSTERS }, (_, c) => s.createCluster(`many_${c}`)));
     clusters.push(...made);
-    await Promise.all(clusters.map(async (cluster) => {
-      const r = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.edgeStatus}/object/${cluster}`, {
-        method: 'PUT', headers: { Authorization: s.admin, 'Content-Type': 'application/json' }, body: JSON.stringify({ kubeseal_cert: cert().certPem }),
-      });
-      expect(r.status).to.be.oneOf([200, 201, 204]);
-    }));
+    await Promise.all(
+      clusters.map(async (cluster) => {
+        const r = await fetch(
+          `${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.edgeStatus}/object/${cluster}`,
+          {
+            method: 'PUT',
+            headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+            body: JSON.stringify({ kubeseal_cert: cert().certPem }),
+          },
+        );
+        expect(r.status).to.be.oneOf([200, 201, 204]);
+      }),
+    );
     // Interleaved across clusters, so every repo's writer is busy at once.
     for (let i = 0; i < PER_CLUSTER; i++) {
       for (const [c, cluster] of clusters.entries()) {
@@ -89,20 +99,28 @@ describe('sealing API: 200 concurrent PUTs over 10 clusters', function () {
       }
     }
   });
-  after(async () => { await s?.stop(); });
+  after(async () => {
+    await s?.stop();
+  });
 
   it('all 200 concurrent PUTs are answered 204', async () => {
     // One open connection per client first, as services calling us keep theirs
     // alive: a busy event loop accepts one new connection per turn, which
     // would spread the burst over seconds and test connection setup instead.
-    await Promise.all(requests.map(() => fetch(`${s.url}/ping`, { headers: { Authorization: s.admin } }).then((r) => r.arrayBuffer())));
+    await Promise.all(
+      requests.map(() => fetch(`${s.url}/ping`, { headers: { Authorization: s.admin } }).then((r) => r.arrayBuffer())),
+    );
     const answers = await Promise.all(requests.map(put));
     answers.forEach((a, i) => Object.assign(requests[i]!, a));
-    const failed = requests.filter((r) => r.status !== 204).map((r) => `${r.cluster.slice(0, 8)} ${id(r)}: ${r.status} ${r.text}`);
+    const failed = requests
+      .filter((r) => r.status !== 204)
+      .map((r) => `${r.cluster.slice(0, 8)} ${id(r)}: ${r.status} ${r.text}`);
     expect(failed, 'requests not answered 204').to.deep.equal([]);
-    await Promise.all(clusters.map(async (cluster) => {
-      clones.set(cluster, await cloneRepo(repoUrl(s.t.core.endpoints.git, cluster, s.t.core.credentials.admin)));
-    }));
+    await Promise.all(
+      clusters.map(async (cluster) => {
+        clones.set(cluster, await cloneRepo(repoUrl(s.t.core.endpoints.git, cluster, s.t.core.credentials.admin)));
+      }),
+    );
   });
 
   it('every acknowledged value is in its repo HEAD exactly once, in the right file, and decrypts to what was sent; nothing else is there', () => {
@@ -144,9 +162,15 @@ describe('sealing API: 200 concurrent PUTs over 10 clusters', function () {
     for (const cluster of clusters) {
       const dir = cloneOf(cluster);
       const total = Number((await git(['rev-list', '--count', 'HEAD'], dir)).trim());
-      const bodies = (await git(['log', '--format=%B%x00', 'HEAD'], dir)).split('\0').map((b) => b.trim()).filter(Boolean);
+      const bodies = (await git(['log', '--format=%B%x00', 'HEAD'], dir))
+        .split('\0')
+        .map((b) => b.trim())
+        .filter(Boolean);
       expect(bodies).to.have.length(total);
-      expect(bodies.filter((b) => b === COMMISSIONING_SUBJECT), `${cluster}: commissioning commits`).to.have.length(1);
+      expect(
+        bodies.filter((b) => b === COMMISSIONING_SUBJECT),
+        `${cluster}: commissioning commits`,
+      ).to.have.length(1);
       expect(bodies.at(-1), `${cluster}: root commit`).to.equal(COMMISSIONING_SUBJECT);
       const commits = total - 1;
       perRepo.push(commits);
@@ -167,17 +191,25 @@ describe('sealing API: 200 concurrent PUTs over 10 clusters', function () {
           named.push(b.slice('Updated sealed secret '.length));
         }
       }
-      const want = requests.filter((r) => r.cluster === cluster && r.status === 204).map(id).sort();
+      const want = requests
+        .filter((r) => r.cluster === cluster && r.status === 204)
+        .map(id)
+        .sort();
       expect(named.sort(), `${cluster}: changes named in commit messages`).to.deep.equal(want);
       // History is linear.
       expect((await git(['rev-list', '--merges', '--count', 'HEAD'], dir)).trim()).to.equal('0');
     }
-    expect(perRepo.reduce((a, b) => a + b, 0), `commits per repo ${perRepo.join(', ')}`).to.be.lessThan(CLUSTERS * PER_CLUSTER / 2);
+    expect(
+      perRepo.reduce((a, b) => a + b, 0),
+      `commits per repo ${perRepo.join(', ')}`,
+    ).to.be.lessThan((CLUSTERS * PER_CLUSTER) / 2);
   });
 
   it('each cluster status counts its 20 sealed keys', async () => {
     for (const cluster of clusters) {
-      const st = await fetch(`${s.url}/v1/cluster/${cluster}/status`, { headers: { Authorization: s.admin } }).then((r) => r.json() as Promise<Obj>);
+      const st = await fetch(`${s.url}/v1/cluster/${cluster}/status`, { headers: { Authorization: s.admin } }).then(
+        (r) => r.json() as Promise<Obj>,
+      );
       expect(st.secrets?.count, `${cluster} secrets.count`).to.equal(PER_CLUSTER);
       expect(st.ready).to.equal(true);
     }

@@ -55,7 +55,7 @@ function big(v: unknown): bigint {
   throw new Error(`not an integer: ${String(v)}`);
 }
 const opt = (v: unknown): bigint | undefined => (v === undefined || v === null ? undefined : big(v));
-const norm = (type: string, v: unknown): unknown => (type === 'Int64' || type === 'UInt64' ? opt(v) : v ?? undefined);
+const norm = (type: string, v: unknown): unknown => (type === 'Int64' || type === 'UInt64' ? opt(v) : (v ?? undefined));
 
 /** One message of the Cluster Manager's node, decoded twice. */
 interface Msg {
@@ -94,7 +94,15 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
       if (!t || t.group !== group || t.node !== node || t.type === 'NCMD' || t.type === 'DCMD') return;
       expect(r.decodeError, `${r.topic}: project decoder`).to.equal(undefined);
       const tp = tahu.decodePayload(r.raw);
-      out.push({ index, type: t.type, device: t.device, ours: r, tahu: tp, seq: opt(r.payload!.seq) === undefined ? undefined : Number(r.payload!.seq), metrics: r.payload!.metrics ?? [] });
+      out.push({
+        index,
+        type: t.type,
+        device: t.device,
+        ours: r,
+        tahu: tp,
+        seq: opt(r.payload!.seq) === undefined ? undefined : Number(r.payload!.seq),
+        metrics: r.payload!.metrics ?? [],
+      });
     });
     return out;
   };
@@ -134,7 +142,9 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
    * decode identically with both decoders.
    */
   const checkStream = (): void => {
-    sub.messages.forEach((r, i) => { if (parseTopic(r.topic)) sameDecoding(r, `message ${i} ${r.topic}`); });
+    sub.messages.forEach((r, i) => {
+      if (parseTopic(r.topic)) sameDecoding(r, `message ${i} ${r.topic}`);
+    });
     let expectSeq: number | undefined;
     let aliases = new Map<string, string>();
     let born = new Set<string>();
@@ -180,7 +190,9 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
 
   /** Metric values of a message by name, aliases resolved through `birth`. */
   const valuesOf = (m: Msg, birth: Msg | undefined): Values => {
-    const byAlias = new Map((birth?.metrics ?? []).filter((x) => x.alias !== undefined).map((x) => [String(big(x.alias)), x.name!]));
+    const byAlias = new Map(
+      (birth?.metrics ?? []).filter((x) => x.alias !== undefined).map((x) => [String(big(x.alias)), x.name!]),
+    );
     const out: Values = {};
     for (const x of m.metrics) {
       const name = x.name ?? byAlias.get(String(big(x.alias)));
@@ -194,41 +206,60 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
   const history = (device: string, from = start) => {
     let birth: Msg | undefined;
     let held: Values = {};
-    return msgs().filter((m) => m.device === device).map((m) => {
-      if (m.type === 'DBIRTH') { birth = m; held = {}; }
-      const own = m.type === 'DDEATH' ? {} : valuesOf(m, birth);
-      held = m.type === 'DDEATH' ? {} : { ...held, ...own };
-      return { m, own, held: { ...held } };
-    }).filter((x) => x.m.index >= from);
+    return msgs()
+      .filter((m) => m.device === device)
+      .map((m) => {
+        if (m.type === 'DBIRTH') {
+          birth = m;
+          held = {};
+        }
+        const own = m.type === 'DDEATH' ? {} : valuesOf(m, birth);
+        held = m.type === 'DDEATH' ? {} : { ...held, ...own };
+        return { m, own, held: { ...held } };
+      })
+      .filter((x) => x.m.index >= from);
   };
 
   /** The node's metrics as a host holds them after every message. */
   const nodeHistory = (from = start) => {
     let birth: Msg | undefined;
     let held: Values = {};
-    return msgs(from).filter((m) => m.type === 'NBIRTH' || m.type === 'NDATA').map((m) => {
-      if (m.type === 'NBIRTH') { birth = m; held = {}; }
-      held = { ...held, ...valuesOf(m, birth) };
-      return { m, held: { ...held } };
-    });
+    return msgs(from)
+      .filter((m) => m.type === 'NBIRTH' || m.type === 'NDATA')
+      .map((m) => {
+        if (m.type === 'NBIRTH') {
+          birth = m;
+          held = {};
+        }
+        held = { ...held, ...valuesOf(m, birth) };
+        return { m, held: { ...held } };
+      });
   };
 
   /** Waits until a condition over what has been received holds, re-checking on every message. */
   const until = async (what: string, check: () => boolean, ms = 15_000): Promise<void> => {
-    await sub.waitFor(() => check(), ms).catch(() => { throw new Error(`${what} within ${ms} ms`); });
+    await sub
+      .waitFor(() => check(), ms)
+      .catch(() => {
+        throw new Error(`${what} within ${ms} ms`);
+      });
   };
 
   const rebirth = async (): Promise<void> => {
-    const payload = Buffer.from(tahu.encodePayload({
-      timestamp: Date.now(),
-      metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true, timestamp: Date.now() }],
-    }));
+    const payload = Buffer.from(
+      tahu.encodePayload({
+        timestamp: Date.now(),
+        metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true, timestamp: Date.now() }],
+      }),
+    );
     await sub.client.publishAsync(nodeTopic('NCMD'), payload, { qos: 1 });
   };
 
-  const configDelete = (cluster: string) => fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.clusterConfig}/object/${cluster}`, {
-    method: 'DELETE', headers: { Authorization: s.admin },
-  });
+  const configDelete = (cluster: string) =>
+    fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.clusterConfig}/object/${cluster}`, {
+      method: 'DELETE',
+      headers: { Authorization: s.admin },
+    });
 
   before(async () => {
     cert();
@@ -272,8 +303,17 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
 
     const h = history(C);
     expect(h[0]!.m.type, 'first message of the device').to.equal('DBIRTH');
-    expect(h.filter((x) => x.m.type === 'DBIRTH'), 'DBIRTHs').to.have.length(1);
-    expect(h.slice(1).map((x) => x.m.type).every((t) => t === 'DDATA'), h.map((x) => x.m.type).join()).to.equal(true);
+    expect(
+      h.filter((x) => x.m.type === 'DBIRTH'),
+      'DBIRTHs',
+    ).to.have.length(1);
+    expect(
+      h
+        .slice(1)
+        .map((x) => x.m.type)
+        .every((t) => t === 'DDATA'),
+      h.map((x) => x.m.type).join(),
+    ).to.equal(true);
     expect(h[0]!.m.ours.topic).to.equal(`spBv1.0/${group}/DBIRTH/${node}/${C}`);
 
     // DBIRTH: every metric by name, with an alias and its type.
@@ -308,27 +348,42 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
     expect(last.Bootstrap_Fetches).to.equal(0n);
 
     // The node's counts follow (throttled to one update a second).
-    await until('Clusters/ready counts the new cluster', () => {
-      const n = nodeHistory().at(-1)!.held;
-      return n['Clusters/ready'] === readyBefore + 1n && n['Clusters/total'] === BigInt(s.m.status.size);
-    }, 5000);
-    expect(nodeHistory().slice(1).every((x) => x.m.type === 'NDATA')).to.equal(true);
+    await until(
+      'Clusters/ready counts the new cluster',
+      () => {
+        const n = nodeHistory().at(-1)!.held;
+        return n['Clusters/ready'] === readyBefore + 1n && n['Clusters/total'] === BigInt(s.m.status.size);
+      },
+      5000,
+    );
+    expect(
+      nodeHistory()
+        .slice(1)
+        .every((x) => x.m.type === 'NDATA'),
+    ).to.equal(true);
     checkStream();
   });
 
   it('sealing a secret and fetching the bootstrap script show up as DDATA', async () => {
     const from = sub.messages.length;
     const r = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.edgeStatus}/object/${C}`, {
-      method: 'PUT', headers: { Authorization: s.admin, 'Content-Type': 'application/json' }, body: JSON.stringify({ kubeseal_cert: cert().certPem }),
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ kubeseal_cert: cert().certPem }),
     });
     expect(r.status).to.be.oneOf([200, 201, 204]);
     const put = await fetch(`${s.url}/v1/cluster/${C}/secret/sp-ns/sp-secret/password`, {
-      method: 'PUT', headers: { Authorization: s.admin, 'Content-Type': 'application/octet-stream' }, body: 's3cret',
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/octet-stream' },
+      body: 's3cret',
     });
     expect(put.status, await put.text()).to.equal(204);
-    const u = await fetch(`${s.url}/v1/cluster/${C}/bootstrap-url`, { method: 'POST', headers: { Authorization: s.admin } });
+    const u = await fetch(`${s.url}/v1/cluster/${C}/bootstrap-url`, {
+      method: 'POST',
+      headers: { Authorization: s.admin },
+    });
     expect(u.status).to.equal(200);
-    const script = await fetch(await u.json() as string);
+    const script = await fetch((await u.json()) as string);
     expect(script.status, await script.clone().text()).to.equal(200);
     expect((await script.text()).length).to.be.greaterThan(0);
 
@@ -338,9 +393,18 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
     });
     const since = history(C).filter((x) => x.m.index >= from);
     expect(since.length).to.be.at.least(1);
-    expect(since.every((x) => x.m.type === 'DDATA'), since.map((x) => x.m.type).join()).to.equal(true);
-    expect(since.some((x) => x.own.Sealed_Secrets === 1n), 'a DDATA carries Sealed_Secrets=1').to.equal(true);
-    expect(since.some((x) => x.own.Bootstrap_Fetches === 1n), 'a DDATA carries Bootstrap_Fetches=1').to.equal(true);
+    expect(
+      since.every((x) => x.m.type === 'DDATA'),
+      since.map((x) => x.m.type).join(),
+    ).to.equal(true);
+    expect(
+      since.some((x) => x.own.Sealed_Secrets === 1n),
+      'a DDATA carries Sealed_Secrets=1',
+    ).to.equal(true);
+    expect(
+      since.some((x) => x.own.Bootstrap_Fetches === 1n),
+      'a DDATA carries Bootstrap_Fetches=1',
+    ).to.equal(true);
     // Neither counter went anywhere else on the way.
     for (const x of since) {
       if (x.own.Sealed_Secrets !== undefined) expect(x.own.Sealed_Secrets).to.equal(1n);
@@ -356,7 +420,11 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
     D = await s.createCluster('sp_other');
     await until('the second device reaches Ready=true', () => history(D).at(-1)?.held.Ready === true);
     // The node's counts are refreshed at most once a second; let them catch up so the NBIRTH can be compared.
-    await until('Clusters/total counts both clusters', () => nodeHistory().at(-1)!.held['Clusters/total'] === BigInt(s.m.status.size), 5000);
+    await until(
+      'Clusters/total counts both clusters',
+      () => nodeHistory().at(-1)!.held['Clusters/total'] === BigInt(s.m.status.size),
+      5000,
+    );
     const from = sub.messages.length;
     await rebirth();
     const live = s.m.status.clusters();
@@ -370,15 +438,30 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
     const i = after.findIndex((m) => m.type === 'NBIRTH');
     const rb = after.slice(i, i + 1 + live.length);
     expect(rb.map((m) => [m.type, m.seq])).to.deep.equal([['NBIRTH', 0], ...live.map((_, k) => ['DBIRTH', k + 1])]);
-    expect(rb.slice(1).map((m) => m.device).sort()).to.deep.equal([...live].sort());
+    expect(
+      rb
+        .slice(1)
+        .map((m) => m.device)
+        .sort(),
+    ).to.deep.equal([...live].sort());
     // Same session: the bdSeq of the first NBIRTH, by both decoders.
     expect(big(rb[0]!.metrics.find((x) => x.name === 'bdSeq')!.value)).to.equal(firstBdSeq);
     expect(big(rb[0]!.tahu.metrics!.find((x) => x.name === 'bdSeq')!.value)).to.equal(firstBdSeq);
     // The births carry the current state.
     const nb = valuesOf(rb[0]!, undefined);
     expect(nb['Clusters/total']).to.equal(BigInt(live.length));
-    const dc = valuesOf(rb.find((m) => m.device === C)!, undefined);
-    expect(dc).to.include({ Name: 'sp_commissioning', Cluster_UUID: C, Phase: 'ready', Ready: true, Sealed_Secrets: 1n, Bootstrap_Fetches: 1n });
+    const dc = valuesOf(
+      rb.find((m) => m.device === C)!,
+      undefined,
+    );
+    expect(dc).to.include({
+      Name: 'sp_commissioning',
+      Cluster_UUID: C,
+      Phase: 'ready',
+      Ready: true,
+      Sealed_Secrets: 1n,
+      Bootstrap_Fetches: 1n,
+    });
     expect(dc.Repo_Head).to.be.a('string').and.not.equal('');
     checkStream();
   });
@@ -387,27 +470,45 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
     const from = sub.messages.length;
     const r = await configDelete(C);
     expect(r.status).to.be.oneOf([200, 204]);
-    await until('DDEATH for the deleted cluster', () => msgs(from).some((m) => m.type === 'DDEATH' && m.device === C), 20_000);
+    await until(
+      'DDEATH for the deleted cluster',
+      () => msgs(from).some((m) => m.type === 'DDEATH' && m.device === C),
+      20_000,
+    );
     const h = history(C, from);
     const death = h.findIndex((x) => x.m.type === 'DDEATH');
     expect(death).to.be.greaterThan(0);
     expect(h[death]!.m.ours.topic).to.equal(`spBv1.0/${group}/DDEATH/${node}/${C}`);
     const before = h.slice(0, death);
-    expect(before.every((x) => x.m.type === 'DDATA'), before.map((x) => x.m.type).join()).to.equal(true);
-    expect(before.some((x) => x.own.Phase === 'deleting'), 'a DDATA with Phase=deleting').to.equal(true);
+    expect(
+      before.every((x) => x.m.type === 'DDATA'),
+      before.map((x) => x.m.type).join(),
+    ).to.equal(true);
+    expect(
+      before.some((x) => x.own.Phase === 'deleting'),
+      'a DDATA with Phase=deleting',
+    ).to.equal(true);
     const deleting = before.find((x) => x.own.Phase === 'deleting')!;
     expect(deleting.held.Ready).to.equal(false);
     // Once deleting, the phase does not go back.
-    for (const x of before.slice(before.indexOf(deleting))) if (x.own.Phase !== undefined) expect(x.own.Phase).to.equal('deleting');
+    for (const x of before.slice(before.indexOf(deleting)))
+      if (x.own.Phase !== undefined) expect(x.own.Phase).to.equal('deleting');
 
     // Let the throttled counts and anything late arrive.
-    await until('node counts without the deleted cluster', () => {
-      const n = nodeHistory().at(-1)!.held;
-      return n['Clusters/total'] === BigInt(s.m.status.size) && n['Clusters/deleting'] === 0n;
-    }, 5000);
+    await until(
+      'node counts without the deleted cluster',
+      () => {
+        const n = nodeHistory().at(-1)!.held;
+        return n['Clusters/total'] === BigInt(s.m.status.size) && n['Clusters/deleting'] === 0n;
+      },
+      5000,
+    );
     await sleep(1200);
     const afterDeath = msgs(h[death]!.m.index + 1).filter((m) => m.device === C);
-    expect(afterDeath.map((m) => m.type), 'messages for the device after its DDEATH').to.deep.equal([]);
+    expect(
+      afterDeath.map((m) => m.type),
+      'messages for the device after its DDEATH',
+    ).to.deep.equal([]);
     expect(s.m.status.get(C)).to.equal(undefined);
     expect(history(D).at(-1)!.held.Ready, 'the other cluster is untouched').to.equal(true);
 
@@ -422,7 +523,12 @@ describe('Sparkplug: commissioning a cluster end to end', function () {
     await sleep(300);
     const a = msgs(from2);
     const i = a.findIndex((m) => m.type === 'NBIRTH');
-    expect(a.slice(i).filter((m) => m.type === 'DBIRTH').map((m) => m.device)).to.deep.equal([D]);
+    expect(
+      a
+        .slice(i)
+        .filter((m) => m.type === 'DBIRTH')
+        .map((m) => m.device),
+    ).to.deep.equal([D]);
     expect(a.some((m) => m.device === C)).to.equal(false);
     checkStream();
   });

@@ -168,7 +168,6 @@ function mosquittoBackend(): Backend {
   };
 }
 
-
 // ---------------------------------------------------------------------------
 // The test host
 
@@ -188,7 +187,8 @@ function big(v: unknown): bigint {
   throw new Error(`not an integer: ${String(v)}`);
 }
 
-const seqOf = (m: Msg): number | undefined => (m.payload.seq === undefined || m.payload.seq === null ? undefined : Number(big(m.payload.seq)));
+const seqOf = (m: Msg): number | undefined =>
+  m.payload.seq === undefined || m.payload.seq === null ? undefined : Number(big(m.payload.seq));
 const metric = (m: Msg, name: string): TahuMetric | undefined => m.payload.metrics?.find((x) => x.name === name);
 const bdSeqOf = (m: Msg): bigint => big(metric(m, 'bdSeq')!.value);
 
@@ -196,7 +196,10 @@ class Host {
   readonly messages: Msg[] = [];
   private readonly waiters = new Set<() => void>();
 
-  private constructor(readonly client: MqttClient, private readonly group: string) {}
+  private constructor(
+    readonly client: MqttClient,
+    private readonly group: string,
+  ) {}
 
   /** Subscribes to `spBv1.0/#` and keeps the messages of `group`, in arrival order. */
   static async connect(backend: Backend, url: string, group: string): Promise<Host> {
@@ -239,7 +242,16 @@ class Host {
       };
       const timer = setTimeout(() => {
         done();
-        reject(new Error(`Fewer than ${count} matching messages within ${timeoutMs} ms; got ${this.messages.slice(from).map((m) => `${m.type}${m.device ? `/${m.device.slice(0, 8)}` : ''}#${seqOf(m)}`).join(', ') || 'nothing'}`));
+        reject(
+          new Error(
+            `Fewer than ${count} matching messages within ${timeoutMs} ms; got ${
+              this.messages
+                .slice(from)
+                .map((m) => `${m.type}${m.device ? `/${m.device.slice(0, 8)}` : ''}#${seqOf(m)}`)
+                .join(', ') || 'nothing'
+            }`,
+          ),
+        );
       }, timeoutMs);
       const done = (): void => {
         clearTimeout(timer);
@@ -263,7 +275,10 @@ class Host {
   }
 }
 
-const is = (type: string, device?: string) => (m: Msg): boolean => m.type === type && (device === undefined || m.device === device);
+const is =
+  (type: string, device?: string) =>
+  (m: Msg): boolean =>
+    m.type === type && (device === undefined || m.device === device);
 
 /**
  * Checks the Sparkplug rules a host relies on over a whole observed stream:
@@ -284,7 +299,10 @@ function checkStream(msgs: Msg[]): void {
     if (i === 0) expect(m.type, at).to.equal('NBIRTH');
     if (m.type === 'NDEATH') {
       expect(seqOf(m), `${at} seq`).to.equal(undefined);
-      expect(m.payload.metrics!.map((x) => [x.name, x.type]), at).to.deep.equal([['bdSeq', 'Int64']]);
+      expect(
+        m.payload.metrics!.map((x) => [x.name, x.type]),
+        at,
+      ).to.deep.equal([['bdSeq', 'Int64']]);
       if (bdSeqOf(m) === bdSeq) {
         expectSeq = undefined;
         bornDevices = new Set();
@@ -335,7 +353,9 @@ function checkStream(msgs: Msg[]): void {
 
 /** Metric name -> value (bigints for 64-bit integers) as the host decoded them, resolving aliases through `birth`. */
 function values(m: Msg, birth?: Msg): Record<string, unknown> {
-  const byAlias = new Map((birth?.payload.metrics ?? []).filter((x) => x.alias != null).map((x) => [String(big(x.alias)), x.name!]));
+  const byAlias = new Map(
+    (birth?.payload.metrics ?? []).filter((x) => x.alias != null).map((x) => [String(big(x.alias)), x.name!]),
+  );
   const out: Record<string, unknown> = {};
   for (const x of m.payload.metrics ?? []) {
     const name = x.name ?? byAlias.get(String(big(x.alias)))!;
@@ -345,10 +365,12 @@ function values(m: Msg, birth?: Msg): Record<string, unknown> {
 }
 
 function rebirthCommand(value: boolean): Buffer {
-  return Buffer.from(tahu.encodePayload({
-    timestamp: Date.now(),
-    metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value, timestamp: Date.now() }],
-  }));
+  return Buffer.from(
+    tahu.encodePayload({
+      timestamp: Date.now(),
+      metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value, timestamp: Date.now() }],
+    }),
+  );
 }
 
 function state(online: boolean, timestamp = Date.now()): string {
@@ -365,7 +387,8 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
     const nodes: SparkplugNode[] = [];
     const cleanups: (() => Promise<void>)[] = [];
 
-    const T = (type: string, device?: string): string => `spBv1.0/${group}/${type}/${NODE}${device ? `/${device}` : ''}`;
+    const T = (type: string, device?: string): string =>
+      `spBv1.0/${group}/${type}/${NODE}${device ? `/${device}` : ''}`;
 
     const makeNode = (extra: Partial<SparkplugNodeOptions> = {}): SparkplugNode => {
       const node = new SparkplugNode({
@@ -415,10 +438,20 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
 
     it('publishes NBIRTH first (seq 0, every metric named, aliased and typed) then a DBIRTH per device', async () => {
       const node = makeNode();
-      node.setDevice(CLUSTER_A, clusterState({
-        phase: 'ready', ready: true, repoHead: 'abc123', sealedSecrets: 3, bootstrapFetches: 2,
-        edgeReported: true, edgeHosts: 3, edgeReadyHosts: 2, edgeKubernetesVersions: ['v1.30.6+k3s1', 'v1.31.4+k3s1'],
-      }));
+      node.setDevice(
+        CLUSTER_A,
+        clusterState({
+          phase: 'ready',
+          ready: true,
+          repoHead: 'abc123',
+          sealedSecrets: 3,
+          bootstrapFetches: 2,
+          edgeReported: true,
+          edgeHosts: 3,
+          edgeReadyHosts: 2,
+          edgeKubernetesVersions: ['v1.30.6+k3s1', 'v1.31.4+k3s1'],
+        }),
+      );
       node.setDevice(CLUSTER_B, clusterState({ name: 'Other', conditions: [{ type: 'Ready', status: 'False' }] }));
       node.setNodeMetrics({ clusters: { ready: 1, pending: 1, total: 2 }, lastError: 'boom' });
       await node.start();
@@ -433,7 +466,9 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       expect(p.uuid).to.equal(FACTORYPLUS_PAYLOAD_UUID);
       expect(Number(big(p.timestamp))).to.be.closeTo(Date.now(), 10_000);
       expect(p.metrics!.map((m) => [m.name, m.type])).to.deep.equal([
-        ['bdSeq', 'Int64'], ['Node Control/Rebirth', 'Boolean'], ...NODE_METRICS,
+        ['bdSeq', 'Int64'],
+        ['Node Control/Rebirth', 'Boolean'],
+        ...NODE_METRICS,
       ]);
       expect(metric(birth, 'Node Control/Rebirth')!.value).to.equal(false);
       expect(bdSeqOf(birth)).to.equal(0n);
@@ -455,12 +490,29 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
 
       expect(dA.payload.metrics!.map((m) => [m.name, m.type])).to.deep.equal(DEVICE_METRICS);
       expect(values(dA)).to.deep.equal({
-        'Device Control/Rebirth': false, Schema_UUID: CLUSTER_DEVICE_SCHEMA_UUID, Instance_UUID: CLUSTER_A,
-        Name: 'Line 1/Cell #2', Cluster_UUID: CLUSTER_A, Phase: 'ready', Ready: true, Conditions: '[]',
-        Repo_Head: 'abc123', Sealed_Secrets: 3n, Bootstrap_Fetches: 2n, Failure_Reason: '', Failure_Message: '',
-        'Edge/Reported': true, 'Edge/Hosts': 3n, 'Edge/Ready_Hosts': 2n, 'Edge/Kubernetes_Versions': 'v1.30.6+k3s1, v1.31.4+k3s1',
+        'Device Control/Rebirth': false,
+        Schema_UUID: CLUSTER_DEVICE_SCHEMA_UUID,
+        Instance_UUID: CLUSTER_A,
+        Name: 'Line 1/Cell #2',
+        Cluster_UUID: CLUSTER_A,
+        Phase: 'ready',
+        Ready: true,
+        Conditions: '[]',
+        Repo_Head: 'abc123',
+        Sealed_Secrets: 3n,
+        Bootstrap_Fetches: 2n,
+        Failure_Reason: '',
+        Failure_Message: '',
+        'Edge/Reported': true,
+        'Edge/Hosts': 3n,
+        'Edge/Ready_Hosts': 2n,
+        'Edge/Kubernetes_Versions': 'v1.30.6+k3s1, v1.31.4+k3s1',
       });
-      expect(values(dB)).to.deep.include({ Name: 'Other', Repo_Head: '', Conditions: '[{"type":"Ready","status":"False"}]' });
+      expect(values(dB)).to.deep.include({
+        Name: 'Other',
+        Repo_Head: '',
+        Conditions: '[{"type":"Ready","status":"False"}]',
+      });
       expect(node.status()).to.deep.equal({ connected: true, born: true, bdSeq: 0 });
     });
 
@@ -468,7 +520,10 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       await started({ serviceUrl: 'https://clusters.factoryplus.example.com' });
       const birth = await host.waitOne(is('NBIRTH'));
       const names = birth.payload.metrics!.map((m) => m.name);
-      expect(names.slice(names.indexOf('Service_UUID'), names.indexOf('Service_UUID') + 2)).to.deep.equal(['Service_UUID', 'Service_URL']);
+      expect(names.slice(names.indexOf('Service_UUID'), names.indexOf('Service_UUID') + 2)).to.deep.equal([
+        'Service_UUID',
+        'Service_URL',
+      ]);
       expect(values(birth).Service_URL).to.equal('https://clusters.factoryplus.example.com');
       checkStream(host.messages);
     });
@@ -486,7 +541,12 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
 
       node.setDevice(CLUSTER_A, clusterState({ phase: 'ready', ready: true, repoHead: 'f00d', bootstrapFetches: 5 }));
       const [, d2] = await host.waitFor(is('DDATA', CLUSTER_A), { count: 2 });
-      expect(values(d2, dbirth)).to.deep.equal({ Phase: 'ready', Ready: true, Repo_Head: 'f00d', Bootstrap_Fetches: 5n });
+      expect(values(d2, dbirth)).to.deep.equal({
+        Phase: 'ready',
+        Ready: true,
+        Repo_Head: 'f00d',
+        Bootstrap_Fetches: 5n,
+      });
       for (const x of d2.payload.metrics!) {
         expect(x.name).to.equal(undefined);
         expect(x.alias).to.not.equal(undefined);
@@ -512,7 +572,15 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       expect(values(reborn).Phase).to.equal('repo');
       await sleep(100);
       expect(host.messages.map((m) => m.type)).to.deep.equal([
-        'NBIRTH', 'DBIRTH', 'DDATA', 'DDATA', 'NDATA', 'NDATA', 'DDEATH', 'DBIRTH', 'DBIRTH',
+        'NBIRTH',
+        'DBIRTH',
+        'DDATA',
+        'DDATA',
+        'NDATA',
+        'NDATA',
+        'DDEATH',
+        'DBIRTH',
+        'DBIRTH',
       ]);
       checkStream(host.messages);
     });
@@ -529,7 +597,14 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
         node.setDevice(CLUSTER_B, clusterState({ sealedSecrets: i }));
         if (i % 10 === 0) await sleep(1);
       }
-      await host.waitOne((m) => m.type === 'DDATA' && m.device === CLUSTER_B && values(m, host.messages.find(is('DBIRTH', CLUSTER_B))).Sealed_Secrets === 150n, 0, 15_000);
+      await host.waitOne(
+        (m) =>
+          m.type === 'DDATA' &&
+          m.device === CLUSTER_B &&
+          values(m, host.messages.find(is('DBIRTH', CLUSTER_B))).Sealed_Secrets === 150n,
+        0,
+        15_000,
+      );
       await sleep(100);
       expect(host.messages.length).to.be.greaterThan(256);
       expect(host.messages.map(seqOf)).to.include(255);
@@ -553,7 +628,9 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       await host.publish(T('NCMD'), rebirthCommand(true));
       const rb = await host.waitFor(() => true, { from, count: 3 });
       expect(rb.map((m) => [m.type, m.device, seqOf(m)])).to.deep.equal([
-        ['NBIRTH', undefined, 0], ['DBIRTH', CLUSTER_A, 1], ['DBIRTH', CLUSTER_B, 2],
+        ['NBIRTH', undefined, 0],
+        ['DBIRTH', CLUSTER_A, 1],
+        ['DBIRTH', CLUSTER_B, 2],
       ]);
       expect(bdSeqOf(rb[0])).to.equal(bdSeqOf(first));
       expect(values(rb[1]).Phase).to.equal('address');
@@ -585,16 +662,19 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       expect(host.since(from).map((m) => m.type)).to.deep.equal(['NBIRTH']);
     });
 
-    it('answers DCMD Device Control/Rebirth with that device\'s DBIRTH only, and ignores it for unknown devices', async () => {
+    it("answers DCMD Device Control/Rebirth with that device's DBIRTH only, and ignores it for unknown devices", async () => {
       const node = await started();
       node.setDevice(CLUSTER_A, clusterState({ phase: 'repo' }));
       node.setDevice(CLUSTER_B, clusterState());
       await host.waitFor(is('DBIRTH'), { count: 2 });
       const from = host.mark();
-      const cmd = (value: boolean): Buffer => Buffer.from(tahu.encodePayload({
-        timestamp: Date.now(),
-        metrics: [{ name: 'Device Control/Rebirth', type: 'Boolean', value, timestamp: Date.now() }],
-      }));
+      const cmd = (value: boolean): Buffer =>
+        Buffer.from(
+          tahu.encodePayload({
+            timestamp: Date.now(),
+            metrics: [{ name: 'Device Control/Rebirth', type: 'Boolean', value, timestamp: Date.now() }],
+          }),
+        );
       await host.publish(T('DCMD', CLUSTER_C), cmd(true)); // not a device of this node
       await host.publish(T('DCMD', CLUSTER_A), cmd(false)); // not a request
       await host.publish(T('DCMD', CLUSTER_A), cmd(true));
@@ -604,7 +684,10 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       const [dd] = await host.waitFor(is('DDATA', CLUSTER_A), { from });
       expect(values(dd, again)).to.deep.equal({ Phase: 'ready' });
       await sleep(100);
-      expect(host.since(from).map((m) => `${m.type}/${m.device}`)).to.deep.equal([`DBIRTH/${CLUSTER_A}`, `DDATA/${CLUSTER_A}`]);
+      expect(host.since(from).map((m) => `${m.type}/${m.device}`)).to.deep.equal([
+        `DBIRTH/${CLUSTER_A}`,
+        `DDATA/${CLUSTER_A}`,
+      ]);
       checkStream(host.messages);
       expect(node.born).to.equal(true);
     });
@@ -654,7 +737,12 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       const birth2 = await host.waitOne(is('NBIRTH'), from);
       expect(bdSeqOf(birth2)).to.equal(bdSeqOf(birth1) + 1n);
       await host.waitOne(is('DBIRTH'), from);
-      expect(events.slice(0, 4)).to.deep.equal(['connected 0', 'disconnected', `connected ${bdSeqOf(birth1)}`, 'disconnected']);
+      expect(events.slice(0, 4)).to.deep.equal([
+        'connected 0',
+        'disconnected',
+        `connected ${bdSeqOf(birth1)}`,
+        'disconnected',
+      ]);
       checkStream(host.messages);
     });
 
@@ -684,7 +772,8 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       await sleep(100);
       const deaths = backend.protocolVersion === 5 ? ['NDEATH', 'NDEATH'] : ['NDEATH'];
       expect(host.messages.map((m) => m.type)).to.deep.equal(['NBIRTH', 'DBIRTH', 'DDATA', ...deaths]);
-      for (const d of host.messages.filter(is('NDEATH'))) expect(big(metric(d, 'bdSeq')!.value)).to.equal(bdSeqOf(birth));
+      for (const d of host.messages.filter(is('NDEATH')))
+        expect(big(metric(d, 'bdSeq')!.value)).to.equal(bdSeqOf(birth));
       checkStream(host.messages);
     });
 
@@ -788,7 +877,9 @@ for (const backend of [embeddedBackend(), mosquittoBackend()]) {
       await sleep(300);
       // Under MQTT 5 the DISCONNECT (reason 0x04) makes the broker publish the will as well.
       const deaths = host.since(from);
-      expect(deaths.map((m) => m.type)).to.deep.equal(backend.protocolVersion === 5 ? ['NDEATH', 'NDEATH'] : ['NDEATH']);
+      expect(deaths.map((m) => m.type)).to.deep.equal(
+        backend.protocolVersion === 5 ? ['NDEATH', 'NDEATH'] : ['NDEATH'],
+      );
       for (const d of deaths) expect(big(metric(d, 'bdSeq')!.value)).to.equal(b0);
 
       from = host.mark();

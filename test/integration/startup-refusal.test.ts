@@ -27,10 +27,18 @@ describe('start-up with a refused MQTT subscription', function () {
   const nodes: SparkplugNode[] = [];
   const newNode = (o: Partial<SparkplugNodeOptions> = {}) => {
     const n = new SparkplugNode({
-      mqttUrl: broker.url, username: 'sv1clustermanager', password: 'pw', protocolVersion: 4,
-      group: GROUP, node: NODE, bdSeqFile: join(dir, `bdseq-${nodes.length}`),
-      instanceUuid: 'c3a9b0f4-6e0e-4a53-9a36-1d2f1b8e0a11', serviceUuid: '2706aa43-a826-441e-9cec-cd3d4ce623c2',
-      reconnectPeriodMs: 100, log: silentLogger, ...o,
+      mqttUrl: broker.url,
+      username: 'sv1clustermanager',
+      password: 'pw',
+      protocolVersion: 4,
+      group: GROUP,
+      node: NODE,
+      bdSeqFile: join(dir, `bdseq-${nodes.length}`),
+      instanceUuid: 'c3a9b0f4-6e0e-4a53-9a36-1d2f1b8e0a11',
+      serviceUuid: '2706aa43-a826-441e-9cec-cd3d4ce623c2',
+      reconnectPeriodMs: 100,
+      log: silentLogger,
+      ...o,
     });
     nodes.push(n);
     return n;
@@ -49,7 +57,10 @@ describe('start-up with a refused MQTT subscription', function () {
   it('the Sparkplug node fails start() naming the topic and the grant, and does not reconnect', async () => {
     const node = newNode();
     const started = Date.now();
-    const err = await node.start().then(() => undefined, (e: unknown) => e);
+    const err = await node.start().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const elapsed = Date.now() - started;
     expect(err).to.be.instanceOf(SubscriptionRefusedError);
     const msg = (err as Error).message;
@@ -66,8 +77,16 @@ describe('start-up with a refused MQTT subscription', function () {
 
   it('names Read all STATEs when the primary host STATE subscription is refused', async () => {
     broker.refuseSubscribe = (t) => t.startsWith('spBv1.0/STATE/');
-    const err = await newNode({ primaryHostId: 'scada' }).start().then(() => undefined, (e: unknown) => e);
-    expect((err as Error).message).to.contain('spBv1.0/STATE/scada').and.contain('Read all STATEs').and.not.contain(NCMD);
+    const err = await newNode({ primaryHostId: 'scada' })
+      .start()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect((err as Error).message)
+      .to.contain('spBv1.0/STATE/scada')
+      .and.contain('Read all STATEs')
+      .and.not.contain(NCMD);
   });
 
   it('after start-up, a refusal is a visible failure that clears once the broker grants the subscription', async () => {
@@ -123,10 +142,20 @@ describe('serve in Factory+ mode with a broker that refuses the command subscrip
     const cm = t.core.credentials.clusterManager;
     const config = loadConfig({ env: { MQTT_PROTOCOL: '4' }, overrides: { dataDir: tempDir() } });
     const started = Date.now();
-    const err = await startManager({ config, directoryUrl: t.core.endpoints.directory, credentials: cm, mqttProtocol: 4, log: silentLogger })
-      .then((m) => m.stop().then(() => undefined), (e: unknown) => e);
+    const err = await startManager({
+      config,
+      directoryUrl: t.core.endpoints.directory,
+      credentials: cm,
+      mqttProtocol: 4,
+      log: silentLogger,
+    }).then(
+      (m) => m.stop().then(() => undefined),
+      (e: unknown) => e,
+    );
     expect(err).to.be.instanceOf(SubscriptionRefusedError);
-    expect((err as Error).message).to.contain(NCMD).and.contain('Participate as Node');
+    expect((err as Error).message)
+      .to.contain(NCMD)
+      .and.contain('Participate as Node');
     expect(Date.now() - started).to.be.below(10_000);
     rmSync(config.dataDir, { recursive: true, force: true });
   });
@@ -136,8 +165,14 @@ describe('serve in Factory+ mode with a broker that refuses the command subscrip
     const dataDir = tempDir();
     const started = Date.now();
     const p = runMain('serve', {
-      DIRECTORY_URL: t.core.endpoints.directory, SERVICE_USERNAME: cm.username, SERVICE_PASSWORD: cm.password,
-      MQTT_PROTOCOL: '4', DATA_DIR: dataDir, PORT: '0', EXTERNAL_URL: 'http://127.0.0.1:7080', LOG_LEVEL: 'silent',
+      DIRECTORY_URL: t.core.endpoints.directory,
+      SERVICE_USERNAME: cm.username,
+      SERVICE_PASSWORD: cm.password,
+      MQTT_PROTOCOL: '4',
+      DATA_DIR: dataDir,
+      PORT: '0',
+      EXTERNAL_URL: 'http://127.0.0.1:7080',
+      LOG_LEVEL: 'silent',
     });
     const timer = setTimeout(() => void p.kill(), 20_000);
     const code = await p.exited;
@@ -145,7 +180,10 @@ describe('serve in Factory+ mode with a broker that refuses the command subscrip
     const elapsed = Date.now() - started;
     rmSync(dataDir, { recursive: true, force: true });
     expect(code, p.output()).to.equal(1);
-    expect(p.output()).to.contain(`cluster-manager: cannot start: the MQTT broker at ${broker.url} refused the account ${cm.username} the subscription to ${NCMD}`)
+    expect(p.output())
+      .to.contain(
+        `cluster-manager: cannot start: the MQTT broker at ${broker.url} refused the account ${cm.username} the subscription to ${NCMD}`,
+      )
       .and.contain('Participate as Node');
     console.log(`      serve exited ${elapsed} ms after it was started`);
     expect(elapsed).to.be.below(10_000);

@@ -20,9 +20,14 @@ describe('setup status store', function () {
     t = await startTestCore({ dataDir: tempDir() });
     // Status entries are for registered objects (clusters).
     for (const id of [A, B]) t.core.objects.create({ class: u.class.edgeCluster, uuid: id, owner: id });
-    cdb = new ConfigDbClient(new FplusHttp(t.core.credentials.clusterManager), async () => `${t.core.endpoints.configdb}/`);
+    cdb = new ConfigDbClient(
+      new FplusHttp(t.core.credentials.clusterManager),
+      async () => `${t.core.endpoints.configdb}/`,
+    );
   });
-  after(async () => { await t.stop(); });
+  after(async () => {
+    await t.stop();
+  });
 
   it('writes merge patches in order and serves the patched status at once', async () => {
     const s = new StatusStore(cdb, u.app.setupStatus);
@@ -50,11 +55,20 @@ describe('setup status store', function () {
   it('keeps retrying through a Config Store outage and lands every patch in order', async () => {
     const s = new StatusStore(cdb, u.app.setupStatus, { retryBaseMs: 50, retryMaxMs: 200 });
     let errors = 0;
-    s.onWriteError = () => { errors++; };
+    s.onWriteError = () => {
+      errors++;
+    };
     await s.load();
     const e = t.core.endpoints;
     const port = (url: string) => Number(new URL(url).port);
-    const ports = { directory: port(e.directory), configdb: port(e.configdb), auth: port(e.auth), git: port(e.git), mqtt: 0, cmdesc: port(e.cmdesc) };
+    const ports = {
+      directory: port(e.directory),
+      configdb: port(e.configdb),
+      auth: port(e.auth),
+      git: port(e.git),
+      mqtt: 0,
+      cmdesc: port(e.cmdesc),
+    };
     await t.core.stop();
 
     const writes: Promise<void>[] = [];
@@ -65,8 +79,16 @@ describe('setup status store', function () {
 
     const config = loadConfig({ env: {} });
     t.core = await startEmbeddedCore({
-      dataDir: t.dataDir, host: '127.0.0.1', ports, uuids: config.uuids, organisation: 'AMRC', realm: config.factoryplus.realm,
-      domain: config.factoryplus.externalDomain, adminUsername: 'admin', externalMqttUrl: process.env.TEST_MQTT_URL || undefined, log: silentLogger,
+      dataDir: t.dataDir,
+      host: '127.0.0.1',
+      ports,
+      uuids: config.uuids,
+      organisation: 'AMRC',
+      realm: config.factoryplus.realm,
+      domain: config.factoryplus.externalDomain,
+      adminUsername: 'admin',
+      externalMqttUrl: process.env.TEST_MQTT_URL || undefined,
+      log: silentLogger,
     });
     await Promise.all(writes);
     await s.flush();

@@ -28,7 +28,6 @@ const APP_A = 'bdb13634-0b3d-4e38-a065-9d88c12ee78d';
 const APP_B = 'f6c67e6f-a0b6-4be3-8b1c-2f1e5c6d7a80';
 const APP_OTHER = '8e32801b-f35a-4cbf-a5c3-2af64d3debd7';
 
-
 type Event =
   | { kind: 'changed'; value: string; at: number }
   | { kind: 'resync'; value: ResyncReason; at: number }
@@ -78,9 +77,11 @@ class Recorder {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(
-          `Expected ${count} x ${kind}(${value}) within ${timeoutMs} ms; got ${JSON.stringify(this.events.map((e) => `${e.kind}(${e.value})`))}`,
-        ));
+        reject(
+          new Error(
+            `Expected ${count} x ${kind}(${value}) within ${timeoutMs} ms; got ${JSON.stringify(this.events.map((e) => `${e.kind}(${e.value})`))}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -248,9 +249,13 @@ describe('Config Store change feed', function () {
     await feed.start();
 
     const cmd = await publisher();
-    await cmd.publishAsync(T('NCMD'), sparkplug({
-      metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }],
-    }), { qos: 1 });
+    await cmd.publishAsync(
+      T('NCMD'),
+      sparkplug({
+        metrics: [{ name: 'Node Control/Rebirth', type: 'Boolean', value: true }],
+      }),
+      { qos: 1 },
+    );
     await rec.waitFor('resync', 'birth');
 
     await node!.stop();
@@ -311,9 +316,13 @@ describe('Config Store change feed', function () {
     const garbage = Buffer.from('not a sparkplug payload');
     for (const type of ['NBIRTH', 'NDATA', 'NDEATH']) await junk.publishAsync(T(type), garbage, { qos: 1 });
     // Well-formed Sparkplug, but the metric is not a UUID string (and there is no seq to check).
-    await junk.publishAsync(T('NDATA'), sparkplug({
-      metrics: [{ name: LAST_CHANGED_APPLICATION, type: 'Boolean', value: true }],
-    }), { qos: 1 });
+    await junk.publishAsync(
+      T('NDATA'),
+      sparkplug({
+        metrics: [{ name: LAST_CHANGED_APPLICATION, type: 'Boolean', value: true }],
+      }),
+      { qos: 1 },
+    );
 
     // None of that was a birth, a gap or a change.
     changes.change(APP_B);
@@ -328,7 +337,8 @@ describe('Config Store change feed', function () {
     const { feed, rec } = makeFeed({ node: manual });
     await feed.start();
     const pub = await publisher();
-    const send = (type: string, p: SparkplugPayload): Promise<unknown> => pub.publishAsync(T(type, manual), sparkplug(p), { qos: 1 });
+    const send = (type: string, p: SparkplugPayload): Promise<unknown> =>
+      pub.publishAsync(T(type, manual), sparkplug(p), { qos: 1 });
     const lastChanged = (seq: number, app: string): SparkplugPayload => ({
       seq,
       metrics: [{ alias: 7, type: 'UUID', value: app }],

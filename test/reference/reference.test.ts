@@ -27,7 +27,9 @@ import { readFluxSystemYaml } from '../fixtures/flux-system.js';
 
 const DIR = process.env.FPLUS_REFERENCE_DIR;
 if (!DIR || !existsSync(join(DIR, 'dumps')) || !existsSync(join(DIR, 'examples'))) {
-  process.stderr.write(`test:reference: set FPLUS_REFERENCE_DIR to the Factory+ reference directory (with dumps/ and examples/)${DIR ? `; ${resolve(DIR)} is not one` : ''}\n`);
+  process.stderr.write(
+    `test:reference: set FPLUS_REFERENCE_DIR to the Factory+ reference directory (with dumps/ and examples/)${DIR ? `; ${resolve(DIR)} is not one` : ''}\n`,
+  );
   process.exit(2);
 }
 const read = (p: string) => readFileSync(join(DIR, p), 'utf8');
@@ -46,8 +48,11 @@ const HELM_REPO = '11111111-2222-4333-8444-555555555504';
 const SELF_LINK = 'examples/cluster-repo/edo/cluster/self-link.yaml';
 
 function referenceTemplates() {
-  const chart = JSON.parse(JSON.stringify(readJson('dumps/templates/helm-chart-templates.729fe070.json').entries['<Local.Chart.Cluster>'])
-    .replace(/<[^>"]+>/g, (m) => ACS[m] ?? m));
+  const chart = JSON.parse(
+    JSON.stringify(
+      readJson('dumps/templates/helm-chart-templates.729fe070.json').entries['<Local.Chart.Cluster>'],
+    ).replace(/<[^>"]+>/g, (m) => ACS[m] ?? m),
+  );
   return {
     flux: readJson('dumps/templates/flux-template.72804a19.json').config,
     helmRelease: readJson('dumps/templates/k8s-template.HelmRelease.88436128.0c92f608.json').config,
@@ -79,8 +84,11 @@ const status = (fn: () => unknown): number => {
 describe('reference: cluster repo and YAML layout', () => {
   it('renders the Factory+ templates exactly as the reference cluster repo', () => {
     const out = renderClusterRepo({
-      uuid: CLUSTER, spec: { name: 'Building_1', namespace: 'fplus-edge' }, templates: referenceTemplates(),
-      gitBase: 'https://git.factoryplus.example.com/', helmRepo: HELM_REPO,
+      uuid: CLUSTER,
+      spec: { name: 'Building_1', namespace: 'fplus-edge' },
+      templates: referenceTemplates(),
+      gitBase: 'https://git.factoryplus.example.com/',
+      helmRepo: HELM_REPO,
     });
     for (const f of ['edge-cluster.yaml', 'flux-system.yaml', 'helm-charts.yaml', 'self-link.yaml']) {
       expect(out.files.get(`edo/cluster/${f}`), f).to.equal(read(`examples/cluster-repo/edo/cluster/${f}`));
@@ -101,7 +109,14 @@ describe('reference: cluster repo and YAML layout', () => {
     const { namespace, name } = (reference as unknown as { metadata: { namespace: string; name: string } }).metadata;
     const key = Object.keys(reference.spec.encryptedData)[0];
     const fp = 'a'.repeat(64);
-    const text = upsertSealedKey(undefined, { namespace, name, key, ciphertext: 'AgBxyz==', scope: 'strict', certFingerprint: fp });
+    const text = upsertSealedKey(undefined, {
+      namespace,
+      name,
+      key,
+      ciphertext: 'AgBxyz==',
+      scope: 'strict',
+      certFingerprint: fp,
+    });
     const [doc] = parseMultiDoc(text) as Doc[];
     expect(doc.metadata.annotations).to.deep.equal({ [CERT_ANNOTATION]: fp });
     delete doc.metadata.annotations;
@@ -113,15 +128,25 @@ describe('reference: cluster repo and YAML layout', () => {
 
 describe('reference: Config Store', () => {
   let s: ReturnType<typeof emptyStore>;
-  beforeEach(() => { s = emptyStore(); });
+  beforeEach(() => {
+    s = emptyStore();
+  });
   afterEach(() => s.db.close());
 
   it('compiles the reference 2020-12 General information schema and validates with it', () => {
     const obj = s.objects.create({ class: RankClass.individual, owner: s.owner }).registration.uuid;
-    s.store.put(ConfigApp.ConfigSchema, ConfigApp.Info, readJson('dumps/schemas/general-information.64a8bfa9.schema.json') as Json);
+    s.store.put(
+      ConfigApp.ConfigSchema,
+      ConfigApp.Info,
+      readJson('dumps/schemas/general-information.64a8bfa9.schema.json') as Json,
+    );
     expect(status(() => s.store.put(ConfigApp.Info, obj, { location: 'x' }))).to.equal(422);
-    expect(status(() => s.store.put(ConfigApp.Info, obj, { name: 'T', contact: [{ name: 'A', email: 'not mail' }] }))).to.equal(422);
-    expect(s.store.put(ConfigApp.Info, obj, { name: 'Thing', contact: [{ name: 'A', email: 'a@example.com' }] })).to.equal('created');
+    expect(
+      status(() => s.store.put(ConfigApp.Info, obj, { name: 'T', contact: [{ name: 'A', email: 'not mail' }] })),
+    ).to.equal(422);
+    expect(
+      s.store.put(ConfigApp.Info, obj, { name: 'Thing', contact: [{ name: 'A', email: 'a@example.com' }] }),
+    ).to.equal('created');
   });
 
   it('compiles every reference schema', () => {
@@ -129,28 +154,53 @@ describe('reference: Config Store', () => {
     expect(files).to.not.be.empty;
     for (const f of files) {
       const app = s.objects.create({ class: RankClass.r1, owner: s.owner }).registration.uuid;
-      expect(status(() => s.store.put(ConfigApp.ConfigSchema, app, readJson(`dumps/schemas/${f}`) as Json)), f).to.equal(0);
+      expect(
+        status(() => s.store.put(ConfigApp.ConfigSchema, app, readJson(`dumps/schemas/${f}`) as Json)),
+        f,
+      ).to.equal(0);
     }
   });
 
   it('the seeded Edge cluster configuration schema accepts and refuses what the reference schema does', () => {
-    const seeded = appSchemas({ clusterConfig: 'c', setupStatus: 's', fluxTemplate: 'f', bootstrapTemplate: 'b', gitRepoConfig: 'g',
-      helmChartTemplate: 'h', k8sTemplate: 'k', info: 'i', sparkplugAddress: 'p' }).c;
+    const seeded = appSchemas({
+      clusterConfig: 'c',
+      setupStatus: 's',
+      fluxTemplate: 'f',
+      bootstrapTemplate: 'b',
+      gitRepoConfig: 'g',
+      helmChartTemplate: 'h',
+      k8sTemplate: 'k',
+      info: 'i',
+      sparkplugAddress: 'p',
+    }).c;
     const verdicts = (schema: Json) => {
       const app = s.objects.create({ class: RankClass.r1, owner: s.owner }).registration.uuid;
       s.store.put(ConfigApp.ConfigSchema, app, schema);
       const entries: Json[] = [
-        { name: 'A', namespace: 'ns' }, { name: 'A' }, { name: 'A', namespace: 'ns', colour: 'red' },
-        { name: 'A', namespace: 'ns', chart: 'not-a-uuid' }, { name: 'A', namespace: 'ns', chart: newUuid(), bare: true, values: { x: 1 } },
+        { name: 'A', namespace: 'ns' },
+        { name: 'A' },
+        { name: 'A', namespace: 'ns', colour: 'red' },
+        { name: 'A', namespace: 'ns', chart: 'not-a-uuid' },
+        { name: 'A', namespace: 'ns', chart: newUuid(), bare: true, values: { x: 1 } },
       ];
-      return entries.map((entry) => status(() => s.store.put(app, s.objects.create({ class: RankClass.individual, owner: s.owner }).registration.uuid, entry)));
+      return entries.map((entry) =>
+        status(() =>
+          s.store.put(app, s.objects.create({ class: RankClass.individual, owner: s.owner }).registration.uuid, entry),
+        ),
+      );
     };
-    expect(verdicts(seeded)).to.deep.equal(verdicts(readJson('dumps/schemas/edge-cluster-configuration.bdb13634.schema.json') as Json));
+    expect(verdicts(seeded)).to.deep.equal(
+      verdicts(readJson('dumps/schemas/edge-cluster-configuration.bdb13634.schema.json') as Json),
+    );
   });
 
   it('loads the core applications dump of a Factory+ installation', () => {
-    for (const d of readJson('dumps/acs-service-setup-resolved/core-apps.json') as Json[]) loadDump(s, parseDump(d), s.owner);
-    expect(s.objects.get(ConfigApp.Registration)).to.include({ class: 'd319bd87-f42b-4b66-be4f-f82ff48b93f0', rank: 1 });
+    for (const d of readJson('dumps/acs-service-setup-resolved/core-apps.json') as Json[])
+      loadDump(s, parseDump(d), s.owner);
+    expect(s.objects.get(ConfigApp.Registration)).to.include({
+      class: 'd319bd87-f42b-4b66-be4f-f82ff48b93f0',
+      rank: 1,
+    });
     expect(s.store.get(ConfigApp.Info, ConfigApp.Registration)?.json).to.deep.equal({ name: 'Object registration' });
   });
 });
@@ -158,7 +208,10 @@ describe('reference: Config Store', () => {
 describe('reference: bootstrap script with a real flux-system.yaml', () => {
   const fluxSystemYaml = read('data/flux-system.yaml');
   const rendered = renderBootstrap(bootstrapTemplate, {
-    name: 'Building_1', namespace: 'fplus-edge', realm: 'FACTORYPLUS.EXAMPLE.COM', domain: 'factoryplus.example.com',
+    name: 'Building_1',
+    namespace: 'fplus-edge',
+    realm: 'FACTORYPLUS.EXAMPLE.COM',
+    domain: 'factoryplus.example.com',
     krbkeys: 'ghcr.io/amrc-factoryplus/acs-krb-keys-operator:v3.2.1',
   });
   const script = assembleBootstrapScript({ rendered, fluxSystemYaml, selfLink: read(SELF_LINK) });
@@ -173,22 +226,31 @@ describe('reference: bootstrap script with a real flux-system.yaml', () => {
 });
 
 describe('reference: the fixtures have the shape of the reference', () => {
-  const kinds = (text: string) => (parseAllDocuments(text) as unknown as Array<{ toJS(): { kind?: string } | null }>)
-    .map((d) => d.toJS()?.kind).filter((k): k is string => !!k);
+  const kinds = (text: string) =>
+    (parseAllDocuments(text) as unknown as Array<{ toJS(): { kind?: string } | null }>)
+      .map((d) => d.toJS()?.kind)
+      .filter((k): k is string => !!k);
 
   it('test/fixtures/flux-system.yaml: the same kinds in the same order, and about the same size', () => {
     const real = read('data/flux-system.yaml');
     const ours = readFluxSystemYaml();
     const collapse = (ks: string[]) => ks.filter((k, i) => k !== ks[i - 1]);
-    const order = (ks: string[]) => collapse(ks.filter((k) => k !== 'NetworkPolicy' && k !== 'ClusterRole' && k !== 'ClusterRoleBinding'));
+    const order = (ks: string[]) =>
+      collapse(ks.filter((k) => k !== 'NetworkPolicy' && k !== 'ClusterRole' && k !== 'ClusterRoleBinding'));
     expect(order(kinds(ours))).to.deep.equal(order(kinds(real)));
     expect(ours.length / real.length).to.be.within(0.75, 1.33);
   });
 
   it('test/fixtures/sealed-secret.yaml: the layout of the reference example', () => {
-    const shape = (v: unknown): unknown => (v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [
-      k.startsWith('__FPSI__') || k === 'k1' ? '<key>' : k, shape(x)])) : typeof v);
+    const shape = (v: unknown): unknown =>
+      v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.entries(v).map(([k, x]) => [k.startsWith('__FPSI__') || k === 'k1' ? '<key>' : k, shape(x)]),
+          )
+        : typeof v;
     const ours = parseMultiDoc(readFileSync(new URL('../fixtures/sealed-secret.yaml', import.meta.url), 'utf8'));
-    expect(JSON.stringify(shape(ours))).to.equal(JSON.stringify(shape(parseMultiDoc(read('examples/sealed-secret.example.yaml')))));
+    expect(JSON.stringify(shape(ours))).to.equal(
+      JSON.stringify(shape(parseMultiDoc(read('examples/sealed-secret.example.yaml')))),
+    );
   });
 });

@@ -41,18 +41,37 @@ const RECOVER_MS = SOAK ? 60_000 : 30_000;
 const FAST_MS = 5_000;
 
 type Service = 'configdb' | 'auth' | 'git' | 'mqtt';
-type Obj = Record<string, any>;  
+type Obj = Record<string, any>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Rec { what: string; start: number; end: number; status: number | string; retryAfter: string | null; message: string }
+interface Rec {
+  what: string;
+  start: number;
+  end: number;
+  status: number | string;
+  retryAfter: string | null;
+  message: string;
+}
 
 /** Which fault, in thirds of the outage, each HTTP service gets: every kind, in a different order. */
 const FAULTS: Record<Exclude<Service, 'mqtt'>, Array<{ label: string; fault: Fault }>> = {
-  configdb: [{ label: '503', fault: { kind: 'status', status: 503 } }, { label: 'hang', fault: { kind: 'hang' } }, { label: 'reset', fault: { kind: 'reset' } }],
+  configdb: [
+    { label: '503', fault: { kind: 'status', status: 503 } },
+    { label: 'hang', fault: { kind: 'hang' } },
+    { label: 'reset', fault: { kind: 'reset' } },
+  ],
   // The ACL cache (5 s) hides the first seconds; a hang first would hold every request on one ACL fetch past the outage.
-  auth: [{ label: 'reset', fault: { kind: 'reset' } }, { label: '503', fault: { kind: 'status', status: 503 } }, { label: 'hang', fault: { kind: 'hang' } }],
-  git: [{ label: 'hang', fault: { kind: 'hang' } }, { label: 'reset', fault: { kind: 'reset' } }, { label: '503', fault: { kind: 'status', status: 503 } }],
+  auth: [
+    { label: 'reset', fault: { kind: 'reset' } },
+    { label: '503', fault: { kind: 'status', status: 503 } },
+    { label: 'hang', fault: { kind: 'hang' } },
+  ],
+  git: [
+    { label: 'hang', fault: { kind: 'hang' } },
+    { label: 'reset', fault: { kind: 'reset' } },
+    { label: '503', fault: { kind: 'status', status: 503 } },
+  ],
 };
 
 describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s during activity`, function () {
@@ -81,13 +100,21 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
       env: {},
       overrides: {
         dataDir: tempDir('cm-deps-'),
-        factoryplus: { configdbUrl: proxies.configdb.url, authUrl: proxies.auth.url, gitUrl: proxies.git.url, mqttUrl: proxies.mqtt.url },
+        factoryplus: {
+          configdbUrl: proxies.configdb.url,
+          authUrl: proxies.auth.url,
+          gitUrl: proxies.git.url,
+          mqttUrl: proxies.mqtt.url,
+        },
         reconcile: { resyncSeconds: 600, backoffBaseMs: 500, backoffMaxMs: 5000 },
       },
     });
     m = await startManager({
-      config, directoryUrl: e.directory, credentials: t.core.credentials.clusterManager,
-      mqttProtocol: process.env.TEST_MQTT_URL ? 5 : 4, log: silentLogger,
+      config,
+      directoryUrl: e.directory,
+      credentials: t.core.credentials.clusterManager,
+      mqttProtocol: process.env.TEST_MQTT_URL ? 5 : 4,
+      log: silentLogger,
     });
     let base = '';
     const { app } = createApi(m, silentLogger, { externalUrl: () => base });
@@ -96,7 +123,7 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
     admin = adminAuth(t.core);
     await waitFor(() => m.controller.ready && m.feed.connected, 20_000, undefined, 'the manager ready and subscribed');
     const tok = await fetch(`${url}/token`, { method: 'POST', headers: { Authorization: admin } });
-    bearer = (await tok.json() as { token: string }).token;
+    bearer = ((await tok.json()) as { token: string }).token;
   });
   after(async function () {
     this.timeout(60_000);
@@ -113,7 +140,9 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
   const u = () => config.uuids;
   const coreCdb = async (method: string, app: string, obj: string, body?: unknown) => {
     const r = await fetch(`${t.core.endpoints.configdb}/v2/app/${app}/object/${obj}`, {
-      method, headers: { Authorization: admin, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+      method,
+      headers: { Authorization: admin, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (r.status >= 300) throw new Error(`${method} ${app}/${obj}: ${r.status}`);
   };
@@ -124,23 +153,37 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
     await coreCdb('PUT', u().app.edgeStatus, uuid, { kubeseal_cert: cert().certPem });
     return uuid;
   };
-  const storedReady = (id: string) => (t.core.store.get(u().app.setupStatus, id)?.json as Obj | undefined)?.ready === true;
+  const storedReady = (id: string) =>
+    (t.core.store.get(u().app.setupStatus, id)?.json as Obj | undefined)?.ready === true;
 
   /** One request to the manager, bounded; never throws. */
   const call = async (what: string, method: string, path: string, body?: Buffer): Promise<Rec> => {
     const start = Date.now();
     try {
       const r = await fetch(`${url}${path}`, {
-        method, body: body ? new Uint8Array(body) : undefined, signal: AbortSignal.timeout(REQUEST_BOUND_MS),
+        method,
+        body: body ? new Uint8Array(body) : undefined,
+        signal: AbortSignal.timeout(REQUEST_BOUND_MS),
         headers: { Authorization: admin, ...(body ? { 'Content-Type': 'application/octet-stream' } : {}) },
       });
       const text = await r.text();
       let message = '';
-      try { message = String((JSON.parse(text) as { message?: unknown }).message ?? ''); } catch { /* empty */ }
+      try {
+        message = String((JSON.parse(text) as { message?: unknown }).message ?? '');
+      } catch {
+        /* empty */
+      }
       return { what, start, end: Date.now(), status: r.status, retryAfter: r.headers.get('retry-after'), message };
     } catch (e) {
       const err = e as Error & { cause?: { code?: string } };
-      return { what, start, end: Date.now(), status: err.name === 'TimeoutError' ? 'timeout' : `error:${err.cause?.code ?? err.message}`, retryAfter: null, message: err.message };
+      return {
+        what,
+        start,
+        end: Date.now(),
+        status: err.name === 'TimeoutError' ? 'timeout' : `error:${err.cause?.code ?? err.message}`,
+        retryAfter: null,
+        message: err.message,
+      };
     }
   };
 
@@ -148,7 +191,7 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
   const signals = async (): Promise<string[]> => {
     const out: string[] = [];
     try {
-      const h = await (await fetch(`${url}/health`, { signal: AbortSignal.timeout(5000) })).json() as Obj;
+      const h = (await (await fetch(`${url}/health`, { signal: AbortSignal.timeout(5000) })).json()) as Obj;
       if (h.configStore !== 'ok') out.push(`health.configStore=${h.configStore}`);
       if (h.lastResyncError) out.push('health.lastResyncError');
       if (h.mqtt?.changeFeed === false) out.push('health.mqtt.changeFeed=false');
@@ -157,24 +200,40 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
       for (const k of ['auth', 'authService', 'git', 'gitServer']) {
         const v = h[k] ?? h.dependencies?.[k];
         if (v === undefined) continue;
-        const bad = v === false || (typeof v === 'string' && v !== 'ok') || (typeof v === 'object' && v && (v.ok === false || (typeof v.status === 'string' && v.status !== 'ok')));
+        const bad =
+          v === false ||
+          (typeof v === 'string' && v !== 'ok') ||
+          (typeof v === 'object' && v && (v.ok === false || (typeof v.status === 'string' && v.status !== 'ok')));
         if (bad) out.push(`health.${k}=${JSON.stringify(v)}`);
       }
-    } catch (e) { out.push(`health-unanswered:${(e as Error).name}`); }
+    } catch (e) {
+      out.push(`health-unanswered:${(e as Error).name}`);
+    }
     try {
-      const text = await (await fetch(`${url}/metrics`, { headers: { Authorization: `Bearer ${bearer}` }, signal: AbortSignal.timeout(5000) })).text();
+      const text = await (
+        await fetch(`${url}/metrics`, {
+          headers: { Authorization: `Bearer ${bearer}` },
+          signal: AbortSignal.timeout(5000),
+        })
+      ).text();
       for (const line of text.split('\n')) {
-        const mm = /^(cluster_manager_(?:mqtt_connected|dependency_up|service_up|dependency_available))\{([^}]*)\} 0$/.exec(line);
+        const mm =
+          /^(cluster_manager_(?:mqtt_connected|dependency_up|service_up|dependency_available))\{([^}]*)\} 0$/.exec(
+            line,
+          );
         if (mm) out.push(`metric ${mm[1]}{${mm[2]}}=0`);
         const pend = /^cluster_manager_status_writes_pending (\d+)/.exec(line);
         if (pend && Number(pend[1]) > 0) out.push('metric status_writes_pending>0');
       }
-    } catch (e) { out.push(`metrics-unanswered:${(e as Error).name}`); }
+    } catch (e) {
+      out.push(`metrics-unanswered:${(e as Error).name}`);
+    }
     return out;
   };
   /** Which labels count as reporting an outage of each service. */
   const reports: Record<Service, (s: string) => boolean> = {
-    configdb: (s) => s.startsWith('health.configStore') || s === 'health.lastResyncError' || /configdb|config_store/i.test(s),
+    configdb: (s) =>
+      s.startsWith('health.configStore') || s === 'health.lastResyncError' || /configdb|config_store/i.test(s),
     auth: (s) => /auth/i.test(s),
     git: (s) => /git/i.test(s),
     mqtt: (s) => s.startsWith('health.mqtt') || s.startsWith('metric cluster_manager_mqtt_connected'),
@@ -187,22 +246,41 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
     if (s === 'git') return what.startsWith('seal') || what === 'secret-list';
     return what.startsWith('seal') || what === 'status-unknown';
   };
-  const normal: Record<string, number> = { seal: 204, 'status-known': 200, 'status-unknown': 404, list: 200, 'secret-list': 200 };
+  const normal: Record<string, number> = {
+    seal: 204,
+    'status-known': 200,
+    'status-unknown': 404,
+    list: 200,
+    'secret-list': 200,
+  };
   const normalOf = (what: string) => normal[what.split(':')[0]!]!;
 
   /** Seals until one is acknowledged or the deadline passes; the ms it took, or undefined. */
-  const sealUntilOk = async (cluster: string, since: number, deadline: number, acked: Acked[]): Promise<number | undefined> => {
+  const sealUntilOk = async (
+    cluster: string,
+    since: number,
+    deadline: number,
+    acked: Acked[],
+  ): Promise<number | undefined> => {
     while (Date.now() < deadline) {
       const key = `r${counter++}`;
       const value = randomBytes(16);
       const r = await call('seal:recovery', 'PUT', `/v1/cluster/${cluster}/secret/app/recovery/${key}`, value);
-      if (r.status === 204) { acked.push({ cluster, name: 'recovery', key, value }); return Date.now() - since; }
+      if (r.status === 204) {
+        acked.push({ cluster, name: 'recovery', key, value });
+        return Date.now() - since;
+      }
       await sleep(500);
     }
     return undefined;
   };
 
-  interface Acked { cluster: string; name: string; key: string; value: Buffer }
+  interface Acked {
+    cluster: string;
+    name: string;
+    key: string;
+    value: Buffer;
+  }
 
   /** Every acknowledged secret is in its repo with the value sent. */
   const missingSecrets = async (acked: Acked[]): Promise<string[]> => {
@@ -212,12 +290,20 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
       const ref = `${a.cluster}:app/${a.name}`;
       if (!cache.has(ref)) {
         try {
-          const { stdout } = await run('git', ['--git-dir', t.core.git.dir(a.cluster), 'show', `main:edo/secrets/app/${a.name}.yaml`]);
+          const { stdout } = await run('git', [
+            '--git-dir',
+            t.core.git.dir(a.cluster),
+            'show',
+            `main:edo/secrets/app/${a.name}.yaml`,
+          ]);
           cache.set(ref, (parseYaml(stdout) as Obj).spec.encryptedData as Obj);
-        } catch { cache.set(ref, null); }
+        } catch {
+          cache.set(ref, null);
+        }
       }
       const sealed = cache.get(ref)?.[a.key] as string | undefined;
-      if (!sealed || !unsealValue(cert().keyPem, sealed, Buffer.from(`app/${a.name}`)).equals(a.value)) missing.push(`${ref}/${a.key}`);
+      if (!sealed || !unsealValue(cert().keyPem, sealed, Buffer.from(`app/${a.name}`)).equals(a.value))
+        missing.push(`${ref}/${a.key}`);
     }
     return missing;
   };
@@ -259,11 +345,15 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
       } else {
         const what = (['status-known', 'status-unknown', 'list', 'secret-list'] as const)[k - 2]!;
         const paths = {
-          'status-known': `/v1/cluster/${i % 2 ? A : B}/status`, 'status-unknown': `/v1/cluster/${randomUUID()}/status`,
-          list: '/v1/cluster', 'secret-list': `/v1/cluster/${i % 2 ? A : B}/secret`,
+          'status-known': `/v1/cluster/${i % 2 ? A : B}/status`,
+          'status-unknown': `/v1/cluster/${randomUUID()}/status`,
+          list: '/v1/cluster',
+          'secret-list': `/v1/cluster/${i % 2 ? A : B}/secret`,
         };
         const path = paths[what];
-        p = call(what, 'GET', path).then((r) => { recs.push(r); });
+        p = call(what, 'GET', path).then((r) => {
+          recs.push(r);
+        });
       }
       inflight.add(p);
       void p.finally(() => inflight.delete(p));
@@ -291,9 +381,17 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
       proxies.mqtt.set('refuse');
       segments.push('cut+refuse');
     } else {
-      const first = variant === 'hang' ? { label: 'hang', fault: { kind: 'hang' } as Fault }
-        : variant === 'writes' ? { label: 'writes 503', fault: { kind: 'status', status: 503 } as Fault } : FAULTS[service][0]!;
-      proxies[service].set({ fault: first.fault, every: 1, match: variant === 'writes' ? /^(PUT|PATCH|DELETE) / : undefined });
+      const first =
+        variant === 'hang'
+          ? { label: 'hang', fault: { kind: 'hang' } as Fault }
+          : variant === 'writes'
+            ? { label: 'writes 503', fault: { kind: 'status', status: 503 } as Fault }
+            : FAULTS[service][0]!;
+      proxies[service].set({
+        fault: first.fault,
+        every: 1,
+        match: variant === 'writes' ? /^(PUT|PATCH|DELETE) / : undefined,
+      });
       segments.push(first.label);
     }
     const seen = new Map<string, number>();
@@ -312,8 +410,10 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
       for (const s of await signals()) if (!seen.has(s)) seen.set(s, Date.now() - t0);
       await sleep(250);
     }
-    const injected = service === 'mqtt' ? `${proxies.mqtt.stats.refused} refused, ${proxies.mqtt.stats.held} held, ${proxies.mqtt.stats.cut} cut`
-      : `${proxies[service].stats.injected} requests disturbed`;
+    const injected =
+      service === 'mqtt'
+        ? `${proxies.mqtt.stats.refused} refused, ${proxies.mqtt.stats.held} held, ${proxies.mqtt.stats.cut} cut`
+        : `${proxies[service].stats.injected} requests disturbed`;
     if (service === 'mqtt') proxies.mqtt.set('pass');
     else proxies[service].set(null);
     const t1 = Date.now();
@@ -322,12 +422,29 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
     const deadline = t1 + RECOVER_MS;
     const fresh = await newCluster(`${service}_after`);
     created.push(fresh);
-    const [sealA, sealB] = await Promise.all([sealUntilOk(A, t1, deadline, acked), sealUntilOk(B, t1, deadline, acked)]);
-    const allReady = await waitFor(() => created.every(storedReady), Math.max(1, deadline - Date.now()), undefined, 'every cluster ready')
-      .then(() => Date.now() - t1, () => undefined);
+    const [sealA, sealB] = await Promise.all([
+      sealUntilOk(A, t1, deadline, acked),
+      sealUntilOk(B, t1, deadline, acked),
+    ]);
+    const allReady = await waitFor(
+      () => created.every(storedReady),
+      Math.max(1, deadline - Date.now()),
+      undefined,
+      'every cluster ready',
+    ).then(
+      () => Date.now() - t1,
+      () => undefined,
+    );
     const sealFresh = await sealUntilOk(fresh, t1, deadline, acked);
-    const healthy = await waitFor(async () => (await signals()).length === 0, Math.max(1, deadline - Date.now()), undefined, 'no outage signal')
-      .then(() => Date.now() - t1, () => undefined);
+    const healthy = await waitFor(
+      async () => (await signals()).length === 0,
+      Math.max(1, deadline - Date.now()),
+      undefined,
+      'no outage signal',
+    ).then(
+      () => Date.now() - t1,
+      () => undefined,
+    );
     stop = true;
     await Promise.all(workers);
 
@@ -336,10 +453,14 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
     // A hang shows once a request has waited 5 s (the manager's stall bound), well inside the outage.
     const firstReport = reported.length ? Math.min(...reported.map(([, ms]) => ms)) : undefined;
     if (hangOnly && firstReport !== undefined && firstReport > 8_000) {
-      problems.push(`a hang of ${service} was reported only after ${firstReport} ms; requests stall for 5 s before it counts`);
+      problems.push(
+        `a hang of ${service} was reported only after ${firstReport} ms; requests stall for 5 s before it counts`,
+      );
     }
     if (!reported.length) {
-      problems.push(`the outage of ${service} was not reported by /health or /metrics (signals seen: ${[...seen.keys()].join(', ') || 'none'})`);
+      problems.push(
+        `the outage of ${service} was not reported by /health or /metrics (signals seen: ${[...seen.keys()].join(', ') || 'none'})`,
+      );
     }
     const during = recs.filter((r) => r.end > t0 && r.start < t1);
     const longest = recs.reduce((a, r) => Math.max(a, r.end - r.start), 0);
@@ -351,25 +472,44 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
       const ms = r.end - r.start;
       const at = `${r.what} started ${r.start - t0} ms after the outage began, answered ${r.status} after ${ms} ms${r.message ? `: ${r.message.slice(0, 160)}` : ''}`;
       if (variant === 'writes' && ms > FAST_MS) note(`${r.what} slower than ${FAST_MS} ms while only writes fail`, at);
-      if (r.status === 'timeout') { note(`${r.what} hung past the ${REQUEST_BOUND_MS} ms bound`, at); continue; }
-      if (typeof r.status === 'string') { note(`${r.what} failed without an answer`, at); continue; }
+      if (r.status === 'timeout') {
+        note(`${r.what} hung past the ${REQUEST_BOUND_MS} ms bound`, at);
+        continue;
+      }
+      if (typeof r.status === 'string') {
+        note(`${r.what} failed without an answer`, at);
+        continue;
+      }
       if (r.status === normalOf(r.what)) continue;
       // A request may still meet a hang that began in the outage, until the manager's 15 s timeout (plus retry delays).
       const overlaps = r.end > t0 && r.start < t1 + 16_000;
       if (r.status === 503 && needs(r.what, service, variant) && overlaps) continue;
-      note(`${r.what} answered ${r.status}${r.message ? ` (${r.message.replace(/https?:\/\/\S+/g, '<url>').slice(0, 100)})` : ''}`, at);
+      note(
+        `${r.what} answered ${r.status}${r.message ? ` (${r.message.replace(/https?:\/\/\S+/g, '<url>').slice(0, 100)})` : ''}`,
+        at,
+      );
     }
     for (const [key, list] of grouped) problems.push(`${list.length}x ${key}; e.g. ${list.slice(0, 2).join(' | ')}`);
     const unavailable = during.filter((r) => r.status === 503).length;
     // A hang shorter than the manager's timeout may well end in success instead; only the bound applies then.
-    if (service !== 'mqtt' && variant === 'mixed' && unavailable === 0) problems.push(`no request answered 503 during the ${service} outage`);
-    if (sealA === undefined || sealB === undefined) problems.push(`sealing into the scenario's clusters did not recover within ${RECOVER_MS} ms (A: ${sealA ?? 'never'}, B: ${sealB ?? 'never'})`);
+    if (service !== 'mqtt' && variant === 'mixed' && unavailable === 0)
+      problems.push(`no request answered 503 during the ${service} outage`);
+    if (sealA === undefined || sealB === undefined)
+      problems.push(
+        `sealing into the scenario's clusters did not recover within ${RECOVER_MS} ms (A: ${sealA ?? 'never'}, B: ${sealB ?? 'never'})`,
+      );
     if (allReady === undefined) {
-      const stuck = created.filter((id) => !storedReady(id)).map((id) => `${id.slice(0, 8)}:${m.status.get(id)?.phase ?? 'unknown'}:${String(m.controller.lastError(id) ?? '').slice(0, 120)}`);
+      const stuck = created
+        .filter((id) => !storedReady(id))
+        .map(
+          (id) =>
+            `${id.slice(0, 8)}:${m.status.get(id)?.phase ?? 'unknown'}:${String(m.controller.lastError(id) ?? '').slice(0, 120)}`,
+        );
       problems.push(`clusters not ready ${RECOVER_MS} ms after the outage: ${stuck.join('; ')}`);
     }
     if (sealFresh === undefined) problems.push('a cluster created after the outage could not be sealed into');
-    if (healthy === undefined) problems.push(`outage signals still present ${RECOVER_MS} ms after the outage: ${(await signals()).join(', ')}`);
+    if (healthy === undefined)
+      problems.push(`outage signals still present ${RECOVER_MS} ms after the outage: ${(await signals()).join(', ')}`);
     const missing = await missingSecrets(acked);
     if (missing.length) problems.push(`acknowledged secrets missing from the repo: ${missing.join(', ')}`);
 
@@ -384,18 +524,36 @@ describe(`resilience: each dependency unavailable for ${OUTAGE_MS / 1000} s duri
       return `${label}[${[...c].map(([k, v]) => `${k}=${v}`).join(' ')}; max ${rs.reduce((a, r) => Math.max(a, r.end - r.start), 0)} ms]`;
     });
     const with503 = during.filter((r) => r.status === 503);
-    console.log(`    injected: ${service} ${segments.join(' → ')} for ${OUTAGE_MS / 1000} s (${injected}); reported: ${reported.map(([s, ms]) => `${s}@${ms}ms`).join(', ') || 'NOT REPORTED'}`);
-    console.log(`    checked: ${during.length} requests during the outage (${[...byStatus].map(([k, v]) => `${k}=${v}`).join(' ')}; `
-      + `${with503.filter((r) => r.retryAfter).length}/${with503.length} 503s with Retry-After), longest ${longest} ms; recovery: seal ${sealA ?? '-'}/${sealB ?? '-'} ms, `
-      + `${created.length} clusters ready ${allReady ?? '-'} ms, healthy ${healthy ?? '-'} ms after; ${acked.length} acked secrets checked`);
-    console.log(`    by segment (request start): ${perSegment.join(' ')}${slow.length ? `; ${slow.length} requests took over 16 s (longer than the manager's 15 s service timeout): ${slow.map((r) => `${r.what} ${r.end - r.start} ms ${r.status}`).join(', ')}` : ''}`);
+    console.log(
+      `    injected: ${service} ${segments.join(' → ')} for ${OUTAGE_MS / 1000} s (${injected}); reported: ${reported.map(([s, ms]) => `${s}@${ms}ms`).join(', ') || 'NOT REPORTED'}`,
+    );
+    console.log(
+      `    checked: ${during.length} requests during the outage (${[...byStatus].map(([k, v]) => `${k}=${v}`).join(' ')}; ` +
+        `${with503.filter((r) => r.retryAfter).length}/${with503.length} 503s with Retry-After), longest ${longest} ms; recovery: seal ${sealA ?? '-'}/${sealB ?? '-'} ms, ` +
+        `${created.length} clusters ready ${allReady ?? '-'} ms, healthy ${healthy ?? '-'} ms after; ${acked.length} acked secrets checked`,
+    );
+    console.log(
+      `    by segment (request start): ${perSegment.join(' ')}${slow.length ? `; ${slow.length} requests took over 16 s (longer than the manager's 15 s service timeout): ${slow.map((r) => `${r.what} ${r.end - r.start} ms ${r.status}`).join(', ')}` : ''}`,
+    );
     expect(problems, `${service} outage`).to.deep.equal([]);
   };
 
-  it('Config Store: 503, hang, reset', async () => { await scenario('configdb'); });
-  it('Auth: reset, 503, hang', async () => { await scenario('auth'); });
-  it('Git server: hang, reset, 503', async () => { await scenario('git'); });
-  it('MQTT broker: connections cut and refused, then a black hole', async () => { await scenario('mqtt'); });
-  it('Config Store: hangs for the whole outage', async () => { await scenario('configdb', 'hang'); });
-  it('Config Store: refuses writes only (reads answered)', async () => { await scenario('configdb', 'writes'); });
+  it('Config Store: 503, hang, reset', async () => {
+    await scenario('configdb');
+  });
+  it('Auth: reset, 503, hang', async () => {
+    await scenario('auth');
+  });
+  it('Git server: hang, reset, 503', async () => {
+    await scenario('git');
+  });
+  it('MQTT broker: connections cut and refused, then a black hole', async () => {
+    await scenario('mqtt');
+  });
+  it('Config Store: hangs for the whole outage', async () => {
+    await scenario('configdb', 'hang');
+  });
+  it('Config Store: refuses writes only (reads answered)', async () => {
+    await scenario('configdb', 'writes');
+  });
 });

@@ -17,7 +17,11 @@ import { waitFor } from '../helpers/processes.js';
  * not make it delete their identities, grants or objects.
  */
 
-interface Cond { type: string; reason: string; message: string }
+interface Cond {
+  type: string;
+  reason: string;
+  message: string;
+}
 
 describe('forged setup status entries', function () {
   this.timeout(120_000);
@@ -29,27 +33,46 @@ describe('forged setup status entries', function () {
   const u = () => config.uuids;
   const start = async () => {
     m = await startManager({
-      config, directoryUrl: t.core.endpoints.directory, credentials: t.core.credentials.clusterManager,
-      mqttProtocol: process.env.TEST_MQTT_URL ? 5 : 4, log: silentLogger,
+      config,
+      directoryUrl: t.core.endpoints.directory,
+      credentials: t.core.credentials.clusterManager,
+      mqttProtocol: process.env.TEST_MQTT_URL ? 5 : 4,
+      log: silentLogger,
     });
     await waitFor(() => m!.controller.ready, 15_000, undefined, 'first resync');
     return m;
   };
-  const stop = async () => { await m?.stop(); m = undefined; };
-  const put = (app: string, obj: string, body: unknown, auth: string) => fetch(`${t.core.endpoints.configdb}/v2/app/${app}/object/${obj}`, {
-    method: 'PUT', headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-  const newClusterObject = () => t.core.objects.create({ class: u().class.edgeCluster, owner: Local.account.admin }).registration.uuid;
+  const stop = async () => {
+    await m?.stop();
+    m = undefined;
+  };
+  const put = (app: string, obj: string, body: unknown, auth: string) =>
+    fetch(`${t.core.endpoints.configdb}/v2/app/${app}/object/${obj}`, {
+      method: 'PUT',
+      headers: { Authorization: auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const newClusterObject = () =>
+    t.core.objects.create({ class: u().class.edgeCluster, owner: Local.account.admin }).registration.uuid;
 
   /** Everything the teardown of an account would delete. */
   const accountState = (uuid: string) => ({
     exists: t.core.objects.exists(uuid),
     upn: t.core.auth.principal(uuid)?.upn ?? null,
-    grants: t.core.auth.findGrants({ principal: uuid }).map((g) => g.uuid).sort(),
+    grants: t.core.auth
+      .findGrants({ principal: uuid })
+      .map((g) => g.uuid)
+      .sort(),
     info: t.core.store.get(u().app.info, uuid)?.json ?? null,
     member: t.core.objects.isMember(u().class.edgeAccount, uuid),
   });
   const failedWith = async (mgr: Manager, cluster: string): Promise<Cond> => {
-    await waitFor(() => mgr.status.get(cluster)?.phase === 'failed', 30_000, undefined, `forged cluster ${cluster} refused`);
+    await waitFor(
+      () => mgr.status.get(cluster)?.phase === 'failed',
+      30_000,
+      undefined,
+      `forged cluster ${cluster} refused`,
+    );
     await mgr.status.flush();
     return (mgr.status.get(cluster)!.conditions as unknown as Cond[]).find((c) => c.type === 'Ready')!;
   };
@@ -61,7 +84,12 @@ describe('forged setup status entries', function () {
     attacker = randomUUID();
     t.core.auth.ensurePrincipal(attacker);
     t.core.auth.setPassword('status-writer', attacker, 'status-writer-pw');
-    t.core.auth.addGrant({ principal: attacker, permission: ConfigDbPerm.WriteConfig, target: config.uuids.app.setupStatus, plural: false });
+    t.core.auth.addGrant({
+      principal: attacker,
+      permission: ConfigDbPerm.WriteConfig,
+      target: config.uuids.app.setupStatus,
+      plural: false,
+    });
   });
   after(async () => {
     await stop();
@@ -71,7 +99,9 @@ describe('forged setup status entries', function () {
   it("refuses to remove a forged cluster that names another cluster's accounts, and deletes nothing", async () => {
     const mgr = await start();
     const victim = newClusterObject();
-    expect((await put(u().app.clusterConfig, victim, { name: 'Victim', namespace: 'fplus-edge' }, adminAuth(t.core))).status).to.equal(201);
+    expect(
+      (await put(u().app.clusterConfig, victim, { name: 'Victim', namespace: 'fplus-edge' }, adminAuth(t.core))).status,
+    ).to.equal(201);
     await waitFor(() => mgr.status.get(victim)?.ready === true, 30_000, undefined, 'victim ready');
     const vs = mgr.status.get(victim) as Record<string, { uuid: string }>;
     const flux = vs.flux!.uuid;
@@ -84,20 +114,49 @@ describe('forged setup status entries', function () {
     // While the service is down, statuses for clusters that have no configuration entry.
     const writer = basic('status-writer', 'status-writer-pw');
     const forged = newClusterObject();
-    const res = await put(u().app.setupStatus, forged, {
-      spec: { name: 'Victim', namespace: 'fplus-edge' }, phase: 'ready', ready: true,
-      flux: { uuid: flux.toUpperCase(), done: true }, krbkeys: { uuid: krbkeys, done: true },
-    }, writer);
+    const res = await put(
+      u().app.setupStatus,
+      forged,
+      {
+        spec: { name: 'Victim', namespace: 'fplus-edge' },
+        phase: 'ready',
+        ready: true,
+        flux: { uuid: flux.toUpperCase(), done: true },
+        krbkeys: { uuid: krbkeys, done: true },
+      },
+      writer,
+    );
     expect(res.status, await res.text()).to.equal(201);
     // One naming the service's own account and the administrator.
     const forged2 = newClusterObject();
-    expect((await put(u().app.setupStatus, forged2, {
-      spec: { name: 'Other', namespace: 'fplus-edge' }, phase: 'ready', ready: true,
-      flux: { uuid: Local.account.admin, done: true }, krbkeys: { uuid: Local.account.clusterManager, done: true },
-    }, writer)).status).to.equal(201);
+    expect(
+      (
+        await put(
+          u().app.setupStatus,
+          forged2,
+          {
+            spec: { name: 'Other', namespace: 'fplus-edge' },
+            phase: 'ready',
+            ready: true,
+            flux: { uuid: Local.account.admin, done: true },
+            krbkeys: { uuid: Local.account.clusterManager, done: true },
+          },
+          writer,
+        )
+      ).status,
+    ).to.equal(201);
     // One for the Config Store's own object, which has a Sparkplug address.
     const configdbAddress = t.core.store.get(u().app.sparkplugAddress, u().special.configdbDevice)!.json;
-    expect((await put(u().app.setupStatus, u().special.configdbDevice, { spec: { name: 'X', namespace: 'x' }, phase: 'ready', ready: true }, writer)).status).to.equal(201);
+    expect(
+      (
+        await put(
+          u().app.setupStatus,
+          u().special.configdbDevice,
+          { spec: { name: 'X', namespace: 'x' }, phase: 'ready', ready: true },
+          writer,
+        )
+      ).status,
+    ).to.equal(201);
     const service = { admin: accountState(Local.account.admin), cm: accountState(Local.account.clusterManager) };
 
     const again = await start();
@@ -113,25 +172,45 @@ describe('forged setup status entries', function () {
     expect(again.status.get(victim)).to.deep.include({ ready: true, phase: 'ready' });
     expect(accountState(Local.account.admin), 'the administrator').to.deep.equal(service.admin);
     expect(accountState(Local.account.clusterManager), "the service's own account").to.deep.equal(service.cm);
-    expect(t.core.store.get(u().app.sparkplugAddress, u().special.configdbDevice)?.json, "the Config Store's address").to.deep.equal(configdbAddress);
+    expect(
+      t.core.store.get(u().app.sparkplugAddress, u().special.configdbDevice)?.json,
+      "the Config Store's address",
+    ).to.deep.equal(configdbAddress);
     // The service still works: its identity was not deleted.
     const ok = newClusterObject();
-    expect((await put(u().app.clusterConfig, ok, { name: 'After_forgery', namespace: 'fplus-edge' }, adminAuth(t.core))).status).to.equal(201);
+    expect(
+      (await put(u().app.clusterConfig, ok, { name: 'After_forgery', namespace: 'fplus-edge' }, adminAuth(t.core)))
+        .status,
+    ).to.equal(201);
     await waitFor(() => again.status.get(ok)?.ready === true, 30_000, undefined, 'a new cluster ready');
   });
 
   it("refuses to set up a cluster whose status names another cluster's account, before anything is made", async () => {
-    const mgr = m ?? await start();
+    const mgr = m ?? (await start());
     const victim = newClusterObject();
-    expect((await put(u().app.clusterConfig, victim, { name: 'Victim_2', namespace: 'fplus-edge' }, adminAuth(t.core))).status).to.equal(201);
+    expect(
+      (await put(u().app.clusterConfig, victim, { name: 'Victim_2', namespace: 'fplus-edge' }, adminAuth(t.core)))
+        .status,
+    ).to.equal(201);
     await waitFor(() => mgr.status.get(victim)?.ready === true, 30_000, undefined, 'victim ready');
     const flux = (mgr.status.get(victim) as Record<string, { uuid: string }>).flux!.uuid;
     const before = accountState(flux);
     await stop();
 
     const thief = newClusterObject();
-    expect((await put(u().app.setupStatus, thief, { flux: { uuid: flux, done: false } }, basic('status-writer', 'status-writer-pw'))).status).to.equal(201);
-    expect((await put(u().app.clusterConfig, thief, { name: 'Thief', namespace: 'fplus-edge' }, adminAuth(t.core))).status).to.equal(201);
+    expect(
+      (
+        await put(
+          u().app.setupStatus,
+          thief,
+          { flux: { uuid: flux, done: false } },
+          basic('status-writer', 'status-writer-pw'),
+        )
+      ).status,
+    ).to.equal(201);
+    expect(
+      (await put(u().app.clusterConfig, thief, { name: 'Thief', namespace: 'fplus-edge' }, adminAuth(t.core))).status,
+    ).to.equal(201);
     const again = await start();
     const cond = await failedWith(again, thief);
     expect(cond.reason).to.equal('ForeignAccount');
@@ -142,12 +221,17 @@ describe('forged setup status entries', function () {
   });
 
   it('still removes a cluster whose configuration entry is deleted', async () => {
-    const mgr = m ?? await start();
+    const mgr = m ?? (await start());
     const c = newClusterObject();
-    expect((await put(u().app.clusterConfig, c, { name: 'Going', namespace: 'fplus-edge' }, adminAuth(t.core))).status).to.equal(201);
+    expect(
+      (await put(u().app.clusterConfig, c, { name: 'Going', namespace: 'fplus-edge' }, adminAuth(t.core))).status,
+    ).to.equal(201);
     await waitFor(() => mgr.status.get(c)?.ready === true, 30_000, undefined, 'cluster ready');
     const flux = (mgr.status.get(c) as Record<string, { uuid: string }>).flux!.uuid;
-    const del = await fetch(`${t.core.endpoints.configdb}/v2/app/${u().app.clusterConfig}/object/${c}`, { method: 'DELETE', headers: { Authorization: adminAuth(t.core) } });
+    const del = await fetch(`${t.core.endpoints.configdb}/v2/app/${u().app.clusterConfig}/object/${c}`, {
+      method: 'DELETE',
+      headers: { Authorization: adminAuth(t.core) },
+    });
     expect(del.status).to.equal(204);
     await waitFor(() => mgr.status.get(c) === undefined, 30_000, undefined, 'cluster removed');
     expect(accountState(flux)).to.include({ upn: null, member: false });

@@ -39,10 +39,13 @@ function gitUrl(base: string, path: string, user: { username: string; password: 
 /** Backend host processes whose parent is `ppid`. */
 async function backendHosts(ppid = process.pid): Promise<Array<{ pid: number; args: string }>> {
   const { stdout } = await run('ps', ['-o', 'pid=,args=', '--ppid', String(ppid)]).catch(() => ({ stdout: '' }));
-  return stdout.split('\n').filter((l) => l.includes('backend-host')).map((l) => {
-    const [pid, ...args] = l.trim().split(/\s+/);
-    return { pid: Number(pid), args: args.join(' ') };
-  });
+  return stdout
+    .split('\n')
+    .filter((l) => l.includes('backend-host'))
+    .map((l) => {
+      const [pid, ...args] = l.trim().split(/\s+/);
+      return { pid: Number(pid), args: args.join(' ') };
+    });
 }
 
 describe('hardening against hostile and careless callers', function () {
@@ -55,15 +58,29 @@ describe('hardening against hostile and careless callers', function () {
     let other: string;
     const puller = { username: 'puller', password: 'pull-only-password' };
 
-    const req = (method: string, path: string, auth = admin, body?: unknown) => fetch(new URL(path, t.core.endpoints.git), {
-      method, headers: { Authorization: auth, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const req = (method: string, path: string, auth = admin, body?: unknown) =>
+      fetch(new URL(path, t.core.endpoints.git), {
+        method,
+        headers: { Authorization: auth, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
     const makeRepo = async (path: string) => {
       const cdb = t.core.endpoints.configdb;
       const h = { Authorization: admin, 'Content-Type': 'application/json' };
-      const uuid = (await (await fetch(new URL('/v2/object', cdb), { method: 'POST', headers: h, body: JSON.stringify({ class: u.class.edgeCluster }) })).json()).uuid as string;
-      const put = await fetch(new URL(`/v2/app/${u.app.gitRepoConfig}/object/${uuid}`, cdb), { method: 'PUT', headers: h, body: JSON.stringify({ path }) });
+      const uuid = (
+        await (
+          await fetch(new URL('/v2/object', cdb), {
+            method: 'POST',
+            headers: h,
+            body: JSON.stringify({ class: u.class.edgeCluster }),
+          })
+        ).json()
+      ).uuid as string;
+      const put = await fetch(new URL(`/v2/app/${u.app.gitRepoConfig}/object/${uuid}`, cdb), {
+        method: 'PUT',
+        headers: h,
+        body: JSON.stringify({ path }),
+      });
       expect(put.status).to.equal(201);
       return uuid;
     };
@@ -80,7 +97,9 @@ describe('hardening against hostile and careless callers', function () {
       t.core.auth.setPassword(puller.username, who, puller.password);
       t.core.auth.addGrant({ principal: who, permission: GitPerm.pull, target: repo, plural: false });
     });
-    after(async () => { await t.stop(); });
+    after(async () => {
+      await t.stop();
+    });
 
     it('answers dumb-HTTP GETs (HEAD, info/refs without ?service=) with 404 while clones and pushes in flight all succeed', async () => {
       const wd = tempDir('hard-git-');
@@ -95,7 +114,12 @@ describe('hardening against hostile and careless callers', function () {
       let hostile = true;
       const statuses: number[] = [];
       const probe = (async () => {
-        const paths = [`/uuid/${repo}/HEAD`, `/uuid/${repo}/info/refs`, `/git/cluster/Pullable/HEAD`, `/uuid/${repo}/objects/info/packs`];
+        const paths = [
+          `/uuid/${repo}/HEAD`,
+          `/uuid/${repo}/info/refs`,
+          `/git/cluster/Pullable/HEAD`,
+          `/uuid/${repo}/objects/info/packs`,
+        ];
         for (let i = 0; hostile; i++) {
           const r = await req('GET', paths[i % paths.length]!, basic(puller.username, puller.password));
           statuses.push(r.status);
@@ -113,8 +137,12 @@ describe('hardening against hostile and careless callers', function () {
         await run('git', ['-C', dir, 'pull', '-q', '--rebase', 'origin', 'main'], { env: gitEnv });
         // Pushes of the same branch race; a rejected one fetches and tries again.
         for (let n = 0; ; n++) {
-          try { await run('git', ['-C', dir, 'push', '-q', 'origin', 'HEAD:main'], { env: gitEnv }); return; } catch (e) {
-            if (n > 10 || !/rejected|fetch first|non-fast-forward/.test((e as { stderr?: string }).stderr ?? '')) throw e;
+          try {
+            await run('git', ['-C', dir, 'push', '-q', 'origin', 'HEAD:main'], { env: gitEnv });
+            return;
+          } catch (e) {
+            if (n > 10 || !/rejected|fetch first|non-fast-forward/.test((e as { stderr?: string }).stderr ?? ''))
+              throw e;
             await run('git', ['-C', dir, 'pull', '-q', '--rebase', 'origin', 'main'], { env: gitEnv });
           }
         }
@@ -122,10 +150,15 @@ describe('hardening against hostile and careless callers', function () {
       const results = await Promise.allSettled(work);
       hostile = false;
       await probe;
-      expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).to.deep.equal([]);
+      expect(
+        results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)),
+      ).to.deep.equal([]);
       expect(statuses.length).to.be.greaterThan(3);
       expect([...new Set(statuses)]).to.deep.equal([404]);
-      expect((await backendHosts()).map((h) => h.pid), 'the same helper, never restarted').to.deep.equal(helpers.map((h) => h.pid));
+      expect(
+        (await backendHosts()).map((h) => h.pid),
+        'the same helper, never restarted',
+      ).to.deep.equal(helpers.map((h) => h.pid));
     });
 
     it('its helper answers a dumb-HTTP request given to it directly and stays up', async () => {
@@ -133,16 +166,26 @@ describe('hardening against hostile and careless callers', function () {
       await run('git', ['init', '-q', '--bare', join(root, 'x.git')]);
       const sockDir = tempDir('hard-sock-');
       const socketPath = join(sockDir, 's');
-      const host = fork(join(ROOT, 'src', 'embedded', 'git', 'backend-host.ts'), [socketPath, root], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      const host = fork(join(ROOT, 'src', 'embedded', 'git', 'backend-host.ts'), [socketPath, root], {
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      });
       try {
-        await new Promise<void>((res, rej) => { host.once('message', () => res()); host.once('exit', (c) => rej(new Error(`helper exited ${c}`))); });
-        const get = (path: string) => new Promise<{ status: number; body: string }>((res, rej) => {
-          httpRequest({ socketPath, path, method: 'GET' }, (r) => {
-            let body = '';
-            r.on('data', (d: Buffer) => { body += d.toString(); });
-            r.on('end', () => res({ status: r.statusCode ?? 0, body }));
-          }).on('error', rej).end();
+        await new Promise<void>((res, rej) => {
+          host.once('message', () => res());
+          host.once('exit', (c) => rej(new Error(`helper exited ${c}`)));
         });
+        const get = (path: string) =>
+          new Promise<{ status: number; body: string }>((res, rej) => {
+            httpRequest({ socketPath, path, method: 'GET' }, (r) => {
+              let body = '';
+              r.on('data', (d: Buffer) => {
+                body += d.toString();
+              });
+              r.on('end', () => res({ status: r.statusCode ?? 0, body }));
+            })
+              .on('error', rej)
+              .end();
+          });
         for (const path of ['/x.git/HEAD', '/x.git/info/refs', '/x.git/HEAD']) {
           const r = await get(path);
           expect(r.status, path).to.be.oneOf([200, 404]);
@@ -157,14 +200,14 @@ describe('hardening against hostile and careless callers', function () {
     });
 
     it('/v1/status lists only the repos the caller may pull from', async () => {
-      const mine = await (await req('GET', '/v1/status', basic(puller.username, puller.password))).json() as string[];
+      const mine = (await (await req('GET', '/v1/status', basic(puller.username, puller.password))).json()) as string[];
       expect(mine).to.deep.equal([repo]);
       const pull = basic(puller.username, puller.password);
       expect((await req('GET', `/v1/status/${repo}`, pull)).status).to.equal(200);
       const hidden = await req('GET', `/v1/status/${other}`, pull);
       const missing = await req('GET', `/v1/status/${randomUUID()}`, pull);
       expect([hidden.status, missing.status]).to.deep.equal([404, 404]);
-      const all = await (await req('GET', '/v1/status')).json() as string[];
+      const all = (await (await req('GET', '/v1/status')).json()) as string[];
       expect(all).to.include.members([repo, other, Local.repo.helmCharts]);
     });
 
@@ -182,8 +225,12 @@ describe('hardening against hostile and careless callers', function () {
 
     it('a repeated ?service= does not give a pull-only user the push advertisement', async () => {
       const pull = basic(puller.username, puller.password);
-      for (const q of ['service=git-upload-pack&service=git-receive-pack', 'service=git-receive-pack&service=git-upload-pack',
-        'service=git-upload-pack&Service=git-receive-pack', 'service=git-receive-pack']) {
+      for (const q of [
+        'service=git-upload-pack&service=git-receive-pack',
+        'service=git-receive-pack&service=git-upload-pack',
+        'service=git-upload-pack&Service=git-receive-pack',
+        'service=git-receive-pack',
+      ]) {
         const r = await req('GET', `/uuid/${repo}/info/refs?${q}`, pull);
         const body = await r.text();
         expect(r.headers.get('content-type') ?? '', q).to.not.include('receive-pack');
@@ -262,13 +309,22 @@ describe('hardening against hostile and careless callers', function () {
       t.core.auth.ensurePrincipal(who);
       t.core.auth.setPassword('victim', who, 'the-right-password');
     });
-    after(async () => { await t.stop(); });
+    after(async () => {
+      await t.stop();
+    });
 
     /** Time of one GET /ping on a fresh connection. */
     const ping = async (base: string) => {
       const start = performance.now();
       await new Promise<void>((res, rej) => {
-        const r = httpRequest(new URL('/ping', base), { agent: false, headers: { Authorization: adminAuth(t.core) } }, (a) => { a.resume(); a.on('end', res); });
+        const r = httpRequest(
+          new URL('/ping', base),
+          { agent: false, headers: { Authorization: adminAuth(t.core) } },
+          (a) => {
+            a.resume();
+            a.on('end', res);
+          },
+        );
         r.on('error', rej);
         r.end();
       });
@@ -288,20 +344,30 @@ describe('hardening against hostile and careless callers', function () {
         known.push(await time('victim', i));
         unknown.push(await time(`nobody-${i}`, i));
       }
-      console.log(`    [auth] wrong password, median: known user ${median(known).toFixed(1)} ms, unknown user ${median(unknown).toFixed(1)} ms`);
+      console.log(
+        `    [auth] wrong password, median: known user ${median(known).toFixed(1)} ms, unknown user ${median(unknown).toFixed(1)} ms`,
+      );
       expect(median(unknown)).to.be.greaterThan(median(known) / 2);
     });
 
     it('a flood of wrong passwords from 48 clients gets 429 with Retry-After and does not stall the services', async () => {
       const auth = t.core.endpoints.auth;
       // A client that proved its password before the flood...
-      expect((await fetch(new URL('/v2/whoami', auth), { headers: { Authorization: basic('victim', 'the-right-password') } })).status).to.equal(200);
+      expect(
+        (
+          await fetch(new URL('/v2/whoami', auth), {
+            headers: { Authorization: basic('victim', 'the-right-password') },
+          })
+        ).status,
+      ).to.equal(200);
       let flooding = true;
       const statuses = new Map<number, number>();
       let retryAfter: string | null = null;
       const client = async (c: number) => {
         for (let i = 0; flooding; i++) {
-          const r = await fetch(new URL('/v2/whoami', auth), { headers: { Authorization: basic(c % 2 ? 'victim' : `ghost-${c}-${i}`, `guess-${c}-${i}`) } });
+          const r = await fetch(new URL('/v2/whoami', auth), {
+            headers: { Authorization: basic(c % 2 ? 'victim' : `ghost-${c}-${i}`, `guess-${c}-${i}`) },
+          });
           await r.arrayBuffer();
           statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
           if (r.status === 429) retryAfter = r.headers.get('retry-after');
@@ -317,14 +383,24 @@ describe('hardening against hostile and careless callers', function () {
       flooding = false;
       await Promise.all(clients);
       const worst = Math.max(...latencies);
-      console.log(`    [auth] 48 clients of wrong passwords for 3 s: ${JSON.stringify(Object.fromEntries(statuses))}; /ping on a fresh connection worst ${worst.toFixed(0)} ms`);
+      console.log(
+        `    [auth] 48 clients of wrong passwords for 3 s: ${JSON.stringify(Object.fromEntries(statuses))}; /ping on a fresh connection worst ${worst.toFixed(0)} ms`,
+      );
       expect(statuses.get(429) ?? 0).to.be.greaterThan(0);
       expect(Number(retryAfter)).to.be.within(1, 60);
       expect(statuses.get(401) ?? 0, 'failures let through before the limit').to.be.at.most(30);
       expect(worst, 'a request of another client waits for the checks').to.be.below(2000);
       // ...is not locked out by it, while a new guess at its user name is told to wait.
-      expect((await fetch(new URL('/v2/whoami', auth), { headers: { Authorization: basic('victim', 'the-right-password') } })).status).to.equal(200);
-      const locked = await fetch(new URL('/v2/whoami', auth), { headers: { Authorization: basic('victim', 'yet-another-guess') } });
+      expect(
+        (
+          await fetch(new URL('/v2/whoami', auth), {
+            headers: { Authorization: basic('victim', 'the-right-password') },
+          })
+        ).status,
+      ).to.equal(200);
+      const locked = await fetch(new URL('/v2/whoami', auth), {
+        headers: { Authorization: basic('victim', 'yet-another-guess') },
+      });
       expect(locked.status).to.equal(429);
     });
 
@@ -333,17 +409,29 @@ describe('hardening against hostile and careless callers', function () {
       t.core.auth.ensurePrincipal(who);
       t.core.auth.setPassword('mqtt-victim', who, 'right');
       for (let i = 0; i < 10; i++) {
-        await connectClient(t.core.endpoints.mqtt, { username: 'mqtt-victim', password: `wrong-${i}` }).then((c) => { c.end(true); throw new Error('accepted'); }, (e: Error) => e);
+        await connectClient(t.core.endpoints.mqtt, { username: 'mqtt-victim', password: `wrong-${i}` }).then(
+          (c) => {
+            c.end(true);
+            throw new Error('accepted');
+          },
+          (e: Error) => e,
+        );
       }
-      const r = await fetch(new URL('/v2/whoami', t.core.endpoints.auth), { headers: { Authorization: basic('mqtt-victim', 'one-more') } });
+      const r = await fetch(new URL('/v2/whoami', t.core.endpoints.auth), {
+        headers: { Authorization: basic('mqtt-victim', 'one-more') },
+      });
       expect(r.status).to.equal(429);
     });
   });
 
   describe("the Cluster Manager's Basic path", () => {
     let s: ApiStack;
-    before(async () => { s = await startApiStack(); });
-    after(async () => { await s.stop(); });
+    before(async () => {
+      s = await startApiStack();
+    });
+    after(async () => {
+      await s.stop();
+    });
 
     it('limits failed checks per user name with 429 and Retry-After; repeating one wrong password is not counted', async () => {
       const get = (auth: string) => fetch(`${s.url}/v1/cluster`, { headers: { Authorization: auth } });
@@ -367,21 +455,29 @@ describe('hardening against hostile and careless callers', function () {
     });
 
     it("one client's failures relayed to the embedded Auth do not lock out the Cluster Manager's other clients", async () => {
-      const get = (auth: string, localAddress?: string) => new Promise<number>((resolve, reject) => {
-        const r = httpRequest(`${s.url}/v1/cluster`, { headers: { Authorization: auth }, localAddress, agent: false }, (a) => {
-          a.resume();
-          a.on('end', () => resolve(a.statusCode ?? 0));
+      const get = (auth: string, localAddress?: string) =>
+        new Promise<number>((resolve, reject) => {
+          const r = httpRequest(
+            `${s.url}/v1/cluster`,
+            { headers: { Authorization: auth }, localAddress, agent: false },
+            (a) => {
+              a.resume();
+              a.on('end', () => resolve(a.statusCode ?? 0));
+            },
+          );
+          r.on('error', reject);
+          r.end();
         });
-        r.on('error', reject);
-        r.end();
-      });
       const statuses: number[] = [];
       for (let i = 0; i < 40; i++) statuses.push(await get(basic(`made-up-${i}`, 'guess')));
       expect(statuses).to.include(429);
       const who = randomUUID();
       s.t.core.auth.ensurePrincipal(who);
       s.t.core.auth.setPassword('newcomer', who, 'newcomer-password');
-      expect(await get(basic('newcomer', 'newcomer-password'), '127.0.0.2'), 'a first login from another address').to.be.oneOf([200]);
+      expect(
+        await get(basic('newcomer', 'newcomer-password'), '127.0.0.2'),
+        'a first login from another address',
+      ).to.be.oneOf([200]);
     });
 
     it('a bootstrap token is refused with the same message whatever is wrong with it', async () => {
@@ -393,7 +489,7 @@ describe('hardening against hostile and careless callers', function () {
       for (const token of ['', 'garbage', other, tampered]) {
         const r = await fetch(`${s.url}/v1/cluster/${cluster}/bootstrap?token=${encodeURIComponent(token)}`);
         expect(r.status).to.equal(401);
-        messages.add((await r.json() as { message: string }).message);
+        messages.add(((await r.json()) as { message: string }).message);
       }
       expect([...messages]).to.have.length(1);
     });
@@ -410,34 +506,52 @@ describe('hardening against hostile and careless callers', function () {
       t.core.auth.ensurePrincipal(userUuid);
       t.core.auth.setPassword(user.username, userUuid, user.password);
     });
-    after(async () => { await t?.stop(); });
+    after(async () => {
+      await t?.stop();
+    });
 
     it('closes a connection whose CONNECT claims 200 MiB, without holding what it sends', async () => {
       const port = Number(new URL(t.core.endpoints.mqtt).port);
       const rssBefore = process.memoryUsage().rss;
-      const sent = await Promise.all([0, 1, 2].map(() => new Promise<number>((resolve) => {
-        const sock = tcpConnect(port, '127.0.0.1');
-        let bytes = 0;
-        const junk = Buffer.alloc(1024 * 1024, 0x61);
-        sock.on('error', () => undefined);
-        sock.on('close', () => resolve(bytes));
-        sock.on('connect', () => {
-          // CONNECT, remaining length 200 MiB (variable-length encoded), then junk.
-          const len = 200 * 1024 * 1024;
-          const header = Buffer.from([0x10, (len & 0x7f) | 0x80, ((len >> 7) & 0x7f) | 0x80, ((len >> 14) & 0x7f) | 0x80, (len >> 21) & 0x7f]);
-          sock.write(header);
-          const pump = () => {
-            while (!sock.destroyed && bytes < 100 * 1024 * 1024) {
-              bytes += junk.length;
-              if (!sock.write(junk)) { sock.once('drain', pump); return; }
-            }
-            sock.end();
-          };
-          pump();
-        });
-      })));
+      const sent = await Promise.all(
+        [0, 1, 2].map(
+          () =>
+            new Promise<number>((resolve) => {
+              const sock = tcpConnect(port, '127.0.0.1');
+              let bytes = 0;
+              const junk = Buffer.alloc(1024 * 1024, 0x61);
+              sock.on('error', () => undefined);
+              sock.on('close', () => resolve(bytes));
+              sock.on('connect', () => {
+                // CONNECT, remaining length 200 MiB (variable-length encoded), then junk.
+                const len = 200 * 1024 * 1024;
+                const header = Buffer.from([
+                  0x10,
+                  (len & 0x7f) | 0x80,
+                  ((len >> 7) & 0x7f) | 0x80,
+                  ((len >> 14) & 0x7f) | 0x80,
+                  (len >> 21) & 0x7f,
+                ]);
+                sock.write(header);
+                const pump = () => {
+                  while (!sock.destroyed && bytes < 100 * 1024 * 1024) {
+                    bytes += junk.length;
+                    if (!sock.write(junk)) {
+                      sock.once('drain', pump);
+                      return;
+                    }
+                  }
+                  sock.end();
+                };
+                pump();
+              });
+            }),
+        ),
+      );
       const grown = (process.memoryUsage().rss - rssBefore) / 1024 / 1024;
-      console.log(`    [mqtt] 3 CONNECTs claiming 200 MiB: closed after ${sent.map((b) => (b / 1024 / 1024).toFixed(0)).join(', ')} MiB written; RSS grew ${grown.toFixed(0)} MiB`);
+      console.log(
+        `    [mqtt] 3 CONNECTs claiming 200 MiB: closed after ${sent.map((b) => (b / 1024 / 1024).toFixed(0)).join(', ')} MiB written; RSS grew ${grown.toFixed(0)} MiB`,
+      );
       for (const b of sent) expect(b, 'bytes written before the broker closed').to.be.below(100 * 1024 * 1024);
       expect(grown).to.be.below(100);
       // The broker still serves.
@@ -454,7 +568,7 @@ describe('hardening against hostile and careless callers', function () {
       c.end(true);
     });
 
-    it('lets only a node\'s owner publish as it, and needs a read permission to subscribe to others\' nodes', async () => {
+    it("lets only a node's owner publish as it, and needs a read permission to subscribe to others' nodes", async () => {
       const mqtt = t.core.endpoints.mqtt;
       const admin = await connectClient(mqtt, t.core.credentials.admin);
       const seen: string[] = [];
@@ -474,13 +588,30 @@ describe('hardening against hostile and careless callers', function () {
         }
       };
       // An ordinary password account sees nothing beyond what it is granted.
-      for (const filter of ['spBv1.0/#', '$SYS/#', '#', `spBv1.0/${group}/+/Config_DB`, `spBv1.0/${group}/NCMD/Cluster_Manager`, 'spBv1.0/+/NBIRTH/+']) {
+      for (const filter of [
+        'spBv1.0/#',
+        '$SYS/#',
+        '#',
+        `spBv1.0/${group}/+/Config_DB`,
+        `spBv1.0/${group}/NCMD/Cluster_Manager`,
+        'spBv1.0/+/NBIRTH/+',
+      ]) {
         expect(await granted(user, filter), filter).to.equal(128);
       }
-      t.core.auth.addGrant({ principal: userUuid, permission: MqttPerm.readNode, target: u.special.configdbDevice, plural: false });
+      t.core.auth.addGrant({
+        principal: userUuid,
+        permission: MqttPerm.readNode,
+        target: u.special.configdbDevice,
+        plural: false,
+      });
       expect(await granted(user, `spBv1.0/${group}/+/Config_DB`)).to.equal(1);
       expect(await granted(user, `spBv1.0/${group}/+/Cluster_Manager`)).to.equal(128);
-      t.core.auth.addGrant({ principal: userUuid, permission: MqttPerm.readWholeNamespace, target: u.special.wildcard, plural: false });
+      t.core.auth.addGrant({
+        principal: userUuid,
+        permission: MqttPerm.readWholeNamespace,
+        target: u.special.wildcard,
+        plural: false,
+      });
       expect(await granted(user, 'spBv1.0/#')).to.equal(1);
       expect(await granted(user, '$SYS/#')).to.equal(1);
       // The Cluster Manager's account subscribes to its own commands and publishes as itself...
@@ -498,11 +629,26 @@ describe('hardening against hostile and careless callers', function () {
         c.end(true);
       }
       // A will is a publication too: one naming the Config Store's NDEATH is not delivered when its client drops.
-      const willing = await connectClient(mqtt, user, { will: { topic: `spBv1.0/${group}/NDEATH/Config_DB`, payload: Buffer.from('forged will'), qos: 0, retain: false } });
+      const willing = await connectClient(mqtt, user, {
+        will: {
+          topic: `spBv1.0/${group}/NDEATH/Config_DB`,
+          payload: Buffer.from('forged will'),
+          qos: 0,
+          retain: false,
+        },
+      });
       willing.stream.destroy();
-      await waitFor(() => seen.includes(`spBv1.0/${group}/NDATA/Cluster_Manager`), 5000, undefined, 'the own publication');
+      await waitFor(
+        () => seen.includes(`spBv1.0/${group}/NDATA/Cluster_Manager`),
+        5000,
+        undefined,
+        'the own publication',
+      );
       await new Promise((r) => setTimeout(r, 500));
-      expect(seen.filter((tp) => /\/(NDATA|NDEATH)\/Config_DB$/.test(tp)), 'forged publications delivered').to.deep.equal([]);
+      expect(
+        seen.filter((tp) => /\/(NDATA|NDEATH)\/Config_DB$/.test(tp)),
+        'forged publications delivered',
+      ).to.deep.equal([]);
       willing.end(true);
       await admin.endAsync();
     });

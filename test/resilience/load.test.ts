@@ -34,8 +34,18 @@ const READY_WITHIN_MS = SOAK ? 3_600_000 : 110_000;
 const PROGRESS_MS = Number(process.env.LOAD_PROGRESS_MS ?? 60_000);
 
 type Kind = 'seal' | 'status' | 'list';
-interface Sample { kind: Kind; ms: number; status: number | string; retryAfter: boolean }
-interface Acked { cluster: string; name: string; key: string; value: Buffer }
+interface Sample {
+  kind: Kind;
+  ms: number;
+  status: number | string;
+  retryAfter: boolean;
+}
+interface Acked {
+  cluster: string;
+  name: string;
+  key: string;
+  value: Buffer;
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -67,18 +77,25 @@ describe(`resilience: ${N} clusters commissioned while ${C} clients seal and rea
     // ---- memory
     let peakRss = process.memoryUsage().rss;
     const baseRss = peakRss;
-    const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 250);
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }, 250);
 
     // ---- clusters, created by an operator in a stream, a few at a time
     const clusters: string[] = [];
     const ready = new Set<string>();
     const readyList: string[] = [];
     const offReady = s.m.status.onChange((id, st) => {
-      if (st?.ready === true && !ready.has(id)) { ready.add(id); readyList.push(id); }
+      if (st?.ready === true && !ready.has(id)) {
+        ready.add(id);
+        readyList.push(id);
+      }
     });
     const cdb = async (app: string, obj: string, body: unknown) => {
       const r = await fetch(`${core.endpoints.configdb}/v2/app/${app}/object/${obj}`, {
-        method: 'PUT', headers: { Authorization: s.admin, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+        method: 'PUT',
+        headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
       });
       if (r.status >= 300) throw new Error(`PUT ${app}/${obj}: ${r.status}`);
     };
@@ -111,7 +128,11 @@ describe(`resilience: ${N} clusters commissioned while ${C} clients seal and rea
           const cluster = readyList[Math.floor(Math.random() * readyList.length)]!;
           ack = { cluster, name: `load-${n % 2}`, key: `c${n}k${seq++}`, value: randomBytes(32) };
           path = `/v1/cluster/${cluster}/secret/app/${ack.name}/${ack.key}`;
-          init = { method: 'PUT', body: new Uint8Array(ack.value), headers: { Authorization: s.admin, 'Content-Type': 'application/octet-stream' } };
+          init = {
+            method: 'PUT',
+            body: new Uint8Array(ack.value),
+            headers: { Authorization: s.admin, 'Content-Type': 'application/octet-stream' },
+          };
         } else if (r < 0.97 && clusters.length) {
           kind = 'status';
           path = `/v1/cluster/${clusters[Math.floor(Math.random() * clusters.length)]}/status`;
@@ -128,7 +149,8 @@ describe(`resilience: ${N} clusters commissioned while ${C} clients seal and rea
           const res = await fetch(`${s.url}${path}`, { ...init, signal: AbortSignal.timeout(REQUEST_BOUND_MS) });
           const body = await res.text();
           status = res.status;
-          if (status >= 400 && !messages.has(`${kind}:${status}`)) messages.set(`${kind}:${status}`, body.slice(0, 300));
+          if (status >= 400 && !messages.has(`${kind}:${status}`))
+            messages.set(`${kind}:${status}`, body.slice(0, 300));
           retryAfter = res.headers.has('retry-after');
           if (status === 204 && ack) acked.push(ack);
         } catch (e) {
@@ -145,27 +167,45 @@ describe(`resilience: ${N} clusters commissioned while ${C} clients seal and rea
     const clientRuns = Array.from({ length: C }, (_, n) => client(n));
 
     // ---- figures, printed whether or not the clusters all become ready
-    const lat = (k?: Kind) => samples.filter((x) => !k || x.kind === k).map((x) => x.ms).sort((a, b) => a - b);
-    const fmt = (k?: Kind) => { const l = lat(k); return `${k ?? 'all'} n=${l.length} p50=${percentile(l, 50).toFixed(1)} p99=${percentile(l, 99).toFixed(1)} max=${(l.at(-1) ?? 0).toFixed(0)} ms`; };
+    const lat = (k?: Kind) =>
+      samples
+        .filter((x) => !k || x.kind === k)
+        .map((x) => x.ms)
+        .sort((a, b) => a - b);
+    const fmt = (k?: Kind) => {
+      const l = lat(k);
+      return `${k ?? 'all'} n=${l.length} p50=${percentile(l, 50).toFixed(1)} p99=${percentile(l, 99).toFixed(1)} max=${(l.at(-1) ?? 0).toFixed(0)} ms`;
+    };
     const answers = () => {
       const byStatus = new Map<string, number>();
       for (const x of samples) byStatus.set(`${x.kind}:${x.status}`, (byStatus.get(`${x.kind}:${x.status}`) ?? 0) + 1);
-      return [...byStatus].sort().map(([k, v]) => `${k}=${v}`).join(' ');
+      return [...byStatus]
+        .sort()
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ');
     };
     let createdAt = 0;
     let allReadyAt = 0;
     const report = () => {
       const commissionS = ((allReadyAt || Date.now()) - started) / 1000;
-      console.log(`    injected: ${N} clusters (created in ${createdAt ? ((createdAt - started) / 1000).toFixed(1) : '-'} s) under ${C} clients; ${samples.length} requests in ${((Date.now() - started) / 1000).toFixed(1)} s; ${ready.size} ready`);
+      console.log(
+        `    injected: ${N} clusters (created in ${createdAt ? ((createdAt - started) / 1000).toFixed(1) : '-'} s) under ${C} clients; ${samples.length} requests in ${((Date.now() - started) / 1000).toFixed(1)} s; ${ready.size} ready`,
+      );
       console.log(`    latency: ${fmt()}; ${fmt('seal')}; ${fmt('status')}; ${fmt('list')}`);
-      console.log(`    answers: ${answers()}; ${(ready.size / commissionS).toFixed(1)} clusters/s; RSS peak ${(peakRss / 2 ** 20).toFixed(0)} MiB (start ${(baseRss / 2 ** 20).toFixed(0)} MiB)`);
+      console.log(
+        `    answers: ${answers()}; ${(ready.size / commissionS).toFixed(1)} clusters/s; RSS peak ${(peakRss / 2 ** 20).toFixed(0)} MiB (start ${(baseRss / 2 ** 20).toFixed(0)} MiB)`,
+      );
       for (const [k, m] of messages) console.log(`    first ${k}: ${m}`);
     };
     let lastReady = 0;
-    const progress = SOAK ? setInterval(() => {
-      console.log(`    … ${Math.round((Date.now() - started) / 1000)} s: ${ready.size}/${N} ready (+${ready.size - lastReady} in ${PROGRESS_MS / 1000} s), ${samples.length} requests, ${fmt()}, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB, ext ${(process.memoryUsage().external / 2 ** 20).toFixed(0)} MiB, ab ${(process.memoryUsage().arrayBuffers / 2 ** 20).toFixed(0)} MiB, stores ${(storeBytes() / 2 ** 20).toFixed(0)} MiB, writers ${s.m.repos.size}`);
-      lastReady = ready.size;
-    }, PROGRESS_MS) : undefined;
+    const progress = SOAK
+      ? setInterval(() => {
+          console.log(
+            `    … ${Math.round((Date.now() - started) / 1000)} s: ${ready.size}/${N} ready (+${ready.size - lastReady} in ${PROGRESS_MS / 1000} s), ${samples.length} requests, ${fmt()}, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB, heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB, ext ${(process.memoryUsage().external / 2 ** 20).toFixed(0)} MiB, ab ${(process.memoryUsage().arrayBuffers / 2 ** 20).toFixed(0)} MiB, stores ${(storeBytes() / 2 ** 20).toFixed(0)} MiB, writers ${s.m.repos.size}`,
+          );
+          lastReady = ready.size;
+        }, PROGRESS_MS)
+      : undefined;
 
     // ---- every cluster ready
     try {
@@ -176,7 +216,9 @@ describe(`resilience: ${N} clusters commissioned while ${C} clients seal and rea
           const p = String(s.m.status.get(id)?.phase ?? 'none');
           phases.set(p, (phases.get(p) ?? 0) + 1);
         }
-        throw new Error(`${(e as Error).message}: ${ready.size} ready; phases ${JSON.stringify(Object.fromEntries(phases))}; queue ${JSON.stringify(s.m.controller.stats)}`);
+        throw new Error(
+          `${(e as Error).message}: ${ready.size} ready; phases ${JSON.stringify(Object.fromEntries(phases))}; queue ${JSON.stringify(s.m.controller.stats)}`,
+        );
       });
       allReadyAt = Date.now();
       // A little more load on the settled manager, then stop.
@@ -194,14 +236,27 @@ describe(`resilience: ${N} clusters commissioned while ${C} clients seal and rea
 
     // ---- checks
     const expected: Record<Kind, number> = { seal: 204, status: 200, list: 200 };
-    const failures = samples.filter((x) => x.status !== expected[x.kind] && !((x.status === 429 || x.status === 503) && x.retryAfter));
+    const failures = samples.filter(
+      (x) => x.status !== expected[x.kind] && !((x.status === 429 || x.status === 503) && x.retryAfter),
+    );
     const summary = new Map<string, number>();
-    for (const f of failures) summary.set(`${f.kind}:${f.status}${f.retryAfter ? '+Retry-After' : ''}`, (summary.get(`${f.kind}:${f.status}${f.retryAfter ? '+Retry-After' : ''}`) ?? 0) + 1);
-    expect(Object.fromEntries(summary), 'requests failed other than by back-pressure with Retry-After').to.deep.equal({});
+    for (const f of failures)
+      summary.set(
+        `${f.kind}:${f.status}${f.retryAfter ? '+Retry-After' : ''}`,
+        (summary.get(`${f.kind}:${f.status}${f.retryAfter ? '+Retry-After' : ''}`) ?? 0) + 1,
+      );
+    expect(Object.fromEntries(summary), 'requests failed other than by back-pressure with Retry-After').to.deep.equal(
+      {},
+    );
     expect(samples.filter((x) => x.kind === 'seal' && x.status === 204).length, 'secrets sealed').to.be.greaterThan(0);
 
     const statuses = core.store.list(u.app.setupStatus);
-    expect(clusters.filter((id) => (core.store.get(u.app.setupStatus, id)?.json as { ready?: boolean } | undefined)?.ready !== true), 'clusters not ready in the Config Store').to.deep.equal([]);
+    expect(
+      clusters.filter(
+        (id) => (core.store.get(u.app.setupStatus, id)?.json as { ready?: boolean } | undefined)?.ready !== true,
+      ),
+      'clusters not ready in the Config Store',
+    ).to.deep.equal([]);
     expect(statuses.length, 'status entries').to.equal(N);
     expect(core.objects.members(u.class.edgeAccount).length, 'edge accounts').to.equal(2 * N);
 
@@ -212,14 +267,23 @@ describe(`resilience: ${N} clusters commissioned while ${C} clients seal and rea
       const ref = `${a.cluster}:app/${a.name}`;
       if (!cache.has(ref)) {
         try {
-          const { stdout } = await run('git', ['--git-dir', core.git.dir(a.cluster), 'show', `main:edo/secrets/app/${a.name}.yaml`], { maxBuffer: 256 << 20 });
+          const { stdout } = await run(
+            'git',
+            ['--git-dir', core.git.dir(a.cluster), 'show', `main:edo/secrets/app/${a.name}.yaml`],
+            { maxBuffer: 256 << 20 },
+          );
           cache.set(ref, (parseYaml(stdout) as { spec: { encryptedData: Record<string, string> } }).spec.encryptedData);
-        } catch { cache.set(ref, null); }
+        } catch {
+          cache.set(ref, null);
+        }
       }
       const sealed = cache.get(ref)?.[a.key];
-      if (!sealed || !unsealValue(cert.keyPem, sealed, Buffer.from(`app/${a.name}`)).equals(a.value)) missing.push(`${ref}/${a.key}`);
+      if (!sealed || !unsealValue(cert.keyPem, sealed, Buffer.from(`app/${a.name}`)).equals(a.value))
+        missing.push(`${ref}/${a.key}`);
     }
-    console.log(`    checked: ${failures.length} failed requests, ${N} clusters ready, ${acked.length} acknowledged secrets in ${cache.size} manifests (${missing.length} missing), peak RSS < ${RSS_LIMIT / 2 ** 20} MiB`);
+    console.log(
+      `    checked: ${failures.length} failed requests, ${N} clusters ready, ${acked.length} acknowledged secrets in ${cache.size} manifests (${missing.length} missing), peak RSS < ${RSS_LIMIT / 2 ** 20} MiB`,
+    );
     expect(missing, 'acknowledged secrets missing from the repos').to.deep.equal([]);
     expect(peakRss, 'peak RSS of the process (core, manager and clients)').to.be.lessThan(RSS_LIMIT);
   });

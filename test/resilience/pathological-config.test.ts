@@ -18,8 +18,17 @@ function nested(depth: number): Record<string, unknown> {
   return v;
 }
 
-interface Row { uuid: string; name: string | null; phase: string; ready: boolean }
-interface Cond { type: string; reason: string; message: string }
+interface Row {
+  uuid: string;
+  name: string | null;
+  phase: string;
+  ready: boolean;
+}
+interface Cond {
+  type: string;
+  reason: string;
+  message: string;
+}
 
 describe('pathological configuration entries', function () {
   this.timeout(120_000);
@@ -61,7 +70,7 @@ describe('pathological configuration entries', function () {
   const listed = async (): Promise<Row[]> => {
     const res = await fetch(`${s.url}/v1/cluster`, { headers: { Authorization: s.admin } });
     expect(res.status).to.equal(200);
-    return await res.json() as Row[];
+    return (await res.json()) as Row[];
   };
   const failedWith = async (cluster: string): Promise<Cond> => {
     await waitFor(() => s.m.status.get(cluster)?.phase === 'failed', 30_000, undefined, 'cluster failed');
@@ -69,10 +78,19 @@ describe('pathological configuration entries', function () {
     return (s.m.status.get(cluster)!.conditions as unknown as Cond[])[0]!;
   };
 
-  before(async () => { s = await startApiStack(); });
-  after(async () => { await s?.stop(); });
+  before(async () => {
+    s = await startApiStack();
+  });
+  after(async () => {
+    await s?.stop();
+  });
 
-  for (const [depth, direct] of [[65, false], [250, false], [2000, true], [3000, true]] as const) {
+  for (const [depth, direct] of [
+    [65, false],
+    [250, false],
+    [2000, true],
+    [3000, true],
+  ] as const) {
     it(`refuses values ${depth} levels deep with InvalidValues before anything is made${direct ? ' (entry written past the embedded limit)' : ''}`, async () => {
       const before = sideEffects('none');
       const cluster = await newCluster({ name: `Deep_${depth}`, values: nested(depth) }, direct);
@@ -111,13 +129,22 @@ describe('pathological configuration entries', function () {
     const cluster = await newCluster({ name: 'Upper_chart', chart });
     await waitFor(() => s.m.status.get(cluster)?.ready === true, 30_000, undefined, 'cluster ready');
     expect((s.m.status.get(cluster)!.spec as { chart?: string }).chart).to.equal(sc.helm.cluster);
-    expect((await listed()).find((r) => r.uuid === cluster)).to.include({ name: 'Upper_chart', phase: 'ready', ready: true });
+    expect((await listed()).find((r) => r.uuid === cluster)).to.include({
+      name: 'Upper_chart',
+      phase: 'ready',
+      ready: true,
+    });
   });
 
   it('commissions with a ServiceConfig whose UUIDs are written in upper case', async () => {
     const u = s.config.uuids;
-    const original = s.t.core.store.get(u.app.serviceConfig, u.service.clusterManager)!.json as { group: { cluster: { uuid: string } } };
-    const upper = JSON.stringify(original).replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, (m) => m.toUpperCase());
+    const original = s.t.core.store.get(u.app.serviceConfig, u.service.clusterManager)!.json as {
+      group: { cluster: { uuid: string } };
+    };
+    const upper = JSON.stringify(original).replace(
+      /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g,
+      (m) => m.toUpperCase(),
+    );
     expect(upper).to.not.equal(JSON.stringify(original));
     const write = async (text: string) => {
       expect((await putEntry(u.app.serviceConfig, u.service.clusterManager, text)).status).to.equal(204);
@@ -127,7 +154,9 @@ describe('pathological configuration entries', function () {
     try {
       const cluster = await newCluster({ name: 'Upper_service_config' });
       await waitFor(() => s.m.status.get(cluster)?.ready === true, 30_000, undefined, 'cluster ready');
-      expect(s.t.core.objects.isMember(original.group.cluster.uuid, cluster), 'member of the cluster group').to.equal(true);
+      expect(s.t.core.objects.isMember(original.group.cluster.uuid, cluster), 'member of the cluster group').to.equal(
+        true,
+      );
     } finally {
       await write(JSON.stringify(original));
     }
@@ -172,10 +201,13 @@ describe('pathological configuration entries', function () {
       const app = u.app.edgeStatus;
       expect((await putEntry(app, obj, '{"kept":true}')).status).to.equal(201);
       for (const depth of [257, 4000, 100_000]) {
-        for (const [method, type] of [['PUT', 'application/json'], ['PATCH', 'application/merge-patch+json']]) {
+        for (const [method, type] of [
+          ['PUT', 'application/json'],
+          ['PATCH', 'application/merge-patch+json'],
+        ]) {
           const res = await putEntry(app, obj, deep(depth), type, method);
           expect(res.status, `${method} ${depth} deep`).to.equal(422);
-          const body = await res.json() as { error: string; message: string };
+          const body = (await res.json()) as { error: string; message: string };
           expect(body.message, `${method} ${depth} deep`).to.include('256');
         }
       }

@@ -54,7 +54,13 @@ function prng(seed: number): () => number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Acked { cluster: string; ns: string; name: string; key: string; value: Buffer }
+interface Acked {
+  cluster: string;
+  ns: string;
+  name: string;
+  key: string;
+  value: Buffer;
+}
 
 describe(`resilience: the manager process killed with SIGKILL ${KILLS} times while it works`, function () {
   this.timeout(SOAK ? 0 : 170_000);
@@ -66,7 +72,11 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
     testCert('rsa');
     t = await startTestCore();
   });
-  after(async () => { await proc?.kill(); await t?.stop(); rmSync(dataDir, { recursive: true, force: true }); });
+  after(async () => {
+    await proc?.kill();
+    await t?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   it('converges to exactly the requested clusters, accounts, grants, commits and acknowledged secrets', async () => {
     const rand = prng(SEED);
@@ -79,9 +89,14 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
     const spawnManager = (): Proc => {
       url = undefined;
       const p = runMain('serve', {
-        DIRECTORY_URL: t.core.endpoints.directory, SERVICE_USERNAME: t.core.credentials.clusterManager.username,
-        SERVICE_PASSWORD: t.core.credentials.clusterManager.password, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info',
-        MQTT_PROTOCOL: process.env.TEST_MQTT_URL ? '5' : '4', RESYNC_SECONDS: '600',
+        DIRECTORY_URL: t.core.endpoints.directory,
+        SERVICE_USERNAME: t.core.credentials.clusterManager.username,
+        SERVICE_PASSWORD: t.core.credentials.clusterManager.password,
+        DATA_DIR: dataDir,
+        PORT: '0',
+        LOG_LEVEL: 'info',
+        MQTT_PROTOCOL: process.env.TEST_MQTT_URL ? '5' : '4',
+        RESYNC_SECONDS: '600',
       });
       const scan = () => {
         if (url !== undefined || proc !== p) return;
@@ -90,18 +105,27 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
           try {
             const rec = JSON.parse(line) as { msg?: string; url?: string };
             if (rec.msg === 'HTTP API listening' && rec.url) url = rec.url.replace(/\/$/, '');
-          } catch { /* partial */ }
+          } catch {
+            /* partial */
+          }
         }
       };
       p.child.stdout!.on('data', scan);
-      p.exited.then(() => { if (proc === p) url = undefined; }, () => undefined);
+      p.exited.then(
+        () => {
+          if (proc === p) url = undefined;
+        },
+        () => undefined,
+      );
       return p;
     };
 
     // ---- Config Store writes as an operator would make them
     const cdb = async (method: string, app: string, obj: string, body?: unknown) => {
       const r = await fetch(`${t.core.endpoints.configdb}/v2/app/${app}/object/${obj}`, {
-        method, headers: { Authorization: admin, 'Content-Type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+        method,
+        headers: { Authorization: admin, 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
       });
       if (r.status >= 300) throw new Error(`${method} ${app}/${obj}: ${r.status} ${await r.text()}`);
     };
@@ -116,8 +140,8 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
       clusters.push({ uuid, name });
       targets.add(uuid);
     };
-    const statusOf = (id: string) => t.core.store.get(u.app.setupStatus, id)?.json as Record<string, any> | undefined;  
-    const accountsIn = (st: Record<string, any> | undefined) =>  
+    const statusOf = (id: string) => t.core.store.get(u.app.setupStatus, id)?.json as Record<string, any> | undefined;
+    const accountsIn = (st: Record<string, any> | undefined) =>
       ['flux', 'krbkeys'].map((r) => st?.[r]?.uuid as string | undefined).filter((x): x is string => !!x);
     const remove = async (c: { uuid: string; name: string }) => {
       targets.delete(c.uuid);
@@ -137,7 +161,10 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
       while (!stopClients) {
         const base = url;
         const pool = [...targets];
-        if (!base || pool.length === 0) { await sleep(50); continue; }
+        if (!base || pool.length === 0) {
+          await sleep(50);
+          continue;
+        }
         const cluster = pool[Math.floor(r() * pool.length)]!;
         const ns = 'app';
         const name = `creds-${Math.floor(r() * 3)}`;
@@ -146,7 +173,9 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
         const t0 = Date.now();
         try {
           const res = await fetch(`${base}/v1/cluster/${cluster}/secret/${ns}/${name}/${key}`, {
-            method: 'PUT', headers: { Authorization: admin, 'Content-Type': 'application/octet-stream' }, body: value,
+            method: 'PUT',
+            headers: { Authorization: admin, 'Content-Type': 'application/octet-stream' },
+            body: value,
             signal: AbortSignal.timeout(REQUEST_BOUND_MS),
           });
           await res.arrayBuffer();
@@ -205,29 +234,44 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
     }
     // Any victim whose cycle was past the last kill.
     for (const i of victims) if (!deleted.has(clusters[i]!.uuid)) await remove(clusters[i]!);
-    console.log(`    injected: ${KILLS} SIGKILLs (seed ${SEED}) at ${kills.map((x) => x.after).join(',')} ms after spawn; `
-      + `${kills.filter((x) => x.listening).length} while listening; ready counts at kill: ${kills.map((x) => x.ready).join(',')}`);
+    console.log(
+      `    injected: ${KILLS} SIGKILLs (seed ${SEED}) at ${kills.map((x) => x.after).join(',')} ms after spawn; ` +
+        `${kills.filter((x) => x.listening).length} while listening; ready counts at kill: ${kills.map((x) => x.ready).join(',')}`,
+    );
 
     // ---- the last run: no more kills; wait for convergence
     proc = spawnManager();
     await waitFor(() => url, 60_000, proc, 'the final manager to listen');
     const kept = clusters.filter((c) => !deleted.has(c.uuid));
-    const converged = () => kept.every((c) => statusOf(c.uuid)?.ready === true)
-      && [...deleted.keys()].every((id) => statusOf(id) === undefined)
-      && t.core.objects.members(u.class.edgeAccount).length === 2 * kept.length;
+    const converged = () =>
+      kept.every((c) => statusOf(c.uuid)?.ready === true) &&
+      [...deleted.keys()].every((id) => statusOf(id) === undefined) &&
+      t.core.objects.members(u.class.edgeAccount).length === 2 * kept.length;
     await waitFor(converged, 120_000, proc, 'convergence').catch((e) => {
-      const state = clusters.map((c) => `${c.name}:${deleted.has(c.uuid) ? 'del/' : ''}${statusOf(c.uuid)?.phase ?? '-'}`);
-      throw new Error(`${(e as Error).message.split('\n')[0]}\n${state.join(' ')}\naccounts=${t.core.objects.members(u.class.edgeAccount).length}\n${proc!.output().slice(-3000)}`);
+      const state = clusters.map(
+        (c) => `${c.name}:${deleted.has(c.uuid) ? 'del/' : ''}${statusOf(c.uuid)?.phase ?? '-'}`,
+      );
+      throw new Error(
+        `${(e as Error).message.split('\n')[0]}\n${state.join(' ')}\naccounts=${t.core.objects.members(u.class.edgeAccount).length}\n${proc!.output().slice(-3000)}`,
+      );
     });
     // Let the clients seal on the settled manager for a moment, then stop them.
     await sleep(1500);
     stopClients = true;
     await Promise.all(clientRuns);
-    const health = await (await fetch(`${url}/health`)).json() as { statusWritesPending: number };
-    await waitFor(async () => (await (await fetch(`${url}/health`)).json() as { statusWritesPending: number }).statusWritesPending === 0, 30_000, proc, 'status writes');
+    const health = (await (await fetch(`${url}/health`)).json()) as { statusWritesPending: number };
+    await waitFor(
+      async () =>
+        ((await (await fetch(`${url}/health`)).json()) as { statusWritesPending: number }).statusWritesPending === 0,
+      30_000,
+      proc,
+      'status writes',
+    );
 
     // ---- every cluster kept: ready, one account per role, one grant, one population commit, every acked secret
-    const sc = t.core.store.get(u.app.serviceConfig, u.service.clusterManager)!.json as { group: { cluster: { uuid: string } } };
+    const sc = t.core.store.get(u.app.serviceConfig, u.service.clusterManager)!.json as {
+      group: { cluster: { uuid: string } };
+    };
     const accounts = new Set(t.core.objects.members(u.class.edgeAccount));
     expect(accounts.size, 'edge accounts = 2 x live clusters').to.equal(2 * kept.length);
     expect(t.core.store.list(u.app.setupStatus).sort(), 'status entries').to.deep.equal(kept.map((c) => c.uuid).sort());
@@ -240,9 +284,17 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
       expect(t.core.auth.principal(flux)?.upn).to.equal(`op1flux/${c.name}@${REALM}`);
       expect(t.core.auth.principal(krbkeys)?.upn).to.equal(`op1krbkeys/${c.name}@${REALM}`);
       const grants = t.core.auth.findGrants({ principal: flux });
-      expect(grants.map((g) => [g.permission, g.target]), `${c.name}: grants of the flux account`).to.deep.equal([[u.perm.gitPull, c.uuid]]);
-      expect(t.core.auth.findGrants({ principal: krbkeys }), `${c.name}: grants of the krbkeys account`).to.have.length(0);
-      expect(t.core.auth.findGrants({ permission: u.perm.gitPull, target: c.uuid }), `${c.name}: Git Pull grants on the repo`).to.have.length(1);
+      expect(
+        grants.map((g) => [g.permission, g.target]),
+        `${c.name}: grants of the flux account`,
+      ).to.deep.equal([[u.perm.gitPull, c.uuid]]);
+      expect(t.core.auth.findGrants({ principal: krbkeys }), `${c.name}: grants of the krbkeys account`).to.have.length(
+        0,
+      );
+      expect(
+        t.core.auth.findGrants({ permission: u.perm.gitPull, target: c.uuid }),
+        `${c.name}: Git Pull grants on the repo`,
+      ).to.have.length(1);
       expect(t.core.store.get(u.app.sparkplugAddress, c.uuid)?.json).to.deep.equal({ group_id: `AMRC-${c.name}` });
       expect(t.core.objects.directMembers(sc.group.cluster.uuid)).to.include(c.uuid);
 
@@ -250,10 +302,17 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
       const { stdout } = await run('git', ['--git-dir', gitDir, 'log', '--format=%s', '--reverse', 'main']);
       const subjects = stdout.trim().split('\n');
       expect(subjects[0], `${c.name}: the root commit populates the repo`).to.equal('Cluster flux update');
-      expect(subjects.filter((s) => s.includes('Cluster flux update')), `${c.name}: population commits`).to.have.length(1);
+      expect(
+        subjects.filter((s) => s.includes('Cluster flux update')),
+        `${c.name}: population commits`,
+      ).to.have.length(1);
       const { stdout: bodies } = await run('git', ['--git-dir', gitDir, 'log', '--format=%B%x00', 'main']);
-      expect(bodies.split('\0').filter((b) => b.includes('Cluster flux update')), `${c.name}: commits mentioning population`).to.have.length(1);
-      for (const s of subjects.slice(1)) expect(s, `${c.name}: later commits are secret changes`).to.match(/^(Updated sealed secret |\d+ changes$)/);
+      expect(
+        bodies.split('\0').filter((b) => b.includes('Cluster flux update')),
+        `${c.name}: commits mentioning population`,
+      ).to.have.length(1);
+      for (const s of subjects.slice(1))
+        expect(s, `${c.name}: later commits are secret changes`).to.match(/^(Updated sealed secret |\d+ changes$)/);
       commitsChecked += subjects.length;
     }
 
@@ -264,18 +323,34 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
       const ref = `${a.cluster}:${a.ns}/${a.name}`;
       if (!files.has(ref)) {
         try {
-          const { stdout } = await run('git', ['--git-dir', t.core.git.dir(a.cluster), 'show', `main:edo/secrets/${a.ns}/${a.name}.yaml`], { maxBuffer: 64 << 20 });
+          const { stdout } = await run(
+            'git',
+            ['--git-dir', t.core.git.dir(a.cluster), 'show', `main:edo/secrets/${a.ns}/${a.name}.yaml`],
+            { maxBuffer: 64 << 20 },
+          );
           files.set(ref, (parseYaml(stdout) as { spec: { encryptedData: Record<string, string> } }).spec.encryptedData);
-        } catch { files.set(ref, null); }
+        } catch {
+          files.set(ref, null);
+        }
       }
       const sealed = files.get(ref)?.[a.key];
-      if (!sealed) { missing.push(`${ref}/${a.key}`); continue; }
-      expect(unsealValue(cert.keyPem, sealed, Buffer.from(`${a.ns}/${a.name}`)).equals(a.value), `value of ${ref}/${a.key}`).to.equal(true);
+      if (!sealed) {
+        missing.push(`${ref}/${a.key}`);
+        continue;
+      }
+      expect(
+        unsealValue(cert.keyPem, sealed, Buffer.from(`${a.ns}/${a.name}`)).equals(a.value),
+        `value of ${ref}/${a.key}`,
+      ).to.equal(true);
     }
-    expect(missing, `acknowledged secrets missing from the repos (${missing.length} of ${acked.length})`).to.deep.equal([]);
+    expect(missing, `acknowledged secrets missing from the repos (${missing.length} of ${acked.length})`).to.deep.equal(
+      [],
+    );
 
     // ---- every deleted cluster: nothing left but its repo's history
-    const infoNames = t.core.store.entries(u.app.info).map(([, v]) => String((v as { name?: unknown } | null)?.name ?? ''));
+    const infoNames = t.core.store
+      .entries(u.app.info)
+      .map(([, v]) => String((v as { name?: unknown } | null)?.name ?? ''));
     for (const [id, d] of deleted) {
       expect(statusOf(id), `${d.name}: status entry`).to.equal(undefined);
       expect(t.core.store.get(u.app.sparkplugAddress, id), `${d.name}: Sparkplug address`).to.equal(undefined);
@@ -287,13 +362,24 @@ describe(`resilience: the manager process killed with SIGKILL ${KILLS} times whi
         expect(t.core.auth.principal(acc)?.upn ?? null, `${d.name}: identity of ${acc}`).to.equal(null);
       }
       expect(t.core.auth.findGrants({ target: id }), `${d.name}: grants on its repo`).to.have.length(0);
-      for (const role of ['op1flux', 'op1krbkeys']) expect(t.core.auth.principalByUpn(`${role}/${d.name}@${REALM}`), `${d.name}: ${role} identity`).to.equal(undefined);
-      expect(infoNames.filter((n) => n.endsWith(`: ${d.name}`)), `${d.name}: account info entries`).to.deep.equal([]);
+      for (const role of ['op1flux', 'op1krbkeys'])
+        expect(t.core.auth.principalByUpn(`${role}/${d.name}@${REALM}`), `${d.name}: ${role} identity`).to.equal(
+          undefined,
+        );
+      expect(
+        infoNames.filter((n) => n.endsWith(`: ${d.name}`)),
+        `${d.name}: account info entries`,
+      ).to.deep.equal([]);
     }
 
-    const byStatus = [...outcomes].sort().map(([k, v]) => `${k}=${v}`).join(' ');
-    console.log(`    checked: ${kept.length} ready, ${deleted.size} deleted, ${accounts.size} accounts, ${commitsChecked} commits, `
-      + `${acked.length} acknowledged secrets all present (PUTs: ${byStatus}; slowest ${slowest} ms; pending writes at stop ${health.statusWritesPending}; ${Math.round((Date.now() - started) / 1000)} s)`);
+    const byStatus = [...outcomes]
+      .sort()
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
+    console.log(
+      `    checked: ${kept.length} ready, ${deleted.size} deleted, ${accounts.size} accounts, ${commitsChecked} commits, ` +
+        `${acked.length} acknowledged secrets all present (PUTs: ${byStatus}; slowest ${slowest} ms; pending writes at stop ${health.statusWritesPending}; ${Math.round((Date.now() - started) / 1000)} s)`,
+    );
     expect(slowest, 'slowest PUT (bounded by the client at 20 s)').to.be.lessThan(REQUEST_BOUND_MS);
     expect(acked.length, 'some secrets were acknowledged').to.be.greaterThan(0);
   });

@@ -39,8 +39,13 @@ import { waitFor } from '../helpers/processes.js';
 
 const run = promisify(execFile);
 const gitEnv = {
-  ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'h', GIT_AUTHOR_EMAIL: 'h@h', GIT_COMMITTER_NAME: 'h', GIT_COMMITTER_EMAIL: 'h@h',
+  ...process.env,
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_AUTHOR_NAME: 'h',
+  GIT_AUTHOR_EMAIL: 'h@h',
+  GIT_COMMITTER_NAME: 'h',
+  GIT_COMMITTER_EMAIL: 'h@h',
 };
 
 /** Every encoding of `marker` a leak could plausibly take. */
@@ -65,7 +70,10 @@ describe('resilience: secret values never leak', function () {
   this.timeout(60_000);
   const marker = `LEAKMARK${randomBytes(12).toString('hex')}`;
   const pwMarker = `PWMARK${randomBytes(12).toString('hex')}`;
-  const forms = [...leakForms(Buffer.from(marker)).map((f) => ({ ...f, what: 'value' })), ...leakForms(Buffer.from(pwMarker)).map((f) => ({ ...f, what: 'password' }))];
+  const forms = [
+    ...leakForms(Buffer.from(marker)).map((f) => ({ ...f, what: 'value' })),
+    ...leakForms(Buffer.from(pwMarker)).map((f) => ({ ...f, what: 'password' })),
+  ];
 
   const managerLogs: string[] = [];
   const coreLogs: string[] = [];
@@ -85,30 +93,57 @@ describe('resilience: secret values never leak', function () {
   let B: string; // no certificate: sealing fails with 503 after the body is read
   const sent: Buffer[] = [];
 
-  const memoryLogger = (sink: string[]): Logger => pino({ level: 'trace' }, { write: (line: string) => { sink.push(line); } });
+  const memoryLogger = (sink: string[]): Logger =>
+    pino(
+      { level: 'trace' },
+      {
+        write: (line: string) => {
+          sink.push(line);
+        },
+      },
+    );
 
   /** An HTTP call whose whole answer is kept for the scan. */
-  const call = async (what: string, method: string, path: string, body?: Buffer | string, auth: string | null = admin, headers: Record<string, string> = {}) => {
+  const call = async (
+    what: string,
+    method: string,
+    path: string,
+    body?: Buffer | string,
+    auth: string | null = admin,
+    headers: Record<string, string> = {},
+  ) => {
     if (body !== undefined) sent.push(Buffer.from(body));
     const res = await fetch(`${url}${path}`, {
-      method, body: body === undefined ? undefined : new Uint8Array(Buffer.from(body)),
+      method,
+      body: body === undefined ? undefined : new Uint8Array(Buffer.from(body)),
       headers: { ...(auth ? { Authorization: auth } : {}), ...headers },
     });
     const bytes = Buffer.from(await res.arrayBuffer());
-    answers.push({ what, status: res.status, headers: [...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n'), body: bytes });
+    answers.push({
+      what,
+      status: res.status,
+      headers: [...res.headers].map(([k, v]) => `${k}: ${v}`).join('\n'),
+      body: bytes,
+    });
     return { status: res.status, text: bytes.toString('utf8') };
   };
-  const secret = (cluster: string, ns: string, name: string, key: string, q = '') => `/v1/cluster/${cluster}/secret/${ns}/${name}/${key}${q}`;
+  const secret = (cluster: string, ns: string, name: string, key: string, q = '') =>
+    `/v1/cluster/${cluster}/secret/${ns}/${name}/${key}${q}`;
   const putEdgeStatus = async (cluster: string, body: unknown) => {
     const r = await fetch(`${core.endpoints.configdb}/v2/app/${config.uuids.app.edgeStatus}/object/${cluster}`, {
-      method: 'PUT', headers: { Authorization: admin, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+      method: 'PUT',
+      headers: { Authorization: admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
     });
     expect(r.status).to.be.oneOf([201, 204]);
   };
   const createCluster = async (name: string) => {
-    const uuid = core.objects.create({ class: config.uuids.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
+    const uuid = core.objects.create({ class: config.uuids.class.edgeCluster, owner: Local.account.admin }).registration
+      .uuid;
     const r = await fetch(`${core.endpoints.configdb}/v2/app/${config.uuids.app.clusterConfig}/object/${uuid}`, {
-      method: 'PUT', headers: { Authorization: admin, 'Content-Type': 'application/json' }, body: JSON.stringify({ name, namespace: 'fplus-edge' }),
+      method: 'PUT',
+      headers: { Authorization: admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name, namespace: 'fplus-edge' }),
     });
     expect(r.status).to.equal(201);
     await waitFor(() => m.status.get(uuid)?.ready === true, 30_000, undefined, `cluster ${name} ready`);
@@ -120,11 +155,14 @@ describe('resilience: secret values never leak', function () {
     const b = Buffer.isBuffer(hay) ? hay : Buffer.from(hay, 'utf8');
     return forms.filter((f) => b.includes(f.bytes)).map((f) => `${f.what}/${f.form}`);
   };
-  const git = async (args: string[], cwd?: string) => (await run('git', args, { cwd, env: gitEnv, maxBuffer: 256 * 1024 * 1024, encoding: 'buffer' })).stdout as unknown as Buffer;
-  const filesUnder = (dir: string): string[] => readdirSync(dir).flatMap((n) => {
-    const p = join(dir, n);
-    return statSync(p).isDirectory() ? filesUnder(p) : [p];
-  });
+  const git = async (args: string[], cwd?: string) =>
+    (await run('git', args, { cwd, env: gitEnv, maxBuffer: 256 * 1024 * 1024, encoding: 'buffer' }))
+      .stdout as unknown as Buffer;
+  const filesUnder = (dir: string): string[] =>
+    readdirSync(dir).flatMap((n) => {
+      const p = join(dir, n);
+      return statSync(p).isDirectory() ? filesUnder(p) : [p];
+    });
 
   before(async () => {
     testCert('rsa');
@@ -139,9 +177,16 @@ describe('resilience: secret values never leak', function () {
     coreDir = tempDir('leak-core-');
     const base = loadConfig({ env: {}, overrides: { profile: 'seed' } });
     core = await startEmbeddedCore({
-      dataDir: coreDir, host: '127.0.0.1', ports: { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0, cmdesc: 0 }, uuids: base.uuids,
-      organisation: base.factoryplus.organisation, realm: base.factoryplus.realm, domain: base.factoryplus.externalDomain, adminUsername: 'admin',
-      externalMqttUrl: process.env.TEST_MQTT_URL || undefined, log: memoryLogger(coreLogs),
+      dataDir: coreDir,
+      host: '127.0.0.1',
+      ports: { directory: 0, configdb: 0, auth: 0, git: 0, mqtt: 0, cmdesc: 0 },
+      uuids: base.uuids,
+      organisation: base.factoryplus.organisation,
+      realm: base.factoryplus.realm,
+      domain: base.factoryplus.externalDomain,
+      adminUsername: 'admin',
+      externalMqttUrl: process.env.TEST_MQTT_URL || undefined,
+      log: memoryLogger(coreLogs),
     });
     admin = adminAuth(core);
     // Subscribed before the manager starts, so its births are seen too.
@@ -150,8 +195,11 @@ describe('resilience: secret values never leak', function () {
     const log = memoryLogger(managerLogs);
     log.trace('trace-probe');
     m = await startManager({
-      config, directoryUrl: core.endpoints.directory, credentials: core.credentials.clusterManager,
-      mqttProtocol: process.env.TEST_MQTT_URL ? 5 : 4, log,
+      config,
+      directoryUrl: core.endpoints.directory,
+      credentials: core.credentials.clusterManager,
+      mqttProtocol: process.env.TEST_MQTT_URL ? 5 : 4,
+      log,
     });
     const api = createApi(m, log, { externalUrl: () => url });
     server = await listen(api.app.callback(), '127.0.0.1', 0);
@@ -171,7 +219,12 @@ describe('resilience: secret values never leak', function () {
 
   it('seals, dry-runs, fails, deletes and lists values carrying the marker', async () => {
     const ascii = `password=${marker};`;
-    const binary = Buffer.concat([randomBytes(200), Buffer.from(marker), Buffer.from([0, 0xff, 0xfe, 0x80]), randomBytes(100)]);
+    const binary = Buffer.concat([
+      randomBytes(200),
+      Buffer.from(marker),
+      Buffer.from([0, 0xff, 0xfe, 0x80]),
+      randomBytes(100),
+    ]);
     const big = Buffer.concat([randomBytes(300_000), Buffer.from(marker), randomBytes(1000)]);
     const want = async (what: string, status: number | number[], p: Promise<{ status: number; text: string }>) => {
       const r = await p;
@@ -180,36 +233,101 @@ describe('resilience: secret values never leak', function () {
     };
     await want('ASCII value (strict)', 204, call('put ascii', 'PUT', secret(A, 'app', 'db', 'password'), ascii));
     await want('binary value (strict)', 204, call('put binary', 'PUT', secret(A, 'app', 'db', 'blob'), binary));
-    await want('marker alone, namespace-wide', 204, call('put ns-wide', 'PUT', secret(A, 'app', 'nsw', 'token', '?scope=namespace-wide'), marker));
-    await want('300 KB binary with the marker, cluster-wide', 204, call('put big', 'PUT', secret(A, 'other', 'cw', 'data', '?scope=cluster-wide'), big));
-    await want('marker JSON, to be deleted', 204, call('put doomed', 'PUT', secret(A, 'app', 'doomed', 'k', ''), JSON.stringify({ token: marker })));
-    await want('ASCII value, dry run', 200, call('dryrun ascii', 'PUT', secret(A, 'app', 'db', 'password', '?dryrun'), ascii));
-    await want('binary value, dry run (new secret)', 200, call('dryrun binary', 'PUT', secret(A, 'dry', 'only', 'k', '?dryrun'), binary));
-    await want('scope conflict (cluster-wide over strict)', 409, call('conflict', 'PUT', secret(A, 'app', 'db', 'other', '?scope=cluster-wide'), ascii));
-    await want('scope conflict, dry run', 409, call('conflict dryrun', 'PUT', secret(A, 'app', 'db', 'other', '?scope=cluster-wide&dryrun'), ascii));
+    await want(
+      'marker alone, namespace-wide',
+      204,
+      call('put ns-wide', 'PUT', secret(A, 'app', 'nsw', 'token', '?scope=namespace-wide'), marker),
+    );
+    await want(
+      '300 KB binary with the marker, cluster-wide',
+      204,
+      call('put big', 'PUT', secret(A, 'other', 'cw', 'data', '?scope=cluster-wide'), big),
+    );
+    await want(
+      'marker JSON, to be deleted',
+      204,
+      call('put doomed', 'PUT', secret(A, 'app', 'doomed', 'k', ''), JSON.stringify({ token: marker })),
+    );
+    await want(
+      'ASCII value, dry run',
+      200,
+      call('dryrun ascii', 'PUT', secret(A, 'app', 'db', 'password', '?dryrun'), ascii),
+    );
+    await want(
+      'binary value, dry run (new secret)',
+      200,
+      call('dryrun binary', 'PUT', secret(A, 'dry', 'only', 'k', '?dryrun'), binary),
+    );
+    await want(
+      'scope conflict (cluster-wide over strict)',
+      409,
+      call('conflict', 'PUT', secret(A, 'app', 'db', 'other', '?scope=cluster-wide'), ascii),
+    );
+    await want(
+      'scope conflict, dry run',
+      409,
+      call('conflict dryrun', 'PUT', secret(A, 'app', 'db', 'other', '?scope=cluster-wide&dryrun'), ascii),
+    );
     await want('cluster without a certificate', 404, call('no cert', 'PUT', secret(B, 'app', 'db', 'password'), ascii));
-    await want('unknown cluster', 404, call('unknown', 'PUT', secret('00000000-0000-4000-8000-000000000000', 'app', 'db', 'password'), ascii));
+    await want(
+      'unknown cluster',
+      404,
+      call('unknown', 'PUT', secret('00000000-0000-4000-8000-000000000000', 'app', 'db', 'password'), ascii),
+    );
     await want('bad scope', 400, call('bad scope', 'PUT', secret(A, 'app', 'db', 'password', '?scope=bogus'), ascii));
     await want('bad key', 400, call('bad key', 'PUT', secret(A, 'app', 'db', 'bad%20key'), ascii));
-    await want('over 1 MiB', 413, call('too big', 'PUT', secret(A, 'app', 'db', 'password'), Buffer.concat([Buffer.alloc(1024 * 1024), Buffer.from(marker)])));
-    await want('marker as the body of POST /token', 200, call('token body', 'POST', '/token', JSON.stringify({ marker }), admin, { 'Content-Type': 'application/json' }));
-    await want('marker as the body of POST bootstrap-url', 200, call('bootstrap-url body', 'POST', `/v1/cluster/${A}/bootstrap-url`, marker));
-    await want('wrong password carrying the password marker', 401, call('wrong password', 'GET', '/v1/cluster', undefined, basic('admin', pwMarker)));
-    await want('password marker as user name', 401, call('wrong user', 'PUT', secret(A, 'app', 'db', 'password'), ascii, basic(pwMarker, 'x')));
+    await want(
+      'over 1 MiB',
+      413,
+      call(
+        'too big',
+        'PUT',
+        secret(A, 'app', 'db', 'password'),
+        Buffer.concat([Buffer.alloc(1024 * 1024), Buffer.from(marker)]),
+      ),
+    );
+    await want(
+      'marker as the body of POST /token',
+      200,
+      call('token body', 'POST', '/token', JSON.stringify({ marker }), admin, { 'Content-Type': 'application/json' }),
+    );
+    await want(
+      'marker as the body of POST bootstrap-url',
+      200,
+      call('bootstrap-url body', 'POST', `/v1/cluster/${A}/bootstrap-url`, marker),
+    );
+    await want(
+      'wrong password carrying the password marker',
+      401,
+      call('wrong password', 'GET', '/v1/cluster', undefined, basic('admin', pwMarker)),
+    );
+    await want(
+      'password marker as user name',
+      401,
+      call('wrong user', 'PUT', secret(A, 'app', 'db', 'password'), ascii, basic(pwMarker, 'x')),
+    );
 
     // A client that hangs up half way through a value.
     const { port, hostname } = new URL(url);
     const k = connect(Number(port), hostname);
     k.on('error', () => undefined);
     await new Promise<void>((r) => k.once('connect', () => r()));
-    k.write(`PUT ${secret(A, 'app', 'cut', 'k')} HTTP/1.1\r\nHost: x\r\nAuthorization: ${admin}\r\nContent-Length: 100000\r\n\r\n${ascii}`);
+    k.write(
+      `PUT ${secret(A, 'app', 'cut', 'k')} HTTP/1.1\r\nHost: x\r\nAuthorization: ${admin}\r\nContent-Length: 100000\r\n\r\n${ascii}`,
+    );
     await new Promise((r) => setTimeout(r, 100));
     k.destroy();
     console.log('    [leak] injected a value cut off mid-body by the client');
 
     // An Edge cluster status whose certificate is not one: the value is read, then refused.
-    await putEdgeStatus(B, { kubeseal_cert: `-----BEGIN CERTIFICATE-----\n${Buffer.from('junk').toString('base64')}\n-----END CERTIFICATE-----\n` });
-    await want('cluster with an unusable certificate', [422, 503], call('bad cert', 'PUT', secret(B, 'app', 'db', 'password'), ascii));
+    await putEdgeStatus(B, {
+      kubeseal_cert: `-----BEGIN CERTIFICATE-----\n${Buffer.from('junk').toString('base64')}\n-----END CERTIFICATE-----\n`,
+    });
+    await want(
+      'cluster with an unusable certificate',
+      [422, 503],
+      call('bad cert', 'PUT', secret(B, 'app', 'db', 'password'), ascii),
+    );
 
     await want('delete one key', 204, call('delete', 'DELETE', secret(A, 'app', 'doomed', 'k')));
     await want('delete dry run', 200, call('delete dryrun', 'DELETE', secret(A, 'app', 'db', 'blob', '?dryrun')));
@@ -217,42 +335,74 @@ describe('resilience: secret values never leak', function () {
     // A rotated certificate makes every value stale: the re-seal report names them.
     await putEdgeStatus(A, { kubeseal_cert: testCert('rsa-other').certPem });
     for (const [what, path] of [
-      ['list', `/v1/cluster/${A}/secret`], ['one secret', `/v1/cluster/${A}/secret/app/db`], ['status', `/v1/cluster/${A}/status`],
-      ['clusters', '/v1/cluster'], ['metrics', '/metrics'], ['health', '/health'], ['ping', '/ping'], ['openapi', '/openapi.json'],
-    ] as const) await want(`GET ${what}`, 200, call(what, 'GET', path));
+      ['list', `/v1/cluster/${A}/secret`],
+      ['one secret', `/v1/cluster/${A}/secret/app/db`],
+      ['status', `/v1/cluster/${A}/status`],
+      ['clusters', '/v1/cluster'],
+      ['metrics', '/metrics'],
+      ['health', '/health'],
+      ['ping', '/ping'],
+      ['openapi', '/openapi.json'],
+    ] as const)
+      await want(`GET ${what}`, 200, call(what, 'GET', path));
     await want('re-seal report', 200, call('reseal', 'POST', `/v1/cluster/${A}/secret-reseal`));
     await waitFor(() => m.status.pending === 0, 10_000, undefined, 'status writes settled');
     await new Promise((r) => setTimeout(r, 500)); // Sparkplug DDATA after the last status change
   });
 
   it('the checks can see the marker where it is (positive controls)', () => {
-    expect(sent.some((b) => leaks(b).includes('value/plain')), 'marker found in what was sent').to.equal(true);
+    expect(
+      sent.some((b) => leaks(b).includes('value/plain')),
+      'marker found in what was sent',
+    ).to.equal(true);
     const b64 = Buffer.from(Buffer.concat([randomBytes(7), Buffer.from(marker)]).toString('base64'));
-    expect(leaks(b64).some((f) => f.startsWith('value/base64@')), 'base64 form found in base64 of a value').to.equal(true);
+    expect(
+      leaks(b64).some((f) => f.startsWith('value/base64@')),
+      'base64 form found in base64 of a value',
+    ).to.equal(true);
     expect(managerLogs.length, 'manager log lines captured').to.be.above(1);
-    expect(managerLogs.some((l) => l.includes('trace-probe') && /"level":10/.test(l)), 'trace level reaches the capture').to.equal(true);
-    expect(managerLogs.some((l) => /"level":(20|30)/.test(l) && !l.includes('trace-probe')), 'the manager itself logged').to.equal(true);
+    expect(
+      managerLogs.some((l) => l.includes('trace-probe') && /"level":10/.test(l)),
+      'trace level reaches the capture',
+    ).to.equal(true);
+    expect(
+      managerLogs.some((l) => /"level":(20|30)/.test(l) && !l.includes('trace-probe')),
+      'the manager itself logged',
+    ).to.equal(true);
     expect(coreLogs.length, 'core log lines captured').to.be.above(0);
     expect(sub.messages.length, 'Sparkplug messages received').to.be.above(0);
     expect(answers.length).to.be.above(20);
-    console.log(`    [leak] checked the probes: ${managerLogs.length} manager + ${coreLogs.length} core log lines, ${sub.messages.length} Sparkplug messages, ${answers.length} HTTP answers`);
+    console.log(
+      `    [leak] checked the probes: ${managerLogs.length} manager + ${coreLogs.length} core log lines, ${sub.messages.length} Sparkplug messages, ${answers.length} HTTP answers`,
+    );
   });
 
   it('not in the logs or on stderr', () => {
     const found: string[] = [];
-    for (const [name, lines] of [['manager log', managerLogs], ['core log', coreLogs], ['stderr', stderr]] as const) {
+    for (const [name, lines] of [
+      ['manager log', managerLogs],
+      ['core log', coreLogs],
+      ['stderr', stderr],
+    ] as const) {
       for (const [i, l] of lines.entries()) {
         const f = leaks(l);
         if (f.length) found.push(`${name} line ${i}: ${f.join(',')}: ${l.slice(0, 300)}`);
       }
     }
-    console.log(`    [leak] checked ${managerLogs.length + coreLogs.length} log lines and ${stderr.length} stderr writes for ${forms.length} marker forms: ${found.length} hits`);
+    console.log(
+      `    [leak] checked ${managerLogs.length + coreLogs.length} log lines and ${stderr.length} stderr writes for ${forms.length} marker forms: ${found.length} hits`,
+    );
     expect(found).to.deep.equal([]);
   });
 
   it('not in any HTTP answer, headers or body', () => {
-    const found = answers.flatMap((a) => [...leaks(a.headers).map((f) => `${a.what} headers: ${f}`), ...leaks(a.body).map((f) => `${a.what} body (${a.status}): ${f}`)]);
-    console.log(`    [leak] checked ${answers.length} HTTP answers (${answers.reduce((n, a) => n + a.body.length, 0)} body bytes): ${found.length} hits`);
+    const found = answers.flatMap((a) => [
+      ...leaks(a.headers).map((f) => `${a.what} headers: ${f}`),
+      ...leaks(a.body).map((f) => `${a.what} body (${a.status}): ${f}`),
+    ]);
+    console.log(
+      `    [leak] checked ${answers.length} HTTP answers (${answers.reduce((n, a) => n + a.body.length, 0)} body bytes): ${found.length} hits`,
+    );
     expect(found).to.deep.equal([]);
   });
 
@@ -261,15 +411,25 @@ describe('resilience: secret values never leak', function () {
     expect(setup.length, 'setup status entries').to.be.at.least(2);
     const found = setup.flatMap(([obj, json]) => leaks(JSON.stringify(json)).map((f) => `setup status ${obj}: ${f}`));
     // Every entry of every application, as stored.
-    const rows = core.db.prepare('SELECT app, object, json FROM config_entry').all() as Array<{ app: string; object: string; json: string }>;
+    const rows = core.db.prepare('SELECT app, object, json FROM config_entry').all() as Array<{
+      app: string;
+      object: string;
+      json: string;
+    }>;
     for (const r of rows) for (const f of leaks(r.json)) found.push(`app ${r.app} object ${r.object}: ${f}`);
-    console.log(`    [leak] checked ${setup.length} setup status entries and all ${rows.length} Config Store entries: ${found.length} hits`);
+    console.log(
+      `    [leak] checked ${setup.length} setup status entries and all ${rows.length} Config Store entries: ${found.length} hits`,
+    );
     expect(found).to.deep.equal([]);
   });
 
   it('not in any Sparkplug message', () => {
-    const found = sub.messages.flatMap((msg, i) => [...leaks(msg.topic), ...leaks(msg.raw)].map((f) => `#${i} ${msg.topic}: ${f}`));
-    console.log(`    [leak] checked ${sub.messages.length} Sparkplug messages (${sub.messages.reduce((n, x) => n + x.raw.length, 0)} bytes) on spBv1.0/#: ${found.length} hits`);
+    const found = sub.messages.flatMap((msg, i) =>
+      [...leaks(msg.topic), ...leaks(msg.raw)].map((f) => `#${i} ${msg.topic}: ${f}`),
+    );
+    console.log(
+      `    [leak] checked ${sub.messages.length} Sparkplug messages (${sub.messages.reduce((n, x) => n + x.raw.length, 0)} bytes) on spBv1.0/#: ${found.length} hits`,
+    );
     expect(found).to.deep.equal([]);
   });
 
@@ -289,7 +449,9 @@ describe('resilience: secret values never leak', function () {
       for (const f of leaks(raw)) found.push(`${repo} objects: ${f}`);
     }
     expect(objects[0]!.toString('latin1')).to.include('kind: SealedSecret');
-    console.log(`    [leak] checked git log -p --all (${log.length} bytes) and cat-file of all objects (${objects.reduce((n, b) => n + b.length, 0)} bytes): ${found.length} hits`);
+    console.log(
+      `    [leak] checked git log -p --all (${log.length} bytes) and cat-file of all objects (${objects.reduce((n, b) => n + b.length, 0)} bytes): ${found.length} hits`,
+    );
     expect(found).to.deep.equal([]);
   });
 
@@ -302,7 +464,9 @@ describe('resilience: secret values never leak', function () {
         for (const form of leaks(readFileSync(f))) found.push(`${f}: ${form}`);
       }
     }
-    console.log(`    [leak] checked ${n} files under the data directories (SQLite, WAL, loose/packed git objects): ${found.length} hits`);
+    console.log(
+      `    [leak] checked ${n} files under the data directories (SQLite, WAL, loose/packed git objects): ${found.length} hits`,
+    );
     expect(found).to.deep.equal([]);
   });
 });

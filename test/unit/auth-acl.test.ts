@@ -31,7 +31,10 @@ function fixture(): Fixture {
     objects.addSubclass(permClass, g);
     return g;
   });
-  const perms = Array.from({ length: 40 }, (_, i) => objects.create({ class: groups[i % groups.length], owner }).registration.uuid);
+  const perms = Array.from(
+    { length: 40 },
+    (_, i) => objects.create({ class: groups[i % groups.length], owner }).registration.uuid,
+  );
   const targetClasses = Array.from({ length: 10 }, () => {
     const c = objects.create({ class: RankClass.r1, owner }).registration.uuid;
     for (let i = 0; i < 5; i++) objects.create({ class: c, owner });
@@ -50,7 +53,6 @@ function grantHundred(auth: AuthModel, f: Fixture): void {
     auth.addGrant({ principal, permission, target, plural });
   }
 }
-
 
 describe('Auth model ACL cache', () => {
   let f: Fixture;
@@ -75,7 +77,11 @@ describe('Auth model ACL cache', () => {
     f.db.close();
   });
 
-  const sorted = (m: AuthModel) => m.acl(f.user).map((e) => `${e.permission} ${e.target}`).sort();
+  const sorted = (m: AuthModel) =>
+    m
+      .acl(f.user)
+      .map((e) => `${e.permission} ${e.target}`)
+      .sort();
 
   it('gives the same ACL cached and uncached', () => {
     const a = sorted(cached);
@@ -90,7 +96,9 @@ describe('Auth model ACL cache', () => {
     const { uuid } = cached.addGrant({ principal: f.roles[0], permission: f.perms[0], target, plural: false });
     expect(cached.check(p, f.perms[0], target)).to.equal(true);
     const other = newUuid();
-    expect(cached.replaceGrant(uuid, { principal: f.roles[0], permission: f.perms[0], target: other, plural: false })).to.equal('replaced');
+    expect(
+      cached.replaceGrant(uuid, { principal: f.roles[0], permission: f.perms[0], target: other, plural: false }),
+    ).to.equal('replaced');
     expect(cached.check(p, f.perms[0], target)).to.equal(false);
     expect(cached.check(p, f.perms[0], other)).to.equal(true);
     cached.deleteGrant(uuid);
@@ -135,7 +143,15 @@ describe('Auth model ACL cache', () => {
     const owned = f.objects.create({ class: f.targetClasses[0], owner: f.user }).registration.uuid;
     const gone = f.objects.create({ class: f.targetClasses[1], owner: f.user }).registration.uuid;
     f.objects.setDeleted(gone, true);
-    const targets = [WILDCARD, f.user, owned, gone, newUuid(), ...f.targetClasses, ...f.targetClasses.flatMap((c) => f.objects.members(c))];
+    const targets = [
+      WILDCARD,
+      f.user,
+      owned,
+      gone,
+      newUuid(),
+      ...f.targetClasses,
+      ...f.targetClasses.flatMap((c) => f.objects.members(c)),
+    ];
     const expanded = new AuthModel(f.db, f.objects, { realm: REALM, roots: new Set(), aclCacheSize: 0 });
     let allowed = 0;
     for (const perm of [...f.perms, ...f.groups]) {

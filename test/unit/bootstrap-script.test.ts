@@ -1,10 +1,24 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  assembleBootstrapScript, bootstrapContext, BootstrapTemplateError, renderBootstrap, type RenderedBootstrap,
+  assembleBootstrapScript,
+  bootstrapContext,
+  BootstrapTemplateError,
+  renderBootstrap,
+  type RenderedBootstrap,
 } from '../../src/bootstrap/script.js';
 import { bootstrapTemplate } from '../../src/embedded/seed/templates.js';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
@@ -30,8 +44,18 @@ const selfLink = readFixture('edo/cluster/self-link.yaml');
 
 /** Text that would break an unquoted here-doc, a fixed marker or String.replace. */
 const TRICKY = [
-  'EOF', "it's 'quoted' and \"double\"", 'home is $HOME and ${PATH:-x} $(echo no) `echo no`', 'back\\slash \\',
-  '@@@@@', 'AAAAAAAAAAAAAAAAAAAA', ')', "$& $' $` $1", '\ttab', 'crlf\r', 'ünïcødé ✓', '',
+  'EOF',
+  "it's 'quoted' and \"double\"",
+  'home is $HOME and ${PATH:-x} $(echo no) `echo no`',
+  'back\\slash \\',
+  '@@@@@',
+  'AAAAAAAAAAAAAAAAAAAA',
+  ')',
+  "$& $' $` $1",
+  '\ttab',
+  'crlf\r',
+  'ünïcødé ✓',
+  '',
 ].join('\n');
 
 function render(): RenderedBootstrap {
@@ -96,7 +120,12 @@ exit 0
 /** Tools the script may use; the sandbox PATH holds only these, so the host's real kubectl is never found. */
 const TOOLS = ['mktemp', 'rm', 'cat', 'cp', 'mkdir', 'tr', 'grep', 'touch', 'basename'];
 
-interface Sandbox { root: string; bin: string; tmp: string; state: string }
+interface Sandbox {
+  root: string;
+  bin: string;
+  tmp: string;
+  state: string;
+}
 
 function sandbox(withKubectl: boolean): Sandbox {
   const root = mkdtempSync(join(tmpdir(), 'bootstrap-run-'));
@@ -115,7 +144,11 @@ function sandbox(withKubectl: boolean): Sandbox {
   return sb;
 }
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /**
  * Runs the script with dash in its own session, so it has no controlling
@@ -133,17 +166,30 @@ function run(sb: Sandbox, script: string, opts: { env?: Record<string, string>; 
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => { process.kill(-child.pid!, 'SIGKILL'); }, 15000);
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = setTimeout(() => {
+      process.kill(-child.pid!, 'SIGKILL');
+    }, 15000);
     child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
 function calls(sb: Sandbox): string[] {
   const log = join(sb.state, 'calls.log');
-  return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') : [];
+  return existsSync(log)
+    ? readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+    : [];
 }
 
 function applied(sb: Sandbox, file: string): string {
@@ -153,8 +199,14 @@ function applied(sb: Sandbox, file: string): string {
 describe('bootstrap script', function () {
   this.timeout(60000);
   const sandboxes: Sandbox[] = [];
-  const newSandbox = (withKubectl = true) => { const sb = sandbox(withKubectl); sandboxes.push(sb); return sb; };
-  after(() => { for (const sb of sandboxes) rmSync(sb.root, { recursive: true, force: true }); });
+  const newSandbox = (withKubectl = true) => {
+    const sb = sandbox(withKubectl);
+    sandboxes.push(sb);
+    return sb;
+  };
+  after(() => {
+    for (const sb of sandboxes) rmSync(sb.root, { recursive: true, force: true });
+  });
 
   before(() => {
     requireTool('shellcheck');
@@ -162,7 +214,14 @@ describe('bootstrap script', function () {
   });
 
   it('uses the template variables of the original', () => {
-    expect([...templateKeys(bootstrapTemplate)].sort()).to.deep.equal(['domain', 'files', 'krbkeys', 'name', 'namespace', 'realm']);
+    expect([...templateKeys(bootstrapTemplate)].sort()).to.deep.equal([
+      'domain',
+      'files',
+      'krbkeys',
+      'name',
+      'namespace',
+      'realm',
+    ]);
   });
 
   it('renders the files marker into the wrapper and inlines every file', () => {
@@ -170,14 +229,23 @@ describe('bootstrap script', function () {
     expect(Object.keys(rendered.files)).to.deep.equal(['bootstrap.sh', 'edge-bootstrap.yaml']);
     expect(rendered.wrapper.split('@@@@@')).to.have.length(2);
     const pod = rendered.files['edge-bootstrap.yaml'];
-    expect(pod).to.contain('kdc = kdc.factoryplus.example.com').and.contain('admin_server = kadmin.factoryplus.example.com');
-    expect(pod).to.contain('image: "ghcr.io/amrc-factoryplus/acs-krb-keys-operator:v3.2.1"').and.contain('value: "Building_1"');
+    expect(pod)
+      .to.contain('kdc = kdc.factoryplus.example.com')
+      .and.contain('admin_server = kadmin.factoryplus.example.com');
+    expect(pod)
+      .to.contain('image: "ghcr.io/amrc-factoryplus/acs-krb-keys-operator:v3.2.1"')
+      .and.contain('value: "Building_1"');
     expect(rendered.files['bootstrap.sh']).to.contain("NS='fplus-edge'");
 
     const script = assembleBootstrapScript({ rendered, fluxSystemYaml, selfLink });
     expect(script).to.not.contain('@@@@@').and.not.contain('{{');
     const heredocs = [...script.matchAll(/^cat >([^ ]+) <<'([A-Za-z0-9_-]{20})'$/gm)];
-    expect(heredocs.map((m) => m[1])).to.deep.equal(['bootstrap.sh', 'edge-bootstrap.yaml', 'flux-system.yaml', 'self-link.yaml']);
+    expect(heredocs.map((m) => m[1])).to.deep.equal([
+      'bootstrap.sh',
+      'edge-bootstrap.yaml',
+      'flux-system.yaml',
+      'self-link.yaml',
+    ]);
     expect(new Set(heredocs.map((m) => m[2])).size).to.equal(1);
     expect(assembleBootstrapScript({ rendered, fluxSystemYaml, selfLink })).to.not.equal(script);
   });
@@ -230,7 +298,9 @@ describe('bootstrap script', function () {
     expect(applyOf('flux-system.yaml')).to.have.length(1);
     expect(applyOf('self-link.yaml')).to.have.length(1);
     expect(applyOf('-')).to.have.length(1);
-    expect(log.filter((l) => l.startsWith('create '))).to.deep.equal(['create namespace fplus-edge --dry-run=client -o yaml']);
+    expect(log.filter((l) => l.startsWith('create '))).to.deep.equal([
+      'create namespace fplus-edge --dry-run=client -o yaml',
+    ]);
     expect(log.filter((l) => l.startsWith('attach '))).to.have.length(1);
     // The cluster-admin binding of the bootstrap pod is removed afterwards.
     expect(log.filter((l) => l.startsWith('delete -f edge-bootstrap.yaml'))).to.have.length(1);
@@ -337,14 +407,17 @@ describe('bootstrap script', function () {
     const dir = mkdtempSync(join(tmpdir(), 'bootstrap-wrap-'));
     try {
       const script = assembleBootstrapScript({
-        rendered: { files, wrapper: 'set -eu\ncd "$1"\n@@@@@\necho "@@@@@ stays"\n' }, fluxSystemYaml: 'flux\n', selfLink: 'self',
+        rendered: { files, wrapper: 'set -eu\ncd "$1"\n@@@@@\necho "@@@@@ stays"\n' },
+        fluxSystemYaml: 'flux\n',
+        selfLink: 'self',
       });
       const r = spawnSync(DASH, ['-s', dir], { input: script, encoding: 'utf8' });
       expect(r.status, r.stderr).to.equal(0);
       expect(r.stdout).to.equal('@@@@@ stays\n');
       const all: Record<string, string> = { ...files, 'flux-system.yaml': 'flux\n', 'self-link.yaml': 'self' };
       expect(readdirSync(dir).sort()).to.deep.equal(Object.keys(all).sort());
-      for (const [name, text] of Object.entries(all)) expect(readFileSync(join(dir, name), 'utf8'), name).to.equal(text);
+      for (const [name, text] of Object.entries(all))
+        expect(readFileSync(join(dir, name), 'utf8'), name).to.equal(text);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -354,22 +427,41 @@ describe('bootstrap script', function () {
     const template = {
       wrapper: '{{files}}',
       files: {
-        'edge-bootstrap.yaml': 'metadata:\n  namespace: {{namespace}}\nspec:\n  env:\n    - value: {{name}}\n    - value: kdc.{{domain}}\n',
+        'edge-bootstrap.yaml':
+          'metadata:\n  namespace: {{namespace}}\nspec:\n  env:\n    - value: {{name}}\n    - value: kdc.{{domain}}\n',
         'bootstrap.sh': 'N="{{namespace}}"\n',
       },
     };
     const cases: Array<[Partial<typeof values>, boolean]> = [
-      [{}, false], [{ namespace: 'yes' }, true], [{ namespace: 'on' }, true], [{ namespace: '2024-01-01' }, true], [{ name: '2024' }, true],
-      [{ name: 'Yes' }, true], [{ name: '0b101' }, true], [{ name: '1e3' }, true], [{ domain: 'yes' }, false], [{ namespace: 'edge-2024' }, false],
+      [{}, false],
+      [{ namespace: 'yes' }, true],
+      [{ namespace: 'on' }, true],
+      [{ namespace: '2024-01-01' }, true],
+      [{ name: '2024' }, true],
+      [{ name: 'Yes' }, true],
+      [{ name: '0b101' }, true],
+      [{ name: '1e3' }, true],
+      [{ domain: 'yes' }, false],
+      [{ namespace: 'edge-2024' }, false],
     ];
     for (const [over, refused] of cases) {
       const v = { ...values, ...over };
       // The judge: what a YAML 1.1 reader makes of the file rendered without the check.
       const text = (renderTemplate(template, bootstrapContext(v)) as RenderedBootstrap).files['edge-bootstrap.yaml'];
-      const read = parseYaml(text, { version: '1.1' }) as { metadata: { namespace: unknown }; spec: { env: Array<{ value: unknown }> } };
-      const asText = read.metadata.namespace === v.namespace && read.spec.env[0].value === v.name && read.spec.env[1].value === `kdc.${v.domain}`;
+      const read = parseYaml(text, { version: '1.1' }) as {
+        metadata: { namespace: unknown };
+        spec: { env: Array<{ value: unknown }> };
+      };
+      const asText =
+        read.metadata.namespace === v.namespace &&
+        read.spec.env[0].value === v.name &&
+        read.spec.env[1].value === `kdc.${v.domain}`;
       expect(asText, JSON.stringify(over)).to.equal(!refused);
-      if (refused) expect(() => renderBootstrap(template, v), JSON.stringify(over)).to.throw(BootstrapTemplateError, /unquoted into edge-bootstrap\.yaml/);
+      if (refused)
+        expect(() => renderBootstrap(template, v), JSON.stringify(over)).to.throw(
+          BootstrapTemplateError,
+          /unquoted into edge-bootstrap\.yaml/,
+        );
       else expect(() => renderBootstrap(template, v), JSON.stringify(over)).not.to.throw();
     }
     // The embedded template quotes its values, so there the same names are fine.
@@ -382,14 +474,26 @@ describe('bootstrap script', function () {
   it('refuses file names that are not plain names, and broken templates', () => {
     const rendered = render();
     for (const bad of ['', '.', '..', 'a/b', '../x', '/etc/passwd', 'a b', 'x;rm', '$(x)', '*', 'é.yaml', 'a\nb']) {
-      expect(() => assembleBootstrapScript({ rendered: { ...rendered, files: { ...rendered.files, [bad]: 'x' } }, fluxSystemYaml, selfLink }),
-        JSON.stringify(bad)).to.throw(BootstrapTemplateError, /not a plain file name/);
+      expect(
+        () =>
+          assembleBootstrapScript({
+            rendered: { ...rendered, files: { ...rendered.files, [bad]: 'x' } },
+            fluxSystemYaml,
+            selfLink,
+          }),
+        JSON.stringify(bad),
+      ).to.throw(BootstrapTemplateError, /not a plain file name/);
     }
-    expect(() => assembleBootstrapScript({ rendered: { ...rendered, files: { 'a.txt': 'x\0y' } }, fluxSystemYaml, selfLink }))
-      .to.throw(BootstrapTemplateError, /NUL/);
-    expect(() => assembleBootstrapScript({ rendered: { ...rendered, wrapper: '#!/bin/sh\n' }, fluxSystemYaml, selfLink }))
-      .to.throw(BootstrapTemplateError, /@@@@@/);
-    expect(() => renderBootstrap({ files: [], wrapper: '{{files}}' }, values)).to.throw(BootstrapTemplateError, /files/);
+    expect(() =>
+      assembleBootstrapScript({ rendered: { ...rendered, files: { 'a.txt': 'x\0y' } }, fluxSystemYaml, selfLink }),
+    ).to.throw(BootstrapTemplateError, /NUL/);
+    expect(() =>
+      assembleBootstrapScript({ rendered: { ...rendered, wrapper: '#!/bin/sh\n' }, fluxSystemYaml, selfLink }),
+    ).to.throw(BootstrapTemplateError, /@@@@@/);
+    expect(() => renderBootstrap({ files: [], wrapper: '{{files}}' }, values)).to.throw(
+      BootstrapTemplateError,
+      /files/,
+    );
     expect(() => renderBootstrap({ files: {}, wrapper: 3 }, values)).to.throw(BootstrapTemplateError, /wrapper/);
     expect(() => bootstrapContext({ ...values, name: "x'; rm -rf /" })).to.throw(BootstrapTemplateError, /name/);
   });

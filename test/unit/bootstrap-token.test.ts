@@ -15,7 +15,9 @@ describe('bootstrap tokens', () => {
   const now = () => clock;
   const tokens = new BootstrapTokens(key, { ttlSeconds: 3600, now });
 
-  beforeEach(() => { clock = Date.UTC(2025, 0, 1, 12, 0, 0); });
+  beforeEach(() => {
+    clock = Date.UTC(2025, 0, 1, 12, 0, 0);
+  });
 
   it('verifies a fresh token for its cluster throughout its lifetime', () => {
     const { token, expires } = tokens.issue(CLUSTER);
@@ -58,7 +60,17 @@ describe('bootstrap tokens', () => {
       // The neighbouring alphabet characters differ only in the low bits, which
       // is where a lenient base64 decoder would ignore the change.
       const k = B64URL.indexOf(c);
-      const subs = new Set([B64URL[(k + 1) % 64], B64URL[(k + 63) % 64], B64URL[(k + 32) % 64], '.', '=', '+', '/', ' ', '~']);
+      const subs = new Set([
+        B64URL[(k + 1) % 64],
+        B64URL[(k + 63) % 64],
+        B64URL[(k + 32) % 64],
+        '.',
+        '=',
+        '+',
+        '/',
+        ' ',
+        '~',
+      ]);
       subs.delete(c);
       for (const s of subs) {
         const bad = token.slice(0, i) + s + token.slice(i + 1);
@@ -73,7 +85,10 @@ describe('bootstrap tokens', () => {
   it('rejects the token if any single bit of its bytes is flipped', () => {
     const { token } = tokens.issue(CLUSTER);
     const [p, m] = token.split('.');
-    for (const [part, other, first] of [[p, m, true], [m, p, false]] as const) {
+    for (const [part, other, first] of [
+      [p, m, true],
+      [m, p, false],
+    ] as const) {
       const bytes = Buffer.from(part, 'base64url');
       for (let i = 0; i < bytes.length; i++) {
         for (let bit = 0; bit < 8; bit++) {
@@ -90,11 +105,26 @@ describe('bootstrap tokens', () => {
   it('calls truncated, garbage, empty and oversized tokens malformed', () => {
     const { token } = tokens.issue(CLUSTER);
     const cases = [
-      '', '.', 'x', 'abc.def', token.slice(0, -1), token.slice(1), token.split('.')[0], `${token}.`, `.${token}`,
-      `${token}=`, token.replace('.', '..'), token.replace('.', ''), `${token} `, `${token}\n`,
+      '',
+      '.',
+      'x',
+      'abc.def',
+      token.slice(0, -1),
+      token.slice(1),
+      token.split('.')[0],
+      `${token}.`,
+      `.${token}`,
+      `${token}=`,
+      token.replace('.', '..'),
+      token.replace('.', ''),
+      `${token} `,
+      `${token}\n`,
       // right shape, but version byte 0
-      'A'.repeat(44) + '.' + 'A'.repeat(43), '!!!!.????', `${token.slice(0, 10)}\u00e9${token.slice(11)}`,
-      token + 'A'.repeat(MAX_TOKEN_LENGTH), 'A'.repeat(10_000_000),
+      'A'.repeat(44) + '.' + 'A'.repeat(43),
+      '!!!!.????',
+      `${token.slice(0, 10)}\u00e9${token.slice(11)}`,
+      token + 'A'.repeat(MAX_TOKEN_LENGTH),
+      'A'.repeat(10_000_000),
     ];
     for (const t of cases) {
       const r = tokens.verify(t, CLUSTER);
@@ -102,7 +132,10 @@ describe('bootstrap tokens', () => {
     }
     // The right shape with a made-up MAC is a bad signature.
     const payload = token.split('.')[0];
-    expect(tokens.verify(`${payload}.${'A'.repeat(42)}E`, CLUSTER)).to.deep.equal({ ok: false, reason: 'bad-signature' });
+    expect(tokens.verify(`${payload}.${'A'.repeat(42)}E`, CLUSTER)).to.deep.equal({
+      ok: false,
+      reason: 'bad-signature',
+    });
     expect(tokens.verify(undefined as unknown as string, CLUSTER)).to.deep.equal({ ok: false, reason: 'malformed' });
   });
 
@@ -124,8 +157,12 @@ describe('bootstrap tokens', () => {
 
 describe('bootstrap token key', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'bootstrap-key-')); });
-  afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bootstrap-key-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
 
   it('is created once, private, and reused on the next start', () => {
     const a = loadOrCreateKey(dir);

@@ -22,7 +22,10 @@ describe('configuration', () => {
   it('takes the profile from a CONFIG_FILE, whose own UUIDs still win', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
     const file = join(dir, 'cm.json');
-    writeFileSync(file, JSON.stringify({ profile: 'acs', uuids: { app: { bootstrapTemplate: '00000000-0000-4000-8000-000000000001' } } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ profile: 'acs', uuids: { app: { bootstrapTemplate: '00000000-0000-4000-8000-000000000001' } } }),
+    );
     const c = loadConfig({ env: { CONFIG_FILE: file } });
     expect(c.profile).to.equal('acs');
     expect(c.uuids.app.setupStatus).to.equal('f6c67e6f-e48e-4f69-b4bb-bfbddcc2a517');
@@ -30,7 +33,9 @@ describe('configuration', () => {
   });
 
   it('takes environment overrides, including the original variable names', () => {
-    const c = loadConfig({ env: { PORT: '9000', DATA_DIR: '/tmp/x', ORGANISATION_PREFIX: 'ACME', DIRECTORY_URL: 'http://directory.example' } });
+    const c = loadConfig({
+      env: { PORT: '9000', DATA_DIR: '/tmp/x', ORGANISATION_PREFIX: 'ACME', DIRECTORY_URL: 'http://directory.example' },
+    });
     expect(c.http.port).to.equal(9000);
     expect(c.dataDir).to.equal('/tmp/x');
     expect(c.factoryplus.organisation).to.equal('ACME');
@@ -39,7 +44,15 @@ describe('configuration', () => {
 
   it('names every bad value with its source', () => {
     try {
-      loadConfig({ env: { PORT: 'eighty', UUID_PROFILE: 'other', LOG_LEVEL: 'loud', SPARKPLUG_ADDRESS: 'no-slash', DIRECTORY_URL: 'not a url' } });
+      loadConfig({
+        env: {
+          PORT: 'eighty',
+          UUID_PROFILE: 'other',
+          LOG_LEVEL: 'loud',
+          SPARKPLUG_ADDRESS: 'no-slash',
+          DIRECTORY_URL: 'not a url',
+        },
+      });
       expect.fail('expected a ConfigError');
     } catch (e) {
       expect(e).to.be.instanceOf(ConfigError);
@@ -54,6 +67,9 @@ describe('configuration', () => {
 
   it('rejects unknown keys and malformed UUIDs in overrides', () => {
     expect(() => loadConfig({ env: {}, overrides: { bogus: 1 } })).to.throw(ConfigError, /bogus/);
-    expect(() => loadConfig({ env: {}, overrides: { uuids: { app: { info: 'nope' } } } })).to.throw(ConfigError, /uuids\.app\.info/);
+    expect(() => loadConfig({ env: {}, overrides: { uuids: { app: { info: 'nope' } } } })).to.throw(
+      ConfigError,
+      /uuids\.app\.info/,
+    );
   });
 });

@@ -1,7 +1,10 @@
 import { expect } from 'chai';
 import { HttpError } from '../../src/lib/http-errors.js';
 import {
-  evaluatePreconditions, parseEtagList, parsePreconditions, requirePreconditions,
+  evaluatePreconditions,
+  parseEtagList,
+  parsePreconditions,
+  requirePreconditions,
 } from '../../src/embedded/configdb/preconditions.js';
 
 const A = '6f1c4c1e-2a3b-4c5d-8e9f-0a1b2c3d4e5f';
@@ -11,12 +14,17 @@ describe('ConfigDB ETag preconditions', () => {
   it('parses *, single and listed entity tags', () => {
     expect(parseEtagList('*')).to.equal('*');
     expect(parseEtagList(`"${A}"`)).to.deep.equal([{ weak: false, tag: A }]);
-    expect(parseEtagList(` "${A}" , W/"${B}"`)).to.deep.equal([{ weak: false, tag: A }, { weak: true, tag: B }]);
+    expect(parseEtagList(` "${A}" , W/"${B}"`)).to.deep.equal([
+      { weak: false, tag: A },
+      { weak: true, tag: B },
+    ]);
   });
 
   for (const bad of [A, `'${A}'`, `"${A}`, 'W/', '""x', ',']) {
     it(`refuses ${JSON.stringify(bad)} with 400`, () => {
-      expect(() => parseEtagList(bad)).to.throw(HttpError).with.property('status', 400);
+      expect(() => parseEtagList(bad))
+        .to.throw(HttpError)
+        .with.property('status', 400);
     });
   }
 
@@ -40,6 +48,8 @@ describe('ConfigDB ETag preconditions', () => {
 
   it('passes without headers and throws 412 on failure', () => {
     expect(evaluatePreconditions(parsePreconditions({}), undefined, false)).to.equal('pass');
-    expect(() => requirePreconditions(parsePreconditions({ ifMatch: `"${B}"` }), A)).to.throw(HttpError).with.property('status', 412);
+    expect(() => requirePreconditions(parsePreconditions({ ifMatch: `"${B}"` }), A))
+      .to.throw(HttpError)
+      .with.property('status', 412);
   });
 });

@@ -2,7 +2,11 @@ import { expect } from 'chai';
 import { HttpError } from '../../src/lib/http-errors.js';
 import type { Json } from '../../src/lib/merge-patch.js';
 import {
-  evaluateSearch, matchesQuery, parseSearchQuery, selectResults, valueAtPath,
+  evaluateSearch,
+  matchesQuery,
+  parseSearchQuery,
+  selectResults,
+  valueAtPath,
 } from '../../src/embedded/configdb/search.js';
 
 function parseError(q: string): HttpError {

@@ -51,7 +51,10 @@ describe('ConfigStore', () => {
     expect(store.get(app, obj)!.etag).to.equal(etag);
     expect(store.patch(app, obj, { c: 3 })).to.equal('updated');
     expect(store.get(app, obj)!.etag).to.not.equal(etag);
-    expect(events).to.deep.equal([[app, obj], [app, obj]]);
+    expect(events).to.deep.equal([
+      [app, obj],
+      [app, obj],
+    ]);
   });
 
   it('announces changes only after the outermost transaction commits, and drops them on rollback', () => {
@@ -61,13 +64,18 @@ describe('ConfigStore', () => {
       store.put(app, obj2, 3);
       expect(events).to.deep.equal([]);
     });
-    expect(events).to.deep.equal([[app, obj], [app, obj2]]);
+    expect(events).to.deep.equal([
+      [app, obj],
+      [app, obj2],
+    ]);
 
     events.length = 0;
-    expect(() => store.transaction(() => {
-      store.put(app, obj, 'lost');
-      throw new Error('abort');
-    })).to.throw('abort');
+    expect(() =>
+      store.transaction(() => {
+        store.put(app, obj, 'lost');
+        throw new Error('abort');
+      }),
+    ).to.throw('abort');
     expect(store.get(app, obj)!.json).to.equal(2);
     expect(events).to.deep.equal([]);
 
@@ -79,7 +87,9 @@ describe('ConfigStore', () => {
           store.put(app, obj2, 'inner');
           throw new Error('inner');
         });
-      } catch { /* keep going */ }
+      } catch {
+        /* keep going */
+      }
     });
     expect(store.get(app, obj)!.json).to.equal(4);
     expect(store.get(app, obj2)!.json).to.equal(3);
@@ -87,17 +97,25 @@ describe('ConfigStore', () => {
   });
 
   it('keeps writing when a listener throws', () => {
-    store.onChange(() => { throw new Error('listener'); });
+    store.onChange(() => {
+      throw new Error('listener');
+    });
     expect(store.put(app, obj, { ok: true })).to.equal('created');
     expect(events).to.have.length(1);
   });
 
   it('compiles schemas of either dialect once per version', () => {
-    const info = JSON.parse(readFileSync(new URL('../fixtures/configdb/info.schema.json', import.meta.url), 'utf8')) as Json;
+    const info = JSON.parse(
+      readFileSync(new URL('../fixtures/configdb/info.schema.json', import.meta.url), 'utf8'),
+    ) as Json;
     store.put(ConfigApp.ConfigSchema, ConfigApp.Info, info);
     expect(status(() => store.put(ConfigApp.Info, obj, { location: 'x' }))).to.equal(422);
-    expect(store.put(ConfigApp.Info, obj, { name: 'Thing', contact: [{ name: 'A', email: 'a@example.com' }] })).to.equal('created');
-    expect(status(() => store.put(ConfigApp.Info, obj2, { name: 'T', contact: [{ name: 'A', email: 'not mail' }] }))).to.equal(422);
+    expect(
+      store.put(ConfigApp.Info, obj, { name: 'Thing', contact: [{ name: 'A', email: 'a@example.com' }] }),
+    ).to.equal('created');
+    expect(
+      status(() => store.put(ConfigApp.Info, obj2, { name: 'T', contact: [{ name: 'A', email: 'not mail' }] })),
+    ).to.equal(422);
     const v = store.validatorFor(ConfigApp.Info);
     expect(store.validatorFor(ConfigApp.Info)).to.equal(v);
 
@@ -112,11 +130,13 @@ describe('ConfigStore', () => {
 
   it('forgets a schema written in a transaction that rolled back', () => {
     store.put(ConfigApp.ConfigSchema, app, { type: 'string' });
-    expect(() => store.transaction(() => {
-      store.put(ConfigApp.ConfigSchema, app, { type: 'number' });
-      expect(store.put(app, obj, 1)).to.equal('created');
-      throw new Error('abort');
-    })).to.throw('abort');
+    expect(() =>
+      store.transaction(() => {
+        store.put(ConfigApp.ConfigSchema, app, { type: 'number' });
+        expect(store.put(app, obj, 1)).to.equal('created');
+        throw new Error('abort');
+      }),
+    ).to.throw('abort');
     expect(status(() => store.put(app, obj, 1))).to.equal(422);
     expect(store.put(app, obj, 'text')).to.equal('created');
   });

@@ -23,7 +23,7 @@ const UID = 10001;
 const PORT = 8080;
 const METRICS_PORT = 9090;
 
-type Obj = Record<string, any>;  
+type Obj = Record<string, any>;
 
 /*
  * What the ACS Helm chart (amrc-connectivity-stack, deploy/templates/
@@ -31,9 +31,19 @@ type Obj = Record<string, any>;
  * pod. Objects applied beside the release must use none of these names, and
  * no selector of either may catch the other's pod.
  */
-const ACS_CHART_NAMES = ['cluster-manager', 'clusters-ingressroute', 'sv1clustermanager', 'http.clusters', 'cluster-manager-keytabs', 'krb5-conf'];
+const ACS_CHART_NAMES = [
+  'cluster-manager',
+  'clusters-ingressroute',
+  'sv1clustermanager',
+  'http.clusters',
+  'cluster-manager-keytabs',
+  'krb5-conf',
+];
 const ACS_POD_LABELS = { component: 'cluster-manager', 'factory-plus.service': 'cluster-manager' };
-const ACS_SELECTORS: Record<string, string>[] = [{ component: 'cluster-manager' }, { 'factory-plus.service': 'cluster-manager' }];
+const ACS_SELECTORS: Record<string, string>[] = [
+  { component: 'cluster-manager' },
+  { 'factory-plus.service': 'cluster-manager' },
+];
 /** ACS objects the overlay may refer to; deploy/README.md names each one. */
 const ACS_SECRETS = ['factoryplus-tls'];
 /** Roles the service account must be in: the Cluster Manager service role, and Sparkplug Node to publish. */
@@ -61,7 +71,9 @@ function kustomize(dir: string): Obj[] {
     const kubeconfig = join(tmp, 'config');
     writeFileSync(kubeconfig, '');
     const r = spawnSync(kubectl!, ['kustomize', dir], {
-      encoding: 'utf8', env: { ...process.env, KUBECONFIG: kubeconfig }, timeout: 60_000,
+      encoding: 'utf8',
+      env: { ...process.env, KUBECONFIG: kubeconfig },
+      timeout: 60_000,
     });
     expect(r.status, `kubectl kustomize ${dir} failed: ${r.stderr}`).to.equal(0);
     const out: Obj[] = [];
@@ -111,7 +123,9 @@ function environment(objs: Obj[]): Record<string, string> {
   const cm = oneOf(objs, 'ConfigMap');
   const env: Record<string, string> = { ...cm.data };
   for (const e of containerOf(objs).env as Obj[]) {
-    env[e.name] = e.value ?? (e.valueFrom?.secretKeyRef ? `from-secret-${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}` : '');
+    env[e.name] =
+      e.value ??
+      (e.valueFrom?.secretKeyRef ? `from-secret-${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}` : '');
   }
   return env;
 }
@@ -245,7 +259,10 @@ describe('deploy/ kustomize base', () => {
 
   it('takes the credentials from the Secret by reference, and no password is written anywhere in deploy/', () => {
     const env = container().env as Obj[];
-    for (const [name, key] of [['SERVICE_USERNAME', 'username'], ['SERVICE_PASSWORD', 'password']]) {
+    for (const [name, key] of [
+      ['SERVICE_USERNAME', 'username'],
+      ['SERVICE_PASSWORD', 'password'],
+    ]) {
       const e = env.find((x) => x.name === name);
       expect(e, name).to.be.an('object');
       expect(e!.value, `${name} literal value`).to.be.undefined;
@@ -253,7 +270,10 @@ describe('deploy/ kustomize base', () => {
     }
     expect(secretRefs(manifests).sort()).to.deep.equal([`${SECRET}/password`, `${SECRET}/username`]);
     for (const objs of [manifests, kustomize(acsDir)]) {
-      expect(objs.filter((m) => m.kind === 'Secret'), 'Secret objects').to.be.empty;
+      expect(
+        objs.filter((m) => m.kind === 'Secret'),
+        'Secret objects',
+      ).to.be.empty;
       // Any key naming a password, secret or token with a scalar value, and
       // any env var so named with a literal value, is a leaked credential.
       // (A KerberosKey's `secret` names where the operator writes the key.)
@@ -267,7 +287,8 @@ describe('deploy/ kustomize base', () => {
           for (const [k, x] of Object.entries(o)) {
             const named = k === 'secret' && path.endsWith('KerberosKey.spec');
             const ref = ['secretName', 'name', 'key'].includes(k);
-            if (!named && !ref && sensitive.test(k) && (typeof x === 'string' || typeof x === 'number')) leaks.push(`${path}.${k}`);
+            if (!named && !ref && sensitive.test(k) && (typeof x === 'string' || typeof x === 'number'))
+              leaks.push(`${path}.${k}`);
             walk(x, `${path}.${k}`);
           }
         }
@@ -275,8 +296,10 @@ describe('deploy/ kustomize base', () => {
       for (const m of objs) walk(m, `${m.kind}`);
       expect(leaks).to.deep.equal([]);
     }
-    const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true })
-      .flatMap((d) => (d.isDirectory() ? files(join(dir, d.name)) : [join(dir, d.name)]));
+    const files = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+        d.isDirectory() ? files(join(dir, d.name)) : [join(dir, d.name)],
+      );
     for (const f of files(deployDir)) {
       const text = readFileSync(f, 'utf8');
       expect(text, f).to.not.match(/--from-literal=password=/);
@@ -311,7 +334,11 @@ describe('deploy/ kustomize base', () => {
     expect(config.http.metricsPort).to.equal(METRICS_PORT);
     expect(resolvePort('metrics')).to.equal(METRICS_PORT);
     const ann = deployment().spec.template.metadata.annotations;
-    expect(ann).to.include({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(METRICS_PORT), 'prometheus.io/path': '/metrics' });
+    expect(ann).to.include({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': String(METRICS_PORT),
+      'prometheus.io/path': '/metrics',
+    });
     const sp = (one('Service').spec.ports as Obj[]).find((p) => p.name === 'metrics');
     expect(resolvePort(sp?.targetPort)).to.equal(METRICS_PORT);
   });
@@ -353,17 +380,23 @@ describe('deploy/overlays/acs', () => {
     for (const m of acs) expect(m.metadata.namespace, `${m.kind} namespace`).to.equal(NS);
   });
 
-  it('shares no name with the ACS chart, and no selector catches the other release\'s pod', () => {
+  it("shares no name with the ACS chart, and no selector catches the other release's pod", () => {
     for (const m of acs) expect(ACS_CHART_NAMES, `${m.kind} ${m.metadata.name}`).to.not.include(m.metadata.name);
     const d = get('Deployment');
     const podLabels = d.spec.template.metadata.labels as Record<string, string>;
-    const selects = (sel: Record<string, string>, labels: Record<string, string>) => Object.entries(sel).every(([k, v]) => labels[k] === v);
-    for (const sel of [d.spec.selector.matchLabels, get('Service').spec.selector, get('PodDisruptionBudget').spec.selector.matchLabels]) {
+    const selects = (sel: Record<string, string>, labels: Record<string, string>) =>
+      Object.entries(sel).every(([k, v]) => labels[k] === v);
+    for (const sel of [
+      d.spec.selector.matchLabels,
+      get('Service').spec.selector,
+      get('PodDisruptionBudget').spec.selector.matchLabels,
+    ]) {
       expect(sel, 'a selector').to.not.be.empty;
       expect(selects(sel, ACS_POD_LABELS), `ours ${JSON.stringify(sel)} catches the ACS pod`).to.equal(false);
       expect(selects(sel, podLabels), `ours ${JSON.stringify(sel)} misses our pod`).to.equal(true);
     }
-    for (const sel of ACS_SELECTORS) expect(selects(sel, podLabels), `ACS ${JSON.stringify(sel)} catches our pod`).to.equal(false);
+    for (const sel of ACS_SELECTORS)
+      expect(selects(sel, podLabels), `ACS ${JSON.stringify(sel)} catches our pod`).to.equal(false);
   });
 
   it('keeps the probes and the non-root, read-only security context of the base', () => {
@@ -417,7 +450,9 @@ describe('deploy/overlays/acs', () => {
     const env = environment(acs);
     const svc = get('Service');
     // The ACS chart's service-setup advertises http://clusters.<namespace>.svc.cluster.local.
-    expect(`http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local`).to.equal(`http://clusters.${NS}.svc.cluster.local`);
+    expect(`http://${svc.metadata.name}.${svc.metadata.namespace}.svc.cluster.local`).to.equal(
+      `http://clusters.${NS}.svc.cluster.local`,
+    );
     const route = get('IngressRoute');
     expect(route.spec.entryPoints).to.deep.equal(['websecure']);
     expect(route.spec.routes).to.have.length(1);
@@ -434,16 +469,30 @@ describe('deploy/overlays/acs', () => {
   it('deploy/README.md walks an ACS operator through it, naming every ACS object it relies on', () => {
     const readme = readFileSync(join(deployDir, 'README.md'), 'utf8');
     for (const s of [
-      'clusterManager.enabled=false', 'kubectl apply -k deploy/overlays/acs', 'fplus-cluster-manager-password',
-      'check-config', ...ACS_SECRETS, CLUSTER_MANAGER_ROLE, 'e3491b9c-50f1-11f0-8e16-e75c8f93227b', '6957174b-7b08-45ca-ac5c-c03ab6928a6e',
-    ]) expect(readme, s).to.include(s);
+      'clusterManager.enabled=false',
+      'kubectl apply -k deploy/overlays/acs',
+      'fplus-cluster-manager-password',
+      'check-config',
+      ...ACS_SECRETS,
+      CLUSTER_MANAGER_ROLE,
+      'e3491b9c-50f1-11f0-8e16-e75c8f93227b',
+      '6957174b-7b08-45ca-ac5c-c03ab6928a6e',
+    ])
+      expect(readme, s).to.include(s);
   });
 });
 
 // ---------------------------------------------------------------------------
 
-interface Instruction { op: string; args: string }
-interface Stage { from: string; name?: string; body: Instruction[] }
+interface Instruction {
+  op: string;
+  args: string;
+}
+interface Stage {
+  from: string;
+  name?: string;
+  body: Instruction[];
+}
 
 /** Dockerfile instructions with line continuations joined and comments dropped. */
 function parseDockerfile(text: string): Stage[] {
@@ -453,7 +502,10 @@ function parseDockerfile(text: string): Stage[] {
     const line = raw.trim();
     if (!cur && (line === '' || line.startsWith('#'))) continue;
     if (cur && line.startsWith('#')) continue;
-    if (line.endsWith('\\')) { cur += `${line.slice(0, -1)} `; continue; }
+    if (line.endsWith('\\')) {
+      cur += `${line.slice(0, -1)} `;
+      continue;
+    }
     lines.push(cur + line);
     cur = '';
   }
@@ -510,28 +562,51 @@ describe('Dockerfile', () => {
     expect(stages.length).to.be.at.least(2);
     expect(stages[0]!.name, 'build stage named').to.be.a('string');
     for (const s of stages) expect(s.from).to.match(/^node:24[\w.-]*-slim(@sha256:[0-9a-f]{64})?$/);
-    const engines = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { engines: { node: string } }).engines.node;
+    const engines = (
+      JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { engines: { node: string } }
+    ).engines.node;
     expect(engines.split('||').map((r) => r.trim())).to.include('^24.0.0');
-    const runs = stages[0]!.body.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    const runs = stages[0]!.body
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     expect(runs).to.match(/npm ci\b/);
     expect(runs).to.match(/npm run build\b/);
-    expect(runs).to.match(/python3/).and.match(/\bmake\b/).and.match(/g\+\+/);
+    expect(runs)
+      .to.match(/python3/)
+      .and.match(/\bmake\b/)
+      .and.match(/g\+\+/);
   });
 
   it('installs production dependencies only (--omit=dev) for the final stage', () => {
-    const runs = stages.flatMap((s) => s.body).filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    const runs = stages
+      .flatMap((s) => s.body)
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     expect(runs).to.match(/npm (ci|prune|install)\b[^\n]*--omit=dev/);
-    expect(finalOps('RUN').map((i) => i.args).join('\n')).to.not.match(/npm (ci|install)\b/);
+    expect(
+      finalOps('RUN')
+        .map((i) => i.args)
+        .join('\n'),
+    ).to.not.match(/npm (ci|install)\b/);
   });
 
   it('copies only compiled code, production modules, proto/, config/ and package.json into the final stage', () => {
     const allowed = new Set(['package.json', 'node_modules', 'dist', 'proto', 'config']);
     const copies = final().body.filter((i) => i.op === 'COPY' || i.op === 'ADD');
-    expect(copies.filter((i) => i.op === 'ADD'), 'ADD in the final stage').to.be.empty;
+    expect(
+      copies.filter((i) => i.op === 'ADD'),
+      'ADD in the final stage',
+    ).to.be.empty;
     const copied = new Set<string>();
     for (const c of copies) {
       const { from, sources } = copySources(c.args);
-      if (from) expect(stages.some((s) => s.name === from), `--from=${from}`).to.equal(true);
+      if (from)
+        expect(
+          stages.some((s) => s.name === from),
+          `--from=${from}`,
+        ).to.equal(true);
       for (const src of sources) {
         expect(src, `COPY ${c.args}`).to.not.match(/^\.\/?$/);
         // Build-stage paths live under /src, so judge each by its last part:
@@ -556,7 +631,11 @@ describe('Dockerfile', () => {
     expect(user).to.not.match(/^(root|0)$/);
     expect(Number(user)).to.equal(UID);
     expect(podSpec().securityContext.runAsUser).to.equal(Number(user));
-    expect(finalOps('VOLUME').map((i) => i.args).join(' ')).to.include('/data');
+    expect(
+      finalOps('VOLUME')
+        .map((i) => i.args)
+        .join(' '),
+    ).to.include('/data');
   });
 
   it('sets a valid environment: DATA_DIR /data, port 8080 on all interfaces, production', () => {
@@ -593,15 +672,21 @@ describe('Dockerfile', () => {
   });
 
   it('.dockerignore keeps local state and tests out, and what the build copies in', () => {
-    const patterns = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n')
-      .map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const patterns = readFileSync(join(root, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     for (const p of ['node_modules', 'dist', 'data', 'test', 'bench', '.git']) expect(patterns, p).to.include(p);
-    const used = stages.flatMap((s) => s.body).filter((i) => i.op === 'COPY')
-      .map((i) => copySources(i.args)).filter((c) => !c.from).flatMap((c) => c.sources);
+    const used = stages
+      .flatMap((s) => s.body)
+      .filter((i) => i.op === 'COPY')
+      .map((i) => copySources(i.args))
+      .filter((c) => !c.from)
+      .flatMap((c) => c.sources);
     expect(used).to.include.members(['src', 'proto', 'config']);
     for (const u of used) {
-      for (const name of u.split(/\s+/)) expect(patterns, `${name} is ignored`).to.not.include(name.replace(/^\.\//, ''));
+      for (const name of u.split(/\s+/))
+        expect(patterns, `${name} is ignored`).to.not.include(name.replace(/^\.\//, ''));
     }
   });
-
 });

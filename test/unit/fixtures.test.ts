@@ -14,6 +14,10 @@ describe('test fixtures', () => {
     expect(kinds.filter((k) => k === 'CustomResourceDefinition')).to.have.length(11);
     expect(kinds.filter((k) => k === 'Deployment')).to.have.length(4);
     // What a bootstrap script has to carry unchanged.
-    expect(text).to.include('$(RUNTIME_NAMESPACE)').and.include('C:\\flux\\data').and.include('"*"').and.include("'latest'");
+    expect(text)
+      .to.include('$(RUNTIME_NAMESPACE)')
+      .and.include('C:\\flux\\data')
+      .and.include('"*"')
+      .and.include("'latest'");
   });
 });

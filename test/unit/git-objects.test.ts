@@ -13,8 +13,12 @@ function gitWith(args: string[], input: Buffer | string, cwd?: string): Promise<
     const child = spawn('git', args, { cwd, env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1' } });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`git ${args.join(' ')}: ${err}`))));
     child.stdin.end(input);
   });
@@ -34,23 +38,27 @@ describe('git objects built with node:crypto and node:zlib', () => {
     }
   });
 
-  it('a tree has the id git mktree gives the same entries, with git\'s order of files and directories', async () => {
+  it("a tree has the id git mktree gives the same entries, with git's order of files and directories", async () => {
     const blob = gitObject('blob', Buffer.from('x\n'));
     await gitWith(['hash-object', '-w', '-t', 'blob', '--stdin'], blob.body, repo);
     const sub = treeObject([{ name: 'inner.txt', oid: blob.oid, mode: '100644' }]);
     await gitWith(['hash-object', '-w', '-t', 'tree', '--stdin'], sub.body, repo);
     const names = ['a', 'a-b', 'a.b', 'b', 'ünï', 'A', 'a0'];
     // 'a' is a directory: it sorts as 'a/', after 'a-b' and 'a.b' but before 'a0'.
-    const entries = names.map((name) => (name === 'a' || name === 'ünï'
-      ? { name, oid: sub.oid, mode: '40000' as const }
-      : { name, oid: blob.oid, mode: '100644' as const }));
+    const entries = names.map((name) =>
+      name === 'a' || name === 'ünï'
+        ? { name, oid: sub.oid, mode: '40000' as const }
+        : { name, oid: blob.oid, mode: '100644' as const },
+    );
     const ours = treeObject([...entries].reverse());
-    const listing = entries.map((e) => `${e.mode === '40000' ? '040000 tree' : '100644 blob'} ${e.oid}\t${e.name}`).join('\n');
+    const listing = entries
+      .map((e) => `${e.mode === '40000' ? '040000 tree' : '100644 blob'} ${e.oid}\t${e.name}`)
+      .join('\n');
     const expected = (await gitWith(['mktree'], `${listing}\n`, repo)).trim();
     expect(ours.oid).to.equal(expected);
   });
 
-  it('a tree keeps each entry\'s mode (file, executable, symlink, submodule, directory) as git mktree does, a submodule sorting as a file', async () => {
+  it("a tree keeps each entry's mode (file, executable, symlink, submodule, directory) as git mktree does, a submodule sorting as a file", async () => {
     const blob = gitObject('blob', Buffer.from('#!/bin/sh\n'));
     const link = gitObject('blob', Buffer.from('target'));
     for (const o of [blob, link]) await gitWith(['hash-object', '-w', '-t', 'blob', '--stdin'], o.body, repo);
@@ -74,7 +82,10 @@ describe('git objects built with node:crypto and node:zlib', () => {
     const ours = treeObject([...entries].reverse());
     expect(ours.oid).to.equal(expected);
     const shown = await gitWith(['ls-tree', expected], '', repo);
-    expect(shown).to.include(`160000 commit ${elsewhere}\tsub\n`).and.to.include(`100755 blob ${blob.oid}\trun.sh\n`).and.to.include(`120000 blob ${link.oid}\tlink\n`);
+    expect(shown)
+      .to.include(`160000 commit ${elsewhere}\tsub\n`)
+      .and.to.include(`100755 blob ${blob.oid}\trun.sh\n`)
+      .and.to.include(`120000 blob ${link.oid}\tlink\n`);
   });
 
   it('refuses names, modes and ids a tree cannot hold', () => {
@@ -95,13 +106,25 @@ describe('git objects built with node:crypto and node:zlib', () => {
     await gitWith(['hash-object', '-w', '-t', 'tree', '--stdin'], tree.body, repo);
     const who = { name: 'Edge deployment operator', email: 'cm@example.com', timestamp: 1_700_000_000 };
     const env = {
-      ...process.env, GIT_AUTHOR_NAME: who.name, GIT_AUTHOR_EMAIL: who.email, GIT_AUTHOR_DATE: `${who.timestamp} +0000`,
-      GIT_COMMITTER_NAME: who.name, GIT_COMMITTER_EMAIL: who.email, GIT_COMMITTER_DATE: `${who.timestamp} +0000`,
+      ...process.env,
+      GIT_AUTHOR_NAME: who.name,
+      GIT_AUTHOR_EMAIL: who.email,
+      GIT_AUTHOR_DATE: `${who.timestamp} +0000`,
+      GIT_COMMITTER_NAME: who.name,
+      GIT_COMMITTER_EMAIL: who.email,
+      GIT_COMMITTER_DATE: `${who.timestamp} +0000`,
     };
     const root = (await run('git', ['-C', repo, 'commit-tree', tree.oid, '-m', 'first'], { env })).stdout.trim();
-    expect(commitObject({ tree: tree.oid, parents: [], author: who, committer: who, message: 'first\n' }).oid).to.equal(root);
-    const child = (await run('git', ['-C', repo, 'commit-tree', tree.oid, '-p', root, '-m', '2 changes\n\n* a\n* b'], { env })).stdout.trim();
-    expect(commitObject({ tree: tree.oid, parents: [root], author: who, committer: who, message: '2 changes\n\n* a\n* b\n' }).oid).to.equal(child);
+    expect(commitObject({ tree: tree.oid, parents: [], author: who, committer: who, message: 'first\n' }).oid).to.equal(
+      root,
+    );
+    const child = (
+      await run('git', ['-C', repo, 'commit-tree', tree.oid, '-p', root, '-m', '2 changes\n\n* a\n* b'], { env })
+    ).stdout.trim();
+    expect(
+      commitObject({ tree: tree.oid, parents: [root], author: who, committer: who, message: '2 changes\n\n* a\n* b\n' })
+        .oid,
+    ).to.equal(child);
   });
 
   it('a pack is read by git index-pack, object for object, including objects over 16 bytes and over 2 KiB', async () => {
@@ -120,7 +143,11 @@ describe('git objects built with node:crypto and node:zlib', () => {
     for (const o of objects) {
       const type = (await run('git', ['-C', target, 'cat-file', '-t', o.oid])).stdout.trim();
       expect(type).to.equal(o.type);
-      const body = await new Promise<Buffer>((resolve, reject) => execFile('git', ['-C', target, 'cat-file', o.type, o.oid], { encoding: 'buffer' }, (e, out) => (e ? reject(e) : resolve(out))));
+      const body = await new Promise<Buffer>((resolve, reject) =>
+        execFile('git', ['-C', target, 'cat-file', o.type, o.oid], { encoding: 'buffer' }, (e, out) =>
+          e ? reject(e) : resolve(out),
+        ),
+      );
       expect(body.equals(o.body), `${o.type} ${o.oid} content`).to.equal(true);
     }
   });

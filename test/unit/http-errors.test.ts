@@ -9,11 +9,17 @@ describe('JSON error answers', () => {
     const app = new Koa();
     app.on('error', () => undefined);
     app.use(jsonErrors(silentLogger));
-    app.use(() => { throw thrown; });
+    app.use(() => {
+      throw thrown;
+    });
     const l = await listen(app.callback(), '127.0.0.1', 0);
     try {
       const r = await fetch(l.url);
-      return { status: r.status, retryAfter: r.headers.get('retry-after'), body: await r.json() as { error: string; message: string } };
+      return {
+        status: r.status,
+        retryAfter: r.headers.get('retry-after'),
+        body: (await r.json()) as { error: string; message: string },
+      };
     } finally {
       await l.close();
     }

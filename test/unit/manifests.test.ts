@@ -11,15 +11,25 @@ const HELM_REPO = '11111111-2222-4333-8444-555555555504';
 /** The embedded default templates, as a fresh embedded core seeds them. */
 function embeddedTemplates() {
   return {
-    flux: fluxTemplate, helmRelease: helmReleaseTemplate,
-    chart: clusterChartTemplate({ realm: 'R.LOCAL', domain: 'd.local', directoryUrl: 'http://dir', edgeAccountClass: 'a', edgeSyncRole: 'b', edgeMonitorRole: 'c' }),
+    flux: fluxTemplate,
+    helmRelease: helmReleaseTemplate,
+    chart: clusterChartTemplate({
+      realm: 'R.LOCAL',
+      domain: 'd.local',
+      directoryUrl: 'http://dir',
+      edgeAccountClass: 'a',
+      edgeSyncRole: 'b',
+      edgeMonitorRole: 'c',
+    }),
   };
 }
 
 describe('cluster repo manifests', () => {
   it('renders the embedded templates exactly as the checked-in cluster repo (test/fixtures/cluster-repo)', () => {
     const out = renderFixtureRepo();
-    expect([...out.files.keys()].sort()).to.deep.equal(['edge-cluster.yaml', 'flux-system.yaml', 'helm-charts.yaml', 'self-link.yaml'].map((f) => `edo/cluster/${f}`));
+    expect([...out.files.keys()].sort()).to.deep.equal(
+      ['edge-cluster.yaml', 'flux-system.yaml', 'helm-charts.yaml', 'self-link.yaml'].map((f) => `edo/cluster/${f}`),
+    );
     for (const [path, text] of out.files) expect(text, path).to.equal(readFixture(path));
     expect(out.selfLink).to.equal(readFixture('edo/cluster/self-link.yaml'));
     expect(REPO_README).to.equal(readFixture('README.md'));
@@ -27,12 +37,26 @@ describe('cluster repo manifests', () => {
 
   it('renders the embedded default templates to manifests with the cluster namespace and names', () => {
     const out = renderClusterRepo({
-      uuid: CLUSTER, spec: { name: 'Line_7', namespace: 'edge-7', values: { cluster: { extra: true }, krb5: null } },
-      templates: { flux: fluxTemplate, helmRelease: helmReleaseTemplate, chart: clusterChartTemplate({
-        realm: 'R.LOCAL', domain: 'd.local', directoryUrl: 'http://dir', edgeAccountClass: 'a', edgeSyncRole: 'b', edgeMonitorRole: 'c' }) },
-      gitBase: 'http://127.0.0.1:1/', helmRepo: HELM_REPO,
+      uuid: CLUSTER,
+      spec: { name: 'Line_7', namespace: 'edge-7', values: { cluster: { extra: true }, krb5: null } },
+      templates: {
+        flux: fluxTemplate,
+        helmRelease: helmReleaseTemplate,
+        chart: clusterChartTemplate({
+          realm: 'R.LOCAL',
+          domain: 'd.local',
+          directoryUrl: 'http://dir',
+          edgeAccountClass: 'a',
+          edgeSyncRole: 'b',
+          edgeMonitorRole: 'c',
+        }),
+      },
+      gitBase: 'http://127.0.0.1:1/',
+      helmRepo: HELM_REPO,
     });
-    expect([...out.files.keys()].sort()).to.deep.equal(['edge-cluster.yaml', 'flux-system.yaml', 'helm-charts.yaml', 'self-link.yaml'].map((f) => `edo/cluster/${f}`));
+    expect([...out.files.keys()].sort()).to.deep.equal(
+      ['edge-cluster.yaml', 'flux-system.yaml', 'helm-charts.yaml', 'self-link.yaml'].map((f) => `edo/cluster/${f}`),
+    );
     for (const [file, text] of out.files) {
       for (const doc of parseAllDocuments(text) as ReturnType<typeof parseAllDocuments> & unknown[]) {
         expect(doc.errors, file).to.deep.equal([]);
@@ -40,7 +64,9 @@ describe('cluster repo manifests', () => {
         expect(m.metadata.namespace, file).to.equal('edge-7');
       }
     }
-    const hr = parseAllDocuments(out.files.get('edo/cluster/edge-cluster.yaml')!) as unknown as Array<{ toJS(): { metadata: { name: string }; spec: { values: Record<string, Json> } } }>;
+    const hr = parseAllDocuments(out.files.get('edo/cluster/edge-cluster.yaml')!) as unknown as Array<{
+      toJS(): { metadata: { name: string }; spec: { values: Record<string, Json> } };
+    }>;
     const release = hr[0].toJS();
     expect(release.metadata.name).to.equal(`edge-cluster-${CLUSTER}`);
     expect(release.spec.values.cluster).to.deep.include({ name: 'Line_7', uuid: CLUSTER, extra: true });
@@ -50,20 +76,35 @@ describe('cluster repo manifests', () => {
   });
 
   it('leaves out flux-system.yaml for a bare cluster', () => {
-    const out = renderClusterRepo({ uuid: CLUSTER, spec: { name: 'B', namespace: 'ns', bare: true }, templates: embeddedTemplates(),
-      gitBase: 'https://git.example/', helmRepo: HELM_REPO });
+    const out = renderClusterRepo({
+      uuid: CLUSTER,
+      spec: { name: 'B', namespace: 'ns', bare: true },
+      templates: embeddedTemplates(),
+      gitBase: 'https://git.example/',
+      helmRepo: HELM_REPO,
+    });
     expect(out.files.has('edo/cluster/flux-system.yaml')).to.equal(false);
     expect(out.files.has('edo/cluster/self-link.yaml')).to.equal(true);
   });
 
   it('refuses templates that would write outside edo/cluster', () => {
     const templates = { ...embeddedTemplates(), flux: { 'self-link.yaml': [], '../escape.yaml': [] } };
-    expect(() => renderClusterRepo({ uuid: CLUSTER, spec: { name: 'B', namespace: 'ns' }, templates, gitBase: 'https://g/', helmRepo: HELM_REPO }))
-      .to.throw(SpecError, /unsafe file/);
+    expect(() =>
+      renderClusterRepo({
+        uuid: CLUSTER,
+        spec: { name: 'B', namespace: 'ns' },
+        templates,
+        gitBase: 'https://g/',
+        helmRepo: HELM_REPO,
+      }),
+    ).to.throw(SpecError, /unsafe file/);
   });
 
   it('validates configuration entries with a reason for each problem', () => {
-    expect(validateSpec({ name: 'Building_1', namespace: 'fplus-edge' })).to.deep.equal({ name: 'Building_1', namespace: 'fplus-edge' });
+    expect(validateSpec({ name: 'Building_1', namespace: 'fplus-edge' })).to.deep.equal({
+      name: 'Building_1',
+      namespace: 'fplus-edge',
+    });
     const reasons: Array<[unknown, string]> = [
       [{ namespace: 'a' }, 'MissingName'],
       [{ name: 'has space', namespace: 'a' }, 'InvalidName'],

@@ -25,7 +25,11 @@ describe('in-memory file system for working stores', () => {
     const fs = new MemFs().client.promises;
     await fs.mkdir('/d');
     await fs.writeFile('/d/f', 'x');
-    const code = (p: Promise<unknown>) => p.then(() => 'none', (e: NodeJS.ErrnoException) => e.code);
+    const code = (p: Promise<unknown>) =>
+      p.then(
+        () => 'none',
+        (e: NodeJS.ErrnoException) => e.code,
+      );
     expect(await code(fs.readFile('/nope'))).to.equal('ENOENT');
     expect(await code(fs.rmdir('/d'))).to.equal('ENOTEMPTY');
     expect(await code(fs.mkdir('/d'))).to.equal('EEXIST');

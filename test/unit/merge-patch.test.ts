@@ -4,7 +4,14 @@ import { applyMergePatch, composeMergePatches, jsonEqual, type Json } from '../.
 /** Small seeded PRNG so a failure can be replayed. */
 function prng(seed: number): () => number {
   let s = seed >>> 0 || 1;
-  return () => { s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; return s / 2 ** 32; };
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 2 ** 32;
+  };
 }
 
 function randomJson(r: () => number, depth: number, patch: boolean): Json {
@@ -29,7 +36,10 @@ describe('merge patch composition', () => {
       const a = { ...(randomJson(r, 3, true) as object) } as Json;
       const b = { ...(randomJson(r, 3, true) as object) } as Json;
       const c = composeMergePatches(a, b);
-      if (c === undefined) { refused++; continue; }
+      if (c === undefined) {
+        refused++;
+        continue;
+      }
       composed++;
       const inTurn = applyMergePatch(applyMergePatch(target, a), b);
       expect(jsonEqual(applyMergePatch(target, c), inTurn), JSON.stringify({ target, a, b, c })).to.equal(true);

@@ -29,7 +29,9 @@ function get(url: string, method = 'GET'): Promise<{ status: number; headers: Re
     const req = request(url, { method }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (c: string) => { body += c; });
+      res.on('data', (c: string) => {
+        body += c;
+      });
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
     });
     req.on('error', reject);

@@ -63,8 +63,18 @@ function links(text: string): { target: string; n: number }[] {
 
 describe('README links', () => {
   it('makes anchors as GitHub does', () => {
-    expect([...anchors('# A\n## Factory+ mode\n## The Cluster Manager API, continued in the same shell\n### 5. The Factory+ side\n## `x_y` z\n## A\n```\n# not a heading\n```\n')])
-      .to.deep.equal(['a', 'factory-mode', 'the-cluster-manager-api-continued-in-the-same-shell', '5-the-factory-side', 'x_y-z', 'a-1']);
+    expect([
+      ...anchors(
+        '# A\n## Factory+ mode\n## The Cluster Manager API, continued in the same shell\n### 5. The Factory+ side\n## `x_y` z\n## A\n```\n# not a heading\n```\n',
+      ),
+    ]).to.deep.equal([
+      'a',
+      'factory-mode',
+      'the-cluster-manager-api-continued-in-the-same-shell',
+      '5-the-factory-side',
+      'x_y-z',
+      'a-1',
+    ]);
   });
 
   for (const doc of DOCS) {

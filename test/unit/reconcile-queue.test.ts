@@ -65,11 +65,26 @@ describe('reconcile work queue', () => {
   describe('construction', () => {
     it('refuses bad options', () => {
       const worker = async () => {};
-      expect(() => new WorkQueue({ worker, concurrency: 0, backoffBaseMs: 10, backoffMaxMs: 100 })).to.throw(RangeError, /concurrency/);
-      expect(() => new WorkQueue({ worker, concurrency: 1.5, backoffBaseMs: 10, backoffMaxMs: 100 })).to.throw(RangeError, /concurrency/);
-      expect(() => new WorkQueue({ worker, concurrency: 1, backoffBaseMs: -1, backoffMaxMs: 100 })).to.throw(RangeError, /backoffBaseMs/);
-      expect(() => new WorkQueue({ worker, concurrency: 1, backoffBaseMs: 10, backoffMaxMs: 5 })).to.throw(RangeError, /backoffMaxMs/);
-      expect(() => new WorkQueue({ worker, concurrency: 1, backoffBaseMs: 10, backoffMaxMs: Infinity })).to.throw(RangeError, /backoffMaxMs/);
+      expect(() => new WorkQueue({ worker, concurrency: 0, backoffBaseMs: 10, backoffMaxMs: 100 })).to.throw(
+        RangeError,
+        /concurrency/,
+      );
+      expect(() => new WorkQueue({ worker, concurrency: 1.5, backoffBaseMs: 10, backoffMaxMs: 100 })).to.throw(
+        RangeError,
+        /concurrency/,
+      );
+      expect(() => new WorkQueue({ worker, concurrency: 1, backoffBaseMs: -1, backoffMaxMs: 100 })).to.throw(
+        RangeError,
+        /backoffBaseMs/,
+      );
+      expect(() => new WorkQueue({ worker, concurrency: 1, backoffBaseMs: 10, backoffMaxMs: 5 })).to.throw(
+        RangeError,
+        /backoffMaxMs/,
+      );
+      expect(() => new WorkQueue({ worker, concurrency: 1, backoffBaseMs: 10, backoffMaxMs: Infinity })).to.throw(
+        RangeError,
+        /backoffMaxMs/,
+      );
     });
   });
 

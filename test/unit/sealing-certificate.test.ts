@@ -2,7 +2,14 @@ import { expect } from 'chai';
 import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CertificateError, describeCertificate, parseSealingCertificate, scopeLabel, sealValue, type CertificateErrorCode } from '../../src/sealing/index.js';
+import {
+  CertificateError,
+  describeCertificate,
+  parseSealingCertificate,
+  scopeLabel,
+  sealValue,
+  type CertificateErrorCode,
+} from '../../src/sealing/index.js';
 import { openssl, scratchDir, testCert } from '../helpers/certs.js';
 import { unsealValue } from '../helpers/unseal.js';
 
@@ -18,33 +25,51 @@ function codeOf(fn: () => unknown): CertificateErrorCode | undefined {
 }
 
 const opensslFingerprint = (certPath: string) =>
-  openssl(['x509', '-noout', '-fingerprint', '-sha256', '-in', certPath]).toString().trim().replace(/^.*=/, '').replace(/:/g, '').toLowerCase();
+  openssl(['x509', '-noout', '-fingerprint', '-sha256', '-in', certPath])
+    .toString()
+    .trim()
+    .replace(/^.*=/, '')
+    .replace(/:/g, '')
+    .toLowerCase();
 
 /** The base64 lines of a PEM block. */
 const bodyOf = (pem: string) => pem.replace(/-----[A-Z ]+-----/g, '').trim();
-const block = (type: string, body: string, headers = '') => `-----BEGIN ${type}-----\n${headers}${body}\n-----END ${type}-----\n`;
-const wrap = (der: Buffer) => der.toString('base64').match(/.{1,64}/g)!.join('\n');
+const block = (type: string, body: string, headers = '') =>
+  `-----BEGIN ${type}-----\n${headers}${body}\n-----END ${type}-----\n`;
+const wrap = (der: Buffer) =>
+  der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
 
 describe('sealing: parseSealingCertificate', function () {
   this.timeout(120_000);
 
-  it('reads the controller\'s default certificate: RSA 4096, empty subject and issuer, 10 years', () => {
+  it("reads the controller's default certificate: RSA 4096, empty subject and issuer, 10 years", () => {
     const { certPem, keyPem, certPath } = testCert('rsa');
     // The material is what the controller makes by default: node and openssl see no subject at all.
     const x509 = new X509Certificate(certPem);
     expect(x509.subject).to.equal(undefined);
     expect(x509.issuer).to.equal(undefined);
-    expect(openssl(['x509', '-in', certPath, '-noout', '-subject', '-issuer']).toString()).to.match(/^subject=\s*\nissuer=\s*\n$/);
+    expect(openssl(['x509', '-in', certPath, '-noout', '-subject', '-issuer']).toString()).to.match(
+      /^subject=\s*\nissuer=\s*\n$/,
+    );
     expect(openssl(['x509', '-in', certPath, '-noout', '-text']).toString()).to.include('Public-Key: (4096 bit)');
 
     const cert = parseSealingCertificate(certPem);
     expect(cert.subject).to.equal('');
     expect(cert.publicKey.asymmetricKeyDetails?.modulusLength).to.equal(4096);
     expect(cert.notAfter.getTime() - cert.notBefore.getTime()).to.equal(3650 * 24 * 3600 * 1000);
-    expect(cert.fingerprint).to.match(/^[0-9a-f]{64}$/).and.equal(opensslFingerprint(certPath));
+    expect(cert.fingerprint)
+      .to.match(/^[0-9a-f]{64}$/)
+      .and.equal(opensslFingerprint(certPath));
     const label = scopeLabel('strict', 'ns', 'name');
     expect(unsealValue(keyPem, sealValue(cert.publicKey, Buffer.from('ok'), label), label).toString()).to.equal('ok');
-    expect(describeCertificate(cert)).to.deep.include({ subject: '', fingerprint: cert.fingerprint, notYetValid: false });
+    expect(describeCertificate(cert)).to.deep.include({
+      subject: '',
+      fingerprint: cert.fingerprint,
+      notYetValid: false,
+    });
   });
 
   it('reads a certificate with a subject too', () => {
@@ -71,8 +96,12 @@ describe('sealing: parseSealingCertificate', function () {
 
   it('judges the expiry against the given time', () => {
     const expired = testCert('expired').certPem; // 2020-01-01 .. 2021-01-01
-    expect(parseSealingCertificate(expired, new Date('2020-06-01T00:00:00Z')).notAfter.toISOString()).to.equal('2021-01-01T00:00:00.000Z');
-    expect(parseSealingCertificate(expired, new Date('2019-12-31T23:59:59Z')).notBefore.toISOString()).to.equal('2020-01-01T00:00:00.000Z');
+    expect(parseSealingCertificate(expired, new Date('2020-06-01T00:00:00Z')).notAfter.toISOString()).to.equal(
+      '2021-01-01T00:00:00.000Z',
+    );
+    expect(parseSealingCertificate(expired, new Date('2019-12-31T23:59:59Z')).notBefore.toISOString()).to.equal(
+      '2020-01-01T00:00:00.000Z',
+    );
     expect(codeOf(() => parseSealingCertificate(expired, new Date('2021-01-01T00:00:01Z')))).to.equal('expired');
     expect(() => parseSealingCertificate(expired)).to.throw(CertificateError, /expired at 2021-01-01T00:00:00.000Z/);
   });
@@ -82,7 +111,11 @@ describe('sealing: parseSealingCertificate', function () {
       ['empty', () => parseSealingCertificate(''), 'no-certificate'],
       ['only a key', () => parseSealingCertificate(testCert('rsa').keyPem), 'no-certificate'],
       ['not a string', () => parseSealingCertificate(undefined as unknown as string), 'no-certificate'],
-      ['garbage body', () => parseSealingCertificate('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), 'unparseable'],
+      [
+        'garbage body',
+        () => parseSealingCertificate('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'),
+        'unparseable',
+      ],
       ['EC key', () => parseSealingCertificate(testCert('ec').certPem), 'not-rsa'],
       ['RSA-PSS key', () => parseSealingCertificate(testCert('rsa-pss').certPem), 'not-rsa'],
       ['expired', () => parseSealingCertificate(testCert('expired').certPem), 'expired'],
@@ -115,7 +148,7 @@ describe('sealing: parseSealingCertificate', function () {
    * - Go's x509.ParseCertificate refuses bytes after the certificate
    *   ("x509: trailing data").
    */
-  it('gives kubeseal\'s verdict on every bundle variant', () => {
+  it("gives kubeseal's verdict on every bundle variant", () => {
     const A = testCert('rsa').certPem;
     const B = testCert('rsa-other').certPem;
     const fpA = parseSealingCertificate(A).fingerprint;
@@ -126,38 +159,88 @@ describe('sealing: parseSealingCertificate', function () {
     const keyAsCertificate = block('CERTIFICATE', bodyOf(testCert('rsa-subject').keyPem));
     const brokenBase64 = block('CERTIFICATE', `${bodyA.slice(0, 100)}!${bodyA.slice(101)}`);
     const unpadded = block('CERTIFICATE', bodyA.replace(/=+$/, '').slice(0, -1));
-    const indented = A.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n');
+    const indented = A.split('\n')
+      .map((l) => (l ? `  ${l}` : l))
+      .join('\n');
 
     type Verdict = { accept: string } | { refuse: CertificateErrorCode };
     const cases: Array<[string, string, Verdict]> = [
-      ['the controller\'s certificate alone', A, { accept: fpA }],
+      ["the controller's certificate alone", A, { accept: fpA }],
       ['a chain: the first certificate is used', `${A}${B}`, { accept: fpA }],
       ['the chain the other way round', `${B}${A}`, { accept: fpB }],
       ['text before, between and after the blocks', `preamble\n${A}between\n${B}after`, { accept: fpA }],
-      ['a private key block before the certificate (another type: passed over)', testCert('rsa').keyPem + A, { accept: fpA }],
+      [
+        'a private key block before the certificate (another type: passed over)',
+        testCert('rsa').keyPem + A,
+        { accept: fpA },
+      ],
       ['a private key block after the certificate', A + testCert('rsa').keyPem, { accept: fpA }],
-      ['a valid certificate followed by a CERTIFICATE block that is not a certificate', `${A}${notACertificate}`, { refuse: 'unparseable' }],
-      ['a valid certificate followed by a private key labelled CERTIFICATE', `${A}${keyAsCertificate}`, { refuse: 'unparseable' }],
-      ['a CERTIFICATE block holding a certificate with bytes after it', block('CERTIFICATE', wrap(Buffer.concat([der, Buffer.from([0, 0])]))), { refuse: 'unparseable' }],
+      [
+        'a valid certificate followed by a CERTIFICATE block that is not a certificate',
+        `${A}${notACertificate}`,
+        { refuse: 'unparseable' },
+      ],
+      [
+        'a valid certificate followed by a private key labelled CERTIFICATE',
+        `${A}${keyAsCertificate}`,
+        { refuse: 'unparseable' },
+      ],
+      [
+        'a CERTIFICATE block holding a certificate with bytes after it',
+        block('CERTIFICATE', wrap(Buffer.concat([der, Buffer.from([0, 0])]))),
+        { refuse: 'unparseable' },
+      ],
       ['a block with broken base64, then a valid certificate', `${brokenBase64}${A}`, { accept: fpA }],
       ['a block with unpadded base64, then a valid certificate', `${unpadded}${B}`, { accept: fpB }],
       ['only a block with broken base64', brokenBase64, { refuse: 'no-certificate' }],
-      ['a CERTIFICATE block with headers (passed over), then another certificate', `${block('CERTIFICATE', bodyA, 'Proc-Type: 4,ENCRYPTED\n\n')}${B}`, { accept: fpB }],
-      ['only a CERTIFICATE block with headers', block('CERTIFICATE', bodyA, 'Comment: x\n\n'), { refuse: 'no-certificate' }],
-      ['a BEGIN CERTIFICATE closed by another type\'s END, then a certificate', `-----BEGIN CERTIFICATE-----\n${bodyA}\n-----END PRIVATE KEY-----\n${B}`, { accept: fpB }],
+      [
+        'a CERTIFICATE block with headers (passed over), then another certificate',
+        `${block('CERTIFICATE', bodyA, 'Proc-Type: 4,ENCRYPTED\n\n')}${B}`,
+        { accept: fpB },
+      ],
+      [
+        'only a CERTIFICATE block with headers',
+        block('CERTIFICATE', bodyA, 'Comment: x\n\n'),
+        { refuse: 'no-certificate' },
+      ],
+      [
+        "a BEGIN CERTIFICATE closed by another type's END, then a certificate",
+        `-----BEGIN CERTIFICATE-----\n${bodyA}\n-----END PRIVATE KEY-----\n${B}`,
+        { accept: fpB },
+      ],
       ['an END line with more text on it, then a certificate', `${A.trimEnd()} trailing words\n${B}`, { accept: fpB }],
-      ['a BEGIN line without its closing dashes, then a certificate', `-----BEGIN CERTIFICATE\n${bodyA}\n-----END CERTIFICATE-----\n${B}`, { accept: fpB }],
+      [
+        'a BEGIN line without its closing dashes, then a certificate',
+        `-----BEGIN CERTIFICATE\n${bodyA}\n-----END CERTIFICATE-----\n${B}`,
+        { accept: fpB },
+      ],
       ['a block with no END line', `-----BEGIN CERTIFICATE-----\n${bodyA}\n`, { refuse: 'no-certificate' }],
       ['an indented certificate (BEGIN not at a line start)', indented, { refuse: 'no-certificate' }],
-      ['BEGIN after other text on the same line', `text -----BEGIN CERTIFICATE-----\n${bodyA}\n-----END CERTIFICATE-----\n`, { refuse: 'no-certificate' }],
+      [
+        'BEGIN after other text on the same line',
+        `text -----BEGIN CERTIFICATE-----\n${bodyA}\n-----END CERTIFICATE-----\n`,
+        { refuse: 'no-certificate' },
+      ],
       ['CRLF line endings', A.replace(/\n/g, '\r\n'), { accept: fpA }],
-      ['spaces and tabs inside the body and after the lines', `-----BEGIN CERTIFICATE-----  \n${bodyA.replace(/\n/g, ' \t\n  ')}\n-----END CERTIFICATE-----\t\n`, { accept: fpA }],
-      ['the body on one line', `-----BEGIN CERTIFICATE-----\n${bodyA.replace(/\n/g, '')}\n-----END CERTIFICATE-----`, { accept: fpA }],
+      [
+        'spaces and tabs inside the body and after the lines',
+        `-----BEGIN CERTIFICATE-----  \n${bodyA.replace(/\n/g, ' \t\n  ')}\n-----END CERTIFICATE-----\t\n`,
+        { accept: fpA },
+      ],
+      [
+        'the body on one line',
+        `-----BEGIN CERTIFICATE-----\n${bodyA.replace(/\n/g, '')}\n-----END CERTIFICATE-----`,
+        { accept: fpA },
+      ],
       ['an EC certificate first', `${testCert('ec').certPem}${A}`, { refuse: 'not-rsa' }],
       ['an EC certificate after the RSA one', `${A}${testCert('ec').certPem}`, { accept: fpA }],
       ['an expired certificate first', `${testCert('expired').certPem}${A}`, { refuse: 'expired' }],
       ['an expired certificate after a current one', `${A}${testCert('expired').certPem}`, { accept: fpA }],
-      ['a certificate not valid before 2090', testCert('not-yet-valid').certPem, { accept: parseSealingCertificate(testCert('not-yet-valid').certPem).fingerprint }],
+      [
+        'a certificate not valid before 2090',
+        testCert('not-yet-valid').certPem,
+        { accept: parseSealingCertificate(testCert('not-yet-valid').certPem).fingerprint },
+      ],
       ['only a private key', testCert('rsa').keyPem, { refuse: 'no-certificate' }],
       ['empty text', '', { refuse: 'no-certificate' }],
       ['garbage DER in the only CERTIFICATE block', block('CERTIFICATE', 'AAAA'), { refuse: 'unparseable' }],
@@ -165,10 +248,15 @@ describe('sealing: parseSealingCertificate', function () {
     for (const [what, pem, verdict] of cases) {
       if ('accept' in verdict) {
         let got: string | undefined;
-        expect(() => { got = parseSealingCertificate(pem).fingerprint; }, what).not.to.throw();
+        expect(() => {
+          got = parseSealingCertificate(pem).fingerprint;
+        }, what).not.to.throw();
         expect(got, what).to.equal(verdict.accept);
       } else {
-        expect(codeOf(() => parseSealingCertificate(pem)), what).to.equal(verdict.refuse);
+        expect(
+          codeOf(() => parseSealingCertificate(pem)),
+          what,
+        ).to.equal(verdict.refuse);
       }
     }
     // The bundles are real PEM where kubeseal reads them: openssl, too, finds the first certificate of a plain chain.

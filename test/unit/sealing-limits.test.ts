@@ -34,12 +34,17 @@ describe('sealing: what one Secret can hold', function () {
   const key4096 = () => new X509Certificate(testCert('rsa').certPem).publicKey;
   const key2048 = () => new X509Certificate(testCert('rsa-subject').certPem).publicKey;
 
-  it('reads each value\'s length from its ciphertext, as the controller\'s decryption gives it back', () => {
-    for (const [bits, pub, keyPem] of [[4096, key4096(), testCert('rsa').keyPem], [2048, key2048(), testCert('rsa-subject').keyPem]] as const) {
+  it("reads each value's length from its ciphertext, as the controller's decryption gives it back", () => {
+    for (const [bits, pub, keyPem] of [
+      [4096, key4096(), testCert('rsa').keyPem],
+      [2048, key2048(), testCert('rsa-subject').keyPem],
+    ] as const) {
       for (const n of [0, 1, 2, 3, 31, 1000, 65_537, 300_001]) {
         const sealed = sealValue(pub, randomBytes(n), label);
         // The oracle is the independent implementation of the controller's decrypt.
-        expect(sealedPlaintextBytes(sealed), `RSA ${bits}, ${n} bytes`).to.equal(unsealValue(keyPem, sealed, label).length);
+        expect(sealedPlaintextBytes(sealed), `RSA ${bits}, ${n} bytes`).to.equal(
+          unsealValue(keyPem, sealed, label).length,
+        );
       }
     }
     // Text that is no sealed value never counts as less than its bytes.
@@ -51,7 +56,14 @@ describe('sealing: what one Secret can hold', function () {
     const pub = key4096();
     const seal = (n: number) => sealValue(pub, Buffer.alloc(n, 1), label);
     const put = (text: string | undefined, key: string, n: number) =>
-      upsertSealedKey(text, { namespace: NS, name: NAME, key, ciphertext: seal(n), scope: 'strict', certFingerprint: FP });
+      upsertSealedKey(text, {
+        namespace: NS,
+        name: NAME,
+        key,
+        ciphertext: seal(n),
+        scope: 'strict',
+        certFingerprint: FP,
+      });
     let text = put(undefined, 'a', 600_000);
     expect(reasonOf(() => put(text, 'b', MAX_SECRET_BYTES - 600_000 + 1))).to.equal('secret-too-large');
     text = put(text, 'b', MAX_SECRET_BYTES - 600_000); // exactly 1 MiB is what Kubernetes still takes

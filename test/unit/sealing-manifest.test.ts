@@ -23,10 +23,21 @@ const FP2 = 'b'.repeat(64);
 const NS = 'fplus-edge';
 const NAME = 'edge-agent-sensitive-information-6d0c3a52-8f8e-4c8e-9a55-0e6d1f3b2a10';
 
-type Doc = { metadata: { namespace: string; name: string; annotations?: Record<string, string> }; spec: { encryptedData: Record<string, string> } };
+type Doc = {
+  metadata: { namespace: string; name: string; annotations?: Record<string, string> };
+  spec: { encryptedData: Record<string, string> };
+};
 
 function write(over: Partial<SealedKeyWrite> = {}): SealedKeyWrite {
-  return { namespace: NS, name: NAME, key: 'k1', ciphertext: 'AgBciphertext1==', scope: 'strict', certFingerprint: FP1, ...over };
+  return {
+    namespace: NS,
+    name: NAME,
+    key: 'k1',
+    ciphertext: 'AgBciphertext1==',
+    scope: 'strict',
+    certFingerprint: FP1,
+    ...over,
+  };
 }
 
 function first(text: string | undefined): Doc {
@@ -42,7 +53,15 @@ describe('sealing: SealedSecret manifests', () => {
       expect(Object.keys(first(withK2).spec.encryptedData)).to.deep.equal(['k1', 'k2']);
       expect(Object.keys(first(withK3).spec.encryptedData)).to.deep.equal(['k1', 'k3']);
       expect(first(withK3).metadata.annotations).to.not.have.property(CERT_ANNOTATION);
-      expect(removeSealedKey(withK2, 'k1').text).to.equal(toMultiDoc([{ ...first(withK2), metadata: { ...first(withK2).metadata, annotations: { [CERT_ANNOTATION]: FP1 } }, spec: { ...first(withK2).spec, encryptedData: { k2: `two${round}` } } }]));
+      expect(removeSealedKey(withK2, 'k1').text).to.equal(
+        toMultiDoc([
+          {
+            ...first(withK2),
+            metadata: { ...first(withK2).metadata, annotations: { [CERT_ANNOTATION]: FP1 } },
+            spec: { ...first(withK2).spec, encryptedData: { k2: `two${round}` } },
+          },
+        ]),
+      );
       // The text this module wrote, edited again, is the same as that text parsed and edited.
       const again = upsertSealedKey(withK2, write({ key: 'k4' }));
       expect(again).to.equal(upsertSealedKey(`${withK2}`.split('').join(''), write({ key: 'k4' })));
@@ -73,7 +92,7 @@ describe('sealing: SealedSecret manifests', () => {
    *   update's template annotations into the file's template annotations
    *   map, which must exist when there are any (a nil map in Go panics).
    */
-  const kubesealShape = (doc: Record<string, any>, scopeAnnotation: string | undefined) => {  
+  const kubesealShape = (doc: Record<string, any>, scopeAnnotation: string | undefined) => {
     const t = doc.spec.template;
     expect(Object.hasOwn(t, 'data'), 'template.data').to.equal(false);
     expect(t.type).to.equal('Opaque');
@@ -82,23 +101,34 @@ describe('sealing: SealedSecret manifests', () => {
     expect(t.metadata.namespace).to.equal(doc.metadata.namespace);
     if (scopeAnnotation) {
       expect(doc.metadata.annotations[scopeAnnotation]).to.equal('true');
-      expect(t.metadata.annotations[scopeAnnotation], 'scope annotation in the template (controller, merge-into)').to.equal('true');
+      expect(
+        t.metadata.annotations[scopeAnnotation],
+        'scope annotation in the template (controller, merge-into)',
+      ).to.equal('true');
     }
     for (const other of [NAMESPACE_WIDE_ANNOTATION, CLUSTER_WIDE_ANNOTATION].filter((a) => a !== scopeAnnotation)) {
       expect(t.metadata.annotations?.[other]).to.equal(undefined);
     }
   };
 
-  it('starts a new file in kubeseal\'s shape, in every scope, without `data: null`', () => {
-    for (const [scope, annotation] of [['strict', undefined], ['namespace-wide', NAMESPACE_WIDE_ANNOTATION], ['cluster-wide', CLUSTER_WIDE_ANNOTATION]] as const) {
+  it("starts a new file in kubeseal's shape, in every scope, without `data: null`", () => {
+    for (const [scope, annotation] of [
+      ['strict', undefined],
+      ['namespace-wide', NAMESPACE_WIDE_ANNOTATION],
+      ['cluster-wide', CLUSTER_WIDE_ANNOTATION],
+    ] as const) {
       const text = upsertSealedKey(undefined, write({ scope }));
       expect(text.startsWith('---\n')).to.equal(true);
       expect(text).not.to.match(/\bdata:\s*null/);
-      const docs = parseMultiDoc(text) as Array<Record<string, any>>;  
+      const docs = parseMultiDoc(text) as Array<Record<string, any>>;
       expect(docs).to.have.length(1);
       expect(docs[0].apiVersion).to.equal('bitnami.com/v1alpha1');
       expect(docs[0].kind).to.equal('SealedSecret');
-      expect(docs[0].metadata).to.deep.equal({ namespace: NS, name: NAME, annotations: { ...(annotation ? { [annotation]: 'true' } : {}), [CERT_ANNOTATION]: FP1 } });
+      expect(docs[0].metadata).to.deep.equal({
+        namespace: NS,
+        name: NAME,
+        annotations: { ...(annotation ? { [annotation]: 'true' } : {}), [CERT_ANNOTATION]: FP1 },
+      });
       kubesealShape(docs[0], annotation);
     }
     expect(upsertSealedKey('', write())).to.equal(upsertSealedKey(undefined, write()));
@@ -107,10 +137,29 @@ describe('sealing: SealedSecret manifests', () => {
   it('converts a file written the old way on its next edit, keeping what else the template holds', () => {
     // The original Cluster Manager's shape: `data: null`, no annotations in the template.
     const old = [
-      '---', 'apiVersion: bitnami.com/v1alpha1', 'kind: SealedSecret', 'metadata:', `  namespace: ${NS}`, `  name: ${NAME}`,
-      '  annotations:', `    ${NAMESPACE_WIDE_ANNOTATION}: "true"`,
-      'spec:', '  encryptedData:', '    old: AgBold==', '    gone: AgBgone==', '  template:', '    data: null', '    metadata:', `      namespace: ${NS}`, `      name: ${NAME}`,
-      '      labels:', '        app: kept', '      annotations:', '        note: kept', '    type: Opaque', '',
+      '---',
+      'apiVersion: bitnami.com/v1alpha1',
+      'kind: SealedSecret',
+      'metadata:',
+      `  namespace: ${NS}`,
+      `  name: ${NAME}`,
+      '  annotations:',
+      `    ${NAMESPACE_WIDE_ANNOTATION}: "true"`,
+      'spec:',
+      '  encryptedData:',
+      '    old: AgBold==',
+      '    gone: AgBgone==',
+      '  template:',
+      '    data: null',
+      '    metadata:',
+      `      namespace: ${NS}`,
+      `      name: ${NAME}`,
+      '      labels:',
+      '        app: kept',
+      '      annotations:',
+      '        note: kept',
+      '    type: Opaque',
+      '',
     ].join('\n');
     for (const edit of [
       (t: string) => upsertSealedKey(t, write({ key: 'new', scope: 'namespace-wide' })),
@@ -118,17 +167,25 @@ describe('sealing: SealedSecret manifests', () => {
     ]) {
       const text = edit(old);
       expect(text).not.to.match(/\bdata:\s*null/);
-      const doc = (parseMultiDoc(text) as Array<Record<string, any>>)[0]!;  
+      const doc = (parseMultiDoc(text) as Array<Record<string, any>>)[0]!;
       const t = doc.spec.template;
       expect(Object.hasOwn(t, 'data')).to.equal(false);
       expect(t.metadata.labels).to.deep.equal({ app: 'kept' });
       expect(t.metadata.annotations.note).to.equal('kept');
       expect(t.metadata.annotations[NAMESPACE_WIDE_ANNOTATION]).to.equal('true');
-      for (const k of [NAMESPACE_WIDE_ANNOTATION, CERT_ANNOTATION, KEY_CERTS_ANNOTATION]) expect(t.metadata.annotations[k], k).to.equal(doc.metadata.annotations[k]);
+      for (const k of [NAMESPACE_WIDE_ANNOTATION, CERT_ANNOTATION, KEY_CERTS_ANNOTATION])
+        expect(t.metadata.annotations[k], k).to.equal(doc.metadata.annotations[k]);
     }
     // A file with nothing of its own in the template ends up with both blocks equal.
     const plain = old.replace('      labels:\n        app: kept\n      annotations:\n        note: kept\n', '');
-    kubesealShape((parseMultiDoc(upsertSealedKey(plain, write({ key: 'new', scope: 'namespace-wide' }))) as Array<Record<string, any>>)[0]!, NAMESPACE_WIDE_ANNOTATION);  
+    kubesealShape(
+      (
+        parseMultiDoc(upsertSealedKey(plain, write({ key: 'new', scope: 'namespace-wide' }))) as Array<
+          Record<string, any>
+        >
+      )[0]!,
+      NAMESPACE_WIDE_ANNOTATION,
+    );
   });
 
   it('keeps both metadata blocks equal through scope changes, rotations and removals', () => {
@@ -163,20 +220,31 @@ describe('sealing: SealedSecret manifests', () => {
     (base.metadata as Record<string, unknown>).labels = { app: 'x' };
     base.metadata.annotations!['example.com/note'] = 'keep me';
     let text = toMultiDoc([base]);
-    for (const key of ['true', '1', '__proto__', '.dot', 'a-b_c.d']) text = upsertSealedKey(text, write({ key, ciphertext: `c-${key}` }));
+    for (const key of ['true', '1', '__proto__', '.dot', 'a-b_c.d'])
+      text = upsertSealedKey(text, write({ key, ciphertext: `c-${key}` }));
     const doc = first(text);
-    expect(Object.keys(doc.spec.encryptedData).sort()).to.deep.equal(['.dot', '1', '__proto__', 'a-b_c.d', 'k1', 'true']);
+    expect(Object.keys(doc.spec.encryptedData).sort()).to.deep.equal([
+      '.dot',
+      '1',
+      '__proto__',
+      'a-b_c.d',
+      'k1',
+      'true',
+    ]);
     expect(Object.getOwnPropertyDescriptor(doc.spec.encryptedData, '__proto__')?.value).to.equal('c-__proto__');
     expect((doc.metadata as Record<string, unknown>).labels).to.deep.equal({ app: 'x' });
     expect(doc.metadata.annotations!['example.com/note']).to.equal('keep me');
   });
 
   it('sets the scope annotations the controller reads', () => {
-    const ann = (scope: SealedKeyWrite['scope']) => first(upsertSealedKey(undefined, write({ scope }))).metadata.annotations;
+    const ann = (scope: SealedKeyWrite['scope']) =>
+      first(upsertSealedKey(undefined, write({ scope }))).metadata.annotations;
     expect(ann('strict')).to.deep.equal({ [CERT_ANNOTATION]: FP1 });
     expect(ann('namespace-wide')).to.deep.equal({ [NAMESPACE_WIDE_ANNOTATION]: 'true', [CERT_ANNOTATION]: FP1 });
     expect(ann('cluster-wide')).to.deep.equal({ [CLUSTER_WIDE_ANNOTATION]: 'true', [CERT_ANNOTATION]: FP1 });
-    expect(upsertSealedKey(undefined, write({ scope: 'cluster-wide' }))).to.include(`${CLUSTER_WIDE_ANNOTATION}: "true"`);
+    expect(upsertSealedKey(undefined, write({ scope: 'cluster-wide' }))).to.include(
+      `${CLUSTER_WIDE_ANNOTATION}: "true"`,
+    );
   });
 
   it('refuses a scope that differs from the other keys, but lets the only key change scope', () => {
@@ -185,13 +253,18 @@ describe('sealing: SealedSecret manifests', () => {
       .to.throw(SealingConflict, /namespace-wide/)
       .with.property('code', 'scope-mismatch');
     expect(() => upsertSealedKey(text, write({ key: 'k2', scope: 'cluster-wide' }))).to.throw(SealingConflict);
-    expect(describeSealedSecret(upsertSealedKey(text, write({ key: 'k2', scope: 'namespace-wide' })))!.keys).to.deep.equal(['k1', 'k2']);
+    expect(
+      describeSealedSecret(upsertSealedKey(text, write({ key: 'k2', scope: 'namespace-wide' })))!.keys,
+    ).to.deep.equal(['k1', 'k2']);
 
     const strict = upsertSealedKey(text, write({ scope: 'strict' }));
     expect(first(strict).metadata.annotations).to.deep.equal({ [CERT_ANNOTATION]: FP1 });
     expect(describeSealedSecret(strict)!.scope).to.equal('strict');
     const legacy = toMultiDoc([{ ...first(strict), metadata: { namespace: NS, name: NAME } }]);
-    expect(() => upsertSealedKey(legacy, write({ key: 'k2', scope: 'cluster-wide' }))).to.throw(SealingConflict, /strict/);
+    expect(() => upsertSealedKey(legacy, write({ key: 'k2', scope: 'cluster-wide' }))).to.throw(
+      SealingConflict,
+      /strict/,
+    );
   });
 
   it('refuses a file whose SealedSecret names another secret, or is no SealedSecret', () => {
@@ -200,8 +273,12 @@ describe('sealing: SealedSecret manifests', () => {
       .to.throw(SealingConflict)
       .with.property('code', 'identity-mismatch');
     const cm = toMultiDoc([{ kind: 'ConfigMap', metadata: { name: 'x' } }]);
-    expect(() => upsertSealedKey(cm, write())).to.throw(SealingConflict).with.property('code', 'not-sealed-secret');
-    expect(() => upsertSealedKey('a: [', write())).to.throw(SealingConflict).with.property('code', 'invalid-manifest');
+    expect(() => upsertSealedKey(cm, write()))
+      .to.throw(SealingConflict)
+      .with.property('code', 'not-sealed-secret');
+    expect(() => upsertSealedKey('a: [', write()))
+      .to.throw(SealingConflict)
+      .with.property('code', 'invalid-manifest');
   });
 
   it('records the certificate per key once keys were sealed for different certificates', () => {
@@ -220,7 +297,9 @@ describe('sealing: SealedSecret manifests', () => {
   });
 
   it('treats keys without a record (written by the original) as unknown', () => {
-    const legacy = toMultiDoc([{ ...first(upsertSealedKey(undefined, write({ key: 'old' }))), metadata: { namespace: NS, name: NAME } }]);
+    const legacy = toMultiDoc([
+      { ...first(upsertSealedKey(undefined, write({ key: 'old' }))), metadata: { namespace: NS, name: NAME } },
+    ]);
     expect(describeSealedSecret(legacy)!.certFingerprints).to.deep.equal({});
     const text = upsertSealedKey(legacy, write({ key: 'new' }));
     expect(describeSealedSecret(text)!.certFingerprints).to.deep.equal({ new: FP1 });
@@ -274,8 +353,12 @@ describe('sealing: SealedSecret manifests', () => {
   });
 
   it('validates its inputs before writing', () => {
-    expect(() => upsertSealedKey(undefined, write({ key: 'a/b' }))).to.throw(InvalidSecretAddress).with.property('field', 'key');
-    expect(() => upsertSealedKey(undefined, write({ namespace: 'A' }))).to.throw(InvalidSecretAddress).with.property('field', 'namespace');
+    expect(() => upsertSealedKey(undefined, write({ key: 'a/b' })))
+      .to.throw(InvalidSecretAddress)
+      .with.property('field', 'key');
+    expect(() => upsertSealedKey(undefined, write({ namespace: 'A' })))
+      .to.throw(InvalidSecretAddress)
+      .with.property('field', 'namespace');
     expect(() => upsertSealedKey(undefined, write({ certFingerprint: 'AA:BB' }))).to.throw(TypeError);
     expect(() => upsertSealedKey(undefined, write({ ciphertext: '' }))).to.throw(TypeError);
     expect(() => upsertSealedKey(undefined, write({ scope: 'global' as never }))).to.throw(TypeError);
@@ -289,15 +372,37 @@ describe('sealing: SealedSecret manifests', () => {
       expect(isNamespace(undefined)).to.equal(false);
     });
     it('secret names are DNS-1123 subdomains', () => {
-      for (const s of ['a', 'a.b', 'edge-agent.v1', 'a'.repeat(63), `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`]) {
+      for (const s of [
+        'a',
+        'a.b',
+        'edge-agent.v1',
+        'a'.repeat(63),
+        `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`,
+      ]) {
         expect(isSecretName(s), s).to.equal(true);
         expect(isK8sName(s), s).to.equal(true);
       }
       for (const s of [...bad, 'a'.repeat(254), 'a.-b']) expect(isSecretName(s), s).to.equal(false);
     });
     it('secret keys follow the ConfigMap key rule', () => {
-      for (const s of ['a', 'A_b-c.d', '.hidden', '__FPSI__7f1f0c2e-3a4b-4c5d-8e9f-a0b1c2d3e4f5', 'x'.repeat(253)]) expect(isSecretKey(s), s).to.equal(true);
-      for (const s of ['', '.', '..', '..a', '..data', 'a/b', '../a', '%2F', 'a%2Fb', 'a b', 'é', 'a:b', 'x'.repeat(254)]) expect(isSecretKey(s), s).to.equal(false);
+      for (const s of ['a', 'A_b-c.d', '.hidden', '__FPSI__7f1f0c2e-3a4b-4c5d-8e9f-a0b1c2d3e4f5', 'x'.repeat(253)])
+        expect(isSecretKey(s), s).to.equal(true);
+      for (const s of [
+        '',
+        '.',
+        '..',
+        '..a',
+        '..data',
+        'a/b',
+        '../a',
+        '%2F',
+        'a%2Fb',
+        'a b',
+        'é',
+        'a:b',
+        'x'.repeat(254),
+      ])
+        expect(isSecretKey(s), s).to.equal(false);
       expect(isSecretKey(42)).to.equal(false);
     });
   });

@@ -107,11 +107,20 @@ describe('sealing: sealValue (kubeseal --raw format)', function () {
         const { keyPath } = testCert('rsa');
         const label = scopeLabel(scope, NS, NAME);
         const value = Buffer.from(`value for ${scope} \u00e9\u0000\u00ff`);
-        const { rsaCiphertext, aesCiphertext } = splitSealed(Buffer.from(sealValue(publicKeyOf(), value, label), 'base64'));
+        const { rsaCiphertext, aesCiphertext } = splitSealed(
+          Buffer.from(sealValue(publicKeyOf(), value, label), 'base64'),
+        );
         const inPath = join(scratchDir(), `rsa-part-${scope}.bin`);
         writeFileSync(inPath, rsaCiphertext);
         const args = ['pkeyutl', '-decrypt', '-inkey', keyPath, '-in', inPath];
-        args.push('-pkeyopt', 'rsa_padding_mode:oaep', '-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha256');
+        args.push(
+          '-pkeyopt',
+          'rsa_padding_mode:oaep',
+          '-pkeyopt',
+          'rsa_oaep_md:sha256',
+          '-pkeyopt',
+          'rsa_mgf1_md:sha256',
+        );
         if (label.length > 0) args.push('-pkeyopt', `rsa_oaep_label:${label.toString('hex')}`);
         const sessionKey = openssl(args);
         expect(sessionKey.length).to.equal(32);
@@ -126,7 +135,14 @@ describe('sealing: sealValue (kubeseal --raw format)', function () {
       const inPath = join(scratchDir(), 'rsa-part-mgf1.bin');
       writeFileSync(inPath, rsaCiphertext);
       const args = ['pkeyutl', '-decrypt', '-inkey', keyPath, '-in', inPath, '-pkeyopt', 'rsa_padding_mode:oaep'];
-      args.push('-pkeyopt', 'rsa_oaep_md:sha256', '-pkeyopt', 'rsa_mgf1_md:sha1', '-pkeyopt', `rsa_oaep_label:${label.toString('hex')}`);
+      args.push(
+        '-pkeyopt',
+        'rsa_oaep_md:sha256',
+        '-pkeyopt',
+        'rsa_mgf1_md:sha1',
+        '-pkeyopt',
+        `rsa_oaep_label:${label.toString('hex')}`,
+      );
       expect(() => openssl(args)).to.throw();
     });
   });

@@ -7,7 +7,12 @@ describe('semaphore', () => {
     const order: string[] = [];
     const a = await s.acquire();
     const b = await s.acquire();
-    const waiting = ['c', 'd', 'e'].map((n) => s.acquire().then((release) => { order.push(n); return release; }));
+    const waiting = ['c', 'd', 'e'].map((n) =>
+      s.acquire().then((release) => {
+        order.push(n);
+        return release;
+      }),
+    );
     await Promise.resolve();
     expect(order).to.deep.equal([]);
     expect(s.waiters).to.equal(3);

@@ -17,12 +17,14 @@ describe('validateServiceConfig', () => {
   });
 
   it('names every bad field with what it must be, in a fixed order', () => {
-    const bad: { group: { cluster: { path: string }; krbkeys?: unknown }; helm: { cluster: string } } = structuredClone(GOOD);
+    const bad: { group: { cluster: { path: string }; krbkeys?: unknown }; helm: { cluster: string } } =
+      structuredClone(GOOD);
     bad.group.cluster.path = '';
     delete bad.group.krbkeys;
     bad.helm.cluster = 'not-a-uuid';
     expect(validateServiceConfig(bad as never)).to.deep.equal({
-      ok: false, errors: ['group.cluster.path (a non-empty string)', 'group.krbkeys.uuid (a UUID)', 'helm.cluster (a UUID)'],
+      ok: false,
+      errors: ['group.cluster.path (a non-empty string)', 'group.krbkeys.uuid (a UUID)', 'helm.cluster (a UUID)'],
     });
   });
 
@@ -45,7 +47,10 @@ describe('UUID profile evidence', () => {
   });
 
   it('counts entries of each kind under each app', () => {
-    const e = profileEvidence([{ ready: true }, { hosts: [] }, {}], [{ phase: 'ready' }, { kubeseal_cert: 'x' }, { kubeseal_cert: 'y' }]);
+    const e = profileEvidence(
+      [{ ready: true }, { hosts: [] }, {}],
+      [{ phase: 'ready' }, { kubeseal_cert: 'x' }, { kubeseal_cert: 'y' }],
+    );
     expect(e).to.deep.equal({ setupInSetupApp: 1, edgeInEdgeApp: 2, setupUnderEdgeApp: 1, edgeUnderSetupApp: 1 });
   });
 });

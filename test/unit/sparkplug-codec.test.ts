@@ -169,7 +169,12 @@ describe('Sparkplug B codec', () => {
     it('keeps Bytes, DataSet, Template, metadata and property sets', () => {
       const p: SparkplugPayload = {
         metrics: [
-          { name: 'bytes', type: 'Bytes', value: new Uint8Array([9, 8, 7]), metadata: { contentType: 'application/octet-stream', size: 3 } },
+          {
+            name: 'bytes',
+            type: 'Bytes',
+            value: new Uint8Array([9, 8, 7]),
+            metadata: { contentType: 'application/octet-stream', size: 3 },
+          },
           {
             name: 'ds',
             type: 'DataSet',
@@ -322,9 +327,18 @@ describe('Sparkplug B codec', () => {
 
     it('throws for an unknown data type or a value in the wrong field', () => {
       const schema = loadSparkplugSchema();
-      expectDecodeError(schema.encode({ metrics: [{ name: 'x', datatype: 99, intValue: 1 }] }).finish(), /unknown data type/);
-      expectDecodeError(schema.encode({ metrics: [{ name: 'x', datatype: 3, stringValue: 'no' }] }).finish(), /Int32 value carried in stringValue/);
-      expectDecodeError(schema.encode({ metrics: [{ name: 'x', datatype: 5, intValue: 300 }] }).finish(), /out of range for UInt8/);
+      expectDecodeError(
+        schema.encode({ metrics: [{ name: 'x', datatype: 99, intValue: 1 }] }).finish(),
+        /unknown data type/,
+      );
+      expectDecodeError(
+        schema.encode({ metrics: [{ name: 'x', datatype: 3, stringValue: 'no' }] }).finish(),
+        /Int32 value carried in stringValue/,
+      );
+      expectDecodeError(
+        schema.encode({ metrics: [{ name: 'x', datatype: 5, intValue: 300 }] }).finish(),
+        /out of range for UInt8/,
+      );
     });
 
     it('never throws anything but SparkplugDecodeError for random bytes', () => {

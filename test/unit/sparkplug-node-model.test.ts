@@ -7,13 +7,24 @@ import { BdSeqStore } from '../../src/sparkplug/bdseq.js';
 import { NodeModel, type ClusterDeviceState } from '../../src/sparkplug/model.js';
 
 const STATE: ClusterDeviceState = {
-  name: 'a', phase: 'pending', ready: false, conditions: [], repoHead: null, sealedSecrets: 0, bootstrapFetches: 0,
-  edgeReported: false, edgeHosts: 0, edgeReadyHosts: 0, edgeKubernetesVersions: [],
+  name: 'a',
+  phase: 'pending',
+  ready: false,
+  conditions: [],
+  repoHead: null,
+  sealedSecrets: 0,
+  bootstrapFetches: 0,
+  edgeReported: false,
+  edgeHosts: 0,
+  edgeReadyHosts: 0,
+  edgeKubernetesVersions: [],
 };
 
 function model(): NodeModel {
   return new NodeModel({
-    instanceUuid: 'i', serviceUuid: 's', deviceInfo: { manufacturer: 'm', model: 'n', serial: 'x' },
+    instanceUuid: 'i',
+    serviceUuid: 's',
+    deviceInfo: { manufacturer: 'm', model: 'n', serial: 'x' },
   });
 }
 
@@ -55,10 +66,17 @@ describe('Sparkplug node model', () => {
     m.setDevice('b', STATE);
     m.removeDevice('a');
     m.setDevice('a', STATE);
-    const aliases = [m.node, ...[...m.devices.values()].map((d) => d.metrics)].flatMap((s) => s.birth(0).map((x) => x.alias));
+    const aliases = [m.node, ...[...m.devices.values()].map((d) => d.metrics)].flatMap((s) =>
+      s.birth(0).map((x) => x.alias),
+    );
     expect(new Set(aliases.map(String)).size).to.equal(aliases.length);
     // 15 node metrics, then 16 per device: the re-added 'a' gets 48..63, not its old 16..31.
-    expect(m.devices.get('a')!.metrics.birth(0).map((x) => x.alias)).to.deep.equal(Array.from({ length: 16 }, (_, i) => BigInt(48 + i)));
+    expect(
+      m.devices
+        .get('a')!
+        .metrics.birth(0)
+        .map((x) => x.alias),
+    ).to.deep.equal(Array.from({ length: 16 }, (_, i) => BigInt(48 + i)));
   });
 
   it('reports changes only for differing values, and DATA metrics by alias only', () => {
@@ -69,7 +87,10 @@ describe('Sparkplug node model', () => {
     expect(m.setDevice('a', { ...STATE, conditions: [] })).to.equal(false);
     expect(m.setDevice('a', { ...STATE, bootstrapFetches: 1, repoHead: 'h' })).to.equal(true);
     const changes = entry.metrics.changes(published, 5);
-    expect(changes.map((c) => [c.name, c.type, c.value])).to.deep.equal([[undefined, 'String', 'h'], [undefined, 'UInt64', 1n]]);
+    expect(changes.map((c) => [c.name, c.type, c.value])).to.deep.equal([
+      [undefined, 'String', 'h'],
+      [undefined, 'UInt64', 1n],
+    ]);
     expect(m.setNodeMetrics({ clusters: { total: 0 }, lastError: '' })).to.equal(false);
     expect(m.setNodeMetrics({ clusters: { failed: 2 } })).to.equal(true);
   });

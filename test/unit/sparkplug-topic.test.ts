@@ -12,7 +12,12 @@ describe('Sparkplug topics', () => {
   });
 
   it('parses device topics', () => {
-    expect(parseTopic('spBv1.0/G/DDATA/N/Dev 1')).to.deep.equal({ group: 'G', type: 'DDATA', node: 'N', device: 'Dev 1' });
+    expect(parseTopic('spBv1.0/G/DDATA/N/Dev 1')).to.deep.equal({
+      group: 'G',
+      type: 'DDATA',
+      node: 'N',
+      device: 'Dev 1',
+    });
   });
 
   it('returns undefined for anything that is not a node or device topic', () => {
@@ -36,7 +41,12 @@ describe('Sparkplug topics', () => {
   it('builds topics that parse back', () => {
     expect(topic('G', 'NDEATH', 'N')).to.equal('spBv1.0/G/NDEATH/N');
     expect(topic('G', 'DCMD', 'N', 'D')).to.equal('spBv1.0/G/DCMD/N/D');
-    expect(parseTopic(topic('Grp', 'DBIRTH', 'Node', 'Dev'))).to.deep.equal({ group: 'Grp', type: 'DBIRTH', node: 'Node', device: 'Dev' });
+    expect(parseTopic(topic('Grp', 'DBIRTH', 'Node', 'Dev'))).to.deep.equal({
+      group: 'Grp',
+      type: 'DBIRTH',
+      node: 'Node',
+      device: 'Dev',
+    });
   });
 
   it('refuses to build invalid topics', () => {

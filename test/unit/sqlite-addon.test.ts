@@ -23,9 +23,13 @@ describe('better-sqlite3 native addon', function () {
   this.timeout(60_000);
 
   it('survives statements freed by the garbage collector between I/O callbacks', () => {
-    const r = spawnSync(process.execPath, ['-e', STATEMENTS_LEFT_TO_GC], { cwd: fileURLToPath(new URL('../..', import.meta.url)), encoding: 'utf8' });
-    const why = `Node ${process.version} ${r.signal ?? `exit ${r.status}`}: ${r.stderr.split('\n').find((l) => /Assertion|Error/.test(l)) ?? r.stderr.slice(0, 300)}`
-      + ' — on Node 24, build better-sqlite3 against the Node 24.18.1 headers (see .ci/run)';
+    const r = spawnSync(process.execPath, ['-e', STATEMENTS_LEFT_TO_GC], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      encoding: 'utf8',
+    });
+    const why =
+      `Node ${process.version} ${r.signal ?? `exit ${r.status}`}: ${r.stderr.split('\n').find((l) => /Assertion|Error/.test(l)) ?? r.stderr.slice(0, 300)}` +
+      ' — on Node 24, build better-sqlite3 against the Node 24.18.1 headers (see .ci/run)';
     expect(r.stdout, why).to.equal('ok');
     expect(r.status, why).to.equal(0);
   });

@@ -5,7 +5,10 @@ import { readFixture } from '../fixtures/cluster-repo.js';
 
 describe('template expansion', () => {
   it('keeps the type of a whole-string placeholder', () => {
-    const out = renderTemplate({ a: '{{ helm }}', b: ' {{n}} ', c: ['{{list}}'] }, { helm: { kind: 'HelmRelease' }, n: 3, list: [1, 2] });
+    const out = renderTemplate(
+      { a: '{{ helm }}', b: ' {{n}} ', c: ['{{list}}'] },
+      { helm: { kind: 'HelmRelease' }, n: 3, list: [1, 2] },
+    );
     expect(out).to.deep.equal({ a: { kind: 'HelmRelease' }, b: 3, c: [[1, 2]] });
   });
 
@@ -22,11 +25,17 @@ describe('template expansion', () => {
   });
 
   it('calls function-valued context entries and stringifies dates', () => {
-    expect(renderTemplate('{{f}} {{d}}', { f: () => 'called', d: new Date(0) })).to.equal('called 1970-01-01T00:00:00.000Z');
+    expect(renderTemplate('{{f}} {{d}}', { f: () => 'called', d: new Date(0) })).to.equal(
+      'called 1970-01-01T00:00:00.000Z',
+    );
   });
 
   it('lists the keys a template uses', () => {
-    expect([...templateKeys({ a: ['{{ url.self }}', 'x{{namespace}}'], '{{k}}': 1 })].sort()).to.deep.equal(['k', 'namespace', 'url.self']);
+    expect([...templateKeys({ a: ['{{ url.self }}', 'x{{namespace}}'], '{{k}}': 1 })].sort()).to.deep.equal([
+      'k',
+      'namespace',
+      'url.self',
+    ]);
   });
 });
 
@@ -46,6 +55,7 @@ describe('multi-document YAML', () => {
     expect(k8sName('edge-cluster', '0B9E2C1E-6A0F')).to.equal('edge-cluster-0b9e2c1e-6a0f');
     expect(k8sName('-A b_c-')).to.equal('a-b-c');
     expect(isDnsLabel('fplus-edge')).to.equal(true);
-    for (const bad of ['', 'Upper', '-x', 'x-', 'a.b', 'a/b', 'x'.repeat(64)]) expect(isDnsLabel(bad), bad).to.equal(false);
+    for (const bad of ['', 'Upper', '-x', 'x-', 'a.b', 'a/b', 'x'.repeat(64)])
+      expect(isDnsLabel(bad), bad).to.equal(false);
   });
 });

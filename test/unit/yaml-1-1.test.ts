@@ -20,19 +20,24 @@ import { isK8sName, isNamespace, isSecretKey, upsertSealedKey } from '../../src/
 /** Reads each text as a list of documents; a text that cannot be read gives an Error. */
 type Reader = (texts: string[]) => Array<unknown[] | Error>;
 
-const each = (read: (text: string) => unknown[]): Reader => (texts) => texts.map((t) => {
-  try {
-    return read(t);
-  } catch (err) {
-    return err as Error;
-  }
-});
+const each =
+  (read: (text: string) => unknown[]): Reader =>
+  (texts) =>
+    texts.map((t) => {
+      try {
+        return read(t);
+      } catch (err) {
+        return err as Error;
+      }
+    });
 
 function yamlLib(version: '1.1' | '1.2'): Reader {
-  return each((text) => parseAllDocuments(text, { version }).map((d) => {
-    if (d.errors.length > 0) throw new Error(d.errors.map((e) => e.message).join('; '));
-    return d.toJS();
-  }));
+  return each((text) =>
+    parseAllDocuments(text, { version }).map((d) => {
+      if (d.errors.length > 0) throw new Error(d.errors.map((e) => e.message).join('; '));
+      return d.toJS();
+    }),
+  );
 }
 
 /*
@@ -60,7 +65,9 @@ json.dump(out, sys.stdout)
 `;
 
 const pyyaml: Reader = (texts) => {
-  const out = JSON.parse(execFileSync('python3', ['-c', PYYAML], { input: JSON.stringify(texts), maxBuffer: 256 * 1024 * 1024 }).toString()) as unknown[];
+  const out = JSON.parse(
+    execFileSync('python3', ['-c', PYYAML], { input: JSON.stringify(texts), maxBuffer: 256 * 1024 * 1024 }).toString(),
+  ) as unknown[];
   return out.map((r) => (Array.isArray(r) ? r : new Error((r as { error: string }).error)));
 };
 
@@ -83,14 +90,96 @@ const caseForms = (w: string) => [...new Set([w, w.toUpperCase(), w[0].toUpperCa
 
 const TRICKY = [
   ...BOOL_WORDS.flatMap(caseForms),
-  '1_000', '0b101', '0B101', '0o17', '0O17', '-0o17', '017', '09', '0x1F', '0X1F', '0x_1F', '+0x1f', '1e3', '1E3', '+1', '-1', '12e03', '1e1_0',
-  '1.5', '.5', '1.', '1_0.5', '1:20', '190:20:30', '-1:20', '1:20.5',
-  '2024-01-01', '2024-1-1', '2001-12-14t21:59:43.10-05:00', '2001-12-14 21:59:43.10 -5', '2001-12-14T21:59:43Z', '2001-12-14 21:59:43. +39',
-  '.inf', '-.Inf', '+.INF', '.NaN', '.nan', '~', 'null', 'Null', 'NULL', '', '=', '<<',
-  ' lead', 'trail ', 'a: b', 'a #b', '#c', '- d', '-', '?', ':x', 'x:', 'a\tb', '\tt',
-  'line1\nline2', 'ends\n', '\nstarts', 'a\u2028b', 'a\u2029b', 'a\u0085b', 'a\u0080b', '\uFEFFbom', 'a\uFFFEb',
-  '"dq"', "'sq'", '%p', '@a', '`b', '!t', '&a', '*r', '{m}', '[s]', '---', '...', 'x\n---\ny', 'ü', '😀',
-  '1.2.3', 'v1', 'plain', 'with space', 'a=b', '0', '00', '0.0.0.0', 'Infinity', 'NaN',
+  '1_000',
+  '0b101',
+  '0B101',
+  '0o17',
+  '0O17',
+  '-0o17',
+  '017',
+  '09',
+  '0x1F',
+  '0X1F',
+  '0x_1F',
+  '+0x1f',
+  '1e3',
+  '1E3',
+  '+1',
+  '-1',
+  '12e03',
+  '1e1_0',
+  '1.5',
+  '.5',
+  '1.',
+  '1_0.5',
+  '1:20',
+  '190:20:30',
+  '-1:20',
+  '1:20.5',
+  '2024-01-01',
+  '2024-1-1',
+  '2001-12-14t21:59:43.10-05:00',
+  '2001-12-14 21:59:43.10 -5',
+  '2001-12-14T21:59:43Z',
+  '2001-12-14 21:59:43. +39',
+  '.inf',
+  '-.Inf',
+  '+.INF',
+  '.NaN',
+  '.nan',
+  '~',
+  'null',
+  'Null',
+  'NULL',
+  '',
+  '=',
+  '<<',
+  ' lead',
+  'trail ',
+  'a: b',
+  'a #b',
+  '#c',
+  '- d',
+  '-',
+  '?',
+  ':x',
+  'x:',
+  'a\tb',
+  '\tt',
+  'line1\nline2',
+  'ends\n',
+  '\nstarts',
+  'a\u2028b',
+  'a\u2029b',
+  'a\u0085b',
+  'a\u0080b',
+  '\uFEFFbom',
+  'a\uFFFEb',
+  '"dq"',
+  "'sq'",
+  '%p',
+  '@a',
+  '`b',
+  '!t',
+  '&a',
+  '*r',
+  '{m}',
+  '[s]',
+  '---',
+  '...',
+  'x\n---\ny',
+  'ü',
+  '😀',
+  '1.2.3',
+  'v1',
+  'plain',
+  'with space',
+  'a=b',
+  '0',
+  '00',
+  '0.0.0.0',
+  'Infinity',
+  'NaN',
 ];
 const NUMBERS = [0, 1, -1, 42, 0.5, -2.5, 3.14, 1e21, -1e21, 1e-7, 1.5e-7, 1e300, 5e-324, 123456789012, 2 ** 53];
 
@@ -129,7 +218,10 @@ const ANY = words(() => true, 200);
 
 function randomValue(depth: number): unknown {
   const r = random();
-  if (depth > 0 && r < 0.15) return Object.fromEntries(Array.from({ length: 1 + Math.floor(random() * 4) }, () => [pick(ANY), randomValue(depth - 1)]));
+  if (depth > 0 && r < 0.15)
+    return Object.fromEntries(
+      Array.from({ length: 1 + Math.floor(random() * 4) }, () => [pick(ANY), randomValue(depth - 1)]),
+    );
   if (depth > 0 && r < 0.25) return Array.from({ length: Math.floor(random() * 4) }, () => randomValue(depth - 1));
   if (r < 0.35) return pick(NUMBERS);
   if (r < 0.4) return random() < 0.5;
@@ -143,7 +235,8 @@ function expectReadBack(cases: Array<{ text: string; docs: unknown[]; what: stri
     const got = read(cases.map((c) => c.text));
     cases.forEach((c, i) => {
       const g = got[i];
-      if (g instanceof Error) throw new Error(`${c.what}: ${name} cannot read it (seed ${SEED}): ${g.message}\n${c.text}`);
+      if (g instanceof Error)
+        throw new Error(`${c.what}: ${name} cannot read it (seed ${SEED}): ${g.message}\n${c.text}`);
       expect(g, `${c.what}: read by ${name} (seed ${SEED})\n${c.text}`).to.deep.equal(c.docs);
     });
   }
@@ -151,7 +244,30 @@ function expectReadBack(cases: Array<{ text: string; docs: unknown[]; what: stri
 
 describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
   it('covers every YAML 1.1 boolean word in all its cases, and names, keys and values of each kind', () => {
-    for (const w of ['y', 'Y', 'yes', 'Yes', 'YES', 'n', 'N', 'no', 'No', 'NO', 'on', 'On', 'ON', 'off', 'Off', 'OFF', 'true', 'True', 'TRUE', 'false', 'False', 'FALSE']) {
+    for (const w of [
+      'y',
+      'Y',
+      'yes',
+      'Yes',
+      'YES',
+      'n',
+      'N',
+      'no',
+      'No',
+      'NO',
+      'on',
+      'On',
+      'ON',
+      'off',
+      'Off',
+      'OFF',
+      'true',
+      'True',
+      'TRUE',
+      'false',
+      'False',
+      'FALSE',
+    ]) {
       expect(TRICKY).to.include(w);
     }
     for (const w of ['yes', 'on', 'no', '0b101', '2024-01-01']) expect(NAMESPACES).to.include(w);
@@ -166,19 +282,31 @@ describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
       numbers: NUMBERS,
       other: [true, false, null, {}, []],
     };
-    expectReadBack([{ text: toMultiDoc([doc, { second: doc.list }]), docs: [doc, { second: doc.list }], what: 'corpus document' }]);
+    expectReadBack([
+      { text: toMultiDoc([doc, { second: doc.list }]), docs: [doc, { second: doc.list }], what: 'corpus document' },
+    ]);
   });
 
   it('writes SealedSecrets whose namespace, name, keys, values and annotations come from the corpus', () => {
     const cases = [];
     for (let i = 0; i < 60; i++) {
-      const encryptedData = Object.fromEntries(Array.from({ length: 1 + Math.floor(random() * 8) }, () => [pick(KEYS), pick(ANY)]));
-      const annotations = Object.fromEntries(Array.from({ length: Math.floor(random() * 4) }, () => [pick(ANY), pick(ANY)]));
+      const encryptedData = Object.fromEntries(
+        Array.from({ length: 1 + Math.floor(random() * 8) }, () => [pick(KEYS), pick(ANY)]),
+      );
+      const annotations = Object.fromEntries(
+        Array.from({ length: Math.floor(random() * 4) }, () => [pick(ANY), pick(ANY)]),
+      );
       const doc = {
         apiVersion: 'bitnami.com/v1alpha1',
         kind: 'SealedSecret',
         metadata: { namespace: pick(NAMESPACES), name: pick(NAMES), annotations },
-        spec: { encryptedData, template: { metadata: { namespace: pick(NAMESPACES), name: pick(NAMES), labels: { [pick(KEYS)]: pick(ANY) } }, type: 'Opaque' } },
+        spec: {
+          encryptedData,
+          template: {
+            metadata: { namespace: pick(NAMESPACES), name: pick(NAMES), labels: { [pick(KEYS)]: pick(ANY) } },
+            type: 'Opaque',
+          },
+        },
       };
       cases.push({ text: toMultiDoc([doc]), docs: [doc], what: `SealedSecret ${i}` });
     }
@@ -196,11 +324,21 @@ describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
       for (const key of [...KEYS].sort(() => random() - 0.5).slice(0, 12)) {
         const ciphertext = `Ag${pick(KEYS)}==`;
         want[key] = ciphertext;
-        text = upsertSealedKey(text, { namespace, name, key, ciphertext, scope, certFingerprint: pick(['c', 'd']).repeat(64) });
+        text = upsertSealedKey(text, {
+          namespace,
+          name,
+          key,
+          ciphertext,
+          scope,
+          certFingerprint: pick(['c', 'd']).repeat(64),
+        });
       }
       const docs = meant(text!);
       cases.push({ text: text!, docs, what: `sealed manifest ${namespace}/${name}` });
-      const m = docs[0] as { metadata: { namespace: string; name: string }; spec: { encryptedData: Record<string, string> } };
+      const m = docs[0] as {
+        metadata: { namespace: string; name: string };
+        spec: { encryptedData: Record<string, string> };
+      };
       expect([m.metadata.namespace, m.metadata.name]).to.deep.equal([namespace, name]);
       expect(m.spec.encryptedData).to.deep.equal(want);
     }
@@ -208,21 +346,36 @@ describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
   });
 
   it('writes cluster manifests from templates with a tricky namespace and Helm values from the corpus', () => {
-    const chart = clusterChartTemplate({ realm: 'R.LOCAL', domain: 'd.local', directoryUrl: 'http://dir', edgeAccountClass: 'a', edgeSyncRole: 'b', edgeMonitorRole: 'c' });
+    const chart = clusterChartTemplate({
+      realm: 'R.LOCAL',
+      domain: 'd.local',
+      directoryUrl: 'http://dir',
+      edgeAccountClass: 'a',
+      edgeSyncRole: 'b',
+      edgeMonitorRole: 'c',
+    });
     const cases = [];
     for (let i = 0; i < 30; i++) {
-      const values = Object.fromEntries(Array.from({ length: 1 + Math.floor(random() * 6) }, () => [pick(ANY), randomValue(3)]));
+      const values = Object.fromEntries(
+        Array.from({ length: 1 + Math.floor(random() * 6) }, () => [pick(ANY), randomValue(3)]),
+      );
       const namespace = pick(NAMESPACES);
       const out = renderClusterRepo({
-        uuid: '0b9e2c1e-6a0f-4a8e-9d3c-2f4b5a6c7d8e', spec: { name: 'Line_7', namespace, values: values as never },
-        templates: { flux: fluxTemplate, helmRelease: helmReleaseTemplate, chart }, gitBase: 'http://127.0.0.1:1/', helmRepo: 'h',
+        uuid: '0b9e2c1e-6a0f-4a8e-9d3c-2f4b5a6c7d8e',
+        spec: { name: 'Line_7', namespace, values: values as never },
+        templates: { flux: fluxTemplate, helmRelease: helmReleaseTemplate, chart },
+        gitBase: 'http://127.0.0.1:1/',
+        helmRepo: 'h',
       });
       for (const [file, text] of out.files) {
         const docs = meant(text);
         cases.push({ text, docs, what: `${file} (namespace ${JSON.stringify(namespace)})` });
-        for (const d of docs) expect((d as { metadata: { namespace: unknown } }).metadata.namespace, file).to.equal(namespace);
+        for (const d of docs)
+          expect((d as { metadata: { namespace: unknown } }).metadata.namespace, file).to.equal(namespace);
       }
-      const release = meant(out.files.get('edo/cluster/edge-cluster.yaml')!)[0] as { spec: { values: Record<string, unknown> } };
+      const release = meant(out.files.get('edo/cluster/edge-cluster.yaml')!)[0] as {
+        spec: { values: Record<string, unknown> };
+      };
       // Objects are merged into the chart's values (nulls in them drop keys); everything else is taken as it is.
       for (const [k, v] of Object.entries(values)) {
         if (v === null || typeof v !== 'object' || Array.isArray(v)) expect(release.spec.values[k], k).to.deep.equal(v);

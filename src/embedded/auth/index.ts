@@ -24,7 +24,12 @@ export interface AuthAppDeps {
  */
 export function createAuthApp(deps: AuthAppDeps): Koa {
   const app = createServiceApp({
-    serviceUuid: AUTH_SERVICE, version: '2.0.0', application: 'embedded-auth', auth: deps.auth, tokens: deps.tokens, log: deps.log,
+    serviceUuid: AUTH_SERVICE,
+    version: '2.0.0',
+    application: 'embedded-auth',
+    auth: deps.auth,
+    tokens: deps.tokens,
+    log: deps.log,
   });
   mountRouter(app, authRouter(deps.auth));
   return app;

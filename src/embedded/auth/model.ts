@@ -1,7 +1,13 @@
 import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Semaphore } from '../../lib/semaphore.js';
-import { limitedCheck, passwordLimits, TooManyFailures, type PasswordLimitConfig, type PasswordLimits } from '../../lib/failure-limit.js';
+import {
+  limitedCheck,
+  passwordLimits,
+  TooManyFailures,
+  type PasswordLimitConfig,
+  type PasswordLimits,
+} from '../../lib/failure-limit.js';
 import type { Db } from '../db.js';
 import type { ObjectRegistry } from '../configdb/objects.js';
 import { newUuid, WILDCARD } from '../../lib/uuid.js';
@@ -60,7 +66,13 @@ export interface AuthModelOptions {
   now?: () => number;
 }
 
-interface GrantRow { uuid: string; principal: string; permission: string; target: string; plural: number }
+interface GrantRow {
+  uuid: string;
+  principal: string;
+  permission: string;
+  target: string;
+  plural: number;
+}
 
 interface CachedAcl {
   expires: number;
@@ -94,7 +106,9 @@ async function hashPassword(password: string, salt: Buffer): Promise<Buffer> {
   if (hashing.waiters >= MAX_WAITING_CHECKS) throw new TooManyFailures(1);
   const release = await hashing.acquire();
   try {
-    return await new Promise((resolve, reject) => scrypt(password, salt, 32, SCRYPT, (e, key) => (e ? reject(e) : resolve(key))));
+    return await new Promise((resolve, reject) =>
+      scrypt(password, salt, 32, SCRYPT, (e, key) => (e ? reject(e) : resolve(key))),
+    );
   } finally {
     release();
   }
@@ -191,23 +205,31 @@ export class AuthModel {
    */
   onChange(fn: () => void): () => void {
     this.listeners.add(fn);
-    return () => { this.listeners.delete(fn); };
+    return () => {
+      this.listeners.delete(fn);
+    };
   }
 
   private changed(): void {
     // A listener's failure is its own; the change has been made.
     for (const fn of this.listeners) {
-      try { fn(); } catch { /* ignored */ }
+      try {
+        fn();
+      } catch {
+        /* ignored */
+      }
     }
   }
 
   principal(uuid: string): Principal | undefined {
-    const r = this.db.prepare('SELECT uuid, upn FROM principal WHERE uuid = ?').get(uuid) as { uuid: string; upn: string | null } | undefined;
+    const r = this.db.prepare('SELECT uuid, upn FROM principal WHERE uuid = ?').get(uuid) as
+      { uuid: string; upn: string | null } | undefined;
     return r && { uuid: r.uuid, upn: r.upn, root: this.opts.roots.has(r.uuid) };
   }
 
   principalByUpn(upn: string): Principal | undefined {
-    const r = this.db.prepare('SELECT uuid, upn FROM principal WHERE upn = ?').get(upn) as { uuid: string; upn: string | null } | undefined;
+    const r = this.db.prepare('SELECT uuid, upn FROM principal WHERE upn = ?').get(upn) as
+      { uuid: string; upn: string | null } | undefined;
     return r && { uuid: r.uuid, upn: r.upn, root: this.opts.roots.has(r.uuid) };
   }
 
@@ -230,7 +252,9 @@ export class AuthModel {
 
   /** UUIDs of principals that have a Kerberos identity. */
   principalsWithIdentity(): string[] {
-    return (this.db.prepare('SELECT uuid FROM principal WHERE upn IS NOT NULL ORDER BY uuid').all() as { uuid: string }[]).map((r) => r.uuid);
+    return (
+      this.db.prepare('SELECT uuid FROM principal WHERE upn IS NOT NULL ORDER BY uuid').all() as { uuid: string }[]
+    ).map((r) => r.uuid);
   }
 
   /** Sets a principal's Kerberos identity; 'conflict' if another principal has it or this one has another. */
@@ -240,7 +264,9 @@ export class AuthModel {
     const current = this.principal(uuid);
     if (current?.upn === upn) return 'unchanged';
     if (current?.upn && current.upn !== upn) return 'conflict';
-    this.db.prepare('INSERT INTO principal (uuid, upn) VALUES (?, ?) ON CONFLICT(uuid) DO UPDATE SET upn = excluded.upn').run(uuid, upn);
+    this.db
+      .prepare('INSERT INTO principal (uuid, upn) VALUES (?, ?) ON CONFLICT(uuid) DO UPDATE SET upn = excluded.upn')
+      .run(uuid, upn);
     this.changed();
     return 'created';
   }
@@ -252,13 +278,17 @@ export class AuthModel {
   }
 
   ensurePrincipal(uuid: string): void {
-    if (this.db.prepare('INSERT OR IGNORE INTO principal (uuid, upn) VALUES (?, NULL)').run(uuid).changes > 0) this.changed();
+    if (this.db.prepare('INSERT OR IGNORE INTO principal (uuid, upn) VALUES (?, NULL)').run(uuid).changes > 0)
+      this.changed();
   }
 
   setPassword(username: string, principal: string, password: string): void {
     const salt = randomBytes(16);
-    this.db.prepare('INSERT INTO password (username, principal, salt, hash) VALUES (?, ?, ?, ?) ' +
-      'ON CONFLICT(username) DO UPDATE SET principal = excluded.principal, salt = excluded.salt, hash = excluded.hash')
+    this.db
+      .prepare(
+        'INSERT INTO password (username, principal, salt, hash) VALUES (?, ?, ?, ?) ' +
+          'ON CONFLICT(username) DO UPDATE SET principal = excluded.principal, salt = excluded.salt, hash = excluded.hash',
+      )
       .run(username, principal, salt, hashPasswordSync(password, salt));
     this.verified.delete(username);
     this.failed.clear();
@@ -311,11 +341,13 @@ export class AuthModel {
   }
 
   addGrant(g: GrantSpec): { uuid: string; created: boolean } {
-    const existing = this.db.prepare('SELECT uuid FROM grants WHERE principal = ? AND permission = ? AND target = ? AND plural = ?')
+    const existing = this.db
+      .prepare('SELECT uuid FROM grants WHERE principal = ? AND permission = ? AND target = ? AND plural = ?')
       .get(g.principal, g.permission, g.target, g.plural ? 1 : 0) as { uuid: string } | undefined;
     if (existing) return { uuid: existing.uuid, created: false };
     const uuid = newUuid();
-    this.db.prepare('INSERT INTO grants (uuid, principal, permission, target, plural) VALUES (?, ?, ?, ?, ?)')
+    this.db
+      .prepare('INSERT INTO grants (uuid, principal, permission, target, plural) VALUES (?, ?, ?, ?, ?)')
       .run(uuid, g.principal, g.permission, g.target, g.plural ? 1 : 0);
     this.invalidate();
     return { uuid, created: true };
@@ -331,10 +363,14 @@ export class AuthModel {
    * 'duplicate' if another grant already has exactly that content.
    */
   replaceGrant(uuid: string, g: GrantSpec): 'replaced' | 'missing' | 'duplicate' {
-    const other = this.db.prepare('SELECT uuid FROM grants WHERE principal = ? AND permission = ? AND target = ? AND plural = ? AND uuid <> ?')
+    const other = this.db
+      .prepare(
+        'SELECT uuid FROM grants WHERE principal = ? AND permission = ? AND target = ? AND plural = ? AND uuid <> ?',
+      )
       .get(g.principal, g.permission, g.target, g.plural ? 1 : 0, uuid) as { uuid: string } | undefined;
     if (other) return this.getGrant(uuid) ? 'duplicate' : 'missing';
-    const r = this.db.prepare('UPDATE grants SET principal = ?, permission = ?, target = ?, plural = ? WHERE uuid = ?')
+    const r = this.db
+      .prepare('UPDATE grants SET principal = ?, permission = ?, target = ?, plural = ? WHERE uuid = ?')
       .run(g.principal, g.permission, g.target, g.plural ? 1 : 0, uuid);
     if (r.changes === 0) return 'missing';
     this.invalidate();
@@ -351,9 +387,15 @@ export class AuthModel {
     const where: string[] = [];
     const args: unknown[] = [];
     for (const k of ['principal', 'permission', 'target'] as const) {
-      if (q[k] !== undefined) { where.push(`${k} = ?`); args.push(q[k]); }
+      if (q[k] !== undefined) {
+        where.push(`${k} = ?`);
+        args.push(q[k]);
+      }
     }
-    if (q.plural !== undefined) { where.push('plural = ?'); args.push(q.plural ? 1 : 0); }
+    if (q.plural !== undefined) {
+      where.push('plural = ?');
+      args.push(q.plural ? 1 : 0);
+    }
     const sql = `SELECT * FROM grants${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY uuid`;
     return (this.db.prepare(sql).all(...args) as GrantRow[]).map(toGrant);
   }
@@ -426,13 +468,19 @@ export class AuthModel {
     if (principal.root) return true;
     for (const g of this.subjectGrants(principal.uuid)) {
       if (!this.permissionCovers(g.permission, permission)) continue;
-      if (g.target === SELF) { if (target === principal.uuid) return true; continue; }
+      if (g.target === SELF) {
+        if (target === principal.uuid) return true;
+        continue;
+      }
       if (g.target === MINE) {
         const reg = this.objects.get(target);
         if (reg && !reg.deleted && reg.owner === principal.uuid) return true;
         continue;
       }
-      if (g.plural) { if (this.objects.isMember(g.target, target)) return true; continue; }
+      if (g.plural) {
+        if (this.objects.isMember(g.target, target)) return true;
+        continue;
+      }
       if (g.target === target || (wild && g.target === WILDCARD)) return true;
     }
     return false;
@@ -451,8 +499,13 @@ export class AuthModel {
     const hit = this.grantCache.get(principal);
     if (hit && hit.expires > now) return hit.grants;
     const subjects = [principal, ...this.objects.classesOf(principal)];
-    const grants = (this.db.prepare(`SELECT * FROM grants WHERE principal IN (${subjects.map(() => '?').join(',')}) ORDER BY permission, target`)
-      .all(...subjects) as GrantRow[]).map(toGrant);
+    const grants = (
+      this.db
+        .prepare(
+          `SELECT * FROM grants WHERE principal IN (${subjects.map(() => '?').join(',')}) ORDER BY permission, target`,
+        )
+        .all(...subjects) as GrantRow[]
+    ).map(toGrant);
     if (this.cacheMs > 0) {
       if (this.grantCache.size >= Math.max(this.cacheSize, 1)) this.grantCache.clear();
       this.grantCache.set(principal, { expires: now + this.cacheMs, grants });
@@ -493,8 +546,13 @@ export class AuthModel {
    */
   private expand(principal: string): AclEntry[] {
     const subjects = [principal, ...this.objects.classesOf(principal)];
-    const grants = (this.db.prepare(`SELECT * FROM grants WHERE principal IN (${subjects.map(() => '?').join(',')}) ORDER BY permission, target`)
-      .all(...subjects) as GrantRow[]).map(toGrant);
+    const grants = (
+      this.db
+        .prepare(
+          `SELECT * FROM grants WHERE principal IN (${subjects.map(() => '?').join(',')}) ORDER BY permission, target`,
+        )
+        .all(...subjects) as GrantRow[]
+    ).map(toGrant);
     const members = new Map<string, string[]>();
     const membersOf = (cls: string): string[] => {
       let m = members.get(cls);

@@ -33,7 +33,13 @@ export function authNotify(deps: AuthNotifyDeps): NotifyV2Server<AuthHint> {
     if (!canRead) return { status: 403 };
     const p = principal();
     if (p === undefined) return { status: 404 };
-    return { status: 200, body: auth.acl(p).filter((e) => canRead(e.permission)).map((e) => ({ ...e })) };
+    return {
+      status: 200,
+      body: auth
+        .acl(p)
+        .filter((e) => canRead(e.permission))
+        .map((e) => ({ ...e })),
+    };
   };
 
   const identities = (caller: Principal, list: () => string[]): HttpAnswer => {
@@ -42,20 +48,29 @@ export function authNotify(deps: AuthNotifyDeps): NotifyV2Server<AuthHint> {
     return names.length ? { status: 200, body: names } : { status: 404 };
   };
 
-  const upns = () => auth.principalsWithIdentity().flatMap((u) => auth.principal(u)?.upn ?? []).sort();
+  const upns = () =>
+    auth
+      .principalsWithIdentity()
+      .flatMap((u) => auth.principal(u)?.upn ?? [])
+      .sort();
 
   const watch: WatchRoute<AuthHint>[] = [
     {
       path: 'v2/acl/kerberos/:upn',
-      open: (caller, { upn }) => (UPN_RE.test(upn!)
-        ? { answer: () => aclAnswer(caller, () => auth.principalByUpn(upn!)?.uuid), affects: always }
-        : undefined),
+      open: (caller, { upn }) =>
+        UPN_RE.test(upn!)
+          ? { answer: () => aclAnswer(caller, () => auth.principalByUpn(upn!)?.uuid), affects: always }
+          : undefined,
     },
     {
       path: 'v2/acl/:principal',
-      open: (caller, { principal }) => (isUuid(principal)
-        ? { answer: () => aclAnswer(caller, () => (auth.isPrincipal(principal) ? principal : undefined)), affects: always }
-        : undefined),
+      open: (caller, { principal }) =>
+        isUuid(principal)
+          ? {
+              answer: () => aclAnswer(caller, () => (auth.isPrincipal(principal) ? principal : undefined)),
+              affects: always,
+            }
+          : undefined,
     },
     {
       path: 'v2/principal/',
@@ -63,12 +78,19 @@ export function authNotify(deps: AuthNotifyDeps): NotifyV2Server<AuthHint> {
     },
     {
       path: 'v2/identity/:kind/',
-      open: (caller, { kind }) => ({ answer: () => identities(caller, () => (kind === 'kerberos' ? upns() : [])), affects: always }),
+      open: (caller, { kind }) => ({
+        answer: () => identities(caller, () => (kind === 'kerberos' ? upns() : [])),
+        affects: always,
+      }),
     },
   ];
 
   return new NotifyV2Server<AuthHint>({
-    watch, search: [], authenticate: deps.authenticate, log: deps.log, limits: deps.limits,
+    watch,
+    search: [],
+    authenticate: deps.authenticate,
+    log: deps.log,
+    limits: deps.limits,
     changes: (listener) => auth.onChange(() => listener({ type: 'acl' })),
   });
 }

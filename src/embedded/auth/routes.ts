@@ -19,11 +19,19 @@ const KINDS = new Set(['kerberos']);
 
 /** The values the original accepts for `by-uuid` (an absent value counts as false). */
 const BOOLEANS: Record<string, boolean> = {
-  true: true, false: false, 1: true, 0: false, on: true, off: false, yes: true, no: false,
+  true: true,
+  false: false,
+  1: true,
+  0: false,
+  on: true,
+  off: false,
+  yes: true,
+  no: false,
 };
 
 function upnParam(value: string | undefined): string {
-  if (value === undefined || !UPN_RE.test(value)) throw new HttpError(410, `not a valid Kerberos principal name: ${value ?? ''}`);
+  if (value === undefined || !UPN_RE.test(value))
+    throw new HttpError(410, `not a valid Kerberos principal name: ${value ?? ''}`);
   return value;
 }
 
@@ -77,7 +85,8 @@ export function authRouter(auth: AuthModel): Router<State> {
     if (byUuid === undefined) throw new HttpError(400, '"by-uuid" must be a boolean');
     const principal = one(q.principal);
     const permission = one(q.permission);
-    if (permission !== undefined && !isUuid(permission)) throw new HttpError(410, `not a valid permission UUID: ${permission}`);
+    if (permission !== undefined && !isUuid(permission))
+      throw new HttpError(410, `not a valid permission UUID: ${permission}`);
     if (byUuid) aclByUuid(ctx, uuidParam(principal, 'principal UUID'));
     else aclByUpn(ctx, upnParam(principal));
   });
@@ -100,7 +109,13 @@ export function authRouter(auth: AuthModel): Router<State> {
 
   router.get('/v2/grant', (ctx) => {
     const test = manageAcl(ctx);
-    sendJson(ctx, auth.findGrants({}).map((g) => g.uuid).filter(test));
+    sendJson(
+      ctx,
+      auth
+        .findGrants({})
+        .map((g) => g.uuid)
+        .filter(test),
+    );
   });
 
   router.post('/v2/grant', async (ctx) => {
@@ -115,7 +130,13 @@ export function authRouter(auth: AuthModel): Router<State> {
     const q = parseGrantQuery(await readJsonBody(ctx));
     if (typeof q === 'string') throw new HttpError(422, q);
     const test = manageAcl(ctx);
-    sendJson(ctx, auth.findGrants(q).map((g) => g.uuid).filter(test));
+    sendJson(
+      ctx,
+      auth
+        .findGrants(q)
+        .map((g) => g.uuid)
+        .filter(test),
+    );
   });
 
   router.get('/v2/grant/:uuid', (ctx) => {
@@ -193,15 +214,18 @@ export function authRouter(auth: AuthModel): Router<State> {
   const identityWrite = (ctx: Ctx): string => {
     const uuid = uuidParam(ctx.params.uuid, 'principal UUID');
     if (!KINDS.has(ctx.params.kind)) throw new HttpError(404, `unknown identity kind ${ctx.params.kind}`);
-    if (!auth.check(principalOf(ctx), AuthPerm.manageKerberos, uuid)) throw forbidden(`Manage Kerberos mappings on ${uuid}`);
+    if (!auth.check(principalOf(ctx), AuthPerm.manageKerberos, uuid))
+      throw forbidden(`Manage Kerberos mappings on ${uuid}`);
     return uuid;
   };
 
   router.put('/v2/principal/:uuid/:kind', async (ctx) => {
     const uuid = identityWrite(ctx);
     const name = await readJsonBody(ctx);
-    if (typeof name !== 'string' || !UPN_RE.test(name)) throw new HttpError(422, 'the body must be a JSON string holding a Kerberos principal name');
-    if (auth.setIdentity(uuid, name) === 'conflict') throw new HttpError(409, `${name} or ${uuid} already has a different identity record`);
+    if (typeof name !== 'string' || !UPN_RE.test(name))
+      throw new HttpError(422, 'the body must be a JSON string holding a Kerberos principal name');
+    if (auth.setIdentity(uuid, name) === 'conflict')
+      throw new HttpError(409, `${name} or ${uuid} already has a different identity record`);
     ctx.status = 204;
   });
 
@@ -219,7 +243,14 @@ export function authRouter(auth: AuthModel): Router<State> {
     if (!KINDS.has(kind)) throw new HttpError(404, `unknown identity kind ${kind}`);
     const test = identityReader(principalOf(ctx));
     if (!test) throw forbidden('reading identities needs Read Kerberos mappings');
-    sendJson(ctx, auth.principalsWithIdentity().filter(test).map((u) => auth.principal(u)!.upn!).sort());
+    sendJson(
+      ctx,
+      auth
+        .principalsWithIdentity()
+        .filter(test)
+        .map((u) => auth.principal(u)!.upn!)
+        .sort(),
+    );
   });
 
   router.get('/v2/identity/:kind/:name', (ctx) => {

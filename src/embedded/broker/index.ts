@@ -42,7 +42,11 @@ export interface BrokerOptions {
    * Checks a CONNECT's credentials (`address` is the client's): false to
    * refuse, true or the principal to accept. Throwing TooManyFailures refuses too.
    */
-  authenticate: (username: string, password: string, address: string) => boolean | Principal | undefined | Promise<boolean | Principal | undefined>;
+  authenticate: (
+    username: string,
+    password: string,
+    address: string,
+  ) => boolean | Principal | undefined | Promise<boolean | Principal | undefined>;
   /** Per-topic permissions of authenticated principals; without it every client may use every topic. */
   topics?: TopicAcl;
   limits?: PacketLimits;
@@ -97,7 +101,11 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
             }
           },
           (err: unknown) => {
-            if (err instanceof TooManyFailures) log.warn({ clientId: client.id, username, address }, 'MQTT client refused: too many failed password checks');
+            if (err instanceof TooManyFailures)
+              log.warn(
+                { clientId: client.id, username, address },
+                'MQTT client refused: too many failed password checks',
+              );
             else log.error({ err, clientId: client.id, username }, 'MQTT authentication failed');
             done(notAuthorized(), false);
           },
@@ -105,13 +113,19 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
     },
     authorizePublish: (client, packet, callback) => {
       const who = client && principals.get(client);
-      if (!topics || !client || (who && topics.mayPublish(who, packet.topic))) { callback(null); return; }
+      if (!topics || !client || (who && topics.mayPublish(who, packet.topic))) {
+        callback(null);
+        return;
+      }
       log.warn({ clientId: client.id, principal: who?.uuid, topic: packet.topic }, 'MQTT publish refused');
       callback(new Error(`not permitted to publish on ${packet.topic}`));
     },
     authorizeSubscribe: (client, sub, callback) => {
       const who = principals.get(client);
-      if (!topics || (who && topics.maySubscribe(who, sub.topic))) { callback(null, sub); return; }
+      if (!topics || (who && topics.maySubscribe(who, sub.topic))) {
+        callback(null, sub);
+        return;
+      }
       log.warn({ clientId: client.id, principal: who?.uuid, topic: sub.topic }, 'MQTT subscription refused');
       callback(null, null);
     },
@@ -120,7 +134,9 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
   aedes.on('clientReady', (client) => log.debug({ clientId: client.id }, 'MQTT client connected'));
   aedes.on('clientDisconnect', (client) => log.debug({ clientId: client.id }, 'MQTT client disconnected'));
   aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'MQTT client error'));
-  aedes.on('connectionError', (client, err) => log.debug({ clientId: client?.id, err: err.message }, 'MQTT connection error'));
+  aedes.on('connectionError', (client, err) =>
+    log.debug({ clientId: client?.id, err: err.message }, 'MQTT connection error'),
+  );
 
   // Sockets are tracked so close() also drops connections aedes does not
   // (yet) know as clients, e.g. ones that have not finished CONNECT.
@@ -129,7 +145,12 @@ export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> 
   const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    guards.set(socket, guardPacketSizes(socket, limits, (why) => log.warn({ address: socket.remoteAddress, why }, 'MQTT connection closed: packet too large')));
+    guards.set(
+      socket,
+      guardPacketSizes(socket, limits, (why) =>
+        log.warn({ address: socket.remoteAddress, why }, 'MQTT connection closed: packet too large'),
+      ),
+    );
     aedes.handle(socket);
   });
 

@@ -24,7 +24,11 @@ export interface PacketGuard {
  * high-water mark) and destroys the socket, calling `onViolation`, as soon
  * as a packet's remaining length is over the limit or malformed.
  */
-export function guardPacketSizes(socket: Socket, limits: PacketLimits, onViolation: (why: string) => void): PacketGuard {
+export function guardPacketSizes(
+  socket: Socket,
+  limits: PacketLimits,
+  onViolation: (why: string) => void,
+): PacketGuard {
   let authed = false;
   let before = 0;
   // Fixed header state: 'type' expects the first byte; 'length' reads the
@@ -69,7 +73,10 @@ export function guardPacketSizes(socket: Socket, limits: PacketLimits, onViolati
         continue;
       }
       const max = authed ? limits.afterAuth : limits.beforeAuth;
-      if (length > max) return violation(`a packet of ${length} bytes, over the limit of ${max}${authed ? '' : ' before authentication'}`);
+      if (length > max)
+        return violation(
+          `a packet of ${length} bytes, over the limit of ${max}${authed ? '' : ' before authentication'}`,
+        );
       skip = length;
       state = 'type';
     }
@@ -82,5 +89,9 @@ export function guardPacketSizes(socket: Socket, limits: PacketLimits, onViolati
     if (buf !== null && typeof buf !== 'string' && !inspect(buf)) return null;
     return buf;
   }) as Socket['read'];
-  return { authenticated: () => { authed = true; } };
+  return {
+    authenticated: () => {
+      authed = true;
+    },
+  };
 }

@@ -45,7 +45,11 @@ export interface TopicAcl {
  * once the entry exists.
  * `ownerOf` maps a group and node id to the principal whose address it is.
  */
-export function topicAcl(auth: AuthModel, ownerOf: (group: string, node: string) => string | undefined, isNode: (principal: string) => boolean): TopicAcl {
+export function topicAcl(
+  auth: AuthModel,
+  ownerOf: (group: string, node: string) => string | undefined,
+  isNode: (principal: string) => boolean,
+): TopicAcl {
   // These permissions are granted on the wildcard (a `null` target in a Factory+ dump).
   const any = (who: Principal, perm: string) => auth.check(who, perm, WILDCARD);
   const whole = (who: Principal) => any(who, MqttPerm.readWholeNamespace);

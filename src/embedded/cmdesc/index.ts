@@ -17,7 +17,13 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { readJsonBody } from '../../lib/body.js';
 import { HttpError } from '../../lib/http-errors.js';
-import { encodePayload, isScalarType, topic, type ScalarTypeName, type SparkplugMetric } from '../../lib/sparkplug/index.js';
+import {
+  encodePayload,
+  isScalarType,
+  topic,
+  type ScalarTypeName,
+  type SparkplugMetric,
+} from '../../lib/sparkplug/index.js';
 import { WILDCARD } from '../../lib/uuid.js';
 import type { AuthModel } from '../auth/model.js';
 import { mountRouter } from '../auth/router-kit.js';
@@ -59,7 +65,12 @@ function covers(a: { group_id?: unknown; node_id?: unknown; device_id?: unknown 
 
 export function createCmdEscApp(deps: CmdEscDeps): Koa {
   const app = createServiceApp({
-    serviceUuid: CMDESC_SERVICE, version: '1.0.0', application: 'embedded-cmdesc', auth: deps.auth, tokens: deps.tokens, log: deps.log,
+    serviceUuid: CMDESC_SERVICE,
+    version: '1.0.0',
+    application: 'embedded-cmdesc',
+    auth: deps.auth,
+    tokens: deps.tokens,
+    log: deps.log,
   });
   const router = new Router<State>();
 
@@ -71,14 +82,15 @@ export function createCmdEscApp(deps: CmdEscDeps): Koa {
       if (!Array.isArray(def)) continue;
       const addr = deps.store.get(deps.sparkplugAddressApp, e.target)?.json as Record<string, unknown> | undefined;
       if (e.target !== WILDCARD && !(addr && covers(addr, to))) continue;
-      for (const t of def as unknown[]) if (t && typeof t === 'object' && typeof (t as Tag).name === 'string') tags.push(t as Tag);
+      for (const t of def as unknown[])
+        if (t && typeof t === 'object' && typeof (t as Tag).name === 'string') tags.push(t as Tag);
     }
     return tags;
   };
 
   const command = async (ctx: Ctx, to: Address): Promise<void> => {
     if (!ctx.is('application/json')) throw new HttpError(415, 'the body must be JSON');
-    const body = await readJsonBody(ctx) as { name?: unknown; type?: unknown; value?: unknown } | null;
+    const body = (await readJsonBody(ctx)) as { name?: unknown; type?: unknown; value?: unknown } | null;
     if (!body || typeof body.name !== 'string' || body.value === undefined) {
       throw new HttpError(422, 'the body must be {"name": string, "type"?: string, "value": ...}');
     }
@@ -89,10 +101,13 @@ export function createCmdEscApp(deps: CmdEscDeps): Koa {
     let type = body.type as ScalarTypeName | undefined;
     // As ACS: root rights only with an explicit type, since nothing else says which type to send.
     if (!(caller.root && type !== undefined)) {
-      const tag = allowedTags(caller.uuid, to).find((t) => t.name === body.name && (type === undefined || t.type === undefined || t.type === type));
+      const tag = allowedTags(caller.uuid, to).find(
+        (t) => t.name === body.name && (type === undefined || t.type === undefined || t.type === type),
+      );
       if (!tag) throw new HttpError(403, `not permitted to set ${body.name} on ${Object.values(to).join('/')}`);
       if (type === undefined) type = (tag.type ?? 'Boolean') as ScalarTypeName;
-      else if (tag.type !== undefined && tag.type !== type) throw new HttpError(409, `${body.name} is of type ${tag.type}`);
+      else if (tag.type !== undefined && tag.type !== type)
+        throw new HttpError(409, `${body.name} is of type ${tag.type}`);
     }
     const client = deps.mqtt();
     if (!client?.connected) throw new HttpError(503, 'MQTT is not connected');

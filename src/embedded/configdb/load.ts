@@ -48,7 +48,8 @@ const OBJECT_KEYS = new Set(['name', 'iri', 'memberOf', 'subclassOf', 'enum', 'p
 export function parseDump(body: Json): ConfigDump {
   if (!isJsonObject(body)) throw invalid('a dump must be a JSON object');
   for (const k of Object.keys(body)) {
-    if (!['service', 'version', 'objects', 'configs'].includes(k)) throw invalid(`unknown property ${JSON.stringify(k)}`);
+    if (!['service', 'version', 'objects', 'configs'].includes(k))
+      throw invalid(`unknown property ${JSON.stringify(k)}`);
   }
   if (body.service !== CONFIGDB_SERVICE) throw invalid(`"service" must be ${CONFIGDB_SERVICE}`);
   if (body.version !== 2) throw invalid('only version 2 dumps can be loaded');
@@ -63,10 +64,12 @@ export function parseDump(body: Json): ConfigDump {
       const where = `objects/${cls}/${obj}`;
       if (!isUuid(obj)) throw invalid(`object ${JSON.stringify(obj)} is not a UUID`);
       if (!isJsonObject(spec)) throw invalid(`${where} must be an object`);
-      for (const k of Object.keys(spec)) if (!OBJECT_KEYS.has(k)) throw invalid(`${where} has unknown property ${JSON.stringify(k)}`);
+      for (const k of Object.keys(spec))
+        if (!OBJECT_KEYS.has(k)) throw invalid(`${where} has unknown property ${JSON.stringify(k)}`);
       if (spec.name !== undefined && typeof spec.name !== 'string') throw invalid(`${where}/name must be a string`);
       if (spec.iri !== undefined && typeof spec.iri !== 'string') throw invalid(`${where}/iri must be a string`);
-      if (spec.powersetOf !== undefined && !isUuid(spec.powersetOf)) throw invalid(`${where}/powersetOf must be a UUID`);
+      if (spec.powersetOf !== undefined && !isUuid(spec.powersetOf))
+        throw invalid(`${where}/powersetOf must be a UUID`);
       const o: DumpObject = {};
       if (spec.name !== undefined) o.name = spec.name as string;
       if (spec.iri !== undefined) o.iri = spec.iri as string;
@@ -159,7 +162,10 @@ export function loadDump(
     for (const { obj, spec } of all) if (spec.name !== undefined) names.set(obj, spec.name);
     const infoApp = store.appExists(ConfigApp.Info);
     if (names.size && !infoApp) {
-      log?.warn({ app: ConfigApp.Info }, 'General information application is not registered; object names in the dump are not stored');
+      log?.warn(
+        { app: ConfigApp.Info },
+        'General information application is not registered; object names in the dump are not stored',
+      );
     }
 
     for (const [app, entries] of Object.entries(dump.configs)) {
@@ -169,8 +175,10 @@ export function loadDump(
           json = applyMergePatch(value, { name: names.get(obj)! });
           names.delete(obj);
         }
-        if (!store.appExists(app)) throw new HttpError(409, `dump has entries for application ${app}, which is not registered`);
-        if (!objects.exists(obj)) throw new HttpError(409, `dump has an entry for object ${obj}, which is not registered`);
+        if (!store.appExists(app))
+          throw new HttpError(409, `dump has entries for application ${app}, which is not registered`);
+        if (!objects.exists(obj))
+          throw new HttpError(409, `dump has an entry for object ${obj}, which is not registered`);
         try {
           store.put(app, obj, json);
           summary.configsWritten++;

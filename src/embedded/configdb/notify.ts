@@ -13,7 +13,13 @@
 import type { Json } from '../../lib/merge-patch.js';
 import { isUuid } from '../../lib/uuid.js';
 import type { AuthModel, Principal } from '../auth/model.js';
-import { NotifyV2Server, type HttpAnswer, type NotifyLimits, type SearchRoute, type WatchRoute } from '../notify/v2-server.js';
+import {
+  NotifyV2Server,
+  type HttpAnswer,
+  type NotifyLimits,
+  type SearchRoute,
+  type WatchRoute,
+} from '../notify/v2-server.js';
 import type { Logger } from '../../lib/log.js';
 import type { ObjectRegistry } from './objects.js';
 import { ConfigDbPerm as P } from './routes.js';
@@ -44,14 +50,17 @@ export function configDbNotify(deps: ConfigDbNotifyDeps): NotifyV2Server<ConfigH
 
   /** Hints that concern an application's entries; registrations also change with the class graph. */
   const appHint = (app: string, h: ConfigHint): boolean | 'graph' =>
-    h.type === 'acl' || (h.type === 'config' && h.app === app) || (h.type === 'class' && app === ConfigApp.Registration ? 'graph' : false);
+    h.type === 'acl' ||
+    (h.type === 'config' && h.app === app) ||
+    (h.type === 'class' && app === ConfigApp.Registration ? 'graph' : false);
 
   const entryWatch = (path: string): WatchRoute<ConfigHint> => ({
     path,
     open: (p, { app, obj }) => {
       if (!isUuid(app) || !isUuid(obj)) return undefined;
       return {
-        answer: () => (!readable(p, app) ? { status: 403 } : !store.appExists(app) ? { status: 404 } : entryAnswer(app, obj)),
+        answer: () =>
+          !readable(p, app) ? { status: 403 } : !store.appExists(app) ? { status: 404 } : entryAnswer(app, obj),
         affects: (h) => appHint(app, h) !== false && (h.type !== 'config' || h.object === obj),
       };
     },
@@ -62,7 +71,12 @@ export function configDbNotify(deps: ConfigDbNotifyDeps): NotifyV2Server<ConfigH
     open: (p, { app }) => {
       if (!isUuid(app)) return undefined;
       return {
-        answer: () => (!readable(p, app) ? { status: 403 } : !store.appExists(app) ? { status: 404 } : { status: 200, body: store.list(app) }),
+        answer: () =>
+          !readable(p, app)
+            ? { status: 403 }
+            : !store.appExists(app)
+              ? { status: 404 }
+              : { status: 200, body: store.list(app) },
         affects: (h) => appHint(app, h) !== false,
       };
     },
@@ -96,8 +110,12 @@ export function configDbNotify(deps: ConfigDbNotifyDeps): NotifyV2Server<ConfigH
     open: (p, { cls }) => {
       if (!isUuid(cls)) return undefined;
       return {
-        answer: () => (!auth.check(p, perm, cls) ? { status: 403 }
-          : !objects.exists(cls) ? { status: 404 } : { status: 200, body: list(cls) as Json }),
+        answer: () =>
+          !auth.check(p, perm, cls)
+            ? { status: 403 }
+            : !objects.exists(cls)
+              ? { status: 404 }
+              : { status: 200, body: list(cls) as Json },
         affects: (h) => h.type !== 'config',
       };
     },
@@ -112,14 +130,20 @@ export function configDbNotify(deps: ConfigDbNotifyDeps): NotifyV2Server<ConfigH
   watch.push(...relations.map(relationWatch));
 
   return new NotifyV2Server<ConfigHint>({
-    watch, search, authenticate: deps.authenticate, log: deps.log, limits: deps.limits,
+    watch,
+    search,
+    authenticate: deps.authenticate,
+    log: deps.log,
+    limits: deps.limits,
     changes: (listener) => {
       const offs = [
         store.onChange((app, object) => listener({ type: 'config', app, object })),
         objects.onChange(() => listener({ type: 'class' })),
         auth.onChange(() => listener({ type: 'acl' })),
       ];
-      return () => { for (const off of offs) off(); };
+      return () => {
+        for (const off of offs) off();
+      };
     },
   });
 }

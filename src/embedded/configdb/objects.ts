@@ -9,7 +9,10 @@ export const RankClass = {
   r3: '52b80183-6998-4bf9-9b30-132755e7dede',
 } as const;
 const RANK_OF_METACLASS = new Map<string, number>([
-  [RankClass.individual, 0], [RankClass.r1, 1], [RankClass.r2, 2], [RankClass.r3, 3],
+  [RankClass.individual, 0],
+  [RankClass.r1, 1],
+  [RankClass.r2, 2],
+  [RankClass.r3, 3],
 ]);
 
 export const UNOWNED = '091e796a-65c0-4080-adff-c3ce01a65b2e';
@@ -23,12 +26,22 @@ export interface Registration {
 }
 
 export class ObjectError extends Error {
-  constructor(readonly status: 404 | 405 | 409 | 422, message: string, readonly detail?: unknown) {
+  constructor(
+    readonly status: 404 | 405 | 409 | 422,
+    message: string,
+    readonly detail?: unknown,
+  ) {
     super(message);
   }
 }
 
-interface Row { uuid: string; class: string; rank: number; owner: string; deleted: number }
+interface Row {
+  uuid: string;
+  class: string;
+  rank: number;
+  owner: string;
+  deleted: number;
+}
 
 /**
  * The ConfigDB's object registry and class graph: objects with a primary
@@ -52,8 +65,12 @@ export class ObjectRegistry {
     `);
     // The rank metaclasses are the roots of the graph; they exist from the start.
     for (const [uuid, rank] of RANK_OF_METACLASS) {
-      db.prepare('INSERT OR IGNORE INTO objects (uuid, class, rank, owner) VALUES (?, ?, ?, ?)')
-        .run(uuid, rank === 3 ? uuid : [...RANK_OF_METACLASS.keys()][rank + 1], rank + 1, UNOWNED);
+      db.prepare('INSERT OR IGNORE INTO objects (uuid, class, rank, owner) VALUES (?, ?, ?, ?)').run(
+        uuid,
+        rank === 3 ? uuid : [...RANK_OF_METACLASS.keys()][rank + 1],
+        rank + 1,
+        UNOWNED,
+      );
     }
   }
 
@@ -104,7 +121,9 @@ export class ObjectRegistry {
       }
       const rank = this.rankForMemberOf(opts.class);
       const uuid = opts.uuid ?? newUuid();
-      this.db.prepare('INSERT INTO objects (uuid, class, rank, owner) VALUES (?, ?, ?, ?)').run(uuid, opts.class, rank, opts.owner);
+      this.db
+        .prepare('INSERT INTO objects (uuid, class, rank, owner) VALUES (?, ?, ?, ?)')
+        .run(uuid, opts.class, rank, opts.owner);
       this.db.prepare('INSERT OR IGNORE INTO membership (class, member) VALUES (?, ?)').run(opts.class, uuid);
       this.changed();
       return { registration: { uuid, class: opts.class, rank, owner: opts.owner, deleted: false }, created: true };
@@ -165,8 +184,10 @@ export class ObjectRegistry {
 
   addSubclass(cls: string, sub: string): void {
     const { c, o } = this.requireBoth(cls, sub);
-    if (c.rank !== o.rank) throw new ObjectError(409, `rank mismatch: ${cls} has rank ${c.rank}, subclass ${sub} has rank ${o.rank}`);
-    if (cls === sub || this.subclasses(sub).includes(cls)) throw new ObjectError(409, `${sub} -> ${cls} would make a cycle`);
+    if (c.rank !== o.rank)
+      throw new ObjectError(409, `rank mismatch: ${cls} has rank ${c.rank}, subclass ${sub} has rank ${o.rank}`);
+    if (cls === sub || this.subclasses(sub).includes(cls))
+      throw new ObjectError(409, `${sub} -> ${cls} would make a cycle`);
     const r = this.db.prepare('INSERT OR IGNORE INTO subclass (class, subclass) VALUES (?, ?)').run(cls, sub);
     if (r.changes) this.changed();
   }
@@ -178,38 +199,61 @@ export class ObjectRegistry {
   }
 
   directMembers(cls: string): string[] {
-    return (this.db.prepare('SELECT member FROM membership WHERE class = ? ORDER BY member').all(cls) as { member: string }[]).map((r) => r.member);
+    return (
+      this.db.prepare('SELECT member FROM membership WHERE class = ? ORDER BY member').all(cls) as { member: string }[]
+    ).map((r) => r.member);
   }
 
   directSubclasses(cls: string): string[] {
-    return (this.db.prepare('SELECT subclass FROM subclass WHERE class = ? ORDER BY subclass').all(cls) as { subclass: string }[]).map((r) => r.subclass);
+    return (
+      this.db.prepare('SELECT subclass FROM subclass WHERE class = ? ORDER BY subclass').all(cls) as {
+        subclass: string;
+      }[]
+    ).map((r) => r.subclass);
   }
 
   /** All subclasses, recursively (not including the class itself). */
   subclasses(cls: string): string[] {
-    return (this.db.prepare(`
+    return (
+      this.db
+        .prepare(
+          `
       WITH RECURSIVE sub(c) AS (
         SELECT subclass FROM subclass WHERE class = ?
         UNION SELECT s.subclass FROM subclass s JOIN sub ON s.class = sub.c)
-      SELECT c FROM sub ORDER BY c`).all(cls) as { c: string }[]).map((r) => r.c);
+      SELECT c FROM sub ORDER BY c`,
+        )
+        .all(cls) as { c: string }[]
+    ).map((r) => r.c);
   }
 
   /** Members of the class or of any of its subclasses. */
   members(cls: string): string[] {
-    return (this.db.prepare(`
+    return (
+      this.db
+        .prepare(
+          `
       WITH RECURSIVE sub(c) AS (
         SELECT ? UNION SELECT s.subclass FROM subclass s JOIN sub ON s.class = sub.c)
-      SELECT DISTINCT member FROM membership WHERE class IN (SELECT c FROM sub) ORDER BY member`).all(cls) as { member: string }[])
-      .map((r) => r.member);
+      SELECT DISTINCT member FROM membership WHERE class IN (SELECT c FROM sub) ORDER BY member`,
+        )
+        .all(cls) as { member: string }[]
+    ).map((r) => r.member);
   }
 
   /** Every class the object belongs to: direct classes and all their superclasses. */
   classesOf(obj: string): string[] {
-    return (this.db.prepare(`
+    return (
+      this.db
+        .prepare(
+          `
       WITH RECURSIVE sup(c) AS (
         SELECT class FROM membership WHERE member = ?
         UNION SELECT s.class FROM subclass s JOIN sup ON s.subclass = sup.c)
-      SELECT c FROM sup ORDER BY c`).all(obj) as { c: string }[]).map((r) => r.c);
+      SELECT c FROM sup ORDER BY c`,
+        )
+        .all(obj) as { c: string }[]
+    ).map((r) => r.c);
   }
 
   isMember(cls: string, obj: string): boolean {
@@ -217,6 +261,10 @@ export class ObjectRegistry {
   }
 
   ownedBy(owner: string): string[] {
-    return (this.db.prepare('SELECT uuid FROM objects WHERE owner = ? AND deleted = 0 ORDER BY uuid').all(owner) as { uuid: string }[]).map((r) => r.uuid);
+    return (
+      this.db.prepare('SELECT uuid FROM objects WHERE owner = ? AND deleted = 0 ORDER BY uuid').all(owner) as {
+        uuid: string;
+      }[]
+    ).map((r) => r.uuid);
   }
 }

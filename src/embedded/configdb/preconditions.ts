@@ -48,18 +48,24 @@ export function parsePreconditions(headers: { ifMatch?: string; ifNoneMatch?: st
  * `read` selects the answer for a failed If-None-Match: 304 for GET/HEAD,
  * 412 for writes.
  */
-export function evaluatePreconditions(p: Preconditions | undefined, current: string | undefined, read: boolean): PreconditionResult {
+export function evaluatePreconditions(
+  p: Preconditions | undefined,
+  current: string | undefined,
+  read: boolean,
+): PreconditionResult {
   if (!p) return 'pass';
   if (p.ifMatch !== undefined) {
-    const ok = p.ifMatch === '*'
-      ? current !== undefined
-      : current !== undefined && p.ifMatch.some((t) => !t.weak && t.tag === current);
+    const ok =
+      p.ifMatch === '*'
+        ? current !== undefined
+        : current !== undefined && p.ifMatch.some((t) => !t.weak && t.tag === current);
     if (!ok) return 'failed';
   }
   if (p.ifNoneMatch !== undefined) {
-    const matches = p.ifNoneMatch === '*'
-      ? current !== undefined
-      : current !== undefined && p.ifNoneMatch.some((t) => t.tag === current);
+    const matches =
+      p.ifNoneMatch === '*'
+        ? current !== undefined
+        : current !== undefined && p.ifNoneMatch.some((t) => t.tag === current);
     if (matches) return read ? 'not-modified' : 'failed';
   }
   return 'pass';

@@ -117,7 +117,10 @@ function sendEmpty(ctx: Ctx, status: number): void {
 }
 
 function preconditionsOf(ctx: Ctx): Preconditions {
-  return parsePreconditions({ ifMatch: ctx.get('if-match') || undefined, ifNoneMatch: ctx.get('if-none-match') || undefined });
+  return parsePreconditions({
+    ifMatch: ctx.get('if-match') || undefined,
+    ifNoneMatch: ctx.get('if-none-match') || undefined,
+  });
 }
 
 function mediaType(ctx: Ctx): string {
@@ -137,7 +140,8 @@ export const MAX_ENTRY_DEPTH = 256;
 
 /** A JSON body no deeper than `limit` levels; 422 otherwise, before anything reads it recursively. */
 function shallow(body: Json, limit: number, what: string): Json {
-  if (jsonDepth(body, limit) > limit) throw new HttpError(422, `${what} nests more than ${limit} levels deep, the limit`);
+  if (jsonDepth(body, limit) > limit)
+    throw new HttpError(422, `${what} nests more than ${limit} levels deep, the limit`);
   return body;
 }
 
@@ -154,8 +158,12 @@ function objectErrors() {
         return;
       }
       if (e instanceof ObjectError) {
-        const detail = e.detail === undefined ? undefined
-          : isJsonObject(e.detail as Json) ? e.detail as Record<string, unknown> : { detail: e.detail };
+        const detail =
+          e.detail === undefined
+            ? undefined
+            : isJsonObject(e.detail as Json)
+              ? (e.detail as Record<string, unknown>)
+              : { detail: e.detail };
         throw new HttpError(e.status, e.message, {}, detail);
       }
       throw e;
@@ -171,7 +179,8 @@ export function configDbRoutes(deps: ConfigDbRouteDeps) {
   const { store, objects, auth, log } = deps;
   const P = ConfigDbPerm;
 
-  const need = (ctx: Ctx, perm: string, target: string, what: string) => requirePermission(ctx, auth, perm, target, what);
+  const need = (ctx: Ctx, perm: string, target: string, what: string) =>
+    requirePermission(ctx, auth, perm, target, what);
 
   // ---- config entries ------------------------------------------------------
 
@@ -252,8 +261,13 @@ export function configDbRoutes(deps: ConfigDbRouteDeps) {
     else need(ctx, P.CreateObject, cls, `create objects in class ${cls}`);
     const principal = principalOf(ctx);
     const owner = ownerGiven ?? principal.uuid;
-    if (ownerGiven !== undefined && ownerGiven !== principal.uuid && ownerGiven !== UNOWNED
-      && !objects.exists(ownerGiven) && !auth.principal(ownerGiven)) {
+    if (
+      ownerGiven !== undefined &&
+      ownerGiven !== principal.uuid &&
+      ownerGiven !== UNOWNED &&
+      !objects.exists(ownerGiven) &&
+      !auth.principal(ownerGiven)
+    ) {
       throw new HttpError(409, `owner ${ownerGiven} is not a known object`);
     }
     const { registration, created } = store.createObject({ class: cls, uuid, owner });
@@ -300,20 +314,28 @@ export function configDbRoutes(deps: ConfigDbRouteDeps) {
     member: { perm: P.ReadMembers, what: 'read members', list: (c) => objects.members(c) },
     'direct/member': { perm: P.WriteMembers, what: 'read direct members', list: (c) => objects.directMembers(c) },
     subclass: { perm: P.ReadSubclasses, what: 'read subclasses', list: (c) => objects.subclasses(c) },
-    'direct/subclass': { perm: P.WriteSubclasses, what: 'read direct subclasses', list: (c) => objects.directSubclasses(c) },
+    'direct/subclass': {
+      perm: P.WriteSubclasses,
+      what: 'read direct subclasses',
+      list: (c) => objects.directSubclasses(c),
+    },
   };
 
-  const relList = (rel: Relation): Handler => (ctx, { cls }) => {
-    need(ctx, rel.perm, cls!, `${rel.what} of class ${cls}`);
-    requireClass(cls!);
-    sendJson(ctx, 200, rel.list(cls!));
-  };
+  const relList =
+    (rel: Relation): Handler =>
+    (ctx, { cls }) => {
+      need(ctx, rel.perm, cls!, `${rel.what} of class ${cls}`);
+      requireClass(cls!);
+      sendJson(ctx, 200, rel.list(cls!));
+    };
 
-  const relHas = (rel: Relation): Handler => (ctx, { cls, obj }) => {
-    need(ctx, rel.perm, cls!, `${rel.what} of class ${cls}`);
-    if (objects.exists(cls!) && rel.list(cls!).includes(obj!)) sendEmpty(ctx, 204);
-    else throw new HttpError(404, `${obj} is not in that relation with ${cls}`);
-  };
+  const relHas =
+    (rel: Relation): Handler =>
+    (ctx, { cls, obj }) => {
+      need(ctx, rel.perm, cls!, `${rel.what} of class ${cls}`);
+      if (objects.exists(cls!) && rel.list(cls!).includes(obj!)) sendEmpty(ctx, 204);
+      else throw new HttpError(404, `${obj} is not in that relation with ${cls}`);
+    };
 
   const memberPut: Handler = (ctx, { cls, obj }) => {
     need(ctx, P.WriteMembers, cls!, `change members of class ${cls}`);
@@ -375,9 +397,17 @@ export function configDbRoutes(deps: ConfigDbRouteDeps) {
     route('/v2/class/:cls/subclass', { GET: relList(relations.subclass!) }),
     route('/v2/class/:cls/subclass/:obj', { GET: relHas(relations.subclass!) }),
     route('/v2/class/:cls/direct/member', { GET: relList(relations['direct/member']!) }),
-    route('/v2/class/:cls/direct/member/:obj', { GET: relHas(relations['direct/member']!), PUT: memberPut, DELETE: memberDelete }),
+    route('/v2/class/:cls/direct/member/:obj', {
+      GET: relHas(relations['direct/member']!),
+      PUT: memberPut,
+      DELETE: memberDelete,
+    }),
     route('/v2/class/:cls/direct/subclass', { GET: relList(relations['direct/subclass']!) }),
-    route('/v2/class/:cls/direct/subclass/:obj', { GET: relHas(relations['direct/subclass']!), PUT: subclassPut, DELETE: subclassDelete }),
+    route('/v2/class/:cls/direct/subclass/:obj', {
+      GET: relHas(relations['direct/subclass']!),
+      PUT: subclassPut,
+      DELETE: subclassDelete,
+    }),
     alias('/v2/app', () => `/v2/class/${CompatClass.App}/member`),
     alias('/v2/class', () => `/v2/class/${RankClass.r1}/member`),
 
@@ -429,12 +459,13 @@ export function configDbRoutes(deps: ConfigDbRouteDeps) {
   }
 
   const errors = objectErrors();
-  return (ctx: Ctx, next: Next) => errors(ctx, async () => {
-    const p = ctx.path;
-    if (p === '/load' || p.startsWith('/v1/') || p.startsWith('/v2/') || p === '/v1' || p === '/v2') {
-      await dispatch(ctx, p, 0);
-      return;
-    }
-    await next();
-  });
+  return (ctx: Ctx, next: Next) =>
+    errors(ctx, async () => {
+      const p = ctx.path;
+      if (p === '/load' || p.startsWith('/v1/') || p.startsWith('/v2/') || p === '/v1' || p === '/v2') {
+        await dispatch(ctx, p, 0);
+        return;
+      }
+      await next();
+    });
 }

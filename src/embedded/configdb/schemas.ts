@@ -8,8 +8,8 @@ import { isJsonObject } from '../../lib/merge-patch.js';
 
 // ajv-formats is CommonJS; depending on the loader its plugin is the module
 // itself or its `default` property.
-const addFormats = ((formatsModule as unknown as { default?: typeof formatsModule.default }).default
-  ?? formatsModule) as unknown as typeof formatsModule.default;
+const addFormats = ((formatsModule as unknown as { default?: typeof formatsModule.default }).default ??
+  formatsModule) as unknown as typeof formatsModule.default;
 
 export interface SchemaValidator {
   /** Returns undefined when the value is valid, otherwise the error list. */

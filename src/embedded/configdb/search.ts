@@ -60,9 +60,8 @@ function parseScalar(text: string): Scalar | undefined {
  * or already-split pairs. A query that does not parse raises a 400 error.
  */
 export function parseSearchQuery(query: string | URLSearchParams | Iterable<[string, string]>): SearchQuery {
-  const pairs: Iterable<[string, string]> = typeof query === 'string'
-    ? new URLSearchParams(query.startsWith('?') ? query.slice(1) : query)
-    : query;
+  const pairs: Iterable<[string, string]> =
+    typeof query === 'string' ? new URLSearchParams(query.startsWith('?') ? query.slice(1) : query) : query;
   const where: SearchCondition[] = [];
   const select: SearchSelect[] = [];
   const seen = new Set<string>();

@@ -35,7 +35,11 @@ export interface WriteOptions {
 
 export type ConfigChangeListener = (app: string, object: string) => void;
 
-interface Row { object: string; json: string; etag: string }
+interface Row {
+  object: string;
+  json: string;
+  etag: string;
+}
 
 const REGISTRATION_KEYS = new Set(['uuid', 'class', 'rank', 'owner', 'deleted']);
 
@@ -81,7 +85,9 @@ export class ConfigStore {
   /** Called with (app, object) after each committed change of an entry. Returns an unsubscribe function. */
   onChange(fn: ConfigChangeListener): () => void {
     this.listeners.add(fn);
-    return () => { this.listeners.delete(fn); };
+    return () => {
+      this.listeners.delete(fn);
+    };
   }
 
   /**
@@ -133,7 +139,9 @@ export class ConfigStore {
   }
 
   private row(app: string, object: string): (Row & { value: Json }) | undefined {
-    const r = this.db.prepare('SELECT object, json, etag FROM config_entry WHERE app = ? AND object = ?').get(app, object) as Row | undefined;
+    const r = this.db
+      .prepare('SELECT object, json, etag FROM config_entry WHERE app = ? AND object = ?')
+      .get(app, object) as Row | undefined;
     return r && { ...r, value: JSON.parse(r.json) as Json };
   }
 
@@ -168,8 +176,9 @@ export class ConfigStore {
   list(app: string): string[] {
     this.requireApp(app);
     if (app === ConfigApp.Registration) return this.objects.all();
-    return (this.db.prepare('SELECT object FROM config_entry WHERE app = ? ORDER BY object').all(app) as { object: string }[])
-      .map((r) => r.object);
+    return (
+      this.db.prepare('SELECT object FROM config_entry WHERE app = ? ORDER BY object').all(app) as { object: string }[]
+    ).map((r) => r.object);
   }
 
   /** Members of `cls` (directly or through subclasses) that have an entry for `app`. */
@@ -187,8 +196,9 @@ export class ConfigStore {
       return objs.map((o) => [o, registrationJson(this.objects.get(o)!)]);
     }
     if (cls === undefined) {
-      return (this.db.prepare('SELECT object, json FROM config_entry WHERE app = ? ORDER BY object').all(app) as Row[])
-        .map((r) => [r.object, JSON.parse(r.json) as Json]);
+      return (
+        this.db.prepare('SELECT object, json FROM config_entry WHERE app = ? ORDER BY object').all(app) as Row[]
+      ).map((r) => [r.object, JSON.parse(r.json) as Json]);
     }
     return objs.map((o) => [o, this.row(app, o)!.value]);
   }
@@ -202,8 +212,9 @@ export class ConfigStore {
   /** The compiled schema of `app`, if it has one. Compiled once per schema version. */
   validatorFor(app: string): SchemaValidator | undefined {
     if (app === ConfigApp.Registration) return undefined;
-    const r = this.db.prepare('SELECT json, etag FROM config_entry WHERE app = ? AND object = ?').get(ConfigApp.ConfigSchema, app) as
-      { json: string; etag: string } | undefined;
+    const r = this.db
+      .prepare('SELECT json, etag FROM config_entry WHERE app = ? AND object = ?')
+      .get(ConfigApp.ConfigSchema, app) as { json: string; etag: string } | undefined;
     if (!r) {
       this.schemas.delete(app);
       return undefined;
@@ -220,7 +231,12 @@ export class ConfigStore {
     const validate = this.validatorFor(app);
     const failure = validate?.(json);
     if (failure) {
-      throw new HttpError(422, `entry does not match the schema of application ${app}: ${failure.message}`, {}, { errors: failure.errors });
+      throw new HttpError(
+        422,
+        `entry does not match the schema of application ${app}: ${failure.message}`,
+        {},
+        { errors: failure.errors },
+      );
     }
   }
 
@@ -231,23 +247,37 @@ export class ConfigStore {
     const bad: string[] = [];
     for (const [obj, json] of this.entries(app)) if (validate(json)) bad.push(obj);
     if (bad.length) {
-      throw new HttpError(409, `existing entries of application ${app} do not match the new schema: ${bad.join(', ')}`, {}, { objects: bad });
+      throw new HttpError(
+        409,
+        `existing entries of application ${app} do not match the new schema: ${bad.join(', ')}`,
+        {},
+        { objects: bad },
+      );
     }
     return validate;
   }
 
   // ---- writing -----------------------------------------------------------
 
-  private writeEntry(app: string, object: string, current: (Row & { value: Json }) | undefined, json: Json): WriteResult {
+  private writeEntry(
+    app: string,
+    object: string,
+    current: (Row & { value: Json }) | undefined,
+    json: Json,
+  ): WriteResult {
     this.validate(app, json);
     if (current && jsonEqual(current.value, json)) return 'unchanged';
     const schema = app === ConfigApp.ConfigSchema ? this.checkNewSchema(object, json) : undefined;
     const text = JSON.stringify(json);
     const etag = newUuid();
     if (current) {
-      this.db.prepare('UPDATE config_entry SET json = ?, etag = ? WHERE app = ? AND object = ?').run(text, etag, app, object);
+      this.db
+        .prepare('UPDATE config_entry SET json = ?, etag = ? WHERE app = ? AND object = ?')
+        .run(text, etag, app, object);
     } else {
-      this.db.prepare('INSERT INTO config_entry (app, object, json, etag) VALUES (?, ?, ?, ?)').run(app, object, text, etag);
+      this.db
+        .prepare('INSERT INTO config_entry (app, object, json, etag) VALUES (?, ?, ?, ?)')
+        .run(app, object, text, etag);
     }
     // Keyed by ETag: if this transaction rolls back, the stored ETag differs
     // from the cached one and the old schema is compiled again.
@@ -287,7 +317,11 @@ export class ConfigStore {
   /** Removes an entry; 404 when there is none. */
   delete(app: string, object: string, opts: WriteOptions = {}): void {
     if (app === ConfigApp.Registration) {
-      throw new HttpError(405, 'registrations cannot be deleted as entries; use DELETE /v2/object/{uuid} or mark them deleted', { Allow: 'GET, HEAD, PUT, PATCH' });
+      throw new HttpError(
+        405,
+        'registrations cannot be deleted as entries; use DELETE /v2/object/{uuid} or mark them deleted',
+        { Allow: 'GET, HEAD, PUT, PATCH' },
+      );
     }
     this.transaction(() => {
       const current = this.row(app, object);
@@ -313,7 +347,8 @@ export class ConfigStore {
       if (!REGISTRATION_KEYS.has(k)) throw new HttpError(422, `unknown registration property ${JSON.stringify(k)}`);
     }
     for (const k of ['uuid', 'class', 'rank'] as const) {
-      if (k in next && !jsonEqual(next[k], reg[k])) throw new HttpError(409, `the ${k} of a registration cannot be changed`);
+      if (k in next && !jsonEqual(next[k], reg[k]))
+        throw new HttpError(409, `the ${k} of a registration cannot be changed`);
     }
     const deleted = 'deleted' in next ? next.deleted : reg.deleted;
     if (typeof deleted !== 'boolean') throw new HttpError(422, '"deleted" must be a boolean');
@@ -336,7 +371,10 @@ export class ConfigStore {
    * the registration is kept (undeleted) and `created` is false; in another
    * primary class it is a 409.
    */
-  createObject(spec: { class: string; uuid?: string; owner: string }): { registration: Registration; created: boolean } {
+  createObject(spec: { class: string; uuid?: string; owner: string }): {
+    registration: Registration;
+    created: boolean;
+  } {
     return this.transaction(() => {
       if (spec.uuid !== undefined) {
         const existing = this.objects.get(spec.uuid);
@@ -360,15 +398,19 @@ export class ConfigStore {
       if (!this.objects.exists(uuid)) throw new ObjectError(404, `object ${uuid} does not exist`);
       const members = this.objects.directMembers(uuid);
       const subclasses = this.objects.directSubclasses(uuid);
-      const configs = (this.db.prepare('SELECT object FROM config_entry WHERE app = ? ORDER BY object').all(uuid) as { object: string }[])
-        .map((r) => r.object);
+      const configs = (
+        this.db.prepare('SELECT object FROM config_entry WHERE app = ? ORDER BY object').all(uuid) as {
+          object: string;
+        }[]
+      ).map((r) => r.object);
       // As ACS answers: the first non-empty list of members, subclasses or
       // objects with entries in it (as an application), as a bare JSON array.
       const inUse = [members, subclasses, configs].find((l) => l.length > 0);
       if (inUse) throw new ObjectError(409, `object ${uuid} is still in use`, inUse);
       this.objects.remove(uuid);
-      const apps = (this.db.prepare('SELECT app FROM config_entry WHERE object = ? ORDER BY app').all(uuid) as { app: string }[])
-        .map((r) => r.app);
+      const apps = (
+        this.db.prepare('SELECT app FROM config_entry WHERE object = ? ORDER BY app').all(uuid) as { app: string }[]
+      ).map((r) => r.app);
       this.db.prepare('DELETE FROM config_entry WHERE object = ?').run(uuid);
       for (const app of apps) this.changed(app, uuid);
     });

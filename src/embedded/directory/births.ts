@@ -32,7 +32,10 @@ const uuidOf = (v: unknown): string | null => (typeof v === 'string' && isUuid(v
 const bdSeqOf = (v: unknown): number | null => (typeof v === 'bigint' || typeof v === 'number' ? Number(v) : null);
 
 export class SparkplugSightings {
-  constructor(private readonly db: Db, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     db.exec(`CREATE TABLE IF NOT EXISTS sparkplug_sighting (
       group_id TEXT NOT NULL, node_id TEXT NOT NULL, device_id TEXT NOT NULL,
       uuid TEXT, schema TEXT, online INTEGER NOT NULL, bdseq INTEGER, last_change TEXT NOT NULL,
@@ -56,9 +59,18 @@ export class SparkplugSightings {
     switch (t.type) {
       case 'NBIRTH':
         this.db.transaction(() => {
-          this.put(key, uuidOf(metric(p, 'Instance_UUID')), uuidOf(metric(p, 'Schema_UUID')), bdSeqOf(metric(p, 'bdSeq')), at);
+          this.put(
+            key,
+            uuidOf(metric(p, 'Instance_UUID')),
+            uuidOf(metric(p, 'Schema_UUID')),
+            bdSeqOf(metric(p, 'bdSeq')),
+            at,
+          );
           // A new session: its devices are offline until their own DBIRTHs.
-          this.db.prepare("UPDATE sparkplug_sighting SET online = 0, last_change = ? WHERE group_id = ? AND node_id = ? AND device_id <> '' AND online = 1")
+          this.db
+            .prepare(
+              "UPDATE sparkplug_sighting SET online = 0, last_change = ? WHERE group_id = ? AND node_id = ? AND device_id <> '' AND online = 1",
+            )
             .run(at, t.group, t.node);
         })();
         break;
@@ -67,50 +79,80 @@ export class SparkplugSightings {
         break;
       case 'NDEATH': {
         // A will left over from an earlier session names another bdSeq: it ends nothing now.
-        const row = this.db.prepare("SELECT bdseq FROM sparkplug_sighting WHERE group_id = ? AND node_id = ? AND device_id = ''")
+        const row = this.db
+          .prepare("SELECT bdseq FROM sparkplug_sighting WHERE group_id = ? AND node_id = ? AND device_id = ''")
           .get(t.group, t.node) as Pick<Row, 'bdseq'> | undefined;
         const bdSeq = bdSeqOf(metric(p, 'bdSeq'));
         if (!row || (row.bdseq !== null && bdSeq !== null && row.bdseq !== bdSeq)) return;
-        this.db.prepare('UPDATE sparkplug_sighting SET online = 0, last_change = ? WHERE group_id = ? AND node_id = ? AND online = 1')
+        this.db
+          .prepare(
+            'UPDATE sparkplug_sighting SET online = 0, last_change = ? WHERE group_id = ? AND node_id = ? AND online = 1',
+          )
           .run(at, t.group, t.node);
         break;
       }
       case 'DDEATH':
-        this.db.prepare('UPDATE sparkplug_sighting SET online = 0, last_change = ? WHERE group_id = ? AND node_id = ? AND device_id = ?')
+        this.db
+          .prepare(
+            'UPDATE sparkplug_sighting SET online = 0, last_change = ? WHERE group_id = ? AND node_id = ? AND device_id = ?',
+          )
           .run(at, ...key);
         break;
     }
   }
 
   private put(key: string[], uuid: string | null, schema: string | null, bdSeq: number | null, at: string): void {
-    this.db.prepare(`INSERT INTO sparkplug_sighting (group_id, node_id, device_id, uuid, schema, online, bdseq, last_change)
+    this.db
+      .prepare(
+        `INSERT INTO sparkplug_sighting (group_id, node_id, device_id, uuid, schema, online, bdseq, last_change)
       VALUES (?, ?, ?, ?, ?, 1, ?, ?)
       ON CONFLICT (group_id, node_id, device_id) DO UPDATE SET
-        uuid = excluded.uuid, schema = excluded.schema, online = 1, bdseq = excluded.bdseq, last_change = excluded.last_change`)
+        uuid = excluded.uuid, schema = excluded.schema, online = 1, bdseq = excluded.bdseq, last_change = excluded.last_change`,
+      )
       .run(...key, uuid, schema, bdSeq, at);
   }
 
   /** Every node and device seen whose birth named an `Instance_UUID`. */
   devices(): DirectoryDevice[] {
-    const rows = this.db.prepare('SELECT * FROM sparkplug_sighting WHERE uuid IS NOT NULL ORDER BY group_id, node_id, device_id').all() as Row[];
+    const rows = this.db
+      .prepare('SELECT * FROM sparkplug_sighting WHERE uuid IS NOT NULL ORDER BY group_id, node_id, device_id')
+      .all() as Row[];
     return rows.map((r) => ({
-      uuid: r.uuid!, group_id: r.group_id, node_id: r.node_id, device_id: r.device_id === '' ? null : r.device_id,
-      online: r.online === 1, last_change: r.last_change, top_schema: r.schema, schemas: r.schema ? [r.schema] : [],
+      uuid: r.uuid!,
+      group_id: r.group_id,
+      node_id: r.node_id,
+      device_id: r.device_id === '' ? null : r.device_id,
+      online: r.online === 1,
+      last_change: r.last_change,
+      top_schema: r.schema,
+      schemas: r.schema ? [r.schema] : [],
     }));
   }
 }
 
 /** Feeds every Sparkplug birth and death on the broker to `sightings`. */
 export function watchSparkplug(opts: {
-  mqttUrl: string; username: string; password: string; sightings: SparkplugSightings; log: Logger;
+  mqttUrl: string;
+  username: string;
+  password: string;
+  sightings: SparkplugSightings;
+  log: Logger;
 }): { client: MqttClient; stop(): Promise<void> } {
   const client = mqtt.connect(opts.mqttUrl, {
-    username: opts.username, password: opts.password, protocolVersion: 4, reconnectPeriod: 2000, resubscribe: true,
+    username: opts.username,
+    password: opts.password,
+    protocolVersion: 4,
+    reconnectPeriod: 2000,
+    resubscribe: true,
   });
   client.on('connect', () => {
-    client.subscribe(['spBv1.0/+/NBIRTH/+', 'spBv1.0/+/NDEATH/+', 'spBv1.0/+/DBIRTH/+/+', 'spBv1.0/+/DDEATH/+/+'], { qos: 0 }, (err) => {
-      if (err) opts.log.warn({ err: err.message }, 'cannot watch Sparkplug births');
-    });
+    client.subscribe(
+      ['spBv1.0/+/NBIRTH/+', 'spBv1.0/+/NDEATH/+', 'spBv1.0/+/DBIRTH/+/+', 'spBv1.0/+/DDEATH/+/+'],
+      { qos: 0 },
+      (err) => {
+        if (err) opts.log.warn({ err: err.message }, 'cannot watch Sparkplug births');
+      },
+    );
   });
   client.on('error', (err) => opts.log.debug({ err: err.message }, 'Sparkplug watcher MQTT error'));
   client.on('message', (t, raw) => opts.sightings.observe(t, raw));

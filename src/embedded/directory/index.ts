@@ -62,9 +62,15 @@ export function parseDirectoryDump(body: unknown): DirectoryDump | string {
   for (const [i, a] of body.advertisements.entries()) {
     if (!isObject(a)) return `advertisement ${i} must be an object`;
     if (!isUuid(a.service)) return `advertisement ${i}: "service" must be a UUID`;
-    if (a.url !== undefined && a.url !== null && typeof a.url !== 'string') return `advertisement ${i}: "url" must be a string`;
-    if (a.device !== undefined && a.device !== null && !isUuid(a.device)) return `advertisement ${i}: "device" must be a UUID`;
-    adverts.push({ service: a.service, url: (a.url as string | null | undefined) ?? null, device: (a.device as string | null | undefined) ?? null });
+    if (a.url !== undefined && a.url !== null && typeof a.url !== 'string')
+      return `advertisement ${i}: "url" must be a string`;
+    if (a.device !== undefined && a.device !== null && !isUuid(a.device))
+      return `advertisement ${i}: "device" must be a UUID`;
+    adverts.push({
+      service: a.service,
+      url: (a.url as string | null | undefined) ?? null,
+      device: (a.device as string | null | undefined) ?? null,
+    });
   }
   return { service: DIRECTORY_SERVICE, version: 1, advertisements: adverts };
 }
@@ -86,7 +92,9 @@ export class AdvertStore {
   }
 
   all(): Advertisement[] {
-    return this.db.prepare('SELECT service, url, device FROM directory_advert ORDER BY service').all() as Advertisement[];
+    return this.db
+      .prepare('SELECT service, url, device FROM directory_advert ORDER BY service')
+      .all() as Advertisement[];
   }
 }
 
@@ -97,7 +105,12 @@ export class AdvertStore {
  */
 export function createDirectoryApp(deps: DirectoryAppDeps): Koa {
   const app = createServiceApp({
-    serviceUuid: DIRECTORY_SERVICE, version: '1.0.0', application: 'embedded-directory', auth: deps.auth, tokens: deps.tokens, log: deps.log,
+    serviceUuid: DIRECTORY_SERVICE,
+    version: '1.0.0',
+    application: 'embedded-directory',
+    auth: deps.auth,
+    tokens: deps.tokens,
+    log: deps.log,
   });
   const store = new AdvertStore(deps.db);
   const router = new Router<State>();
@@ -119,7 +132,10 @@ export function createDirectoryApp(deps: DirectoryAppDeps): Koa {
   router.get('/v1/service/:service', (ctx) => {
     const service = uuidParam(ctx.params.service, 'service UUID');
     // An unknown service is an empty list, not 404.
-    sendJson(ctx, (providers().get(service) ?? []).map((a) => ({ device: a.device ?? null, url: a.url ?? null })));
+    sendJson(
+      ctx,
+      (providers().get(service) ?? []).map((a) => ({ device: a.device ?? null, url: a.url ?? null })),
+    );
   });
 
   const devices = () => deps.devices();
@@ -144,10 +160,16 @@ export function createDirectoryApp(deps: DirectoryAppDeps): Koa {
     });
   });
 
-  router.get('/v1/address', (ctx) => sendJson(ctx, { address: '', children: unique(devices().map((d) => d.group_id)) }));
+  router.get('/v1/address', (ctx) =>
+    sendJson(ctx, { address: '', children: unique(devices().map((d) => d.group_id)) }),
+  );
   router.get('/v1/address/:group', (ctx) => {
     const { group } = ctx.params;
-    const nodes = unique(devices().filter((d) => d.group_id === group).map((d) => d.node_id));
+    const nodes = unique(
+      devices()
+        .filter((d) => d.group_id === group)
+        .map((d) => d.node_id),
+    );
     if (nodes.length === 0) throw new HttpError(404, `no Sparkplug group ${group}`);
     sendJson(ctx, { address: group, children: nodes });
   });

@@ -36,7 +36,12 @@ function maybeCollect(pathInfo: string): void {
   pushes.set(repo, n % GC_EVERY_PUSHES);
   if (n < GC_EVERY_PUSHES || collecting.has(repo)) return;
   collecting.add(repo);
-  execFile('git', ['-C', `${projectRoot}/${repo}`, 'gc', '--auto', '--quiet'], { env: { PATH: process.env.PATH, GIT_CONFIG_NOSYSTEM: '1', HOME: projectRoot } }, () => collecting.delete(repo));
+  execFile(
+    'git',
+    ['-C', `${projectRoot}/${repo}`, 'gc', '--auto', '--quiet'],
+    { env: { PATH: process.env.PATH, GIT_CONFIG_NOSYSTEM: '1', HOME: projectRoot } },
+    () => collecting.delete(repo),
+  );
 }
 
 /** Ends an answer that went wrong: a 502 if nothing was sent yet, else the connection is cut. */
@@ -53,10 +58,17 @@ function fail(res: ServerResponse, e: unknown): void {
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://backend');
-  const header = (name: string) => { const v = req.headers[name]; return Array.isArray(v) ? v[0] : v; };
+  const header = (name: string) => {
+    const v = req.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
   const r = await runHttpBackend({
-    projectRoot, pathInfo: url.pathname, req, query: url.search.slice(1),
-    remoteUser: header('x-remote-user') ?? '', remoteAddr: header('x-remote-addr') ?? '',
+    projectRoot,
+    pathInfo: url.pathname,
+    req,
+    query: url.search.slice(1),
+    remoteUser: header('x-remote-user') ?? '',
+    remoteAddr: header('x-remote-addr') ?? '',
   });
   // A trailer can only follow a chunked answer; git gives some answers a
   // Content-Length, and those go out as they are, without the exit code.
@@ -71,7 +83,9 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 }
 
 const server = createServer((req, res) => {
-  res.on('error', () => { /* the Git server went away mid-answer */ });
+  res.on('error', () => {
+    /* the Git server went away mid-answer */
+  });
   handle(req, res).catch((e: unknown) => fail(res, e));
 });
 server.on('clientError', (_e, socket) => socket.destroy());

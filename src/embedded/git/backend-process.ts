@@ -40,11 +40,16 @@ export class BackendProcess {
       const child = fork(hostModule(), [socket, this.projectRoot], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
       this.child = child;
       const fail = (why: string) => {
-        if (this.child === child) { this.child = undefined; this.starting = undefined; }
+        if (this.child === child) {
+          this.child = undefined;
+          this.starting = undefined;
+        }
         rmSync(dir, { recursive: true, force: true });
         reject(new Error(why));
       };
-      child.once('message', (m) => { if (m === 'ready') resolve(socket); });
+      child.once('message', (m) => {
+        if (m === 'ready') resolve(socket);
+      });
       child.once('error', (e) => fail(`the Git backend could not start: ${e.message}`));
       child.once('exit', (code, signal) => fail(`the Git backend exited (${signal ?? code})`));
     });
@@ -55,27 +60,40 @@ export class BackendProcess {
   async run(opts: { pathInfo: string; req: IncomingMessage; query: string; remoteUser: string }): Promise<CgiResponse> {
     const socketPath = await this.socketPath();
     const { req } = opts;
-    const headers: Record<string, string> = { 'x-remote-user': opts.remoteUser, 'x-remote-addr': req.socket.remoteAddress ?? '' };
-    for (const h of FORWARDED) { const v = req.headers[h]; if (typeof v === 'string') headers[h] = v; }
+    const headers: Record<string, string> = {
+      'x-remote-user': opts.remoteUser,
+      'x-remote-addr': req.socket.remoteAddress ?? '',
+    };
+    for (const h of FORWARDED) {
+      const v = req.headers[h];
+      if (typeof v === 'string') headers[h] = v;
+    }
     return new Promise<CgiResponse>((resolve, reject) => {
-      const up = http.request({
-        socketPath, agent: this.agent, method: req.method, headers,
-        path: `${opts.pathInfo}${opts.query ? `?${opts.query}` : ''}`,
-      }, (res) => {
-        const out: Record<string, string> = {};
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = Array.isArray(v) ? v.join(', ') : v;
-        const done = new Promise<number>((settle) => {
-          // Chunked answers end with git's exit code as a trailer; answers
-          // with a Content-Length (advertisements) carry none, and arriving whole is success.
-          res.on('end', () => {
-            const code = res.trailers['x-git-exit'];
-            settle(code !== undefined ? Number(code) : res.headers.trailer || !res.complete ? 1 : 0);
+      const up = http.request(
+        {
+          socketPath,
+          agent: this.agent,
+          method: req.method,
+          headers,
+          path: `${opts.pathInfo}${opts.query ? `?${opts.query}` : ''}`,
+        },
+        (res) => {
+          const out: Record<string, string> = {};
+          for (const [k, v] of Object.entries(res.headers))
+            if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = Array.isArray(v) ? v.join(', ') : v;
+          const done = new Promise<number>((settle) => {
+            // Chunked answers end with git's exit code as a trailer; answers
+            // with a Content-Length (advertisements) carry none, and arriving whole is success.
+            res.on('end', () => {
+              const code = res.trailers['x-git-exit'];
+              settle(code !== undefined ? Number(code) : res.headers.trailer || !res.complete ? 1 : 0);
+            });
+            res.on('error', () => settle(1));
+            res.on('aborted', () => settle(1));
           });
-          res.on('error', () => settle(1));
-          res.on('aborted', () => settle(1));
-        });
-        resolve({ status: res.statusCode ?? 502, headers: out, body: res, done });
-      });
+          resolve({ status: res.statusCode ?? 502, headers: out, body: res, done });
+        },
+      );
       up.on('error', reject);
       req.pipe(up);
     });

@@ -23,7 +23,9 @@ function httpBackend(): { command: string; args: string[] } {
     let direct: string | undefined;
     try {
       direct = join(execFileSync('git', ['--exec-path'], { encoding: 'utf8' }).trim(), 'git-http-backend');
-    } catch { /* spawning below reports a missing git */ }
+    } catch {
+      /* spawning below reports a missing git */
+    }
     backend = direct && existsSync(direct) ? { command: direct, args: [] } : { command: 'git', args: ['http-backend'] };
   }
   return backend;
@@ -64,8 +66,12 @@ export function runHttpBackend(opts: {
   const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   const done = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  child.stdin.on('error', () => { /* the backend may exit before reading everything */ });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  child.stdin.on('error', () => {
+    /* the backend may exit before reading everything */
+  });
   req.pipe(child.stdin);
 
   return new Promise((resolve, reject) => {
@@ -77,9 +83,15 @@ export function runHttpBackend(opts: {
       head = Buffer.concat([head, chunk]);
       let sep = head.indexOf('\r\n\r\n');
       let sepLen = 4;
-      if (sep < 0) { sep = head.indexOf('\n\n'); sepLen = 2; }
       if (sep < 0) {
-        if (head.length > 64 * 1024) { child.kill(); reject(new Error('git http-backend sent oversized headers')); }
+        sep = head.indexOf('\n\n');
+        sepLen = 2;
+      }
+      if (sep < 0) {
+        if (head.length > 64 * 1024) {
+          child.kill();
+          reject(new Error('git http-backend sent oversized headers'));
+        }
         return;
       }
       parsed = true;

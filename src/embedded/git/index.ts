@@ -39,7 +39,12 @@ const SERVICES = new Set(['git-upload-pack', 'git-receive-pack']);
 export function createGitApp(deps: GitAppDeps): { app: Koa; backend: BackendProcess } {
   const backend = new BackendProcess(deps.storage.root);
   const app = createServiceApp({
-    serviceUuid: GIT_SERVICE, version: '1.0.0', application: 'embedded-git', auth: deps.auth, tokens: deps.tokens, log: deps.log,
+    serviceUuid: GIT_SERVICE,
+    version: '1.0.0',
+    application: 'embedded-git',
+    auth: deps.auth,
+    tokens: deps.tokens,
+    log: deps.log,
   });
 
   app.use(async (ctx: Ctx, next) => {
@@ -48,13 +53,16 @@ export function createGitApp(deps: GitAppDeps): { app: Koa; backend: BackendProc
       if (status[1] === undefined) {
         // Only the repos the caller may pull from: the list would otherwise name every cluster.
         const who = principalOf(ctx);
-        ctx.body = deps.storage.list().filter((u) => deps.repoConfig(u) !== undefined && deps.auth.check(who, GitPerm.pull, u));
+        ctx.body = deps.storage
+          .list()
+          .filter((u) => deps.repoConfig(u) !== undefined && deps.auth.check(who, GitPerm.pull, u));
         return;
       }
       const uuid = status[1];
       if (!isUuid(uuid)) throw new HttpError(410, `not a UUID: ${uuid}`);
       // As in the list: a repo the caller may not pull from is not there for it.
-      if (!deps.repoConfig(uuid) || !deps.auth.check(principalOf(ctx), GitPerm.pull, uuid)) throw new HttpError(404, `no repository ${uuid}`);
+      if (!deps.repoConfig(uuid) || !deps.auth.check(principalOf(ctx), GitPerm.pull, uuid))
+        throw new HttpError(404, `no repository ${uuid}`);
       ctx.body = await deps.storage.branches(uuid);
       return;
     }
@@ -89,7 +97,8 @@ export function createGitApp(deps: GitAppDeps): { app: Koa; backend: BackendProc
     let service: string;
     if (suffix === '/info/refs') {
       const given = ctx.query.service;
-      if (typeof given !== 'string' || !SERVICES.has(given)) throw new HttpError(404, 'dumb HTTP is not served: give one ?service=git-upload-pack or git-receive-pack');
+      if (typeof given !== 'string' || !SERVICES.has(given))
+        throw new HttpError(404, 'dumb HTTP is not served: give one ?service=git-upload-pack or git-receive-pack');
       service = given;
     } else {
       service = suffix.slice(1);
@@ -110,7 +119,9 @@ export function createGitApp(deps: GitAppDeps): { app: Koa; backend: BackendProc
     for (const [k, v] of Object.entries(res.headers)) ctx.set(k, v);
     ctx.body = res.body;
     if (push && ctx.method === 'POST') {
-      void res.done.then((code) => { if (code === 0) deps.onPush?.(uuid!); });
+      void res.done.then((code) => {
+        if (code === 0) deps.onPush?.(uuid!);
+      });
     }
   });
 

@@ -28,7 +28,10 @@ export class GitStorage {
   }
 
   list(): string[] {
-    return readdirSync(this.root).filter((n) => n.endsWith('.git')).map((n) => n.slice(0, -4)).sort();
+    return readdirSync(this.root)
+      .filter((n) => n.endsWith('.git'))
+      .map((n) => n.slice(0, -4))
+      .sort();
   }
 
   async ensure(uuid: string): Promise<void> {
@@ -59,14 +62,19 @@ export class GitStorage {
       const dir = join(this.root, '.pristine');
       const tmp = `${dir}.${process.pid}.${Date.now()}`;
       await run('git', ['init', '--quiet', '--bare', '--shared=0600', '--initial-branch=main', tmp]);
-      appendFileSync(join(tmp, 'config'), '[http]\n\treceivepack = true\n[receive]\n\tunpackLimit = 1\n\tautogc = false\n\tdenyNonFastForwards = false\n');
+      appendFileSync(
+        join(tmp, 'config'),
+        '[http]\n\treceivepack = true\n[receive]\n\tunpackLimit = 1\n\tautogc = false\n\tdenyNonFastForwards = false\n',
+      );
       rmSync(join(tmp, 'hooks'), { recursive: true, force: true });
       mkdirSync(join(tmp, 'hooks'), { mode: 0o700 });
       rmSync(dir, { recursive: true, force: true });
       renameSync(tmp, dir);
       return dir;
     })();
-    this.pristine.catch(() => { this.pristine = undefined; });
+    this.pristine.catch(() => {
+      this.pristine = undefined;
+    });
     return this.pristine;
   }
 
@@ -80,7 +88,13 @@ export class GitStorage {
   /** Branch name -> commit id. */
   async branches(uuid: string): Promise<Record<string, string>> {
     if (!this.has(uuid)) return {};
-    const { stdout } = await run('git', ['-C', this.dir(uuid), 'for-each-ref', '--format=%(refname:short) %(objectname)', 'refs/heads']);
+    const { stdout } = await run('git', [
+      '-C',
+      this.dir(uuid),
+      'for-each-ref',
+      '--format=%(refname:short) %(objectname)',
+      'refs/heads',
+    ]);
     const out: Record<string, string> = {};
     for (const line of stdout.split('\n')) {
       const [name, sha] = line.trim().split(' ');

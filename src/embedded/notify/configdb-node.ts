@@ -103,10 +103,12 @@ export async function startConfigDbNode(opts: ConfigDbNodeOptions): Promise<Conf
   let stopped = false;
 
   const deathPayload = (): Buffer =>
-    Buffer.from(encodePayload({
-      timestamp: Date.now(),
-      metrics: [{ name: 'bdSeq', type: 'UInt64', value: bdSeq }],
-    }));
+    Buffer.from(
+      encodePayload({
+        timestamp: Date.now(),
+        metrics: [{ name: 'bdSeq', type: 'UInt64', value: bdSeq }],
+      }),
+    );
 
   const will = { topic: topics.death, payload: deathPayload(), qos: 1 as const, retain: false };
   const clientOpts: IClientOptions = {
@@ -134,19 +136,20 @@ export async function startConfigDbNode(opts: ConfigDbNodeOptions): Promise<Conf
     log.debug({ bdSeq }, 'Reconnecting to MQTT');
   });
 
-  const birthMetrics = (now: number): SparkplugMetric[] => [
-    { name: 'bdSeq', type: 'UInt64', value: bdSeq },
-    { name: REBIRTH_METRIC, type: 'Boolean', value: false },
-    { name: 'Device_Information/Manufacturer', type: 'String', value: info.manufacturer },
-    { name: 'Device_Information/Model', type: 'String', value: info.model },
-    { name: 'Device_Information/Serial', type: 'String', value: info.serial },
-    { name: 'Schema_UUID', type: 'UUID', value: SERVICE_SCHEMA_UUID },
-    { name: 'Instance_UUID', type: 'UUID', value: opts.instanceUuid },
-    { name: 'Service_UUID', type: 'UUID', value: CONFIGDB_SERVICE_UUID },
-    { name: LAST_CHANGED_APPLICATION, type: 'UUID', value: '' },
-    { name: 'Last_Changed/Device', type: 'UUID', value: '' },
-    { name: 'Last_Changed/Schema', type: 'UUID', value: '' },
-  ].map((m) => ({ ...m, timestamp: now }) as SparkplugMetric);
+  const birthMetrics = (now: number): SparkplugMetric[] =>
+    [
+      { name: 'bdSeq', type: 'UInt64', value: bdSeq },
+      { name: REBIRTH_METRIC, type: 'Boolean', value: false },
+      { name: 'Device_Information/Manufacturer', type: 'String', value: info.manufacturer },
+      { name: 'Device_Information/Model', type: 'String', value: info.model },
+      { name: 'Device_Information/Serial', type: 'String', value: info.serial },
+      { name: 'Schema_UUID', type: 'UUID', value: SERVICE_SCHEMA_UUID },
+      { name: 'Instance_UUID', type: 'UUID', value: opts.instanceUuid },
+      { name: 'Service_UUID', type: 'UUID', value: CONFIGDB_SERVICE_UUID },
+      { name: LAST_CHANGED_APPLICATION, type: 'UUID', value: '' },
+      { name: 'Last_Changed/Device', type: 'UUID', value: '' },
+      { name: 'Last_Changed/Schema', type: 'UUID', value: '' },
+    ].map((m) => ({ ...m, timestamp: now }) as SparkplugMetric);
 
   const publish = (t: string, p: SparkplugPayload, qos: 0 | 1 = 0): Promise<unknown> =>
     client.publishAsync(t, Buffer.from(encodePayload(p)), { qos, retain: false });
@@ -155,7 +158,12 @@ export async function startConfigDbNode(opts: ConfigDbNodeOptions): Promise<Conf
     const now = Date.now();
     // The NBIRTH is written to the socket synchronously, so any NDATA
     // published from here on follows it.
-    const sent = publish(topics.birth, { timestamp: now, seq: 0, uuid: FACTORYPLUS_PAYLOAD_UUID, metrics: birthMetrics(now) });
+    const sent = publish(topics.birth, {
+      timestamp: now,
+      seq: 0,
+      uuid: FACTORYPLUS_PAYLOAD_UUID,
+      metrics: birthMetrics(now),
+    });
     seq = 1;
     born = true;
     await sent;

@@ -109,7 +109,9 @@ export interface NotifyV2Options<E> {
 /** `Bearer` and a token of the characters RFC 6750 allows, nothing before or after. */
 const AUTH_RE = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/;
 
-interface Pattern { segs: string[] }
+interface Pattern {
+  segs: string[];
+}
 
 function splitPath(p: string): string[] {
   return (p.endsWith('/') ? p.slice(0, -1) : p).split('/');
@@ -148,7 +150,9 @@ function selected(answer: HttpAnswer, filter: Json | undefined): boolean {
 }
 
 function digest(a: HttpAnswer): string {
-  return createHash('sha256').update(canonicalJson(a as unknown as Json)).digest('base64');
+  return createHash('sha256')
+    .update(canonicalJson(a as unknown as Json))
+    .digest('base64');
 }
 
 type Send = (update: Record<string, unknown>) => void;
@@ -233,7 +237,7 @@ function searchSubscription<E>(spec: SearchSpec<E>, filter: Json | undefined, se
     affects: (hint) => spec.affects(hint),
     refresh(scope) {
       const parent = spec.parent();
-      if ((parent.status < 300) !== access) {
+      if (parent.status < 300 !== access) {
         // Access gained or lost: a full or a no-access update, never a child update.
         full(200);
         return;
@@ -280,7 +284,11 @@ class Session<E> {
     } catch {
       req = undefined;
     }
-    if (!isJsonObject(req as Json) || typeof (req as { uuid?: unknown }).uuid !== 'string' || (req as { uuid: string }).uuid === '') {
+    if (
+      !isJsonObject(req as Json) ||
+      typeof (req as { uuid?: unknown }).uuid !== 'string' ||
+      (req as { uuid: string }).uuid === ''
+    ) {
       // Nothing to answer to: the stream of requests is broken.
       this.ws.close(1008, 'requests must be JSON objects with a uuid');
       return;

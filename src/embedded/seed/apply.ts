@@ -27,7 +27,10 @@ export function applySeed(
       for (const c of o.subclassOf ?? []) objects.addSubclass(c, o.uuid);
     }
     for (const c of plan.configs) {
-      if (!store.get(c.app, c.object)) { store.put(c.app, c.object, c.value); created++; }
+      if (!store.get(c.app, c.object)) {
+        store.put(c.app, c.object, c.value);
+        created++;
+      }
     }
     for (const g of plan.grants) if (auth.addGrant(g).created) created++;
 

@@ -14,10 +14,16 @@ export async function seedHelmRepo(storage: GitStorage, uuid: string): Promise<v
   if (Object.keys(await storage.branches(uuid)).length > 0) return;
   const wd = await mkdtemp(join(tmpdir(), 'helm-seed-'));
   try {
-    const git = (...args: string[]) => run('git', ['-C', wd, ...args], {
-      env: { ...process.env, GIT_AUTHOR_NAME: 'Factory+ embedded core', GIT_AUTHOR_EMAIL: 'core@factoryplus.local',
-        GIT_COMMITTER_NAME: 'Factory+ embedded core', GIT_COMMITTER_EMAIL: 'core@factoryplus.local' },
-    });
+    const git = (...args: string[]) =>
+      run('git', ['-C', wd, ...args], {
+        env: {
+          ...process.env,
+          GIT_AUTHOR_NAME: 'Factory+ embedded core',
+          GIT_AUTHOR_EMAIL: 'core@factoryplus.local',
+          GIT_COMMITTER_NAME: 'Factory+ embedded core',
+          GIT_COMMITTER_EMAIL: 'core@factoryplus.local',
+        },
+      });
     await git('init', '--quiet', '--initial-branch=main');
     await mkdir(join(wd, 'flux-system'));
     await writeFile(join(wd, 'flux-system', 'flux-system.yaml'), fluxSystemPlaceholder);

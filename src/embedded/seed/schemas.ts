@@ -1,10 +1,17 @@
 import type { Json } from '../../lib/merge-patch.js';
 
-
 /** Schemas of the apps the Cluster Manager uses, as the Config Store validates them. */
-export function appSchemas(apps: { clusterConfig: string; setupStatus: string; fluxTemplate: string;
-  bootstrapTemplate: string; gitRepoConfig: string; helmChartTemplate: string; k8sTemplate: string; info: string;
-  sparkplugAddress: string; }): Record<string, Json> {
+export function appSchemas(apps: {
+  clusterConfig: string;
+  setupStatus: string;
+  fluxTemplate: string;
+  bootstrapTemplate: string;
+  gitRepoConfig: string;
+  helmChartTemplate: string;
+  k8sTemplate: string;
+  info: string;
+  sparkplugAddress: string;
+}): Record<string, Json> {
   return {
     [apps.clusterConfig]: {
       title: 'Edge cluster configuration',
@@ -16,7 +23,11 @@ export function appSchemas(apps: { clusterConfig: string; setupStatus: string; f
         namespace: { type: 'string', description: 'Kubernetes namespace the edge components run in.' },
         chart: { type: 'string', format: 'uuid', description: 'Helm chart template of the cluster deployment.' },
         bare: { type: 'boolean', default: false, description: 'Leave Flux itself unmanaged.' },
-        values: { type: 'object', additionalProperties: true, description: 'Helm values merged over the chart defaults.' },
+        values: {
+          type: 'object',
+          additionalProperties: true,
+          description: 'Helm values merged over the chart defaults.',
+        },
       },
     },
     [apps.setupStatus]: {
@@ -46,7 +57,10 @@ export function appSchemas(apps: { clusterConfig: string; setupStatus: string; f
       additionalProperties: false,
       properties: {
         files: { type: 'object', additionalProperties: { type: 'string' } },
-        wrapper: { type: 'string', description: 'Shell wrapper; {{files}} becomes the commands that unpack the files.' },
+        wrapper: {
+          type: 'string',
+          description: 'Shell wrapper; {{files}} becomes the commands that unpack the files.',
+        },
       },
     },
     [apps.gitRepoConfig]: {
@@ -98,4 +112,3 @@ export function appSchemas(apps: { clusterConfig: string; setupStatus: string; f
     },
   };
 }
-

@@ -45,7 +45,13 @@ export const helmReleaseTemplate: Json = {
     spec: {
       interval: '2m0s',
       maxHistory: 1,
-      chart: { spec: { chart: '{{chart}}', reconcileStrategy: 'Revision', sourceRef: { kind: 'GitRepository', name: '{{source}}' } } },
+      chart: {
+        spec: {
+          chart: '{{chart}}',
+          reconcileStrategy: 'Revision',
+          sourceRef: { kind: 'GitRepository', name: '{{source}}' },
+        },
+      },
       install: { crds: 'CreateReplace' },
       upgrade: { crds: 'CreateReplace' },
       driftDetection: { mode: 'enabled' },
@@ -55,8 +61,14 @@ export const helmReleaseTemplate: Json = {
 };
 
 /** Helm chart template of the edge cluster chart. Variables: name, uuid. */
-export function clusterChartTemplate(opts: { realm: string; domain: string; directoryUrl: string; edgeAccountClass: string;
-  edgeSyncRole: string; edgeMonitorRole: string }): Json {
+export function clusterChartTemplate(opts: {
+  realm: string;
+  domain: string;
+  directoryUrl: string;
+  edgeAccountClass: string;
+  edgeSyncRole: string;
+  edgeMonitorRole: string;
+}): Json {
   return {
     chart: 'edge-cluster',
     values: {

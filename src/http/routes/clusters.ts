@@ -10,7 +10,6 @@ import type { ApiDeps } from '../deps.js';
 import { CHALLENGE } from '../authn.js';
 import { clusterParam, principalOf } from '../params.js';
 
-
 /** Cluster listing, status, bootstrap URL and the bootstrap script itself. */
 export function clusterRoutes(d: ApiDeps): Router {
   const r = new Router();
@@ -23,7 +22,11 @@ export function clusterRoutes(d: ApiDeps): Router {
   const known = async (cluster: string): Promise<Status> => {
     const st = m.status.get(cluster);
     if (st) return st;
-    if (await m.cdb.get(u.app.clusterConfig, cluster).catch((e) => { throw new HttpError(503, `the Config Store cannot be reached: ${(e as Error).message}`); })) {
+    if (
+      await m.cdb.get(u.app.clusterConfig, cluster).catch((e) => {
+        throw new HttpError(503, `the Config Store cannot be reached: ${(e as Error).message}`);
+      })
+    ) {
       return { phase: 'pending', ready: false };
     }
     throw new HttpError(404, `no edge cluster ${cluster}`);
@@ -36,15 +39,20 @@ export function clusterRoutes(d: ApiDeps): Router {
   r.get('/v1/cluster', async (ctx) => {
     const targets = await d.acl.targets(principalOf(ctx), manage);
     const all = targets.has(u.special.wildcard);
-    ctx.body = m.status.clusters()
+    ctx.body = m.status
+      .clusters()
       .filter((id) => all || targets.has(id))
       .map((uuid) => {
         const st = readStatus(m.status.get(uuid))!;
         const ready = getCondition(st, 'Ready');
         return {
-          uuid, name: st.spec?.name ?? null, phase: st.phase, ready: st.ready,
+          uuid,
+          name: st.spec?.name ?? null,
+          phase: st.phase,
+          ready: st.ready,
           // Why it is not ready, when it is not: the failing step's reason and cause.
-          reason: notReadyReason(st), message: ready?.status === 'False' ? ready.message : null,
+          reason: notReadyReason(st),
+          message: ready?.status === 'False' ? ready.message : null,
           // Normalised: what merge patches leave absent is null here.
           edge: st.edge ?? null,
         };
@@ -56,13 +64,17 @@ export function clusterRoutes(d: ApiDeps): Router {
   const redeployFailed = (cluster: string, e: unknown): HttpError => {
     const { reason, message } = classify(e);
     const failed = readStatus(m.status.get(cluster))?.phase === 'failed';
-    return new HttpError(failed ? 409 : 503, `the redeploy failed: ${message}`, failed ? {} : { 'Retry-After': '5' }, { reason });
+    return new HttpError(failed ? 409 : 503, `the redeploy failed: ${message}`, failed ? {} : { 'Retry-After': '5' }, {
+      reason,
+    });
   };
 
   r.post('/v1/cluster/redeploy', async (ctx) => {
     const targets = await d.acl.targets(principalOf(ctx), manage);
     const all = targets.has(u.special.wildcard);
-    const clusters = m.status.clusters().filter((id) => (all || targets.has(id)) && readStatus(m.status.get(id))?.phase !== 'deleting');
+    const clusters = m.status
+      .clusters()
+      .filter((id) => (all || targets.has(id)) && readStatus(m.status.get(id))?.phase !== 'deleting');
     ctx.status = 202;
     ctx.body = { queued: m.controller.redeployAll(clusters) };
   });
@@ -71,7 +83,9 @@ export function clusterRoutes(d: ApiDeps): Router {
     const cluster = clusterParam(ctx);
     await d.acl.require(principalOf(ctx), manage, cluster, `redeploy cluster ${cluster}`);
     await known(cluster);
-    ctx.body = await m.controller.redeploy(cluster).catch((e: unknown) => { throw redeployFailed(cluster, e); });
+    ctx.body = await m.controller.redeploy(cluster).catch((e: unknown) => {
+      throw redeployFailed(cluster, e);
+    });
   });
 
   r.get('/v1/cluster/:uuid/status', async (ctx) => {
@@ -100,13 +114,18 @@ export function clusterRoutes(d: ApiDeps): Router {
       // Why a token failed (expired, forged, another cluster's) would tell
       // whoever holds it what to try next; the log keeps the reason.
       d.log.info({ cluster, reason: v.reason }, 'bootstrap token refused');
-      throw new HttpError(401, `bootstrap token missing, invalid or expired; ask for a new URL with POST /v1/cluster/${cluster}/bootstrap-url`, CHALLENGE);
+      throw new HttpError(
+        401,
+        `bootstrap token missing, invalid or expired; ask for a new URL with POST /v1/cluster/${cluster}/bootstrap-url`,
+        CHALLENGE,
+      );
     }
     const st = await known(cluster);
     requireReady(st);
     const spec = st.spec as { name: string; namespace: string };
     const [template, sc] = await Promise.all([m.templates.bootstrap(), m.templates.serviceConfig()]);
-    if (template === undefined) throw new HttpError(503, `the Bootstrap script template entry ${u.app.bootstrapTemplate} does not exist`);
+    if (template === undefined)
+      throw new HttpError(503, `the Bootstrap script template entry ${u.app.bootstrapTemplate} does not exist`);
     const fluxSystemYaml = await fluxSystem.read(sc.repo.helm.uuid).catch((e: Error) => {
       throw new HttpError(503, `the shared Helm repo cannot be read from the Git server: ${e.message}`);
     });
@@ -114,10 +133,17 @@ export function clusterRoutes(d: ApiDeps): Router {
     let script: string;
     try {
       const fp = m.config.factoryplus;
-      const rendered = renderBootstrap(template, { name: spec.name, namespace: spec.namespace, realm: fp.realm, domain: fp.externalDomain, krbkeys: fp.krbkeysImage });
+      const rendered = renderBootstrap(template, {
+        name: spec.name,
+        namespace: spec.namespace,
+        realm: fp.realm,
+        domain: fp.externalDomain,
+        krbkeys: fp.krbkeysImage,
+      });
       script = assembleBootstrapScript({ rendered, fluxSystemYaml, selfLink: String(st.self_link ?? '') });
     } catch (e) {
-      if (e instanceof BootstrapTemplateError) throw new HttpError(503, `the Bootstrap script template cannot be used: ${e.message}`);
+      if (e instanceof BootstrapTemplateError)
+        throw new HttpError(503, `the Bootstrap script template cannot be used: ${e.message}`);
       throw e;
     }
     // Read again: other fetches may have been counted while this one was assembled.

@@ -2,7 +2,13 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { readRawBody } from '../../lib/body.js';
 import { HttpError } from '../../lib/http-errors.js';
-import { CertificateError, describeCertificate, parseSealingCertificate, type CertificateDescription, type SealingCertificate } from '../../sealing/certificate.js';
+import {
+  CertificateError,
+  describeCertificate,
+  parseSealingCertificate,
+  type CertificateDescription,
+  type SealingCertificate,
+} from '../../sealing/certificate.js';
 import { sealedSecretPath, SealingConflict } from '../../sealing/manifest.js';
 import { assertSecretAddress, InvalidSecretAddress } from '../../sealing/names.js';
 import { listSealed, removeEdit, sealEdit, type SecretAddress } from '../../sealing/repo-secrets.js';
@@ -58,17 +64,29 @@ export function secretRoutes(d: ApiDeps): Router {
   const commissioned = (cluster: string) => {
     const st = readStatus(m.status.get(cluster));
     if (!st) throw new HttpError(404, `no edge cluster ${cluster}`);
-    if (!st.repo?.head) throw new HttpError(409, `the cluster's repo is not populated yet (phase ${st.phase})`, {}, { phase: st.phase });
+    if (!st.repo?.head)
+      throw new HttpError(409, `the cluster's repo is not populated yet (phase ${st.phase})`, {}, { phase: st.phase });
   };
   const edgeStatus = async (cluster: string, fresh = false): Promise<Record<string, unknown>> => {
     // Absence is a refusal: never on the word of a cached entry.
-    const e = await m.edgeStatus.get(cluster, { fresh }) ?? (fresh ? undefined : await m.edgeStatus.get(cluster, { fresh: true }));
-    if (!e) throw new HttpError(404, `no Edge cluster status entry for ${cluster}: the edge cluster has not reported its sealing certificate yet`);
+    const e =
+      (await m.edgeStatus.get(cluster, { fresh })) ??
+      (fresh ? undefined : await m.edgeStatus.get(cluster, { fresh: true }));
+    if (!e)
+      throw new HttpError(
+        404,
+        `no Edge cluster status entry for ${cluster}: the edge cluster has not reported its sealing certificate yet`,
+      );
     return e;
   };
   const usableCertificate = (cluster: string, e: Record<string, unknown>): SealingCertificate => {
     if (typeof e.kubeseal_cert !== 'string' || !e.kubeseal_cert.trim()) {
-      throw new HttpError(503, `the edge cluster ${cluster} has not reported a sealing certificate (kubeseal_cert) yet`, { 'Retry-After': '60' }, { reason: 'no-certificate' });
+      throw new HttpError(
+        503,
+        `the edge cluster ${cluster} has not reported a sealing certificate (kubeseal_cert) yet`,
+        { 'Retry-After': '60' },
+        { reason: 'no-certificate' },
+      );
     }
     try {
       const now = d.now?.() ?? new Date();
@@ -102,7 +120,8 @@ export function secretRoutes(d: ApiDeps): Router {
   };
   const scopeOf = (ctx: Context): SealingScope => {
     const s = ctx.query.scope ?? 'strict';
-    if (!isSealingScope(s)) throw new HttpError(400, `scope must be strict, namespace-wide or cluster-wide, not ${JSON.stringify(s)}`);
+    if (!isSealingScope(s))
+      throw new HttpError(400, `scope must be strict, namespace-wide or cluster-wide, not ${JSON.stringify(s)}`);
     return s;
   };
   /**
@@ -114,7 +133,11 @@ export function secretRoutes(d: ApiDeps): Router {
     const writer = await m.repos.writer(cluster);
     if (writer.waiting >= MAX_WAITING_PER_REPO || m.repos.waiting >= MAX_WAITING_TOTAL) {
       d.metrics.secretWrites.inc({ op, result: 'refused' });
-      throw new HttpError(429, `too many changes are waiting to be written (${writer.waiting} for this cluster, ${m.repos.waiting} in all); try again shortly`, { 'Retry-After': '2' });
+      throw new HttpError(
+        429,
+        `too many changes are waiting to be written (${writer.waiting} for this cluster, ${m.repos.waiting} in all); try again shortly`,
+        { 'Retry-After': '2' },
+      );
     }
     const arrived = writer.expect();
     let edit: Edit;
@@ -130,7 +153,10 @@ export function secretRoutes(d: ApiDeps): Router {
       // The secret is durable once pushed; the count, and the head the repo is
       // now at (so the drift check knows this move is the service's own),
       // follow through the status queue.
-      void m.status.update(cluster, { secrets: { count: count() }, ...(res.committed ? { repo: { head: res.head } } : {}) });
+      void m.status.update(cluster, {
+        secrets: { count: count() },
+        ...(res.committed ? { repo: { head: res.head } } : {}),
+      });
       return res;
     } catch (e) {
       d.metrics.secretWrites.inc({ op, result: 'failed' });
@@ -138,15 +164,19 @@ export function secretRoutes(d: ApiDeps): Router {
       if (e instanceof PathConflict) throw new HttpError(409, e.message, {}, { reason: 'path-conflict' });
       if (e instanceof SecretLimitExceeded) throw new HttpError(413, e.message, {}, { reason: e.reason });
       if (e instanceof HttpError) throw e;
-      if (e instanceof WriteQueueTimeout) throw new HttpError(503, `${e.message}: the cluster's repo is busy; try again shortly`, { 'Retry-After': '5' });
-      throw new HttpError(503, `the change could not be pushed to the cluster's repo: ${(e as Error).message}`, { 'Retry-After': '5' });
+      if (e instanceof WriteQueueTimeout)
+        throw new HttpError(503, `${e.message}: the cluster's repo is busy; try again shortly`, { 'Retry-After': '5' });
+      throw new HttpError(503, `the change could not be pushed to the cluster's repo: ${(e as Error).message}`, {
+        'Retry-After': '5',
+      });
     }
   };
   const path = '/v1/cluster/:uuid/secret/:namespace/:name/:key';
 
-  const readCurrent = (cluster: string, path: string) => m.repos.readFile(cluster, path, { deadlineMs: MAX_WRITE_MS }).catch((e: Error) => {
-    throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${e.message}`);
-  });
+  const readCurrent = (cluster: string, path: string) =>
+    m.repos.readFile(cluster, path, { deadlineMs: MAX_WRITE_MS }).catch((e: Error) => {
+      throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${e.message}`);
+    });
 
   r.put(path, async (ctx) => {
     const cluster = await authorise(ctx);
@@ -154,12 +184,16 @@ export function secretRoutes(d: ApiDeps): Router {
     const scope = scopeOf(ctx);
     // One value alone may fill the Secret; the total is checked against the file.
     const value = await readRawBody(ctx, MAX_SECRET_BYTES).catch((e: unknown) => {
-      if (e instanceof HttpError && e.status === 413) throw new HttpError(413, e.message, e.headers, { reason: 'value-too-large' });
+      if (e instanceof HttpError && e.status === 413)
+        throw new HttpError(413, e.message, e.headers, { reason: 'value-too-large' });
       throw e;
     });
     commissioned(cluster);
     let count = 0;
-    const seal = async () => sealEdit(a, value, await certificate(cluster), scope, (n) => { count = n; });
+    const seal = async () =>
+      sealEdit(a, value, await certificate(cluster), scope, (n) => {
+        count = n;
+      });
     if (isDryRun(ctx)) {
       const s = await seal();
       const existing = await readCurrent(cluster, s.path);
@@ -182,11 +216,18 @@ export function secretRoutes(d: ApiDeps): Router {
     const a = address(ctx);
     commissioned(cluster);
     let count = 0;
-    const s = removeEdit(a, (n) => { count = n; });
+    const s = removeEdit(a, (n) => {
+      count = n;
+    });
     if (isDryRun(ctx)) {
       await edgeStatus(cluster);
       const res = s.render(await readCurrent(cluster, s.path));
-      ctx.body = { path: s.path, changed: res.changed, deletesFile: res.changed && res.text === undefined, manifest: res.text ?? null };
+      ctx.body = {
+        path: s.path,
+        changed: res.changed,
+        deletesFile: res.changed && res.text === undefined,
+        manifest: res.text ?? null,
+      };
       return;
     }
     await write(cluster, 'remove', async () => {
@@ -198,7 +239,9 @@ export function secretRoutes(d: ApiDeps): Router {
 
   const listing = async (cluster: string) => {
     try {
-      return await (await m.repos.writer(cluster)).read(async (files) => listSealed(files), { deadlineMs: MAX_WRITE_MS });
+      return await (
+        await m.repos.writer(cluster)
+      ).read(async (files) => listSealed(files), { deadlineMs: MAX_WRITE_MS });
     } catch (e) {
       throw new HttpError(503, `the cluster's repo cannot be read from the Git server: ${(e as Error).message}`);
     }
@@ -216,7 +259,9 @@ export function secretRoutes(d: ApiDeps): Router {
       return e ? describeCertificate(usableCertificate(cluster, e), d.now?.() ?? new Date()) : null;
     })().catch(() => null);
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<null>((resolve) => { timer = setTimeout(() => resolve(null), CERTIFICATE_LOOKUP_MS); });
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), CERTIFICATE_LOOKUP_MS);
+    });
     try {
       return await Promise.race([lookup, late]);
     } finally {
@@ -238,7 +283,9 @@ export function secretRoutes(d: ApiDeps): Router {
   r.get('/v1/cluster/:uuid/secret/:namespace/:name', async (ctx) => {
     const cluster = await authorise(ctx);
     const p = (ctx as Context & { params: Record<string, string> }).params;
-    try { assertSecretAddress(p.namespace, p.name); } catch (e) {
+    try {
+      assertSecretAddress(p.namespace, p.name);
+    } catch (e) {
       if (e instanceof InvalidSecretAddress) throw new HttpError(400, e.message);
       throw e;
     }

@@ -20,7 +20,7 @@ export function dependencyHealth(m: ApiDeps['manager']): Record<'configdb' | 'au
     auth: byHttp(s.auth),
     git: git === undefined ? 'unknown' : git.ok ? 'ok' : 'failing',
     // MQTT carries the change feed (when it is live there) and the Sparkplug node.
-    mqtt: (m.feed.mqttConnected || m.node?.connected) ? 'ok' : 'failing',
+    mqtt: m.feed.mqttConnected || m.node?.connected ? 'ok' : 'failing',
   };
 }
 
@@ -31,7 +31,8 @@ export function serviceRoutes(d: ApiDeps): Router {
 
   r.get('/ping', (ctx) => {
     ctx.body = {
-      service: m.config.uuids.service.clusterManager, version: d.version,
+      service: m.config.uuids.service.clusterManager,
+      version: d.version,
       software: { vendor: 'Factory+', application: 'cluster-manager', revision: d.version },
     };
   });
@@ -46,13 +47,14 @@ export function serviceRoutes(d: ApiDeps): Router {
     const ready = m.controller.ready;
     ctx.status = ready ? 200 : 503;
     ctx.body = {
-      live: true, ready,
+      live: true,
+      ready,
       mqtt: { changeFeed: m.feed.mqttConnected, sparkplug: m.node?.connected ?? false },
       changeFeed: { mode: m.feed.mode, live: m.feed.live, connected: m.feed.connected },
       configStore: m.status.degraded ? 'failing' : 'ok',
       statusWritesPending: m.status.pending,
       repoChangesWaiting: m.repos.waiting,
-      lastResyncError: m.controller.resyncFailures ? m.controller.lastResyncError ?? null : null,
+      lastResyncError: m.controller.resyncFailures ? (m.controller.lastResyncError ?? null) : null,
       dependencies: dependencyHealth(m),
     };
   });

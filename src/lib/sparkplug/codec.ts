@@ -96,8 +96,21 @@ const DATA_TYPE_NAMES = new Map<number, DataTypeName>(
 );
 
 const SCALAR_TYPES = new Set<DataTypeName>([
-  'Int8', 'Int16', 'Int32', 'Int64', 'UInt8', 'UInt16', 'UInt32', 'UInt64',
-  'Float', 'Double', 'Boolean', 'String', 'DateTime', 'Text', 'UUID',
+  'Int8',
+  'Int16',
+  'Int32',
+  'Int64',
+  'UInt8',
+  'UInt16',
+  'UInt32',
+  'UInt64',
+  'Float',
+  'Double',
+  'Boolean',
+  'String',
+  'DateTime',
+  'Text',
+  'UUID',
 ]);
 
 /** The name of a Sparkplug DataType number, or undefined if not defined by the specification. */
@@ -395,8 +408,18 @@ function decFail(where: string, msg: string): never {
 }
 
 const VALUE_FIELDS = [
-  'intValue', 'longValue', 'floatValue', 'doubleValue', 'booleanValue', 'stringValue',
-  'bytesValue', 'datasetValue', 'templateValue', 'propertysetValue', 'propertysetsValue', 'extensionValue',
+  'intValue',
+  'longValue',
+  'floatValue',
+  'doubleValue',
+  'booleanValue',
+  'stringValue',
+  'bytesValue',
+  'datasetValue',
+  'templateValue',
+  'propertysetValue',
+  'propertysetsValue',
+  'extensionValue',
 ] as const;
 
 function presentField(o: Pb): string | undefined {
@@ -477,7 +500,11 @@ function decScalar(type: ScalarTypeName, o: Pb, where: string): ScalarValue | un
 function decUntyped(o: Pb): MetricValue | undefined {
   const field = presentField(o);
   switch (field) {
-    case 'intValue': case 'floatValue': case 'doubleValue': case 'booleanValue': case 'stringValue':
+    case 'intValue':
+    case 'floatValue':
+    case 'doubleValue':
+    case 'booleanValue':
+    case 'stringValue':
       return o[field] as ScalarValue;
     case 'longValue':
       return o.longValue as bigint;
@@ -504,7 +531,7 @@ function decDataSet(o: Pb, where: string): SparkplugDataSet {
     const elements = (row.elements as Pb[] | undefined) ?? [];
     return types.map((t, c) => {
       const e = elements[c];
-      return e === undefined ? null : decScalar(t, e, `${where} row ${r} column ${c}`) ?? null;
+      return e === undefined ? null : (decScalar(t, e, `${where} row ${r} column ${c}`) ?? null);
     });
   });
   return { columns: columns.slice(0, n), types, rows };
@@ -600,7 +627,8 @@ function decMetric(o: Pb, where: string): SparkplugMetric {
   } else {
     const field = presentField(o);
     if (field !== undefined) {
-      if ((type === 'Bytes' || type === 'File' || isArrayType(type)) && field === 'bytesValue') value = decBytes(o.bytesValue);
+      if ((type === 'Bytes' || type === 'File' || isArrayType(type)) && field === 'bytesValue')
+        value = decBytes(o.bytesValue);
       else if (type === 'DataSet' && field === 'datasetValue') value = decDataSet(o.datasetValue as Pb, where);
       else if (type === 'Template' && field === 'templateValue') value = decTemplate(o.templateValue as Pb, where);
       else decFail(where, `${type} value carried in ${field}`);
@@ -616,7 +644,8 @@ function decMetric(o: Pb, where: string): SparkplugMetric {
  * throws `SparkplugDecodeError`.
  */
 export function decodePayload(buf: Uint8Array): SparkplugPayload {
-  if (!(buf instanceof Uint8Array)) throw new SparkplugDecodeError(`Invalid Sparkplug B payload: expected bytes, got ${describe(buf)}`);
+  if (!(buf instanceof Uint8Array))
+    throw new SparkplugDecodeError(`Invalid Sparkplug B payload: expected bytes, got ${describe(buf)}`);
   const type = loadSparkplugSchema();
   let o: Pb;
   try {
@@ -637,4 +666,3 @@ export function decodePayload(buf: Uint8Array): SparkplugPayload {
     throw new SparkplugDecodeError(`Invalid Sparkplug B payload: ${(err as Error).message}`, { cause: err });
   }
 }
-

@@ -48,7 +48,10 @@ export function parseTopic(t: string): SparkplugTopic | undefined {
 
 /** Builds a topic; throws if an id is empty or contains `/`, `+` or `#`, or the device does not fit the type. */
 export function topic(group: string, type: MessageType, node: string, device?: string): string {
-  for (const [what, id] of [['group', group], ['node', node]] as const) {
+  for (const [what, id] of [
+    ['group', group],
+    ['node', node],
+  ] as const) {
     if (!validId(id)) throw new Error(`Invalid Sparkplug ${what} id ${JSON.stringify(id)}`);
   }
   if (isNodeType(type)) {
@@ -56,6 +59,7 @@ export function topic(group: string, type: MessageType, node: string, device?: s
     return `${SPARKPLUG_NAMESPACE}/${group}/${type}/${node}`;
   }
   if (!isDeviceType(type)) throw new Error(`Unknown Sparkplug message type ${JSON.stringify(type)}`);
-  if (device === undefined || !validId(device)) throw new Error(`Invalid Sparkplug device id ${JSON.stringify(device)} for ${type}`);
+  if (device === undefined || !validId(device))
+    throw new Error(`Invalid Sparkplug device id ${JSON.stringify(device)} for ${type}`);
   return `${SPARKPLUG_NAMESPACE}/${group}/${type}/${node}/${device}`;
 }

@@ -65,16 +65,37 @@ export type DataTypeName = keyof typeof DataType;
 
 /** Types that fit the common value fields (int/long/float/double/bool/string). */
 export type ScalarTypeName =
-  | 'Int8' | 'Int16' | 'Int32' | 'Int64'
-  | 'UInt8' | 'UInt16' | 'UInt32' | 'UInt64'
-  | 'Float' | 'Double' | 'Boolean'
-  | 'String' | 'DateTime' | 'Text' | 'UUID';
+  | 'Int8'
+  | 'Int16'
+  | 'Int32'
+  | 'Int64'
+  | 'UInt8'
+  | 'UInt16'
+  | 'UInt32'
+  | 'UInt64'
+  | 'Float'
+  | 'Double'
+  | 'Boolean'
+  | 'String'
+  | 'DateTime'
+  | 'Text'
+  | 'UUID';
 
 /** Array types: the value is carried as packed bytes. */
 export type ArrayTypeName =
-  | 'Int8Array' | 'Int16Array' | 'Int32Array' | 'Int64Array'
-  | 'UInt8Array' | 'UInt16Array' | 'UInt32Array' | 'UInt64Array'
-  | 'FloatArray' | 'DoubleArray' | 'BooleanArray' | 'StringArray' | 'DateTimeArray';
+  | 'Int8Array'
+  | 'Int16Array'
+  | 'Int32Array'
+  | 'Int64Array'
+  | 'UInt8Array'
+  | 'UInt16Array'
+  | 'UInt32Array'
+  | 'UInt64Array'
+  | 'FloatArray'
+  | 'DoubleArray'
+  | 'BooleanArray'
+  | 'StringArray'
+  | 'DateTimeArray';
 
 /** A 64-bit unsigned protobuf field that is not a metric value. */
 export type UInt64Like = number | bigint;
@@ -121,13 +142,7 @@ export interface SparkplugMetaData {
   description?: string;
 }
 
-export type MetricValue =
-  | ScalarValue
-  | Date
-  | Uint8Array
-  | SparkplugDataSet
-  | SparkplugTemplate
-  | null;
+export type MetricValue = ScalarValue | Date | Uint8Array | SparkplugDataSet | SparkplugTemplate | null;
 
 export interface SparkplugMetric {
   name?: string;
