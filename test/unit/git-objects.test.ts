@@ -20,6 +20,8 @@ function gitWith(args: string[], input: Buffer | string, cwd?: string): Promise<
       err += d.toString();
     });
     child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`git ${args.join(' ')}: ${err}`))));
+    // git may exit without reading stdin (ls-tree): its closed pipe is no failure of the test.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input);
   });
 }
