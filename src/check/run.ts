@@ -6,7 +6,7 @@ import type { Json } from '../lib/merge-patch.js';
 import { refusalText } from '../lib/mqtt-subscribe.js';
 import { encodePayload, topic, SPARKPLUG_NAMESPACE } from '../lib/sparkplug/index.js';
 import { isUuid } from '../lib/uuid.js';
-import { SERVICE_CONFIG_FIELDS, validateServiceConfig } from '../reconcile/service-config.js';
+import { at, SERVICE_CONFIG_FIELDS, validateServiceConfig } from '../reconcile/service-config.js';
 import { EDGE_NODE_CONSUMER, grantText, MQTT_PERMISSIONS, permissionFor } from '../sparkplug/acl.js';
 import { redact } from './format.js';
 import { connectMqtt, MqttProbeError, ping, probePublish, probeSubscribe, unreachableCause } from './probes.js';
@@ -47,15 +47,6 @@ interface ServiceInfo {
  * ignore any other as a stale will), so this one can end no session.
  */
 const PROBE_BDSEQ = 256n;
-
-function at(obj: unknown, path: string): unknown {
-  let cur = obj;
-  for (const k of path.split('.')) {
-    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
-    cur = (cur as Record<string, unknown>)[k];
-  }
-  return cur;
-}
 
 /**
  * Runs the `check-config` checks in order; see `index.ts` for what each one

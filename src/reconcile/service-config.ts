@@ -25,7 +25,8 @@ export const SERVICE_CONFIG_FIELDS: ReadonlyArray<readonly [path: string, ok: (v
 
 export type ServiceConfigValidation = { ok: true; value: ServiceConfig; errors: [] } | { ok: false; errors: string[] };
 
-function at(obj: unknown, path: string): unknown {
+/** The value at a dotted path of nested objects. */
+export function at(obj: unknown, path: string): unknown {
   let cur = obj;
   for (const k of path.split('.')) {
     if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;

@@ -83,20 +83,25 @@ export async function dropStore(gitdir: string): Promise<void> {
   memory.rmrf(gitdir);
 }
 
+/** Fetches the branch, `depth` commits of it, into the store. */
+function fetchBranch(gitdir: string, remote: Remote, depth: number) {
+  return git.fetch({
+    fs,
+    http: gitHttpClient(remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS, remote.headers),
+    gitdir,
+    url: remote.url,
+    ref: BRANCH,
+    remoteRef: BRANCH,
+    singleBranch: true,
+    tags: false,
+    depth,
+  });
+}
+
 /** Fetches the remote branch; returns its head, or null for an empty repo. */
 export async function fetchHead(gitdir: string, remote: Remote): Promise<string | null> {
   try {
-    const r = await git.fetch({
-      fs,
-      http: gitHttpClient(remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS, remote.headers),
-      gitdir,
-      url: remote.url,
-      ref: BRANCH,
-      remoteRef: BRANCH,
-      singleBranch: true,
-      tags: false,
-      depth: 1,
-    });
+    const r = await fetchBranch(gitdir, remote, 1);
     return r.fetchHead ?? null;
   } catch (e) {
     // An empty repository has no branch to fetch.
@@ -137,17 +142,7 @@ export async function historyContains(
   depth = 512,
 ): Promise<boolean> {
   if (tip === ancestor) return true;
-  await git.fetch({
-    fs,
-    http: gitHttpClient(remote.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS, remote.headers),
-    gitdir,
-    url: remote.url,
-    ref: BRANCH,
-    remoteRef: BRANCH,
-    singleBranch: true,
-    tags: false,
-    depth,
-  });
+  await fetchBranch(gitdir, remote, depth);
   try {
     return await git.isDescendent({ fs, gitdir, oid: tip, ancestor, depth });
   } catch {
