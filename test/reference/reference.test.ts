@@ -103,7 +103,7 @@ describe('reference: cluster repo and YAML layout', () => {
     expect(toMultiDoc(parseMultiDoc(text))).to.equal(text);
   });
 
-  it('starts a new SealedSecret file in exactly the shape of the reference example', () => {
+  it('starts a new SealedSecret file in the shape of the reference example, but for the two intended differences', () => {
     type Doc = { metadata: { annotations?: Record<string, string> }; spec: { encryptedData: Record<string, string> } };
     const [reference] = parseMultiDoc(read('examples/sealed-secret.example.yaml')) as Doc[];
     const { namespace, name } = (reference as unknown as { metadata: { namespace: string; name: string } }).metadata;
@@ -121,6 +121,15 @@ describe('reference: cluster repo and YAML layout', () => {
     expect(doc.metadata.annotations).to.deep.equal({ [CERT_ANNOTATION]: fp });
     delete doc.metadata.annotations;
     reference.spec.encryptedData[key] = 'AgBxyz==';
+    // The two intended differences from the original (README, sealed secrets): no
+    // `data: null` in the template, and the template's metadata mirrors the
+    // SealedSecret's, annotations included, as kubeseal writes it.
+    const template = (
+      reference as unknown as { spec: { template: { data?: unknown; metadata: Record<string, unknown> } } }
+    ).spec.template;
+    expect(template.data, "the original's template.data").to.equal(null);
+    delete template.data;
+    template.metadata.annotations = { [CERT_ANNOTATION]: fp };
     // JSON text also compares key order, i.e. the document layout.
     expect(JSON.stringify(doc)).to.equal(JSON.stringify(reference));
   });
