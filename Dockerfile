@@ -77,7 +77,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 
 # A fixed, non-root uid/gid (10001) that matches runAsUser/fsGroup in
-# deploy/deployment.yaml. /data is the only place the service writes: the
+# deploy/base/deployment.yaml. /data is the only place the service writes: the
 # bootstrap signing key, the Sparkplug bdSeq and, in embedded mode, the
 # core's database and bare repositories (its copies of cluster repos are
 # kept in memory, not here). Its home is /data so nothing it or git might
@@ -119,7 +119,7 @@ EXPOSE 8080
 # slim has no curl or wget: Node's own fetch does the check. /health answers
 # 200 once live and ready (after the first full resync) and 503 before, so
 # the start period leaves time for that first resync. Kubernetes ignores
-# HEALTHCHECK and uses the probes in deploy/deployment.yaml instead.
+# HEALTHCHECK and uses the probes in deploy/base/deployment.yaml instead.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health',{signal:AbortSignal.timeout(4000)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 
