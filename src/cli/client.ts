@@ -4,13 +4,15 @@
  * answer that is not a success becomes a `CliError` with the service's own
  * message and the exit code its status maps to.
  */
+import { ClusterNames } from '../reconcile/names.js';
 import type { SetupStatus, EdgeHealth } from '../reconcile/setup-status.js';
 import { basicAuth, type Connection } from './connection.js';
 import { CliError, EXIT, exitCodeOf } from './exit.js';
 
 export interface ClusterSummary {
   uuid: string;
-  name: string;
+  /** Null while the service has not recorded a name (a cluster refused before commissioning). */
+  name: string | null;
   phase: string;
   ready: boolean;
   reason: string | null;
@@ -44,8 +46,8 @@ interface Answer {
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const isUuid = (s: string) => UUID_RE.test(s);
 
-/** Names as the service compares them: lower case, other characters folded to `-`. */
-const folded = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+/** Names as the service compares them when it gives each cluster its own. */
+const folded = (s: string) => ClusterNames.key(s);
 
 /** The service's `message` (or `error`) from an error body, else the status line. */
 function messageOf(a: Answer, what: string): string {
@@ -57,6 +59,23 @@ function messageOf(a: Answer, what: string): string {
     // Not JSON: said below by status.
   }
   return `${what}: HTTP ${a.status}${a.text && a.text.length < 200 ? ` ${a.text.trim()}` : ''}`;
+}
+
+/**
+ * The one cluster a name means: an exact match, else the one whose name is
+ * the same as the service compares names. A name that means several (a
+ * status the original Cluster Manager wrote may repeat one) is a usage error
+ * that lists them, so the caller can give a UUID.
+ */
+export function pickCluster(all: ClusterSummary[], name: string): { uuid: string; name: string } {
+  const exact = all.filter((c) => c.name === name);
+  const matches = exact.length ? exact : all.filter((c) => c.name !== null && folded(c.name) === folded(name));
+  if (matches.length === 1) return { uuid: matches[0].uuid, name: matches[0].name ?? name };
+  if (!matches.length) throw new CliError(`no cluster named ${name}`, EXIT.notFound);
+  throw new CliError(
+    `${matches.length} clusters are named ${name}: give a UUID (${matches.map((c) => `${c.uuid} ${c.name} ${c.phase}`).join('; ')})`,
+    EXIT.usage,
+  );
 }
 
 async function call(
@@ -106,21 +125,10 @@ export class ApiClient {
     return json<ClusterSummary[]>(await this.req('GET', '/v1/cluster'));
   }
 
-  /**
-   * The cluster a name or UUID means. A UUID is taken as it is; a name must
-   * match one cluster exactly, or (as the service compares names) one only.
-   */
+  /** The cluster a name or UUID means (see `pickCluster`). */
   async resolve(nameOrUuid: string): Promise<{ uuid: string; name: string }> {
     if (isUuid(nameOrUuid)) return { uuid: nameOrUuid.toLowerCase(), name: nameOrUuid };
-    const all = await this.list();
-    const exact = all.filter((c) => c.name === nameOrUuid);
-    const matches = exact.length ? exact : all.filter((c) => folded(c.name) === folded(nameOrUuid));
-    if (matches.length === 1) return { uuid: matches[0].uuid, name: matches[0].name };
-    if (!matches.length) throw new CliError(`no cluster named ${nameOrUuid}`, EXIT.notFound);
-    throw new CliError(
-      `${matches.length} clusters are named ${nameOrUuid}: give a UUID (${matches.map((c) => `${c.uuid} ${c.name} ${c.phase}`).join('; ')})`,
-      EXIT.usage,
-    );
+    return pickCluster(await this.list(), nameOrUuid);
   }
 
   async status(uuid: string): Promise<SetupStatus> {
@@ -211,14 +219,10 @@ export class ConfigStoreClient {
 
   private async url(): Promise<string> {
     if (this.base) return this.base;
+    // Without a credential the Config Store cannot be used at all: say that first.
+    const auth = this.auth;
     if (!this.conn.directory) throw new CliError('no Directory URL: give --directory or DIRECTORY_URL', EXIT.usage);
-    const a = await call(
-      this.conn.directory,
-      'Directory',
-      'GET',
-      `/v1/service/${this.uuids.configdbService}`,
-      this.auth,
-    );
+    const a = await call(this.conn.directory, 'Directory', 'GET', `/v1/service/${this.uuids.configdbService}`, auth);
     const list = json<Array<{ url?: string | null }>>(a);
     const url = Array.isArray(list) ? list.find((p) => p.url)?.url : undefined;
     if (!url) throw new CliError('the Directory knows no URL of the Config Store');

@@ -61,7 +61,7 @@ export function clusterList(list: Array<ClusterSummary & { secrets?: number | nu
   const rows = [['NAME', 'PHASE', 'READY', 'REASON', 'EDGE', 'SECRETS', 'UUID'].map((h) => paint('bold', h))];
   for (const c of list) {
     rows.push([
-      c.name,
+      c.name ?? '-',
       c.phase,
       c.ready ? paint('green', 'True') : paint('red', 'False'),
       c.reason ?? '-',
