@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { startEmbeddedCore, type EmbeddedCore } from './embedded/core.js';
