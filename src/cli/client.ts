@@ -106,6 +106,8 @@ async function call(
   if (res.status >= 400) {
     let msg = messageOf(a, `${method} ${path}`);
     if (res.status === 401 && !authorization) msg += ' (give --user and --password, or run cluster-manager login)';
+    else if (res.status === 401 && authorization?.startsWith('Bearer '))
+      msg += ' (the login token was refused, e.g. after a restart of the service: run cluster-manager login again)';
     throw new CliError(msg, exitCodeOf(res.status));
   }
   return a;

@@ -12,7 +12,8 @@ export type Paint = (style: 'green' | 'red' | 'yellow' | 'bold' | 'dim', text: s
 /** Colour when writing to a terminal and NO_COLOR is not set (https://no-color.org). */
 export function painter(isTTY: boolean | undefined, env: Record<string, string | undefined>): Paint {
   if (!isTTY || env.NO_COLOR) return (_s, t) => t;
-  return (s, t) => styleText(s, t);
+  // The decision is made here, once, for the stream the output goes to.
+  return (s, t) => styleText(s, t, { validateStream: false });
 }
 
 /** "5s", "3m", "2h", "4d": the largest unit that is at least one. */

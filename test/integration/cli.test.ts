@@ -273,7 +273,12 @@ describe('cluster-manager command line (against the service on loopback)', funct
     const create = await cli(['create', 'Demo_4', '--url', s.url], { env });
     expect(create.code, create.stderr).to.equal(2);
     expect(create.stderr).to.include('Config Store');
-    // Without HOME's XDG variable, ~/.config is used.
+    // A token the service no longer knows (it keeps them in memory) is refused with a hint.
+    writeFileSync(file, JSON.stringify({ url: s.url, token: 'forgotten', expiry: Date.now() + 3_600_000 }));
+    const refused = await cli(['ls', '--url', s.url], { env });
+    expect(refused.code).to.equal(4);
+    expect(refused.stderr).to.include('cluster-manager login again');
+    // Without XDG_CONFIG_HOME, ~/.config is used.
     const plain = await cli(['login', '--url', s.url, '--user', admin.username, '--password', admin.password], {
       env: { HOME: home, DATA_DIR: emptyData },
     });

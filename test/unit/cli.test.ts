@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pickCluster, type ClusterSummary } from '../../src/cli/client.js';
 import { readToken, resolveConnection, tokenFilePath, writeToken } from '../../src/cli/connection.js';
 import { CliError, EXIT } from '../../src/cli/exit.js';
-import { relative, statusText, table } from '../../src/cli/format.js';
+import { painter, relative, statusText, table } from '../../src/cli/format.js';
 import { tempDir } from '../helpers/core.js';
 
 const cluster = (uuid: string, name: string | null, phase = 'ready'): ClusterSummary => ({
@@ -103,6 +103,12 @@ describe('cluster-manager command line: names, connection, output', () => {
 
   describe('format', () => {
     const now = Date.parse('2026-01-01T12:00:00Z');
+
+    it('colours only a terminal, and not with NO_COLOR', () => {
+      expect(painter(true, {})('green', 'ok')).to.equal('\x1b[32mok\x1b[39m');
+      expect(painter(true, { NO_COLOR: '1' })('green', 'ok')).to.equal('ok');
+      expect(painter(false, {})('green', 'ok')).to.equal('ok');
+    });
 
     it('says times as how long ago or how soon', () => {
       expect(relative('2026-01-01T11:59:48Z', now)).to.equal('12s ago');
