@@ -300,9 +300,20 @@ describe('cluster-manager command line (against the service on loopback)', funct
       }),
       { mode: 0o600 },
     );
-    const r = await cli(['status', 'Demo_1'], { env: { DATA_DIR: data, XDG_CONFIG_HOME: data } });
+    const env = { DATA_DIR: data, XDG_CONFIG_HOME: data };
+    const r = await cli(['status', 'Demo_1'], { env });
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.match(/Phase:\s+ready/);
+    // The acceptance path: no option at all, from creation to ready.
+    const create = await cli(['create', 'Demo_5'], { env });
+    expect(create.code, create.stderr).to.equal(0);
+    const watch = await cli(['status', 'Demo_5', '--watch', '--json'], { env });
+    expect(watch.code, watch.stderr).to.equal(0);
+    const lines = watch.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { phase: string; ready: boolean });
+    expect(lines.at(-1)).to.include({ phase: 'ready', ready: true });
   });
 
   it('delete removes the configuration entry and the cluster goes', async () => {
