@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { dirname, join, resolve } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { startEmbeddedCore, type EmbeddedCore } from './embedded/core.js';
@@ -9,18 +10,7 @@ import { createLogger } from './lib/log.js';
 import { formatChecks, runChecks } from './check/index.js';
 import { startManager, type Manager } from './manager.js';
 import { makePrivateDir, PRIVATE_UMASK, tightenTree } from './lib/private-files.js';
-
-const USAGE = `usage: cluster-manager [serve|core|check-config]
-
-  serve   run the Cluster Manager (default). Without DIRECTORY_URL it first
-          starts the embedded Factory+ core on loopback.
-  core    run only the embedded Factory+ core (Config Store, Directory, Auth,
-          Git server, MQTT broker), for a Cluster Manager in Factory+ mode.
-  check-config
-          check the configuration and every dependency (Directory, Config
-          Store, Auth, Git, MQTT and its permissions, template entries,
-          UUID profile) and say what to fix.
-`;
+import { runCli, SERVER_COMMANDS, type ServerCommand } from './cli/commands.js';
 
 /** What the service and its embedded core keep in the data directory. */
 const SERVICE_ENTRIES = [
@@ -160,17 +150,8 @@ async function serve(config: Config): Promise<void> {
   });
 }
 
-async function main(argv: string[]): Promise<void> {
-  const command = argv[0] ?? 'serve';
-  if (command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
-    return;
-  }
-  if (!['serve', 'core', 'check-config'].includes(command)) {
-    process.stderr.write(`unknown command: ${command}\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
+/** The service's own commands: they run here, with the service's configuration. */
+async function runServer(command: ServerCommand): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
@@ -196,6 +177,18 @@ async function main(argv: string[]): Promise<void> {
     );
   }
   await (command === 'core' ? core(config) : serve(config));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const command = argv[0] ?? 'serve';
+  // The service's commands keep their own parsing (none): a deployment's
+  // `serve` never depends on the client's options.
+  if (Object.hasOwn(SERVER_COMMANDS, command)) return runServer(command as ServerCommand);
+  process.exitCode = await runCli(
+    argv,
+    { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env, now: Date.now },
+    runServer,
+  );
 }
 
 main(process.argv.slice(2)).catch((e: Error) => {
