@@ -47,6 +47,7 @@ function relative(iso) {
   if (Number.isNaN(t)) return iso;
   const s = Math.round((t - Date.now()) / 1000);
   const a = Math.abs(s);
+  if (a < 2) return 'just now';
   const text =
     a < 60
       ? `${a} s`
