@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import { readFileSync } from 'node:fs';
 import type { Context } from 'koa';
+import { HttpError } from '../lib/http-errors.js';
 
 /** The status page's paths: `/`, `/ui/` and its files. None holds data, so none needs a credential. */
 export const UI_PATHS = /^\/(ui\/([a-z][a-z-]*\.(js|css))?)?$/;
@@ -39,7 +40,7 @@ export function uiRoutes(dir = new URL('./ui/', import.meta.url)): Router {
   );
   const serve = (name: string) => (ctx: Context) => {
     const f = files.get(name);
-    if (!f) return;
+    if (!f) throw new HttpError(404, `no file ${ctx.path}`);
     ctx.set('Content-Security-Policy', UI_CSP);
     ctx.set('X-Frame-Options', 'DENY');
     ctx.set('Referrer-Policy', 'no-referrer');
