@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { expect } from 'chai';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
@@ -59,7 +61,7 @@ describe('GET /v1/events', function () {
   before(async () => {
     s = await startApiStack({
       config: { http: { maxEventStreams: MAX, aclCacheSeconds: 0 } },
-      eventStream: { heartbeatMs: 200, aclRecheckMs: 300 },
+      eventStream: { heartbeatMs: 200, aclRecheckMs: 300, stallMs: 1000 },
     });
     A = await s.createCluster('Events_A');
   });
@@ -174,6 +176,38 @@ describe('GET /v1/events', function () {
     ).to.include('deleting');
   });
 
+  it('drops a client that stops reading, and keeps serving the others', async () => {
+    const reader = await events(s.admin);
+    await reader.next((e) => e.event === 'synced');
+    // A client that sends its request and then never reads: its socket fills up.
+    const sock = connect(Number(new URL(s.url).port), '127.0.0.1');
+    await once(sock, 'connect');
+    sock.write(`GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: ${s.admin}\r\n\r\n`);
+    await waitFor(() => s.deps.events!.size === 2, 5000, undefined, 'the stalled stream open');
+    sock.pause();
+    const closed = once(sock, 'close');
+    const original = s.m.status.get(A)!.conditions;
+    const big = 'x'.repeat(256 * 1024);
+    let dropped = false;
+    void closed.then(() => (dropped = true));
+    let i = 0;
+    for (; i < 400 && s.deps.events!.size === 2; i++) {
+      await s.m.status.update(A, {
+        conditions: [{ type: 'Load', status: 'True', reason: 'Load', message: `${i} ${big}` }],
+      });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await waitFor(() => s.deps.events!.size === 1, 10_000, undefined, 'the stalled stream dropped');
+    console.log(`      dropped after ${i} changes of 256 KiB`);
+    // Its socket is closed: what was buffered reads out, then the end.
+    sock.resume();
+    await waitFor(() => dropped, 5000, undefined, 'its socket closed');
+    // The reading client saw every change through to the last.
+    const last = reader.events.filter(of(A)).at(-1)!;
+    await s.m.status.update(A, { conditions: original });
+    await reader.next((e) => of(A)(e) && e.at > last.at && !e.data.includes(big), 10_000);
+  });
+
   it('refuses a stream over MAX_EVENT_STREAMS with 503, and takes one again once a stream closes', async () => {
     const streams = [];
     for (let i = 0; i < MAX; i++) streams.push(await events(s.admin));
@@ -185,5 +219,48 @@ describe('GET /v1/events', function () {
     await waitFor(() => s.deps.events!.size < MAX, 5000, undefined, 'a slot freed');
     const again = await events(s.admin);
     expect(again.status).to.equal(200);
+  });
+});
+
+describe('status page files', function () {
+  this.timeout(60_000);
+  let s: ApiStack;
+  before(async () => {
+    s = await startApiStack();
+  });
+  after(async () => {
+    await s?.stop();
+  });
+
+  it('serves the page and its modules without a credential, under a CSP without inline script', async () => {
+    for (const [path, type] of [
+      ['/', 'text/html'],
+      ['/ui/', 'text/html'],
+      ['/ui/app.js', 'text/javascript'],
+      ['/ui/events.js', 'text/javascript'],
+      ['/ui/style.css', 'text/css'],
+    ]) {
+      const r = await fetch(`${s.url}${path}`);
+      expect(r.status, path).to.equal(200);
+      expect(r.headers.get('content-type'), path).to.contain(type);
+      const csp = r.headers.get('content-security-policy')!;
+      expect(csp, path).to.contain("default-src 'none'");
+      expect(csp, path).to.contain("script-src 'self'");
+      expect(csp, path).to.not.contain('unsafe-inline');
+      expect(r.headers.get('x-frame-options'), path).to.equal('DENY');
+    }
+    const html = await (await fetch(`${s.url}/`)).text();
+    // No inline script or style, and nothing from another origin.
+    expect(html).to.not.match(/<script(?![^>]*\bsrc=)[^>]*>/);
+    expect(html).to.not.match(/<style|style=/);
+    expect(html).to.not.match(/(src|href)="(https?:)?\/\//);
+  });
+
+  it('answers 404 for another file under /ui/ and asks for credentials elsewhere', async () => {
+    const missing = await fetch(`${s.url}/ui/nothing.js`);
+    expect(missing.status).to.equal(404);
+    expect(await missing.json()).to.include({ error: 'Not Found' });
+    expect((await fetch(`${s.url}/ui/sub/app.js`)).status).to.equal(401);
+    expect((await fetch(`${s.url}/index.html`)).status).to.equal(401);
   });
 });
