@@ -64,7 +64,16 @@ describe('status page in headless Chromium', function () {
     expect(res!.headers()['content-security-policy']).to.contain("script-src 'self'");
     expect(await page.locator('#login').isVisible()).to.equal(true);
 
+    // A wrong password is said on the page, without the browser's own login prompt.
     const admin = s.t.core.credentials.admin;
+    await page.fill('input[name=username]', admin.username);
+    await page.fill('input[name=password]', 'not-the-password');
+    await page.click('#login-form button[type=submit]');
+    await page.waitForSelector('#error:not([hidden])');
+    expect(await page.textContent('#error')).to.match(/^Login failed: wrong username or password/);
+    // The failed POST /token is in the console as a network error; only what follows counts.
+    problems.length = 0;
+
     await page.fill('input[name=username]', admin.username);
     await page.fill('input[name=password]', admin.password);
     await page.click('#login-form button[type=submit]');
@@ -107,6 +116,7 @@ describe('status page in headless Chromium', function () {
     expect(listed.length).to.be.at.least(2);
     for (const c of listed) expect(await rowOf(c.uuid).count(), `cluster ${c.uuid} on the page`).to.equal(1);
     expect(await shownError()).to.equal('');
+    expect(problems, problems.join('\n')).to.deep.equal([]);
   });
 
   it('shows a cluster in detail and makes a bootstrap URL that serves the script', async () => {

@@ -239,6 +239,21 @@ async function makeBootstrapUrl() {
   }
 }
 
+let renderQueued = false;
+
+/**
+ * Renders once per frame however many events arrived: a snapshot of many
+ * clusters or a burst of changes costs one pass over the table, not one each.
+ */
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    render();
+  });
+}
+
 function render() {
   const uuid = detailUuid();
   $('list').hidden = !state.token || !!uuid;
@@ -273,7 +288,7 @@ async function follow() {
             state.retryMs = 1000;
             setConn('live', 'live');
           }
-          render();
+          scheduleRender();
         },
         abort.signal,
       );
@@ -347,6 +362,6 @@ addEventListener('hashchange', () => {
   render();
 });
 // Relative times ("in 12 s") move on without events.
-setInterval(() => state.token && render(), 5000);
+setInterval(() => state.token && scheduleRender(), 5000);
 $('login').hidden = false;
 render();
