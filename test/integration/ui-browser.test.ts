@@ -126,6 +126,9 @@ describe('status page in headless Chromium', function () {
     expect(await page.textContent('#detail-name')).to.equal('Ui_B');
     await page.waitForSelector('#conditions tbody tr[data-type="Ready"]');
     expect(await page.locator('#conditions tbody tr[data-type="Ready"] td').nth(1).textContent()).to.equal('True');
+    // B went to ready while the page was open: the change is in its history.
+    const history = await page.locator('#history tbody tr').allTextContents();
+    expect(history.some((h) => h.includes('ReadyTrue'))).to.equal(true);
     await page.waitForFunction(() => document.querySelector('#secrets-note')?.textContent !== '');
     expect(await page.textContent('#secrets-note')).to.equal('Nothing is sealed for this cluster.');
 

@@ -11,6 +11,8 @@ const state = {
   /** uuid -> the cluster as the event stream last sent it */
   clusters: new Map(),
   synced: false,
+  /** uuid -> condition changes seen while the page is open, newest first */
+  history: new Map(),
   abort: null,
   retryMs: 1000,
 };
@@ -165,6 +167,21 @@ function renderDetail() {
       ),
     ),
   );
+  const log = state.history.get(c.uuid) ?? [];
+  $('history-note').textContent = log.length ? '' : 'No change since this page loaded.';
+  $('history').tBodies[0].replaceChildren(
+    ...log.map((h) =>
+      el(
+        'tr',
+        {},
+        el('td', { title: h.at }, relative(h.at)),
+        el('td', {}, h.type),
+        el('td', {}, h.status),
+        el('td', {}, h.reason),
+        el('td', { class: 'message' }, h.message),
+      ),
+    ),
+  );
   $('bootstrap').disabled = !c.ready;
   // The inventory is read again when the count of sealed keys changes.
   const key = `${c.uuid} ${c.secrets.count} ${c.repo.head}`;
@@ -239,6 +256,21 @@ async function makeBootstrapUrl() {
   }
 }
 
+const HISTORY = 50;
+
+/** Records each condition whose status or reason changed between two states of a cluster. */
+function noteTransitions(before, after) {
+  if (!before) return;
+  const old = new Map(before.conditions.map((c) => [c.type, c]));
+  const log = state.history.get(after.uuid) ?? [];
+  for (const c of after.conditions) {
+    const o = old.get(c.type);
+    if (o && o.status === c.status && o.reason === c.reason) continue;
+    log.unshift({ at: new Date().toISOString(), type: c.type, status: c.status, reason: c.reason, message: c.message });
+  }
+  state.history.set(after.uuid, log.slice(0, HISTORY));
+}
+
 let renderQueued = false;
 
 /**
@@ -278,6 +310,7 @@ async function follow() {
           const v = JSON.parse(data);
           if (type === 'cluster') {
             seen.add(v.uuid);
+            noteTransitions(state.clusters.get(v.uuid), v);
             state.clusters.set(v.uuid, v);
           } else if (type === 'removed') {
             state.clusters.delete(v.uuid);
@@ -310,6 +343,7 @@ function logout(message = '') {
   state.token = null;
   state.abort?.abort();
   state.clusters.clear();
+  state.history.clear();
   state.synced = false;
   setConn('off', 'not connected');
   $('logout').hidden = true;
