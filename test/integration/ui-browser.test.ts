@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
+import { testCert } from '../helpers/certs.js';
 import { tempDir } from '../helpers/core.js';
 import { requireTool } from '../helpers/tools.js';
 
@@ -16,6 +17,8 @@ import { requireTool } from '../helpers/tools.js';
  * log. Any error the page shows, any script error or CSP violation in the
  * console, or a cluster of GET /v1/cluster missing from the page fails it.
  */
+
+const VALUE = 'ui-test-sealed-value-8f1c';
 
 const ARGS = [
   '--headless',
@@ -119,8 +122,22 @@ describe('status page in headless Chromium', function () {
     expect(problems, problems.join('\n')).to.deep.equal([]);
   });
 
-  it('shows a cluster in detail and makes a bootstrap URL that serves the script', async () => {
+  it('shows a cluster in detail with its sealed keys but no value, and makes a bootstrap URL that serves the script', async () => {
     const B = (await page.locator('#clusters tbody tr', { hasText: 'Ui_B' }).getAttribute('data-uuid'))!;
+    // A sealed key: its certificate as Edge Sync reports it, then a seal through the API.
+    const cert = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.edgeStatus}/object/${B}`, {
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ kubeseal_cert: testCert('rsa').certPem }),
+    });
+    expect(cert.status).to.be.oneOf([201, 204]);
+    const sealed = await fetch(`${s.url}/v1/cluster/${B}/secret/app/db/password`, {
+      method: 'PUT',
+      headers: { Authorization: s.admin },
+      body: VALUE,
+    });
+    expect(sealed.status).to.equal(204);
+    await page.waitForSelector(`#clusters tbody tr[data-uuid="${B}"] td.secrets:text-is("1")`);
     await page.click(`a[href="#/cluster/${B}"]`);
     await page.waitForSelector('#detail:not([hidden])');
     expect(await page.textContent('#detail-name')).to.equal('Ui_B');
@@ -129,8 +146,11 @@ describe('status page in headless Chromium', function () {
     // B went to ready while the page was open: the change is in its history.
     const history = await page.locator('#history tbody tr').allTextContents();
     expect(history.some((h) => h.includes('ReadyTrue'))).to.equal(true);
-    await page.waitForFunction(() => document.querySelector('#secrets-note')?.textContent !== '');
-    expect(await page.textContent('#secrets-note')).to.equal('Nothing is sealed for this cluster.');
+    await page.waitForSelector('#secrets tbody tr');
+    const row = await page.locator('#secrets tbody tr td').allTextContents();
+    expect(row.slice(0, 4)).to.deep.equal(['app', 'db', 'strict', 'password']);
+    expect(row[4]).to.match(/^[0-9a-f]{64}$/);
+    expect(await page.content(), 'no sealed value on the page').to.not.contain(VALUE);
 
     await page.click('#bootstrap');
     await page.waitForSelector('#bootstrap-out:not([hidden])');

@@ -101,7 +101,7 @@ function renderList() {
         el('td', {}, f?.attempts ? String(f.attempts) : ''),
         el('td', {}, f?.nextAttempt ? relative(f.nextAttempt) : ''),
         el('td', { class: 'mono', title: c.repo.head ?? '' }, shortHead(c.repo.head)),
-        el('td', {}, String(c.secrets.count)),
+        el('td', { class: 'secrets' }, String(c.secrets.count)),
         el('td', {}, String(c.bootstrap.fetches)),
         el('td', {}, edgeText(c.edge)),
       );
