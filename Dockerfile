@@ -91,7 +91,8 @@ RUN groupadd --system --gid 10001 clustermanager \
 
 WORKDIR /app
 
-# Only what runs: the compiled JavaScript, production node_modules,
+# Only what runs: the compiled JavaScript (with the status page's files,
+# which `npm run build` copies from src/http/ui to dist/http/ui), production node_modules,
 # package.json ("type": "module" makes dist/*.js ES modules), the Sparkplug
 # protobuf schema and the configuration profiles. The code finds proto/ by
 # walking up from dist/lib/sparkplug/ and config/ at dist/config/../../config,

@@ -35,6 +35,7 @@ export const TOOLS: Tool[] = [
     also: ['/usr/sbin', '/sbin'],
   },
   { command: 'ps', pkg: 'procps', use: 'child process checks' },
+  { command: 'chromium', pkg: 'chromium', use: 'the status page test in a headless browser' },
   {
     command: 'python3',
     pkg: 'python3-yaml',

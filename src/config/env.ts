@@ -56,6 +56,12 @@ export const envBindings: EnvBinding[] = [
     description: 'Lifetime of bootstrap URLs',
   },
   {
+    names: ['MAX_EVENT_STREAMS'],
+    path: 'http.maxEventStreams',
+    type: 'integer',
+    description: 'Concurrent GET /v1/events streams (0: the stream is off)',
+  },
+  {
     names: ['OIDC_DISCOVERY_URL'],
     path: 'http.oidc.discoveryUrl',
     type: 'nullable-string',

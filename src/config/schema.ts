@@ -49,7 +49,16 @@ export const configSchema = {
     http: {
       type: 'object',
       additionalProperties: false,
-      required: ['host', 'port', 'externalUrl', 'tokenTtlSeconds', 'aclCacheSeconds', 'bootstrapTtlSeconds', 'oidc'],
+      required: [
+        'host',
+        'port',
+        'externalUrl',
+        'tokenTtlSeconds',
+        'aclCacheSeconds',
+        'bootstrapTtlSeconds',
+        'maxEventStreams',
+        'oidc',
+      ],
       properties: {
         host: { type: 'string', minLength: 1 },
         port,
@@ -58,6 +67,7 @@ export const configSchema = {
         tokenTtlSeconds: { type: 'number', minimum: 60 },
         aclCacheSeconds: { type: 'number', minimum: 0, maximum: 3600 },
         bootstrapTtlSeconds: { type: 'number', minimum: 10, maximum: 604800 },
+        maxEventStreams: { type: 'integer', minimum: 0, maximum: 100000 },
         oidc: {
           type: 'object',
           additionalProperties: false,

@@ -48,6 +48,8 @@ export interface Config {
     tokenTtlSeconds: number;
     aclCacheSeconds: number;
     bootstrapTtlSeconds: number;
+    /** Concurrent `GET /v1/events` streams (MAX_EVENT_STREAMS). */
+    maxEventStreams: number;
     oidc: { discoveryUrl: string | null; jwksUrl: string | null; issuer: string | null; audience: string | null };
   };
   factoryplus: {

@@ -6,8 +6,11 @@ import type { ApiDeps } from './deps.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { secretRoutes } from './routes/secrets.js';
 import { serviceRoutes } from './routes/service.js';
+import { eventRoutes, EventHub } from './events.js';
+import { UI_PATHS, uiRoutes } from './ui.js';
 
-const PUBLIC = [/^\/v1\/cluster\/[^/]+\/bootstrap$/, /^\/health$/];
+// The status page's files hold no data: everything it shows comes from the authenticated API.
+const PUBLIC = [/^\/v1\/cluster\/[^/]+\/bootstrap$/, /^\/health$/, UI_PATHS];
 
 /**
  * A Factory+ service that cannot be reached or answers with an error while
@@ -43,7 +46,8 @@ function methodNotAllowed(routers: Router[]) {
 /**
  * The Cluster Manager's HTTP API: metrics around JSON errors around
  * authentication around the routes. The bootstrap script (its URL carries a
- * signed token) and `/health` (for probes) are the only public routes.
+ * signed token), `/health` (for probes) and the status page's static files
+ * are the only public routes.
  */
 export function createApp(d: ApiDeps): Koa {
   const app = new Koa();
@@ -52,7 +56,9 @@ export function createApp(d: ApiDeps): Koa {
   // default handler, which prints a stack trace to stderr; they are the
   // client's doing and belong in the debug log.
   app.on('error', (err: Error) => d.log.debug({ err: err.message }, 'request stream error'));
-  const routers = [serviceRoutes(d), clusterRoutes(d), secretRoutes(d)];
+  const events = new EventHub(d, { maxStreams: d.manager.config.http.maxEventStreams, ...d.eventStream });
+  d.events = events;
+  const routers = [serviceRoutes(d), clusterRoutes(d), secretRoutes(d), eventRoutes(events), uiRoutes()];
   app.use(d.metrics.middleware());
   app.use(jsonErrors(d.log));
   app.use(async (ctx, next) => {

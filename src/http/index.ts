@@ -18,7 +18,7 @@ export const VERSION = '0.1.0';
 export function createApi(
   manager: Manager,
   log: Logger,
-  opts: { externalUrl: () => string; now?: () => number },
+  opts: { externalUrl: () => string; now?: () => number; eventStream?: ApiDeps['eventStream'] },
 ): { app: Koa; deps: ApiDeps } {
   const { config } = manager;
   const h = config.http;
@@ -59,6 +59,7 @@ export function createApi(
     version: VERSION,
     log,
     now: () => new Date(now()),
+    eventStream: opts.eventStream,
   };
   return { app: createApp(deps), deps };
 }

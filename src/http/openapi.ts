@@ -71,6 +71,56 @@ export function openApiDocument(version: string): Record<string, unknown> {
             edge: { $ref: '#/components/schemas/EdgeHealth' },
           },
         },
+        ClusterSummary: {
+          type: 'object',
+          properties: {
+            uuid: { type: 'string' },
+            name: { type: ['string', 'null'] },
+            phase: { type: 'string' },
+            ready: { type: 'boolean' },
+            reason: {
+              type: ['string', 'null'],
+              description: "Why the cluster is not ready: its Ready condition's reason",
+            },
+            message: { type: ['string', 'null'] },
+            edge: { oneOf: [{ $ref: '#/components/schemas/EdgeHealth' }, { type: 'null' }] },
+          },
+        },
+        ClusterEvent: {
+          description: 'The data of a `cluster` event: the summary GET /v1/cluster gives, and more',
+          allOf: [
+            { $ref: '#/components/schemas/ClusterSummary' },
+            {
+              type: 'object',
+              properties: {
+                conditions: { type: 'array', items: { $ref: '#/components/schemas/Condition' } },
+                repo: { type: 'object', properties: { head: { type: ['string', 'null'] } } },
+                secrets: { type: 'object', properties: { count: { type: 'integer' } } },
+                bootstrap: {
+                  type: 'object',
+                  properties: {
+                    fetches: { type: 'integer' },
+                    lastFetch: { type: ['string', 'null'], format: 'date-time' },
+                  },
+                },
+              },
+            },
+          ],
+        },
+        Condition: {
+          type: 'object',
+          required: ['type', 'status', 'reason', 'message', 'lastTransitionTime'],
+          properties: {
+            type: { type: 'string' },
+            status: { enum: ['True', 'False', 'Unknown'] },
+            reason: { type: 'string' },
+            message: { type: 'string' },
+            lastTransitionTime: { type: 'string', format: 'date-time' },
+            attempts: { type: 'integer', description: 'Consecutive failed attempts of a failing step' },
+            lastAttempt: { type: 'string', format: 'date-time' },
+            nextAttempt: { type: 'string', format: 'date-time' },
+          },
+        },
         EdgeHealth: {
           type: 'object',
           description:
@@ -162,27 +212,47 @@ export function openApiDocument(version: string): Record<string, unknown> {
             200: json(
               {
                 type: 'array',
-                items: {
-                  type: 'object',
-                  properties: {
-                    uuid: { type: 'string' },
-                    name: { type: ['string', 'null'] },
-                    phase: { type: 'string' },
-                    ready: { type: 'boolean' },
-                    reason: {
-                      type: ['string', 'null'],
-                      description: "Why the cluster is not ready: its Ready condition's reason",
-                    },
-                    message: { type: ['string', 'null'] },
-                    edge: { oneOf: [{ $ref: '#/components/schemas/EdgeHealth' }, { type: 'null' }] },
-                  },
-                },
+                items: { $ref: '#/components/schemas/ClusterSummary' },
               },
               'Clusters',
             ),
             401: common[401],
             503: common[503],
           },
+        },
+      },
+      '/v1/events': {
+        get: {
+          summary: 'Server-sent events: the clusters the caller may manage, live',
+          description:
+            'A `text/event-stream`: a `cluster` event (ClusterEvent) for each cluster the caller holds Manage clusters on, then `synced` (`{clusters}`), then a `cluster` event whenever one changes (changes within 50 ms are sent as one) and `removed` (`{uuid}`) when one is deleted or the ACL no longer covers it. The ACL is read again every 15 s; a comment line every 15 s keeps the stream open; the stream ends when the credential expires or the client reads too slowly. Authenticate with the Authorization header (EventSource cannot send one: read it with fetch).',
+          responses: {
+            200: { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
+            401: common[401],
+            503: err('The ACL cannot be read, or MAX_EVENT_STREAMS streams are open'),
+          },
+        },
+      },
+      '/': {
+        get: {
+          summary: 'The status page (public: it holds no data; it reads the API with the token it logs in for)',
+          security: [],
+          responses: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
+        },
+      },
+      '/ui/': {
+        get: {
+          summary: 'The status page, as at /',
+          security: [],
+          responses: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
+        },
+      },
+      '/ui/{file}': {
+        get: {
+          summary: "The status page's scripts and style sheet",
+          security: [],
+          parameters: [{ name: 'file', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { 200: { description: 'JavaScript module or CSS' }, 404: err('No such file') },
         },
       },
       '/v1/cluster/redeploy': {

@@ -39,6 +39,8 @@ export async function startApiStack(
     mqttUrl?: string;
     /** The manager's logger (silent by default). */
     log?: Logger;
+    /** Timings of GET /v1/events (heartbeat, ACL recheck, coalescing). */
+    eventStream?: ApiDeps['eventStream'];
   } = {},
 ): Promise<ApiStack> {
   const t = await startTestCore({ mqttUrl: opts.mqttUrl });
@@ -56,7 +58,11 @@ export async function startApiStack(
     log: opts.log ?? silentLogger,
   });
   let base = '';
-  const { app, deps } = createApi(m, silentLogger, { externalUrl: () => base, now: opts.now });
+  const { app, deps } = createApi(m, silentLogger, {
+    externalUrl: () => base,
+    now: opts.now,
+    eventStream: opts.eventStream,
+  });
   const server = await listen(app.callback(), '127.0.0.1', 0);
   base = server.url.replace(/\/$/, '');
   await waitFor(() => m.controller.ready, 10_000, undefined, 'first resync');

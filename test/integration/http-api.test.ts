@@ -10,6 +10,8 @@ import { expect } from 'chai';
 import { clusterRoutes } from '../../src/http/routes/clusters.js';
 import { secretRoutes } from '../../src/http/routes/secrets.js';
 import { serviceRoutes } from '../../src/http/routes/service.js';
+import { eventRoutes } from '../../src/http/events.js';
+import { uiRoutes } from '../../src/http/ui.js';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { basic } from '../helpers/core.js';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
@@ -485,7 +487,13 @@ describe('HTTP API', function () {
       };
       expect(doc.openapi).to.match(/^3\./);
       const served = new Set<string>();
-      for (const r of [serviceRoutes(s.deps), clusterRoutes(s.deps), secretRoutes(s.deps)]) {
+      for (const r of [
+        serviceRoutes(s.deps),
+        clusterRoutes(s.deps),
+        secretRoutes(s.deps),
+        eventRoutes(s.deps.events!),
+        uiRoutes(),
+      ]) {
         for (const layer of r.stack) {
           const path = String(layer.path).replace(/:([A-Za-z0-9_]+)/g, '{$1}');
           for (const m of layer.methods) if (m !== 'HEAD') served.add(`${m.toLowerCase()} ${path}`);
@@ -516,6 +524,8 @@ describe('HTTP API', function () {
         'get /openapi.json',
         'get /health',
         'get /v1/cluster',
+        'get /v1/events',
+        'get /',
         'get /v1/cluster/{uuid}/status',
         'post /v1/cluster/{uuid}/bootstrap-url',
         'get /v1/cluster/{uuid}/bootstrap',

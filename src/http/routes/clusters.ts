@@ -5,7 +5,8 @@ import { assembleBootstrapScript, BootstrapTemplateError, renderBootstrap } from
 import { HttpError } from '../../lib/http-errors.js';
 import type { Status } from '../../reconcile/status.js';
 import { classify } from '../../reconcile/failure.js';
-import { getCondition, notReadyReason, readStatus } from '../../reconcile/setup-status.js';
+import { readStatus } from '../../reconcile/setup-status.js';
+import { byName, clusterSummary } from '../cluster-summary.js';
 import type { ApiDeps } from '../deps.js';
 import { CHALLENGE } from '../authn.js';
 import { clusterParam, principalOf } from '../params.js';
@@ -42,22 +43,8 @@ export function clusterRoutes(d: ApiDeps): Router {
     ctx.body = m.status
       .clusters()
       .filter((id) => all || targets.has(id))
-      .map((uuid) => {
-        const st = readStatus(m.status.get(uuid))!;
-        const ready = getCondition(st, 'Ready');
-        return {
-          uuid,
-          name: st.spec?.name ?? null,
-          phase: st.phase,
-          ready: st.ready,
-          // Why it is not ready, when it is not: the failing step's reason and cause.
-          reason: notReadyReason(st),
-          message: ready?.status === 'False' ? ready.message : null,
-          // Normalised: what merge patches leave absent is null here.
-          edge: st.edge ?? null,
-        };
-      })
-      .sort((a, b) => String(a.name).localeCompare(String(b.name)) || a.uuid.localeCompare(b.uuid));
+      .map((uuid) => clusterSummary(uuid, m.status.get(uuid)))
+      .sort(byName);
   });
 
   /** A redeploy's failure as an answer: its reason, and 503 unless the cluster's own spec is at fault. */
