@@ -144,6 +144,8 @@ async function serve(config: Config): Promise<void> {
   }
 
   onSignals(log, async () => {
+    // Event streams never go idle: ended first, they do not hold up the server's close.
+    deps.events?.close();
     await Promise.all([http.close(8_000), metricsHttp?.close()]);
     await manager.stop();
     await core?.stop();
