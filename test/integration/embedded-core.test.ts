@@ -160,7 +160,8 @@ describe('embedded Factory+ core', function () {
   });
 
   it("keeps the Config_DB node's bdSeq across a core restart, so a host never sees it start again at 0", async () => {
-    const own = await startTestCore();
+    // A broker of its own: on a shared one, other cores' Config_DB nodes publish on the same topics.
+    const own = await startTestCore({ embeddedBroker: true });
     const birthBdSeq = async (): Promise<bigint> => {
       const creds = { username: 'admin', password: own.core.credentials.admin.password };
       const sub = await subscribe(own.core.endpoints.mqtt, creds, 'spBv1.0/AMRC-Service-Core/NBIRTH/Config_DB');
