@@ -42,13 +42,13 @@ describe('GET /v1/events', function () {
     return st;
   };
   const of = (uuid: string) => (e: SseEvent) => e.event === 'cluster' && json<ClusterEvent>(e).uuid === uuid;
-  const configure = async (name: string) => {
+  const configure = async (name: string, namespace = 'fplus-edge') => {
     const u = s.config.uuids;
     const uuid = s.t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
     const r = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${uuid}`, {
       method: 'PUT',
       headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name, namespace: 'fplus-edge' }),
+      body: JSON.stringify({ name, namespace }),
     });
     expect(r.status).to.equal(201);
     return uuid;
@@ -104,7 +104,17 @@ describe('GET /v1/events', function () {
   it('sends a cluster as it is created and commissioned, until it is ready', async () => {
     const st = await events(s.admin);
     await st.next((e) => e.event === 'synced');
-    const B = await configure('Events_B');
+    // First an entry it cannot commission (a bad namespace), so that a not-ready
+    // state is there to be seen however fast commissioning is; then the fix.
+    const B = await configure('Events_B', 'Not_A_Namespace');
+    await st.next((e) => of(B)(e) && json<ClusterEvent>(e).phase === 'failed', 30_000);
+    const u = s.config.uuids;
+    const fixed = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${B}`, {
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'Events_B', namespace: 'fplus-edge' }),
+    });
+    expect(fixed.status).to.equal(204);
     const ready = await st.next((e) => of(B)(e) && json<ClusterEvent>(e).ready, 30_000);
     const seen = st.events.filter(of(B)).map((e) => json<ClusterEvent>(e));
     expect(seen[0].ready, 'first seen before it was ready').to.equal(false);

@@ -100,12 +100,22 @@ describe('status page in headless Chromium', function () {
     const put = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${B}`, {
       method: 'PUT',
       headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ name: 'Ui_B', namespace: 'fplus-edge' }),
+      // First an entry it cannot commission (a bad namespace), so that the page
+      // shows B not ready however fast commissioning is; then the fix.
+      body: JSON.stringify({ name: 'Ui_B', namespace: 'Not_A_Namespace' }),
     });
     expect(put.status).to.equal(201);
+    await page.waitForSelector(`#clusters tbody tr[data-uuid="${B}"][data-ready="false"]`, { timeout: 30_000 });
+    const fixed = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${B}`, {
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'Ui_B', namespace: 'fplus-edge' }),
+    });
+    expect(fixed.status).to.equal(204);
     await page.waitForSelector(`#clusters tbody tr[data-uuid="${B}"][data-ready="true"]`, { timeout: 30_000 });
     const seen = await page.evaluate(() => (window as unknown as { seen: string[] }).seen);
-    expect(seen[0], 'B appeared before it was ready').to.equal('false');
+    // The row was seen not ready (waited for above) and then ready, live.
+    expect(seen, 'B shown ready in the end').to.include('true');
     expect(seen.at(-1)).to.equal('true');
     expect(await rowOf(B).locator('td.mono').textContent()).to.match(/^[0-9a-f]{12}$/);
     await page.screenshot({ path: join(out, 'clusters.png'), fullPage: true });
