@@ -119,7 +119,7 @@ for (let i = 0; i < KNOWN - N; i++) {
 await adminHttp.request(`${core.endpoints.configdb}/`, 'POST', 'load', { body: dump, timeoutMs: 300_000 });
 
 // The manager as deployed: compiled, in its own process, its memory read from /proc.
-execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+execFileSync('npm', ['run', 'build'], { stdio: 'inherit' });
 const startupAt = Date.now();
 const proc = await startManagerProcess({
   directoryUrl: core.endpoints.directory,

@@ -33,11 +33,18 @@ export const UI_CSP = [
  * `GET /` and `/ui/…`: the status page. Its files sit beside this module
  * (src/http/ui in a checkout, dist/http/ui once built) and are read once, at
  * start; a fixed list, so no request names a file of its own choosing.
+ * Missing files make the page 404, never the service fail to start.
  */
 export function uiRoutes(dir = new URL('./ui/', import.meta.url)): Router {
-  const files = new Map(
-    Object.entries(TYPES).map(([name, type]) => [name, { type, body: readFileSync(new URL(name, dir)) }]),
-  );
+  const files = new Map<string, { type: string; body: Buffer }>();
+  for (const [name, type] of Object.entries(TYPES)) {
+    try {
+      files.set(name, { type, body: readFileSync(new URL(name, dir)) });
+    } catch {
+      // A build without the page's files (tsc alone, not `npm run build`) serves
+      // the API all the same; the page is then 404.
+    }
+  }
   const serve = (name: string) => (ctx: Context) => {
     const f = files.get(name);
     if (!f) throw new HttpError(404, `no file ${ctx.path}`);
