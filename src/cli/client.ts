@@ -5,20 +5,12 @@
  * message and the exit code its status maps to.
  */
 import { ClusterNames } from '../reconcile/names.js';
-import type { SetupStatus, EdgeHealth } from '../reconcile/setup-status.js';
+import type { ClusterSummary } from '../http/cluster-summary.js';
+import type { SetupStatus } from '../reconcile/setup-status.js';
 import { basicAuth, type Connection } from './connection.js';
 import { CliError, EXIT, exitCodeOf } from './exit.js';
 
-export interface ClusterSummary {
-  uuid: string;
-  /** Null while the service has not recorded a name (a cluster refused before commissioning). */
-  name: string | null;
-  phase: string;
-  ready: boolean;
-  reason: string | null;
-  message: string | null;
-  edge: EdgeHealth | null;
-}
+export type { ClusterSummary };
 
 export interface SecretEntry {
   path: string;
