@@ -3,13 +3,16 @@
  * runs in its own process as it would beside a deployed Cluster Manager.
  *   npx tsx bench/commission.ts [clusters=1000] [known=10000]
  * Prints clusters/s, p50/p99 time from entry creation to ready; then loads
- * `known` ready clusters and prints the time of a full resync, the Git
- * requests it caused (counted by a proxy in front of the Git server) and the
- * peak RSS of the Cluster Manager's process.
+ * `known` ready clusters, each with a real repo, and prints for each resync
+ * its time and its drift check's (repos compared, moved, failed, deferred to
+ * the next), how many resyncs it took to compare every repo, the Git
+ * requests made (counted by a proxy in front of the Git server) and the RSS
+ * of the Cluster Manager's process.
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadConfig } from '../src/config/index.js';
 import { ConfigDbClient } from '../src/factoryplus/configdb.js';
 import { FplusHttp } from '../src/factoryplus/http.js';
@@ -41,7 +44,8 @@ const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
 }, 100);
 // BENCH_CORE_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the core's process.
-const core = await startCoreProcess(tempDir('bench-core-'), {}, process.env.BENCH_CORE_NODE_ARGS?.split(' ') ?? []);
+const coreDir = tempDir('bench-core-');
+const core = await startCoreProcess(coreDir, {}, process.env.BENCH_CORE_NODE_ARGS?.split(' ') ?? []);
 const gitCounter = await startFaultProxy(core.endpoints.git);
 const config = loadConfig({
   env: {},
@@ -95,12 +99,35 @@ const dump = {
   service: CONFIGDB_SERVICE,
   version: 2,
   objects: { [u.class.edgeCluster]: {} as Record<string, object> },
-  configs: { [u.app.clusterConfig]: {} as Record<string, unknown>, [u.app.setupStatus]: {} as Record<string, unknown> },
+  configs: {
+    [u.app.clusterConfig]: {} as Record<string, unknown>,
+    [u.app.setupStatus]: {} as Record<string, unknown>,
+    [u.app.gitRepoConfig]: {} as Record<string, unknown>,
+  },
+};
+// Each known cluster has a real repo on the Git server at the recorded head:
+// a bare repo whose objects are the sample cluster's (git's alternates), so
+// every drift check reads a real repo as it would after commissioning.
+const gitRoot = join(coreDir, 'git');
+const sampleRepo = join(gitRoot, `${ids[0]}.git`);
+const head = (sample.repo as { head: string }).head;
+const gitConfig = readFileSync(join(sampleRepo, 'config'));
+const makeRepo = (uuid: string) => {
+  const dir = join(gitRoot, `${uuid}.git`);
+  mkdirSync(join(dir, 'refs', 'heads'), { recursive: true, mode: 0o700 });
+  mkdirSync(join(dir, 'objects', 'info'), { recursive: true, mode: 0o700 });
+  writeFileSync(join(dir, 'config'), gitConfig, { mode: 0o600 });
+  writeFileSync(join(dir, 'HEAD'), 'ref: refs/heads/main\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'refs', 'heads', 'main'), `${head}\n`, { mode: 0o600 });
+  writeFileSync(join(dir, 'objects', 'info', 'alternates'), `${join(sampleRepo, 'objects')}\n`, { mode: 0o600 });
 };
 for (let i = 0; i < KNOWN - N; i++) {
   const uuid = randomUUID();
   const spec = validateSpec({ name: `Known_${i}`, namespace: 'edge' });
-  dump.objects[u.class.edgeCluster][uuid] = {};
+  // In the cluster repo group, as commissioning puts it, which is what grants the manager its repo access.
+  dump.objects[u.class.edgeCluster][uuid] = { memberOf: [inputs.sc.group.cluster.uuid] };
+  dump.configs[u.app.gitRepoConfig][uuid] = { path: `${inputs.sc.group.cluster.path}/${spec.name}` };
+  makeRepo(uuid);
   dump.configs[u.app.clusterConfig][uuid] = spec;
   dump.configs[u.app.setupStatus][uuid] = {
     spec,
@@ -114,6 +141,8 @@ for (let i = 0; i < KNOWN - N; i++) {
     self_link: String(sample.self_link).replaceAll(ids[0]!, uuid),
     repo: sample.repo,
     conditions: sample.conditions,
+    // Commissioned earlier, so the edge health summary is recorded too.
+    edge: sample.edge,
   };
 }
 await adminHttp.request(`${core.endpoints.configdb}/`, 'POST', 'load', { body: dump, timeoutMs: 300_000 });
@@ -128,7 +157,13 @@ const proc = await startManagerProcess({
   compiled: true,
   // The image's node flags (Dockerfile ENTRYPOINT), unless BENCH_MANAGER_NODE_ARGS says otherwise.
   nodeArgs: (process.env.BENCH_MANAGER_NODE_ARGS ?? '--max-semi-space-size=2').split(' ').filter(Boolean),
-  env: { MQTT_PROTOCOL: '4', GIT_URL: gitCounter.url, RESYNC_SECONDS: '10', LOG_LEVEL: 'info' },
+  env: {
+    MQTT_PROTOCOL: '4',
+    GIT_URL: gitCounter.url,
+    RESYNC_SECONDS: '10',
+    DRIFT_CHECK_SECONDS: '3',
+    LOG_LEVEL: 'info',
+  },
 });
 const health = async () => (await fetch(`${proc.url}/health`)).status === 200;
 while (!(await health())) await new Promise((r) => setTimeout(r, 100));
@@ -142,13 +177,32 @@ const metric = async (name: string) => {
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 };
 const gitBefore = gitCounter.stats.forwarded;
-// The timer resync (every 10 s) over every known cluster, all of them ready.
-await new Promise((r) => setTimeout(r, 12_000));
-const resyncMs = Math.round((await metric('cluster_manager_last_resync_seconds')) * 1000);
-// The drift check that follows each resync: one ref read per ready cluster.
-const driftCheckMs = Math.round((await metric('cluster_manager_last_drift_check_seconds')) * 1000);
-const driftChecked = await metric('cluster_manager_last_drift_check_repos{outcome="checked"}');
-const driftFailed = await metric('cluster_manager_last_drift_check_repos{outcome="failed"}');
+// The resyncs (at start-up, then every 10 s) over every known cluster, all
+// of them ready, and the drift check after each (within DRIFT_CHECK_SECONDS,
+// least recently compared repos first), until every repo has been compared.
+const drift = async () => ({
+  resyncMs: Math.round((await metric('cluster_manager_last_resync_seconds')) * 1000),
+  driftMs: Math.round((await metric('cluster_manager_last_drift_check_seconds')) * 1000),
+  checked: await metric('cluster_manager_last_drift_check_repos{outcome="checked"}'),
+  failed: await metric('cluster_manager_last_drift_check_repos{outcome="failed"}'),
+  moved: await metric('cluster_manager_last_drift_check_repos{outcome="moved"}'),
+  deferred: await metric('cluster_manager_last_drift_check_repos{outcome="deferred"}'),
+});
+const checks: Array<Awaited<ReturnType<typeof drift>>> = [];
+const waitedFrom = Date.now();
+let counted = 0;
+while (Date.now() - waitedFrom < 300_000) {
+  const n = await metric('cluster_manager_drift_checks_total');
+  if (n > counted) {
+    counted = n;
+    checks.push(await drift());
+    // Every repo compared once, and one more check after that (with a warm Git server).
+    const compared = checks.reduce((a, c) => a + c.checked + c.failed, 0);
+    if (compared >= KNOWN + checks.at(-1)!.checked && checks.length >= 2) break;
+  }
+  await new Promise((r) => setTimeout(r, 100));
+}
+const sweep = checks.findIndex((_, i) => checks.slice(0, i + 1).reduce((a, c) => a + c.checked + c.failed, 0) >= KNOWN);
 const gitRequests = gitCounter.stats.forwarded - gitBefore;
 const known = await metric('cluster_manager_clusters{phase="ready"}');
 const status = readFileSync(`/proc/${proc.child.pid}/status`, 'utf8');
@@ -177,11 +231,14 @@ console.log(
       resync: {
         knownClusters: known,
         startupMs,
-        resyncMs,
-        driftCheckMs,
-        driftChecked,
-        driftFailed,
-        resyncWithDriftMs: resyncMs + driftCheckMs,
+        driftCheckSeconds: 3,
+        checks,
+        resyncWithDriftMs: Math.max(...checks.map((c) => c.resyncMs + c.driftMs)),
+        // Resyncs until every known repo had been compared with the Git server.
+        fullDriftSweep:
+          sweep < 0
+            ? null
+            : { resyncs: sweep + 1, driftMs: checks.slice(0, sweep + 1).reduce((a, c) => a + c.driftMs, 0) },
         gitRequests,
       },
       managerRss,

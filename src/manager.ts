@@ -129,6 +129,7 @@ export async function startManager(o: ManagerOptions): Promise<Manager> {
     templates,
     repos,
     clusterConfigApp: u.app.clusterConfig,
+    driftCheckMs: config.reconcile.driftCheckSeconds * 1000,
     concurrency: config.reconcile.concurrency,
     backoffBaseMs: config.reconcile.backoffBaseMs,
     backoffMaxMs: config.reconcile.backoffMaxMs,

@@ -187,6 +187,13 @@ export const envBindings: EnvBinding[] = [
     description: 'Interval of the full resync',
   },
   {
+    names: ['DRIFT_CHECK_SECONDS'],
+    path: 'reconcile.driftCheckSeconds',
+    type: 'number',
+    description:
+      'Time the drift check after each resync may take; repos not reached are checked first next time (0: no drift check)',
+  },
+  {
     names: ['MAX_VALUES_DEPTH'],
     path: 'reconcile.maxValuesDepth',
     type: 'integer',

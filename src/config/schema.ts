@@ -129,9 +129,19 @@ export const configSchema = {
     reconcile: {
       type: 'object',
       additionalProperties: false,
-      required: ['resyncSeconds', 'backoffBaseMs', 'backoffMaxMs', 'concurrency', 'maxValuesDepth', 'maxValuesBytes'],
+      required: [
+        'resyncSeconds',
+        'driftCheckSeconds',
+        'backoffBaseMs',
+        'backoffMaxMs',
+        'concurrency',
+        'maxValuesDepth',
+        'maxValuesBytes',
+      ],
       properties: {
         resyncSeconds: { type: 'number', exclusiveMinimum: 0 },
+        // 0 turns the drift check off.
+        driftCheckSeconds: { type: 'number', minimum: 0, maximum: 3600 },
         // Rendering recurses once per level: far beyond 256 the call stack is at risk.
         maxValuesDepth: { type: 'integer', minimum: 1, maximum: 256 },
         maxValuesBytes: { type: 'integer', minimum: 1024, maximum: 16 * 1024 * 1024 },

@@ -73,6 +73,8 @@ export interface Config {
   changeFeed: ChangeFeedMode;
   reconcile: {
     resyncSeconds: number;
+    /** Time a drift check may take after each resync, in seconds; 0: no drift check. */
+    driftCheckSeconds: number;
     backoffBaseMs: number;
     backoffMaxMs: number;
     concurrency: number;

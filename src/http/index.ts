@@ -53,6 +53,7 @@ export function createApi(
       changeFeed: () => ({ live: manager.feed.live, connected: manager.feed.connected }),
       lastResyncMs: () => manager.controller.lastResyncMs,
       lastDriftCheck: () => manager.controller.lastDriftCheck,
+      driftChecks: () => manager.controller.driftChecks,
       dependencies: () => dependencyHealth(manager),
     }),
     externalUrl: () => h.externalUrl ?? opts.externalUrl(),

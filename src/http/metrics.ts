@@ -9,8 +9,11 @@ export interface MetricSources {
   mqtt: () => { changeFeed: boolean; sparkplug: boolean };
   changeFeed: () => { live: 'mqtt' | 'notify'; connected: boolean };
   lastResyncMs: () => number;
-  /** The last drift check: repos looked at, found moved, failed, and how long it took. */
-  lastDriftCheck?: () => { checked: number; moved: number; failed: number; ms: number } | undefined;
+  /** The last drift check: repos compared, moved, failed, left for the next; its time; the oldest comparison. */
+  lastDriftCheck?: () =>
+    { checked: number; moved: number; failed: number; deferred: number; ms: number; oldest: number } | undefined;
+  /** Drift checks completed. */
+  driftChecks?: () => number;
   dependencies: () => Record<string, 'ok' | 'failing' | 'unknown'>;
 }
 
@@ -139,7 +142,7 @@ export class Metrics {
     });
     new Gauge({
       name: 'cluster_manager_last_drift_check_seconds',
-      help: 'Duration of the last drift check (a ref read per ready cluster, after a resync)',
+      help: 'Duration of the last drift check (head reads of ready clusters after a resync, within DRIFT_CHECK_SECONDS)',
       registers: [r],
       collect() {
         this.set((sources.lastDriftCheck?.()?.ms ?? 0) / 1000);
@@ -147,12 +150,31 @@ export class Metrics {
     });
     new Gauge({
       name: 'cluster_manager_last_drift_check_repos',
-      help: 'Repos in the last drift check, by outcome',
+      help: 'Repos in the last drift check, by outcome (deferred: not reached in time, first in the next check)',
       labelNames: ['outcome'],
       registers: [r],
       collect() {
         const d = sources.lastDriftCheck?.();
-        for (const outcome of ['checked', 'moved', 'failed'] as const) this.set({ outcome }, d?.[outcome] ?? 0);
+        for (const outcome of ['checked', 'moved', 'failed', 'deferred'] as const)
+          this.set({ outcome }, d?.[outcome] ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'cluster_manager_drift_check_oldest_seconds',
+      help: "Age of the least recent comparison of a ready cluster's repo head with the Git server's",
+      registers: [r],
+      collect() {
+        const d = sources.lastDriftCheck?.();
+        if (d) this.set((Date.now() - d.oldest) / 1000);
+      },
+    });
+    new Counter({
+      name: 'cluster_manager_drift_checks_total',
+      help: 'Drift checks completed',
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(sources.driftChecks?.() ?? 0);
       },
     });
   }

@@ -14,8 +14,10 @@ export interface ControllerOptions {
   commissioner: Commissioner;
   templates: TemplateCache;
   repos: RepoPool;
-  /** Ref reads at once during a drift check (default 8). */
+  /** Head reads at once during a drift check (default 32; ref advertisements among them at most 8). */
   driftConcurrency?: number;
+  /** Time a drift check may take (default 3 s); 0: no drift check. */
+  driftCheckMs?: number;
   clusterConfigApp: string;
   concurrency: number;
   backoffBaseMs: number;
@@ -66,39 +68,56 @@ export class Controller {
 
   /** Clusters whose repo moved outside the service, with the heads seen, waiting for their repair. */
   private readonly drifted = new Map<string, { recorded: string; remote: string | null }>();
+  /** When each cluster's repo was last compared with the Git server's. */
+  private readonly driftCheckedAt = new Map<string, number>();
+  private readonly startedAt = Date.now();
   private sweeping: Promise<void> | undefined;
-  /** How the last drift check went: clusters looked at, moved, and how long it took. */
-  lastDriftCheck: { checked: number; moved: number; ms: number; failed: number } | undefined;
+  /** Completed drift checks. */
+  driftChecks = 0;
+  /**
+   * How the last drift check went: repos compared, found moved, failed, and
+   * left for the next check (`deferred`, out of time); how long it took; and
+   * when the least recently compared ready repo was compared (`oldest`).
+   */
+  lastDriftCheck:
+    { checked: number; moved: number; failed: number; deferred: number; ms: number; oldest: number } | undefined;
 
   /**
-   * Compares every ready cluster's recorded repo head with the Git server's
-   * (one ref advertisement each, a few at a time) and queues a repair for
-   * each repo that moved. Runs after a resync; a resync does not wait for it.
+   * Compares ready clusters' recorded repo heads with the Git server's and
+   * queues a repair for each repo that moved. Runs after a resync, which does
+   * not wait for it. It has `driftCheckMs` to spend: the least recently
+   * compared repos go first, so those it does not reach are first next time
+   * and a fleet too large for one check is covered over a few.
    */
   checkDrift(): Promise<void> {
+    const budgetMs = this.o.driftCheckMs ?? 3000;
+    if (budgetMs <= 0) return Promise.resolve();
     this.sweeping ??= (async () => {
       const started = Date.now();
       let checked = 0;
       let moved = 0;
       let failed = 0;
-      const todo = this.o.status.clusters().filter((c) => {
+      const at = (c: string) => this.driftCheckedAt.get(c) ?? 0;
+      const ready = this.o.status.clusters().filter((c) => {
         const st = readStatus(this.o.status.get(c));
-        return (
-          st?.ready === true &&
-          typeof st.repo?.head === 'string' &&
-          this.queue.state(c) === 'idle' &&
-          !this.o.repos.busy(c)
-        );
+        return st?.ready === true && typeof st.repo?.head === 'string';
       });
+      // Clusters gone since: their times go with them.
+      const live = new Set(ready);
+      for (const c of this.driftCheckedAt.keys()) if (!live.has(c)) this.driftCheckedAt.delete(c);
+      const todo = ready
+        .filter((c) => this.queue.state(c) === 'idle' && !this.o.repos.busy(c))
+        .sort((a, b) => at(a) - at(b));
       let next = 0;
       const worker = async () => {
-        while (next < todo.length && !this.stopped) {
+        while (next < todo.length && !this.stopped && Date.now() - started < budgetMs) {
           const c = todo[next++];
           const recorded = readStatus(this.o.status.get(c))?.repo?.head;
           if (!recorded) continue;
           try {
-            const remote = await this.o.repos.remoteHead(c);
+            const remote = await this.o.repos.currentHead(c, recorded);
             checked++;
+            this.driftCheckedAt.set(c, Date.now());
             // Moved meanwhile by the service itself (a secret written, a redeploy): the next check looks again.
             if (
               remote === recorded ||
@@ -115,9 +134,15 @@ export class Controller {
           }
         }
       };
-      await Promise.all(Array.from({ length: Math.min(this.o.driftConcurrency ?? 8, todo.length) }, worker));
-      this.lastDriftCheck = { checked, moved, failed, ms: Date.now() - started };
+      await Promise.all(Array.from({ length: Math.min(this.o.driftConcurrency ?? 32, todo.length) }, worker));
+      let oldest = Date.now();
+      for (const c of ready) oldest = Math.min(oldest, this.driftCheckedAt.get(c) ?? this.startedAt);
+      const deferred = todo.length - next;
+      this.lastDriftCheck = { checked, moved, failed, deferred, ms: Date.now() - started, oldest };
+      this.driftChecks++;
       if (moved) this.o.log.info(this.lastDriftCheck, 'drift check: repos moved outside the service');
+      if (deferred)
+        this.o.log.debug(this.lastDriftCheck, 'drift check: out of time; the repos not reached go first next time');
     })().finally(() => {
       this.sweeping = undefined;
     });

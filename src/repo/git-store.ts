@@ -131,6 +131,35 @@ export async function remoteHead(remote: Remote): Promise<string | null> {
 }
 
 /**
+ * The repo's `main` as the Git server lists it at `GET /v1/status/{uuid}`:
+ * the Factory+ Git server answers from memory (its post-update hook keeps
+ * the list), the embedded one from the ref files, so no git process runs
+ * for it. The list can lag a push by a moment, so a head that differs from
+ * the expected one is to be confirmed with `remoteHead`. Null when the repo
+ * has no `main`; throws when the server does not answer the request with a
+ * branch list.
+ */
+export async function listedHead(statusUrl: string, auth: GitAuth, timeoutMs: number): Promise<string | null> {
+  const res = await gitRequest({ url: statusUrl, auth, timeoutMs, headers: { Accept: 'application/json' } });
+  const body = await readAll(res.body, 64 * 1024);
+  if (res.statusCode !== 200)
+    throw new GitHttpError(res.statusCode, `the Git server answered the status request with ${res.statusCode}`);
+  let branches: unknown;
+  try {
+    branches = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new Error('the Git server answered the status request with something other than JSON');
+  }
+  if (typeof branches !== 'object' || branches === null || Array.isArray(branches))
+    throw new Error('the Git server answered the status request with something other than a branch list');
+  const head = (branches as Record<string, unknown>)[BRANCH];
+  if (head === undefined) return null;
+  if (typeof head !== 'string' || !/^[0-9a-f]{40}$/.test(head))
+    throw new Error(`the Git server listed ${BRANCH} as ${JSON.stringify(head).slice(0, 60)}, not a commit id`);
+  return head;
+}
+
+/**
  * Whether `ancestor` is in the history of the remote branch, whose head is
  * `tip`, looking back at most `depth` commits (fetched for the purpose).
  */

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ServiceError } from '../factoryplus/http.js';
 import { silentLogger } from '../lib/log.js';
-import { dropStore, remoteHead, type Author, type Remote } from './git-store.js';
+import { dropStore, listedHead, remoteHead, type Author, type Remote } from './git-store.js';
 import { Semaphore } from '../lib/semaphore.js';
 import { RepoWriter } from './writer.js';
 
@@ -24,6 +24,10 @@ export interface RepoPoolOptions {
   maxConcurrentWrites?: number;
   log?: Logger;
 }
+
+/** A status read that takes longer is given up for the ref advertisement (the Factory+ Git server never answers one for a repo it does not list). */
+const STATUS_LIST_TIMEOUT_MS = 3_000;
+const STATUS_LIST_RETRY_MS = 10 * 60_000;
 
 /**
  * One writer per repo, shared by everything that changes repos (the
@@ -77,9 +81,57 @@ export class RepoPool {
     return this.writers.get(repo)?.busy ?? false;
   }
 
+  /**
+   * Ref advertisements under way at once: each costs the Git server a git
+   * process, where a status read costs it a lookup.
+   */
+  private readonly adverts = new Semaphore(8);
+
   /** The repo's head on the Git server: one ref advertisement, nothing fetched. */
   async remoteHead(repo: string): Promise<string | null> {
-    return remoteHead(await this.remoteFor(repo));
+    const release = await this.adverts.acquire();
+    try {
+      return await remoteHead(await this.remoteFor(repo));
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Whether the Git server answers `GET /v1/status/{uuid}` with branch heads:
+   * unknown until it has; refused (with the time) after three failures with
+   * no success, and asked again ten minutes later (a server that was down).
+   */
+  private statusList: { works: boolean; failures: number; refusedAt?: number } = { works: false, failures: 0 };
+
+  /**
+   * The repo's head on the Git server, read as cheaply as it can be when it
+   * is the expected one. The server's status list costs it no git process but
+   * can lag a push, so it is trusted only to say "unchanged"; anything else
+   * is settled by the ref advertisement.
+   */
+  async currentHead(repo: string, expected: string): Promise<string | null> {
+    const sl = this.statusList;
+    if (sl.refusedAt === undefined || Date.now() - sl.refusedAt > STATUS_LIST_RETRY_MS) {
+      try {
+        const remote = await this.remoteFor(repo);
+        const url = new URL(`v1/status/${repo}`, await this.o.gitBase()).href;
+        const listed = await listedHead(url, remote.headers, STATUS_LIST_TIMEOUT_MS);
+        sl.works = true;
+        sl.refusedAt = undefined;
+        if (listed === expected) return listed;
+      } catch (e) {
+        if (!sl.works && ++sl.failures >= 3) {
+          sl.refusedAt = Date.now();
+          sl.failures = 0;
+          this.log.info(
+            { err: (e as Error).message },
+            'the Git server lists no repo status; reading ref advertisements',
+          );
+        }
+      }
+    }
+    return this.remoteHead(repo);
   }
 
   async writer(repo: string): Promise<RepoWriter> {

@@ -63,7 +63,7 @@ export function createGitApp(deps: GitAppDeps): { app: Koa; backend: BackendProc
       // As in the list: a repo the caller may not pull from is not there for it.
       if (!deps.repoConfig(uuid) || !deps.auth.check(principalOf(ctx), GitPerm.pull, uuid))
         throw new HttpError(404, `no repository ${uuid}`);
-      ctx.body = await deps.storage.branches(uuid);
+      ctx.body = deps.storage.branches(uuid);
       return;
     }
     await next();

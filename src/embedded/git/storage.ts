@@ -1,10 +1,61 @@
 import { execFile } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  type Dirent,
+} from 'node:fs';
 import { makePrivateDir } from '../../lib/private-files.js';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+
+const OID = /^[0-9a-f]{40}$/;
+
+/**
+ * A bare repo's branches as git's files backend keeps them (the backend
+ * `git init` makes): `packed-refs` lines `<oid> refs/heads/<name>`, then
+ * the loose files under `refs/heads/`, which win. Read synchronously: a few
+ * small files, where a round trip through the thread pool per file would
+ * cost more than reading them.
+ */
+function readBranches(gitdir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let packed = '';
+  try {
+    packed = readFileSync(join(gitdir, 'packed-refs'), 'utf8');
+  } catch {
+    // No packed refs: every ref is loose.
+  }
+  for (const line of packed.split('\n')) {
+    const m = /^([0-9a-f]{40}) refs\/heads\/(.+)$/.exec(line);
+    if (m) out[m[2]] = m[1];
+  }
+  const walk = (dir: string, prefix: string) => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) walk(join(dir, e.name), `${prefix}${e.name}/`);
+      else if (e.isFile() && !e.name.endsWith('.lock')) {
+        // A symbolic ref (`ref: …`) names no commit of its own.
+        const oid = readFileSync(join(dir, e.name), 'utf8').trim();
+        if (OID.test(oid)) out[`${prefix}${e.name}`] = oid;
+      }
+    }
+  };
+  walk(join(gitdir, 'refs', 'heads'), '');
+  return out;
+}
 
 /**
  * Bare repositories on disk, one per repo UUID, created on first access with
@@ -85,21 +136,12 @@ export class GitStorage {
     renameSync(tmp, dir);
   }
 
-  /** Branch name -> commit id. */
-  async branches(uuid: string): Promise<Record<string, string>> {
-    if (!this.has(uuid)) return {};
-    const { stdout } = await run('git', [
-      '-C',
-      this.dir(uuid),
-      'for-each-ref',
-      '--format=%(refname:short) %(objectname)',
-      'refs/heads',
-    ]);
-    const out: Record<string, string> = {};
-    for (const line of stdout.split('\n')) {
-      const [name, sha] = line.trim().split(' ');
-      if (name && sha) out[name] = sha;
-    }
-    return out;
+  /**
+   * Branch name -> commit id, from the ref files as they are now: the status
+   * list is asked for every repo at each drift check, so it reads a few small
+   * files in this process instead of starting git.
+   */
+  branches(uuid: string): Record<string, string> {
+    return this.has(uuid) ? readBranches(this.dir(uuid)) : {};
   }
 }

@@ -11,7 +11,7 @@ const run = promisify(execFile);
 /** Gives the shared Helm charts repo its first commit, unless it has one. */
 export async function seedHelmRepo(storage: GitStorage, uuid: string): Promise<void> {
   await storage.ensure(uuid);
-  if (Object.keys(await storage.branches(uuid)).length > 0) return;
+  if (Object.keys(storage.branches(uuid)).length > 0) return;
   const wd = await mkdtemp(join(tmpdir(), 'helm-seed-'));
   try {
     const git = (...args: string[]) =>
