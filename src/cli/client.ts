@@ -92,8 +92,7 @@ async function call(
       signal: AbortSignal.timeout(60_000),
     });
   } catch (e) {
-    const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
-    throw new CliError(`cannot reach the ${what} at ${base}: ${cause}`);
+    throw new CliError(`cannot reach the ${what} at ${base}: ${causeOf(e)}`);
   }
   const a = { status: res.status, headers: res.headers, text: await res.text() };
   if (res.status >= 400) throw refusal(a, `${method} ${path}`, authorization);
@@ -114,7 +113,12 @@ export interface EventStream {
   source: EventSource;
   /** The status and message of the last answer that was not the stream, if any. */
   refused(): { status: number; error: CliError } | undefined;
+  /** Why the last request got no answer at all (the network's word, as the other commands say it). */
+  unreachable(): string | undefined;
 }
+
+/** The cause of a failed fetch: undici puts the network's error under `cause`. */
+const causeOf = (e: unknown) => (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
 
 const json = <T>(a: Answer): T => JSON.parse(a.text) as T;
 const seg = encodeURIComponent;
@@ -199,12 +203,19 @@ export class ApiClient {
   events(): EventStream {
     const authorization = this.conn.authorization;
     let refused: ReturnType<EventStream['refused']>;
+    let unreachable: string | undefined;
     const source = new EventSource(`${this.conn.url}/v1/events`, {
       fetch: async (url, init) => {
-        const res = await fetch(url, {
-          ...init,
-          headers: { ...init.headers, ...(authorization ? { Authorization: authorization } : {}) },
-        });
+        let res: Response;
+        try {
+          res = await fetch(url, {
+            ...init,
+            headers: { ...init.headers, ...(authorization ? { Authorization: authorization } : {}) },
+          });
+        } catch (e) {
+          unreachable = causeOf(e);
+          throw e;
+        }
         if (res.status !== 200) {
           const a = { status: res.status, headers: res.headers, text: await res.text() };
           refused = { status: res.status, error: refusal(a, 'GET /v1/events', authorization) };
@@ -212,7 +223,7 @@ export class ApiClient {
         return res;
       },
     });
-    return { source, refused: () => refused };
+    return { source, refused: () => refused, unreachable: () => unreachable };
   }
 
   async token(): Promise<{ token: string; expiry: number }> {

@@ -148,7 +148,7 @@ function follow(
   timeoutMs: number | undefined,
   expired: () => CliError,
 ): Promise<'done' | 'no-stream'> {
-  const { source, refused } = api.events();
+  const { source, refused, unreachable } = api.events();
   return new Promise((resolve, reject) => {
     /** The clusters the caller may see, as the stream last sent them. */
     const clusters = new Map<string, ClusterDetail>();
@@ -221,7 +221,8 @@ function follow(
         if (r?.status === 404) end('no-stream');
         else end(r?.error ?? new CliError(`the event stream failed: ${e.message ?? 'no reason given'}`));
       } else if (!opened) {
-        end(new CliError(`cannot reach the Cluster Manager at ${api.conn.url}: ${e.message ?? 'no reason given'}`));
+        const why = unreachable() ?? e.message ?? 'no reason given';
+        end(new CliError(`cannot reach the Cluster Manager at ${api.conn.url}: ${why}`));
       } else {
         o.note(`the event stream dropped${e.message ? ` (${e.message})` : ''}; reconnecting`);
       }

@@ -173,7 +173,17 @@ describe('cluster-manager status --watch (GET /v1/events)', function () {
     expect(after['/v1/cluster/:uuid/status'] - (before['/v1/cluster/:uuid/status'] ?? 0)).to.be.at.least(2);
   });
 
-  it('ends with the service message and exit 4 when the stream is refused, and 3 when the cluster goes', async () => {
+  it('ends at once when nothing answers, with exit 4 and the service message when the stream is refused, and 3 when the cluster goes', async () => {
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const down = start(['status', 'Watch_1', '--watch', '--url', `http://127.0.0.1:${port}`, ...creds], env);
+    expect(await down.exit).to.equal(1);
+    expect(down.stderr()).to.equal(
+      `cluster-manager: cannot reach the Cluster Manager at http://127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}\n`,
+    );
+
     const refused = start(['status', 'Watch_1', '--watch', '--url', s.url, '--user', 'admin', '--password', 'no'], env);
     expect(await refused.exit).to.equal(4);
     expect(refused.stderr()).to.match(/^cluster-manager: wrong username or password/m);
