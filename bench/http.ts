@@ -75,7 +75,8 @@ const SECONDS = Number(process.argv[2] ?? 10);
 const PARTS = new Set((process.argv[3] ?? 'status,bootstrap,events').split(','));
 const WARMUP_MS = 1500;
 
-const s = await startApiStack();
+// The event clients are one caller: its share of the streams is all of them.
+const s = await startApiStack({ config: { http: { maxEventStreamsPerCaller: 100 } } });
 const { t, m, url } = s;
 try {
   const cluster = await s.createCluster('bench_http');

@@ -4,13 +4,14 @@
  * answer that is not a success becomes a `CliError` with the service's own
  * message and the exit code its status maps to.
  */
+import { EventSource } from 'eventsource';
 import { ClusterNames } from '../reconcile/names.js';
-import type { ClusterSummary } from '../http/cluster-summary.js';
+import type { ClusterDetail, ClusterSummary } from '../http/cluster-summary.js';
 import type { SetupStatus } from '../reconcile/setup-status.js';
 import { basicAuth, type Connection } from './connection.js';
 import { CliError, EXIT, exitCodeOf } from './exit.js';
 
-export type { ClusterSummary };
+export type { ClusterDetail, ClusterSummary };
 
 export interface SecretEntry {
   path: string;
@@ -91,19 +92,33 @@ async function call(
       signal: AbortSignal.timeout(60_000),
     });
   } catch (e) {
-    const cause = (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
-    throw new CliError(`cannot reach the ${what} at ${base}: ${cause}`);
+    throw new CliError(`cannot reach the ${what} at ${base}: ${causeOf(e)}`);
   }
   const a = { status: res.status, headers: res.headers, text: await res.text() };
-  if (res.status >= 400) {
-    let msg = messageOf(a, `${method} ${path}`);
-    if (res.status === 401 && !authorization) msg += ' (give --user and --password, or run cluster-manager login)';
-    else if (res.status === 401 && authorization?.startsWith('Bearer '))
-      msg += ' (the login token was refused, e.g. after a restart of the service: run cluster-manager login again)';
-    throw new CliError(msg, exitCodeOf(res.status));
-  }
+  if (res.status >= 400) throw refusal(a, `${method} ${path}`, authorization);
   return a;
 }
+
+/** The error of an answer that is not a success: the service's message, with a hint on a 401. */
+function refusal(a: Answer, what: string, authorization: string | undefined): CliError {
+  let msg = messageOf(a, what);
+  if (a.status === 401 && !authorization) msg += ' (give --user and --password, or run cluster-manager login)';
+  else if (a.status === 401 && authorization?.startsWith('Bearer '))
+    msg += ' (the login token was refused, e.g. after a restart of the service: run cluster-manager login again)';
+  return new CliError(msg, exitCodeOf(a.status));
+}
+
+/** An open `GET /v1/events`, and why the service refused it if it did. */
+export interface EventStream {
+  source: EventSource;
+  /** The status and message of the last answer that was not the stream, if any. */
+  refused(): { status: number; error: CliError } | undefined;
+  /** Why the last request got no answer at all (the network's word, as the other commands say it). */
+  unreachable(): string | undefined;
+}
+
+/** The cause of a failed fetch: undici puts the network's error under `cause`. */
+const causeOf = (e: unknown) => (e as { cause?: { message?: string } }).cause?.message ?? (e as Error).message;
 
 const json = <T>(a: Answer): T => JSON.parse(a.text) as T;
 const seg = encodeURIComponent;
@@ -176,6 +191,39 @@ export class ApiClient {
 
   async redeployAll(): Promise<{ queued: number }> {
     return json<{ queued: number }>(await this.req('POST', '/v1/cluster/redeploy'));
+  }
+
+  /**
+   * `GET /v1/events` through the `eventsource` client, which parses the
+   * stream as browsers do and reconnects after the stream's `retry` when it
+   * drops. It is given a fetch that adds the Authorization header (a browser
+   * EventSource cannot send one), and that keeps the body of a refusal,
+   * since the client itself reports only its status.
+   */
+  events(): EventStream {
+    const authorization = this.conn.authorization;
+    let refused: ReturnType<EventStream['refused']>;
+    let unreachable: string | undefined;
+    const source = new EventSource(`${this.conn.url}/v1/events`, {
+      fetch: async (url, init) => {
+        let res: Response;
+        try {
+          res = await fetch(url, {
+            ...init,
+            headers: { ...init.headers, ...(authorization ? { Authorization: authorization } : {}) },
+          });
+        } catch (e) {
+          unreachable = causeOf(e);
+          throw e;
+        }
+        if (res.status !== 200) {
+          const a = { status: res.status, headers: res.headers, text: await res.text() };
+          refused = { status: res.status, error: refusal(a, 'GET /v1/events', authorization) };
+        }
+        return res;
+      },
+    });
+    return { source, refused: () => refused, unreachable: () => unreachable };
   }
 
   async token(): Promise<{ token: string; expiry: number }> {

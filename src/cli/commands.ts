@@ -7,11 +7,11 @@ import { readFileSync, statSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from '../config/index.js';
 import { MAX_SECRET_BYTES } from '../sealing/limits.js';
-import type { SetupStatus } from '../reconcile/setup-status.js';
 import { ApiClient, ConfigStoreClient, type ClusterUuids } from './client.js';
 import { resolveConnection, writeToken, type ConnectionOptions, type Env } from './connection.js';
 import { CliError, EXIT } from './exit.js';
 import { clusterList, painter, relative, resealText, secretList, statusText, type Paint } from './format.js';
+import { watchStatus } from './watch.js';
 
 export interface Io {
   stdout: { write(s: string): unknown; isTTY?: boolean };
@@ -78,16 +78,6 @@ function readValueFile(path: string): Buffer {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** What changed in a status that a watcher wants to see again. */
-const fingerprint = (s: SetupStatus) =>
-  JSON.stringify([
-    s.phase,
-    s.ready,
-    (s.conditions ?? []).map((c) => [c.type, c.status, c.reason, c.message, c.attempts]),
-  ]);
-
 export function buildProgram(io: Io, runServer: (c: ServerCommand) => Promise<void>): Command {
   const program = new Command('cluster-manager');
   const out = (s: string) => io.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
@@ -145,7 +135,7 @@ export function buildProgram(io: Io, runServer: (c: ServerCommand) => Promise<vo
 
   client('status', "show a cluster's setup status: phase, conditions, attempts, next attempt")
     .argument('<cluster>', 'cluster name or UUID')
-    .option('-w, --watch', 'follow changes (polling every second) until the cluster is ready or failed')
+    .option('-w, --watch', 'follow changes live (GET /v1/events) until the cluster is ready or failed')
     .option('--timeout <seconds>', 'with --watch, give up after this long (exit 1)', (v) => Number(v))
     .action(async (cluster: string, o: { watch?: boolean; timeout?: number }, cmd: Command) => {
       const { g, api } = ctx(cmd);
@@ -155,32 +145,13 @@ export function buildProgram(io: Io, runServer: (c: ServerCommand) => Promise<vo
         print(g, { uuid: c.uuid, ...s }, () => statusText(c.name, c.uuid, s, io.now(), paint));
         return;
       }
-      const end = o.timeout && o.timeout > 0 ? io.now() + o.timeout * 1000 : Infinity;
-      // A cluster just created has no status yet, so is not listed by name: wait for it.
-      let c: { uuid: string; name: string } | undefined;
-      let last = '';
-      for (;;) {
-        if (!c) {
-          try {
-            c = await api.resolve(cluster);
-          } catch (e) {
-            if (!(e instanceof CliError && e.code === EXIT.notFound) || io.now() > end) throw e;
-          }
-        }
-        if (c) {
-          const s = await api.status(c.uuid);
-          const f = fingerprint(s);
-          if (f !== last) {
-            last = f;
-            if (g.json) out(JSON.stringify({ uuid: c.uuid, ...s }));
-            else out(`${statusText(c.name, c.uuid, s, io.now(), paint)}\n`);
-          }
-          if (s.ready) return;
-          if (s.phase === 'failed') throw new CliError(`${c.name} failed: ${failedReason(s)}`);
-        }
-        if (io.now() > end) throw new CliError(`${cluster} is not ready after ${o.timeout}s`);
-        await sleep(1000);
-      }
+      await watchStatus(api, cluster, o.timeout, {
+        out,
+        note: (s) => io.stderr.write(`cluster-manager: ${s}\n`),
+        now: io.now,
+        paint,
+        json: !!g.json,
+      });
     });
 
   client('create', 'create a cluster: an Edge cluster object and its configuration entry in the Config Store')
@@ -371,11 +342,6 @@ export function buildProgram(io: Io, runServer: (c: ServerCommand) => Promise<vo
   );
 
   return program;
-}
-
-function failedReason(s: SetupStatus): string {
-  const ready = (s.conditions ?? []).find((c) => c.type === 'Ready');
-  return ready ? `${ready.reason}: ${ready.message}` : 'no reason given';
 }
 
 /**

@@ -62,6 +62,12 @@ export const envBindings: EnvBinding[] = [
     description: 'Concurrent GET /v1/events streams (0: the stream is off)',
   },
   {
+    names: ['MAX_EVENT_STREAMS_PER_CALLER'],
+    path: 'http.maxEventStreamsPerCaller',
+    type: 'integer',
+    description: 'Concurrent GET /v1/events streams of one principal',
+  },
+  {
     names: ['OIDC_DISCOVERY_URL'],
     path: 'http.oidc.discoveryUrl',
     type: 'nullable-string',

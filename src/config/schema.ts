@@ -57,6 +57,7 @@ export const configSchema = {
         'aclCacheSeconds',
         'bootstrapTtlSeconds',
         'maxEventStreams',
+        'maxEventStreamsPerCaller',
         'oidc',
       ],
       properties: {
@@ -68,6 +69,7 @@ export const configSchema = {
         aclCacheSeconds: { type: 'number', minimum: 0, maximum: 3600 },
         bootstrapTtlSeconds: { type: 'number', minimum: 10, maximum: 604800 },
         maxEventStreams: { type: 'integer', minimum: 0, maximum: 100000 },
+        maxEventStreamsPerCaller: { type: 'integer', minimum: 1, maximum: 100000 },
         oidc: {
           type: 'object',
           additionalProperties: false,

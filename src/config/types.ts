@@ -50,6 +50,8 @@ export interface Config {
     bootstrapTtlSeconds: number;
     /** Concurrent `GET /v1/events` streams (MAX_EVENT_STREAMS). */
     maxEventStreams: number;
+    /** Concurrent `GET /v1/events` streams of one principal (MAX_EVENT_STREAMS_PER_CALLER). */
+    maxEventStreamsPerCaller: number;
     oidc: { discoveryUrl: string | null; jwksUrl: string | null; issuer: string | null; audience: string | null };
   };
   factoryplus: {

@@ -56,7 +56,12 @@ export function createApp(d: ApiDeps): Koa {
   // default handler, which prints a stack trace to stderr; they are the
   // client's doing and belong in the debug log.
   app.on('error', (err: Error) => d.log.debug({ err: err.message }, 'request stream error'));
-  const events = new EventHub(d, { maxStreams: d.manager.config.http.maxEventStreams, ...d.eventStream });
+  const { maxEventStreams, maxEventStreamsPerCaller } = d.manager.config.http;
+  const events = new EventHub(d, {
+    maxStreams: maxEventStreams,
+    maxStreamsPerCaller: maxEventStreamsPerCaller,
+    ...d.eventStream,
+  });
   d.events = events;
   const routers = [serviceRoutes(d), clusterRoutes(d), secretRoutes(d), eventRoutes(events), uiRoutes()];
   app.use(d.metrics.middleware());

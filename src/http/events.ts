@@ -11,6 +11,13 @@ import { principalOf } from './params.js';
 export interface EventStreamOptions {
   /** Streams open at once (MAX_EVENT_STREAMS); one more is refused with 503. */
   maxStreams: number;
+  /**
+   * Streams one principal may have open at once (MAX_EVENT_STREAMS_PER_CALLER);
+   * one more is refused with 429, so that one caller cannot take every slot.
+   */
+  maxStreamsPerCaller?: number;
+  /** The `retry` a stream starts with: how long a client such as EventSource waits before it reconnects. */
+  retryMs?: number;
   /** A comment line this often keeps proxies from closing an idle stream. */
   heartbeatMs?: number;
   /** How often a stream's ACL is asked again: grants change while a page stays open. */
@@ -95,7 +102,9 @@ class Stream {
       );
     for (const t of this.timers) t.unref();
     // Reconnecting clients (EventSource) wait this long; the snapshot follows.
-    this.write('retry: 5000\n\n');
+    // Events carry no id: every stream starts with a full snapshot, so a
+    // client has nothing to resume and sends no Last-Event-ID.
+    this.write(`retry: ${o.retryMs ?? 5000}\n\n`);
     for (const id of this.hub.clusters()) if (this.sees(id)) this.backlog.add(id);
     this.pump();
   }
@@ -168,6 +177,8 @@ export class EventHub {
   private readonly streams = new Set<Stream>();
   /** Slots taken, counting streams still waiting for their ACL. */
   private taken = 0;
+  /** Slots taken per principal, likewise; a principal with none has no entry. */
+  private readonly takenBy = new Map<string, number>();
   private readonly dirty = new Set<string>();
   private flushTimer: NodeJS.Timeout | undefined;
   readonly wildcard: string;
@@ -213,7 +224,38 @@ export class EventHub {
   }
 
   remove(s: Stream): void {
-    if (this.streams.delete(s)) this.taken--;
+    if (this.streams.delete(s)) this.release(s.principal);
+  }
+
+  /**
+   * Takes a slot for `principal`, or refuses: 429 when that caller holds its
+   * share already (its own doing, and others are unaffected), else 503 when
+   * every slot is taken.
+   */
+  private take(principal: string): void {
+    const mine = this.takenBy.get(principal) ?? 0;
+    const perCaller = this.o.maxStreamsPerCaller ?? Infinity;
+    if (mine >= perCaller)
+      throw new HttpError(
+        429,
+        `too many event streams are open for this caller (${perCaller}, MAX_EVENT_STREAMS_PER_CALLER); close one or try again later`,
+        { 'Retry-After': '30' },
+      );
+    if (this.taken >= this.o.maxStreams)
+      throw new HttpError(
+        503,
+        `too many event streams are open (${this.o.maxStreams}, MAX_EVENT_STREAMS); try again later`,
+        { 'Retry-After': '30' },
+      );
+    this.taken++;
+    this.takenBy.set(principal, mine + 1);
+  }
+
+  private release(principal: string): void {
+    this.taken--;
+    const mine = (this.takenBy.get(principal) ?? 1) - 1;
+    if (mine > 0) this.takenBy.set(principal, mine);
+    else this.takenBy.delete(principal);
   }
 
   /** Ends every stream (the service is stopping). */
@@ -224,23 +266,17 @@ export class EventHub {
 
   async open(ctx: Context): Promise<void> {
     const principal = principalOf(ctx);
-    if (this.taken >= this.o.maxStreams)
-      throw new HttpError(
-        503,
-        `too many event streams are open (${this.o.maxStreams}, MAX_EVENT_STREAMS); try again later`,
-        { 'Retry-After': '30' },
-      );
-    this.taken++;
+    this.take(principal);
     let stream: Stream;
     try {
       const targets = await this.targets(principal);
       stream = new Stream(this, ctx.res, principal, targets);
     } catch (e) {
-      this.taken--;
+      this.release(principal);
       throw e;
     }
     if (ctx.req.destroyed) {
-      this.taken--;
+      this.release(principal);
       return;
     }
     this.streams.add(stream);

@@ -225,10 +225,13 @@ export function openApiDocument(version: string): Record<string, unknown> {
         get: {
           summary: 'Server-sent events: the clusters the caller may manage, live',
           description:
-            'A `text/event-stream`: a `cluster` event (ClusterEvent) for each cluster the caller holds Manage clusters on, then `synced` (`{clusters}`), then a `cluster` event whenever one changes (changes within 50 ms are sent as one) and `removed` (`{uuid}`) when one is deleted or the ACL no longer covers it. The ACL is read again every 15 s; a comment line every 15 s keeps the stream open; the stream ends when the credential expires or the client reads too slowly. Authenticate with the Authorization header (EventSource cannot send one: read it with fetch).',
+            'A `text/event-stream`: a `cluster` event (ClusterEvent) for each cluster the caller holds Manage clusters on, then `synced` (`{clusters}`), then a `cluster` event whenever one changes (changes within 50 ms are sent as one) and `removed` (`{uuid}`) when one is deleted or the ACL no longer covers it. The ACL is read again every 15 s; a comment line every 15 s keeps the stream open; the stream ends when the credential expires or the client reads too slowly. Events carry no `id`: every stream, a reconnection too, starts with the full snapshot (the `retry` field says how long a client waits before it reconnects). Authenticate with the Authorization header (EventSource cannot send one: read it with fetch).',
           responses: {
             200: { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },
             401: common[401],
+            429: err(
+              'The caller (its principal, whatever the credential) has MAX_EVENT_STREAMS_PER_CALLER streams open (Retry-After)',
+            ),
             503: err('The ACL cannot be read, or MAX_EVENT_STREAMS streams are open'),
           },
         },

@@ -12,7 +12,7 @@ import { json, openEvents, type SseEvent, type SseStream } from '../helpers/sse.
  * GET /v1/events over real HTTP against the embedded core and manager: the
  * snapshot, live changes as a cluster is commissioned, coalescing, ACL
  * filtering (and a grant given or taken while the stream is open), removal,
- * heartbeats, 401 and the cap on open streams.
+ * heartbeats, 401, the cap on open streams and each caller's share of them.
  */
 
 interface ClusterEvent {
@@ -30,11 +30,14 @@ interface ClusterEvent {
 }
 
 const MAX = 4;
+const PER_CALLER = 3;
 
 describe('GET /v1/events', function () {
   this.timeout(90_000);
   let s: ApiStack;
   let A: string;
+  /** A second caller, with Manage clusters on the wildcard as the administrator has. */
+  let other: string;
   const open: SseStream[] = [];
   const events = async (auth?: string) => {
     const st = await openEvents(`${s.url}/v1/events`, auth);
@@ -60,10 +63,20 @@ describe('GET /v1/events', function () {
 
   before(async () => {
     s = await startApiStack({
-      config: { http: { maxEventStreams: MAX, aclCacheSeconds: 0 } },
+      config: { http: { maxEventStreams: MAX, maxEventStreamsPerCaller: PER_CALLER, aclCacheSeconds: 0 } },
       eventStream: { heartbeatMs: 200, aclRecheckMs: 300, stallMs: 1000 },
     });
     A = await s.createCluster('Events_A');
+    const who = randomUUID();
+    s.t.core.auth.ensurePrincipal(who);
+    s.t.core.auth.setPassword('events-other', who, 'events-other-pw');
+    s.t.core.auth.addGrant({
+      principal: who,
+      permission: s.config.uuids.perm.manageClusters,
+      target: s.config.uuids.special.wildcard,
+      plural: false,
+    });
+    other = basic('events-other', 'events-other-pw');
   });
   afterEach(closeAll);
   after(async () => {
@@ -216,16 +229,47 @@ describe('GET /v1/events', function () {
   });
 
   it('refuses a stream over MAX_EVENT_STREAMS with 503, and takes one again once a stream closes', async () => {
+    // Two callers, neither at its own share, fill every slot.
     const streams = [];
-    for (let i = 0; i < MAX; i++) streams.push(await events(s.admin));
+    for (let i = 0; i < PER_CALLER; i++) streams.push(await events(s.admin));
+    for (let i = PER_CALLER; i < MAX; i++) streams.push(await events(other));
     for (const st of streams) expect(st.status).to.equal(200);
-    const over = await events(s.admin);
+    const over = await events(other);
     expect(over.status).to.equal(503);
     expect(JSON.parse(over.body!).message).to.contain('MAX_EVENT_STREAMS');
     streams[0].close();
     await waitFor(() => s.deps.events!.size < MAX, 5000, undefined, 'a slot freed');
-    const again = await events(s.admin);
+    const again = await events(other);
     expect(again.status).to.equal(200);
+  });
+
+  it("refuses a caller's stream over MAX_EVENT_STREAMS_PER_CALLER with 429; other callers are unaffected", async () => {
+    const mine = [];
+    for (let i = 0; i < PER_CALLER; i++) mine.push(await events(s.admin));
+    for (const st of mine) expect(st.status).to.equal(200);
+    const over = await events(s.admin);
+    expect(over.status).to.equal(429);
+    expect(over.headers.get('retry-after')).to.equal('30');
+    const body = JSON.parse(over.body!) as { error: string; message: string };
+    expect(body.error).to.be.a('string');
+    expect(body.message).to.contain('MAX_EVENT_STREAMS_PER_CALLER').and.contain(String(PER_CALLER));
+    // The same principal with another credential (a token of its own) is the same caller.
+    const tok = (await (
+      await fetch(`${s.url}/token`, { method: 'POST', headers: { Authorization: s.admin } })
+    ).json()) as {
+      token: string;
+    };
+    expect((await events(`Bearer ${tok.token}`)).status).to.equal(429);
+    // Another caller gets its stream and its snapshot.
+    const theirs = await events(other);
+    expect(theirs.status).to.equal(200);
+    await theirs.next((e) => e.event === 'synced');
+    // A refused request took no slot: one closed stream makes room for exactly one.
+    expect(s.deps.events!.size).to.equal(PER_CALLER + 1);
+    mine[0].close();
+    await waitFor(() => s.deps.events!.size === PER_CALLER, 5000, undefined, 'a slot of the caller freed');
+    expect((await events(s.admin)).status).to.equal(200);
+    expect((await events(s.admin)).status).to.equal(429);
   });
 });
 

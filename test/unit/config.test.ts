@@ -65,6 +65,20 @@ describe('configuration', () => {
     }
   });
 
+  it('takes MAX_EVENT_STREAMS_PER_CALLER (default 8) and names it when its value is bad', () => {
+    expect(loadConfig({ env: {} }).http.maxEventStreamsPerCaller).to.equal(8);
+    expect(loadConfig({ env: { MAX_EVENT_STREAMS_PER_CALLER: '2' } }).http.maxEventStreamsPerCaller).to.equal(2);
+    expect(() => loadConfig({ env: { MAX_EVENT_STREAMS_PER_CALLER: 'some' } })).to.throw(
+      ConfigError,
+      /MAX_EVENT_STREAMS_PER_CALLER="some": must be a whole number \(sets http\.maxEventStreamsPerCaller\)/,
+    );
+    // Every caller needs one stream at least; 0 would turn the stream off, which MAX_EVENT_STREAMS=0 does.
+    expect(() => loadConfig({ env: { MAX_EVENT_STREAMS_PER_CALLER: '0' } })).to.throw(
+      ConfigError,
+      /http\.maxEventStreamsPerCaller: must be >= 1 \(environment: MAX_EVENT_STREAMS_PER_CALLER\)/,
+    );
+  });
+
   it('rejects unknown keys and malformed UUIDs in overrides', () => {
     expect(() => loadConfig({ env: {}, overrides: { bogus: 1 } })).to.throw(ConfigError, /bogus/);
     expect(() => loadConfig({ env: {}, overrides: { uuids: { app: { info: 'nope' } } } })).to.throw(
