@@ -265,6 +265,7 @@ describe('HTTP API: every route against every kind of caller', function () {
      * credentials. The bootstrap route is asked with a genuine token for it.
      */
     const unknown: Record<string, { wild: number; right: number; anonymous: number }> = {
+      'GET /v1/cluster/{uuid}': { wild: 404, right: 403, anonymous: 401 },
       'GET /v1/cluster/{uuid}/status': { wild: 404, right: 403, anonymous: 401 },
       'POST /v1/cluster/{uuid}/bootstrap-url': { wild: 404, right: 403, anonymous: 401 },
       'GET /v1/cluster/{uuid}/bootstrap?token=<valid>': { wild: 404, right: 404, anonymous: 404 },
