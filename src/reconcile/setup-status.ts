@@ -175,7 +175,8 @@ const cache = new WeakMap<object, SetupStatus>();
 /**
  * The status entry as a `SetupStatus`, whatever wrote it: a missing `phase`
  * is `ready` for a ready entry (the original's) and `pending` otherwise, a
- * bare account UUID becomes `{uuid}`, malformed conditions are dropped.
+ * bare account UUID becomes `{uuid}`, malformed conditions and history
+ * entries are dropped, and a status without a history has an empty one.
  * Entries are replaced, never changed in place, so the answer is kept per
  * entry object.
  */

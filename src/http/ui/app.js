@@ -288,7 +288,7 @@ async function loadHistory(uuid) {
     h.since = since;
     if (detailUuid() === uuid) scheduleRender();
   } catch (e) {
-    h.asked = false;
+    // Not asked again at every render: the next live transition, or opening the cluster again, asks again.
     if (detailUuid() !== uuid || e.status === 404) return;
     showError(`History: ${e.message}`);
   }
@@ -464,6 +464,8 @@ $('bootstrap').addEventListener('click', makeBootstrapUrl);
 addEventListener('hashchange', () => {
   $('bootstrap-out').hidden = true;
   shownSecrets = null;
+  // A cluster opened again reads its stored history again.
+  if (detailUuid()) historyOf(detailUuid()).asked = false;
   render();
 });
 // Relative times ("in 12 s") move on without events.
