@@ -146,6 +146,22 @@ function historyEntry(v: unknown): HistoryEntry | undefined {
   return { type: v.type, status: v.status as HistoryEntry['status'], reason, message, at: v.at };
 }
 
+function conditionsOf(json: Record<string, unknown>): Condition[] {
+  return Array.isArray(json.conditions)
+    ? json.conditions.map(condition).filter((c): c is Condition => c !== undefined)
+    : [];
+}
+
+/** The history as written; a status written before the history was kept has none. */
+function historyOf(json: Record<string, unknown>): HistoryEntry[] {
+  return Array.isArray(json.history)
+    ? json.history
+        .map(historyEntry)
+        .filter((h): h is HistoryEntry => h !== undefined)
+        .slice(-HISTORY_LIMIT)
+    : [];
+}
+
 const count = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
 
 /**
@@ -188,16 +204,8 @@ export function readStatus(json: Json | undefined): SetupStatus | undefined {
   const st: SetupStatus = {
     ready,
     phase: (PHASES as readonly unknown[]).includes(json.phase) ? (json.phase as Phase) : ready ? 'ready' : 'pending',
-    conditions: Array.isArray(json.conditions)
-      ? json.conditions.map(condition).filter((c): c is Condition => c !== undefined)
-      : [],
-    // A status written before the history was kept has none.
-    history: Array.isArray(json.history)
-      ? json.history
-          .map(historyEntry)
-          .filter((h): h is HistoryEntry => h !== undefined)
-          .slice(-HISTORY_LIMIT)
-      : [],
+    conditions: conditionsOf(json),
+    history: historyOf(json),
   };
   if (isObject(json.spec)) st.spec = json.spec as unknown as ClusterSpec;
   if (typeof json.fluxVersion === 'string') st.fluxVersion = json.fluxVersion;
@@ -293,13 +301,9 @@ export function transitions(before: readonly Condition[], after: readonly Condit
  * write that changes the conditions, so it costs no write of its own.
  */
 export function withHistory(before: Json | undefined, after: Json, now: Date): HistoryEntry[] | undefined {
-  const old = readStatus(before);
-  const next = isObject(after) && Array.isArray(after.conditions) ? after.conditions : [];
-  const added = transitions(
-    old?.conditions ?? [],
-    next.map(condition).filter((c): c is Condition => c !== undefined),
-    now,
-  );
+  // Only the two lists are read: the whole status is not normalised at every write.
+  const old = isObject(before) ? before : {};
+  const added = transitions(conditionsOf(old), isObject(after) ? conditionsOf(after) : [], now);
   if (!added.length) return undefined;
-  return [...(old?.history ?? []), ...added].slice(-HISTORY_LIMIT);
+  return [...historyOf(old), ...added].slice(-HISTORY_LIMIT);
 }
