@@ -4,7 +4,7 @@
  * the clock, so what an operator reads is what the tests read.
  */
 import { stripVTControlCharacters, styleText } from 'node:util';
-import type { Condition, SetupStatus } from '../reconcile/setup-status.js';
+import type { Condition, HistoryEntry, SetupStatus } from '../reconcile/setup-status.js';
 import type { ClusterSummary, ResealReport, SecretEntry } from './client.js';
 
 export type Paint = (style: 'green' | 'red' | 'yellow' | 'bold' | 'dim', text: string) => string;
@@ -44,7 +44,7 @@ export function table(rows: string[][]): string {
     .join('\n');
 }
 
-const conditionStatus = (c: Condition, paint: Paint) =>
+const conditionStatus = (c: Condition | HistoryEntry, paint: Paint) =>
   c.status === 'True'
     ? paint('green', c.status)
     : c.status === 'False'
@@ -113,7 +113,27 @@ export function statusText(name: string, uuid: string, s: SetupStatus, now: numb
     }
     lines.push(table(rows).replace(/^/gm, '  '));
   }
+  lines.push(...historyLines(s.history ?? [], now, paint));
   return lines.join('\n');
+}
+
+/** Transitions shown by `status`; `--json` has all the service keeps. */
+export const RECENT_TRANSITIONS = 10;
+
+/** The recent condition transitions, newest first, with how long ago each was. */
+function historyLines(history: readonly HistoryEntry[], now: number, paint: Paint): string[] {
+  if (!history.length) return [];
+  const recent = history.slice(-RECENT_TRANSITIONS).reverse();
+  const rows = [['WHEN', 'TYPE', 'STATUS', 'REASON', 'MESSAGE'].map((h) => paint('dim', h))];
+  for (const h of recent)
+    rows.push([relative(h.at, now), h.type, conditionStatus(h, paint), h.reason || '-', h.message]);
+  const older = history.length - recent.length;
+  return [
+    '',
+    paint('bold', 'Recent transitions:'),
+    table(rows).replace(/^/gm, '  '),
+    ...(older > 0 ? [paint('dim', `  (${older} earlier; --json shows them)`)] : []),
+  ];
 }
 
 export function secretList(list: SecretEntry[], paint: Paint): string {

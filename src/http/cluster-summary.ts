@@ -5,6 +5,7 @@ import {
   readStatus,
   type Condition,
   type EdgeHealth,
+  type HistoryEntry,
 } from '../reconcile/setup-status.js';
 
 /** A cluster as `GET /v1/cluster` lists it. */
@@ -26,9 +27,19 @@ export interface ClusterDetail extends ClusterSummary {
   bootstrap: { fetches: number; lastFetch: string | null };
 }
 
+/**
+ * One cluster as `GET /v1/cluster/{uuid}` answers: the detail and its stored
+ * condition history, oldest first. The history stays out of the list and
+ * the event stream, which would otherwise carry up to 20 entries per
+ * cluster on every listing and every change.
+ */
+export interface ClusterRecord extends ClusterDetail {
+  history: HistoryEntry[];
+}
+
 /** The list entry of a cluster's setup status entry. */
 export function clusterSummary(uuid: string, json: Json | undefined): ClusterSummary {
-  const st = readStatus(json) ?? { phase: 'pending', ready: false, conditions: [] };
+  const st = readStatus(json) ?? { phase: 'pending', ready: false, conditions: [], history: [] };
   const ready = getCondition(st, 'Ready');
   return {
     uuid,
@@ -53,6 +64,11 @@ export function clusterDetail(uuid: string, json: Json | undefined): ClusterDeta
     secrets: { count: st?.secrets?.count ?? 0 },
     bootstrap: { fetches: st?.bootstrap?.fetches ?? 0, lastFetch: st?.bootstrap?.lastFetch ?? null },
   };
+}
+
+/** The detail with the condition history. */
+export function clusterRecord(uuid: string, json: Json | undefined): ClusterRecord {
+  return { ...clusterDetail(uuid, json), history: readStatus(json)?.history ?? [] };
 }
 
 /** Lists sort by name, then UUID. */

@@ -57,6 +57,11 @@ export function openApiDocument(version: string): Record<string, unknown> {
             ready: { type: 'boolean' },
             phase: { enum: ['pending', 'address', 'accounts', 'repo', 'ready', 'deleting', 'failed'] },
             conditions: { type: 'array' },
+            history: {
+              type: 'array',
+              items: { $ref: '#/components/schemas/HistoryEntry' },
+              description: 'Condition transitions, oldest first (absent in a status written before it was kept)',
+            },
             fluxVersion: { type: 'string' },
             self_link: { type: 'string' },
             repo: { type: 'object' },
@@ -106,6 +111,30 @@ export function openApiDocument(version: string): Record<string, unknown> {
               },
             },
           ],
+        },
+        Cluster: {
+          description:
+            'One cluster: what a `cluster` event carries, and its condition history (not in the list or the event stream, to keep them small)',
+          allOf: [
+            { $ref: '#/components/schemas/ClusterEvent' },
+            {
+              type: 'object',
+              properties: { history: { type: 'array', items: { $ref: '#/components/schemas/HistoryEntry' } } },
+            },
+          ],
+        },
+        HistoryEntry: {
+          type: 'object',
+          description:
+            'A condition transition: it appeared, its status or reason changed, or it was cleared (status `Cleared`). Kept in the setup status, oldest first, at most 20 per cluster, the message cut to 160 characters; a retry that fails the same way again is not one',
+          required: ['type', 'status', 'reason', 'message', 'at'],
+          properties: {
+            type: { type: 'string' },
+            status: { enum: ['True', 'False', 'Unknown', 'Cleared'] },
+            reason: { type: 'string' },
+            message: { type: 'string' },
+            at: { type: 'string', format: 'date-time' },
+          },
         },
         Condition: {
           type: 'object',
@@ -280,6 +309,17 @@ export function openApiDocument(version: string): Record<string, unknown> {
             ...common,
             404: err('Unknown cluster'),
             409: err('The cluster cannot be commissioned (see its conditions)'),
+          },
+        },
+      },
+      '/v1/cluster/{uuid}': {
+        get: {
+          summary: 'One cluster: its summary, conditions and condition history',
+          parameters: [uuid],
+          responses: {
+            200: json({ $ref: '#/components/schemas/Cluster' }, 'The cluster'),
+            ...common,
+            404: err('Unknown cluster'),
           },
         },
       },

@@ -7,7 +7,8 @@
  * `readStatus`, which takes any shape either has written and answers a
  * `SetupStatus` whose fields can be used without probing. Conditions follow
  * Kubernetes (and Flux's `conditions.MarkTrue/MarkFalse`): one per type,
- * `lastTransitionTime` moves only when `status` changes.
+ * `lastTransitionTime` moves only when `status` changes. A bounded `history`
+ * of condition transitions is kept beside them (see `withHistory`).
  */
 import type { Json } from '../lib/merge-patch.js';
 import type { ClusterSpec } from '../repo/manifests.js';
@@ -30,6 +31,28 @@ export interface Condition {
   lastAttempt?: string;
   nextAttempt?: string;
 }
+
+/**
+ * A condition transition: a condition appeared, changed its status or its
+ * reason, or was cleared (`status: 'Cleared'`, reason and message empty).
+ * A repeated failure that only counts another attempt is none.
+ */
+export interface HistoryEntry {
+  type: string;
+  status: Condition['status'] | 'Cleared';
+  reason: string;
+  message: string;
+  /** When the transition was recorded. */
+  at: string;
+}
+
+/**
+ * Entries kept per cluster, oldest dropped first. Ten thousand clusters are
+ * held in memory, so the bound is what one cluster may cost: 20 entries of
+ * at most a 160-character message each.
+ */
+export const HISTORY_LIMIT = 20;
+export const HISTORY_MESSAGE_MAX = 160;
 
 /** An account setup made: its object's UUID, whether its setup finished, the grants it was given. */
 export interface AccountRecord {
@@ -72,6 +95,8 @@ export interface SetupStatus {
   // This service's.
   phase: Phase;
   conditions: Condition[];
+  /** Condition transitions, oldest first, at most HISTORY_LIMIT; readStatus always gives one. */
+  history?: HistoryEntry[];
   specHash?: string;
   repo?: { head?: string | null };
   secrets?: { count?: number };
@@ -109,6 +134,34 @@ function condition(v: unknown): Condition | undefined {
   return c;
 }
 
+const HISTORY_STATUSES: readonly unknown[] = ['True', 'False', 'Unknown', 'Cleared'];
+
+function historyEntry(v: unknown): HistoryEntry | undefined {
+  if (!isObject(v) || typeof v.type !== 'string' || typeof v.at !== 'string') return undefined;
+  if (!HISTORY_STATUSES.includes(v.status)) return undefined;
+  const reason = typeof v.reason === 'string' ? v.reason : '';
+  const message = typeof v.message === 'string' ? v.message : '';
+  // An entry this service wrote is taken as it is, so memory holds it once.
+  if (v.reason === reason && v.message === message && Object.keys(v).length === 5) return v as unknown as HistoryEntry;
+  return { type: v.type, status: v.status as HistoryEntry['status'], reason, message, at: v.at };
+}
+
+function conditionsOf(json: Record<string, unknown>): Condition[] {
+  return Array.isArray(json.conditions)
+    ? json.conditions.map(condition).filter((c): c is Condition => c !== undefined)
+    : [];
+}
+
+/** The history as written; a status written before the history was kept has none. */
+function historyOf(json: Record<string, unknown>): HistoryEntry[] {
+  return Array.isArray(json.history)
+    ? json.history
+        .map(historyEntry)
+        .filter((h): h is HistoryEntry => h !== undefined)
+        .slice(-HISTORY_LIMIT)
+    : [];
+}
+
 const count = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : 0);
 
 /**
@@ -138,7 +191,8 @@ const cache = new WeakMap<object, SetupStatus>();
 /**
  * The status entry as a `SetupStatus`, whatever wrote it: a missing `phase`
  * is `ready` for a ready entry (the original's) and `pending` otherwise, a
- * bare account UUID becomes `{uuid}`, malformed conditions are dropped.
+ * bare account UUID becomes `{uuid}`, malformed conditions and history
+ * entries are dropped, and a status without a history has an empty one.
  * Entries are replaced, never changed in place, so the answer is kept per
  * entry object.
  */
@@ -150,9 +204,8 @@ export function readStatus(json: Json | undefined): SetupStatus | undefined {
   const st: SetupStatus = {
     ready,
     phase: (PHASES as readonly unknown[]).includes(json.phase) ? (json.phase as Phase) : ready ? 'ready' : 'pending',
-    conditions: Array.isArray(json.conditions)
-      ? json.conditions.map(condition).filter((c): c is Condition => c !== undefined)
-      : [],
+    conditions: conditionsOf(json),
+    history: historyOf(json),
   };
   if (isObject(json.spec)) st.spec = json.spec as unknown as ClusterSpec;
   if (typeof json.fluxVersion === 'string') st.fluxVersion = json.fluxVersion;
@@ -212,4 +265,45 @@ export function sameConditions(a: readonly Condition[], b: readonly Condition[])
 export function notReadyReason(st: SetupStatus | undefined): string | null {
   const ready = getCondition(st, 'Ready');
   return ready && ready.status === 'False' ? ready.reason : null;
+}
+
+/** A message cut to HISTORY_MESSAGE_MAX characters, never inside a surrogate pair. */
+function shortMessage(message: string): string {
+  if (message.length <= HISTORY_MESSAGE_MAX) return message;
+  const cut = Array.from(message.slice(0, HISTORY_MESSAGE_MAX + 1)).slice(0, HISTORY_MESSAGE_MAX - 1);
+  return `${cut.join('')}…`;
+}
+
+/**
+ * The transitions from one list of conditions to the next, in the order of
+ * the new list, then those cleared: a condition that is new or whose status
+ * or reason differs, and one that is gone. A new message, attempt count or
+ * retry time alone is not a transition.
+ */
+export function transitions(before: readonly Condition[], after: readonly Condition[], now: Date): HistoryEntry[] {
+  const at = now.toISOString();
+  const out: HistoryEntry[] = [];
+  for (const c of after) {
+    const old = before.find((x) => x.type === c.type);
+    if (old && old.status === c.status && old.reason === c.reason) continue;
+    out.push({ type: c.type, status: c.status, reason: c.reason, message: shortMessage(c.message), at });
+  }
+  for (const c of before)
+    if (!after.some((x) => x.type === c.type))
+      out.push({ type: c.type, status: 'Cleared', reason: '', message: '', at });
+  return out;
+}
+
+/**
+ * The history a status entry should hold after a write changed it from
+ * `before` to `after`, or undefined when no condition made a transition (the
+ * history then stays as it is, and the write carries none). It rides on the
+ * write that changes the conditions, so it costs no write of its own.
+ */
+export function withHistory(before: Json | undefined, after: Json, now: Date): HistoryEntry[] | undefined {
+  // Only the two lists are read: the whole status is not normalised at every write.
+  const old = isObject(before) ? before : {};
+  const added = transitions(conditionsOf(old), isObject(after) ? conditionsOf(after) : [], now);
+  if (!added.length) return undefined;
+  return [...historyOf(old), ...added].slice(-HISTORY_LIMIT);
 }

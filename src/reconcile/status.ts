@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { silentLogger } from '../lib/log.js';
 import { applyMergePatch, composeMergePatches, isJsonObject, type Json } from '../lib/merge-patch.js';
+import { withHistory } from './setup-status.js';
 
 /** What the store needs of the Config Store. */
 export interface StatusBackend {
@@ -22,7 +23,9 @@ interface Write {
  * Store as JSON merge patches. Each cluster's patches are sent strictly in
  * order, one at a time, each retried until it is accepted; a `null` patch
  * deletes the entry. Readers see the status with every patch applied, written
- * or not, as the original does.
+ * or not, as the original does. A patch that makes a condition transition
+ * also carries the entry's new `history`, whichever part of the service
+ * wrote it.
  */
 export class StatusStore {
   private readonly statuses = new Map<string, Status>();
@@ -30,6 +33,7 @@ export class StatusStore {
   private readonly log: Logger;
   private readonly retryBaseMs: number;
   private readonly retryMaxMs: number;
+  private readonly now: () => Date;
   private failing = 0;
   onWriteError?: (cluster: string, err: Error) => void;
   private readonly listeners = new Set<(cluster: string, status: Status | undefined) => void>();
@@ -43,8 +47,9 @@ export class StatusStore {
   constructor(
     private readonly backend: StatusBackend,
     private readonly app: string,
-    opts: { log?: Logger; retryBaseMs?: number; retryMaxMs?: number } = {},
+    opts: { log?: Logger; retryBaseMs?: number; retryMaxMs?: number; now?: () => Date } = {},
   ) {
+    this.now = opts.now ?? (() => new Date());
     this.log = opts.log ?? silentLogger;
     this.retryBaseMs = opts.retryBaseMs ?? 500;
     this.retryMaxMs = opts.retryMaxMs ?? 30_000;
@@ -104,7 +109,17 @@ export class StatusStore {
    */
   update(cluster: string, patch: Json | null): Promise<void> {
     if (patch === null) this.statuses.delete(cluster);
-    else this.statuses.set(cluster, applyMergePatch(this.statuses.get(cluster) ?? {}, patch) as Status);
+    else {
+      const before = this.statuses.get(cluster);
+      let after = applyMergePatch(before ?? {}, patch) as Status;
+      const history = isJsonObject(patch) && 'conditions' in patch && withHistory(before, after, this.now());
+      if (history) {
+        // The same write carries it: the history costs the Config Store no request of its own.
+        patch = { ...(patch as Status), history: history as unknown as Json };
+        after = { ...after, history: history as unknown as Json };
+      }
+      this.statuses.set(cluster, after);
+    }
     for (const fn of this.listeners) fn(cluster, this.statuses.get(cluster));
     return new Promise((resolve) => {
       let q = this.queues.get(cluster);

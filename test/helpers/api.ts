@@ -20,6 +20,8 @@ export interface ApiStack {
   admin: string;
   /** Creates a cluster through the Config Store and waits until it is ready. */
   createCluster(name: string, spec?: Record<string, unknown>): Promise<string>;
+  /** Stops the manager and its API and starts them again on the same core and data dir (`m`, `deps`, `url` change). */
+  restartManager(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -50,30 +52,40 @@ export async function startApiStack(
     overrides: { dataDir: tempDir('cm-api-'), reconcile: { resyncSeconds: 600 }, ...factoryplus, ...opts.config },
   });
   const u = config.uuids;
-  const m = await startManager({
-    config,
-    directoryUrl: t.core.endpoints.directory,
-    credentials: t.core.credentials.clusterManager,
-    mqttProtocol: opts.mqttUrl || process.env.TEST_MQTT_URL ? 5 : 4,
-    log: opts.log ?? silentLogger,
-  });
-  let base = '';
-  const { app, deps } = createApi(m, silentLogger, {
-    externalUrl: () => base,
-    now: opts.now,
-    eventStream: opts.eventStream,
-  });
-  const server = await listen(app.callback(), '127.0.0.1', 0);
-  base = server.url.replace(/\/$/, '');
-  await waitFor(() => m.controller.ready, 10_000, undefined, 'first resync');
+  const start = async () => {
+    const m = await startManager({
+      config,
+      directoryUrl: t.core.endpoints.directory,
+      credentials: t.core.credentials.clusterManager,
+      mqttProtocol: opts.mqttUrl || process.env.TEST_MQTT_URL ? 5 : 4,
+      log: opts.log ?? silentLogger,
+    });
+    let base = '';
+    const { app, deps } = createApi(m, silentLogger, {
+      externalUrl: () => base,
+      now: opts.now,
+      eventStream: opts.eventStream,
+    });
+    const server = await listen(app.callback(), '127.0.0.1', 0);
+    base = server.url.replace(/\/$/, '');
+    await waitFor(() => m.controller.ready, 10_000, undefined, 'first resync');
+    return { m, deps, server, url: base };
+  };
+  let running = await start();
   const admin = adminAuth(t.core);
   return {
     t,
-    m,
-    deps,
+    m: running.m,
+    deps: running.deps,
     config,
-    url: base,
+    url: running.url,
     admin,
+    async restartManager() {
+      await running.server.close();
+      await running.m.stop();
+      running = await start();
+      Object.assign(this, { m: running.m, deps: running.deps, url: running.url });
+    },
     async createCluster(name, spec = {}) {
       const uuid = t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
       const r = await fetch(`${t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${uuid}`, {
@@ -82,12 +94,12 @@ export async function startApiStack(
         body: JSON.stringify({ name, namespace: 'fplus-edge', ...spec }),
       });
       if (r.status !== 201) throw new Error(`creating cluster ${name}: ${r.status}`);
-      await waitFor(() => m.status.get(uuid)?.ready === true, 30_000, undefined, `cluster ${name} ready`);
+      await waitFor(() => running.m.status.get(uuid)?.ready === true, 30_000, undefined, `cluster ${name} ready`);
       return uuid;
     },
     async stop() {
-      await server.close();
-      await m.stop();
+      await running.server.close();
+      await running.m.stop();
       await t.stop();
     },
   };

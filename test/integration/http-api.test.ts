@@ -526,6 +526,7 @@ describe('HTTP API', function () {
         'get /v1/cluster',
         'get /v1/events',
         'get /',
+        'get /v1/cluster/{uuid}',
         'get /v1/cluster/{uuid}/status',
         'post /v1/cluster/{uuid}/bootstrap-url',
         'get /v1/cluster/{uuid}/bootstrap',

@@ -42,6 +42,7 @@ const routes: Route[] = [
   { name: 'GET /openapi.json', method: 'GET', path: () => '/openapi.json' },
   { name: 'GET /health', method: 'GET', path: () => '/health', public: true },
   { name: 'GET /v1/cluster', method: 'GET', path: () => '/v1/cluster' },
+  { name: 'GET /v1/cluster/{uuid}', method: 'GET', path: (c) => `/v1/cluster/${c}`, cluster: true },
   { name: 'GET /v1/cluster/{uuid}/status', method: 'GET', path: (c) => `/v1/cluster/${c}/status`, cluster: true },
   {
     name: 'POST /v1/cluster/{uuid}/bootstrap-url',
@@ -117,6 +118,7 @@ const expected: Record<string, Record<Row, number>> = {
   'GET /openapi.json': authenticated(200, 200, 200, 200),
   'GET /health': everyone(200),
   'GET /v1/cluster': authenticated(200, 200, 200, 200),
+  'GET /v1/cluster/{uuid}': authenticated(403, 403, 200, 200),
   'GET /v1/cluster/{uuid}/status': authenticated(403, 403, 200, 200),
   'POST /v1/cluster/{uuid}/bootstrap-url': authenticated(403, 403, 200, 200),
   // Public: the token in the URL is the credential and an Authorization header plays no part.
@@ -263,6 +265,7 @@ describe('HTTP API: every route against every kind of caller', function () {
      * credentials. The bootstrap route is asked with a genuine token for it.
      */
     const unknown: Record<string, { wild: number; right: number; anonymous: number }> = {
+      'GET /v1/cluster/{uuid}': { wild: 404, right: 403, anonymous: 401 },
       'GET /v1/cluster/{uuid}/status': { wild: 404, right: 403, anonymous: 401 },
       'POST /v1/cluster/{uuid}/bootstrap-url': { wild: 404, right: 403, anonymous: 401 },
       'GET /v1/cluster/{uuid}/bootstrap?token=<valid>': { wild: 404, right: 404, anonymous: 404 },

@@ -6,13 +6,16 @@ import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { testCert } from '../helpers/certs.js';
 import { tempDir } from '../helpers/core.js';
+import { waitFor } from '../helpers/processes.js';
 import { requireTool } from '../helpers/tools.js';
 
 /*
  * The status page in a real browser: Debian's chromium, headless, against
  * the embedded core and manager. It logs in through the form, sees the
  * clusters that exist, sees one created after it loaded appear and become
- * ready without a reload, opens its detail view and makes a bootstrap URL.
+ * ready without a reload, opens its detail view and makes a bootstrap URL,
+ * and shows the stored conditions history of a cluster that failed and
+ * recovered before the page was loaded, with a live transition joined to it.
  * Screenshots go to TEST_OUTPUT_DIR (or a temporary directory), named in the
  * log. Any error the page shows, any script error or CSP violation in the
  * console, or a cluster of GET /v1/cluster missing from the page fails it.
@@ -39,8 +42,33 @@ describe('status page in headless Chromium', function () {
   let out: string;
   const problems: string[] = [];
 
+  /** A cluster that failed and recovered before the page was loaded: only the stored history knows. */
+  let early: string;
+
+  /** The history GET /v1/cluster/{uuid} serves. */
+  const readHistory = async (uuid: string) =>
+    (
+      (await (await fetch(`${s.url}/v1/cluster/${uuid}`, { headers: { Authorization: s.admin } })).json()) as {
+        history: Array<{ type: string; status: string; reason: string }>;
+      }
+    ).history;
+
+  /** Writes a cluster's configuration entry straight to the Config Store. */
+  const putConfig = (uuid: string, spec: Record<string, unknown>) =>
+    fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.clusterConfig}/object/${uuid}`, {
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify(spec),
+    });
+
   before(async () => {
     s = await startApiStack();
+    const u = s.config.uuids;
+    early = s.t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
+    expect((await putConfig(early, { name: 'Ui_Early', namespace: 'Not_A_Namespace' })).status).to.equal(201);
+    await waitFor(() => s.m.status.get(early)?.phase === 'failed', 30_000, undefined, 'Ui_Early failed');
+    expect((await putConfig(early, { name: 'Ui_Early', namespace: 'fplus-edge' })).status).to.equal(204);
+    await waitFor(() => s.m.status.get(early)?.ready === true, 30_000, undefined, 'Ui_Early ready');
     // Playwright gives each launch a fresh temporary profile (user data directory).
     browser = await chromium.launch({ executablePath: requireTool('chromium'), args: ARGS });
     page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
@@ -170,6 +198,62 @@ describe('status page in headless Chromium', function () {
     expect(script.status).to.equal(200);
     expect(await script.text()).to.match(/^#!/);
     await page.screenshot({ path: join(out, 'cluster-detail.png'), fullPage: true });
+    expect(await shownError()).to.equal('');
+    expect(problems, problems.join('\n')).to.deep.equal([]);
+  });
+
+  it("shows a cluster's stored conditions history, with the failure and recovery from before the page loaded", async () => {
+    // Back to the list, and into the cluster that was ready before the page was loaded.
+    await page.evaluate(() => {
+      location.hash = '';
+    });
+    await page.click(`a[href="#/cluster/${early}"]`);
+    await page.waitForSelector('#detail:not([hidden])');
+    await page.waitForSelector('#history tbody tr');
+    const cells = async () =>
+      (await page
+        .locator('#history tbody tr')
+        .evaluateAll((trs) =>
+          trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+        )) as string[][];
+    expect(await page.textContent('#detail-name')).to.equal('Ui_Early');
+    const rows = await cells();
+    const shown = rows.map(([, type, status, reason]) => `${type} ${status} ${reason}`);
+    // Newest first: ready now, and before that the bad entry that was fixed before this page existed.
+    const ready = shown.findIndex((x) => x.startsWith('Ready '));
+    expect(shown[ready], shown.join('\n')).to.equal('Ready True Commissioned');
+    const failed = shown.indexOf('Ready False InvalidNamespace');
+    expect(failed, shown.join('\n')).to.be.greaterThan(ready);
+    expect(rows[failed][4]).to.match(/Not_A_Namespace.* is not a valid Kubernetes namespace/);
+    expect(rows[failed][0]).to.match(/ago$|^just now$/);
+    expect(await page.locator('#history-note').textContent()).to.equal('');
+
+    // A transition while the page is open joins the stored ones, once, also after the page reads them again.
+    const edge = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${s.config.uuids.app.edgeStatus}/object/${early}`, {
+      method: 'PUT',
+      headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        hosts: [{ hostname: 'edge-1', arch: 'amd64', k8s_version: 'v1.31.4+k3s1', ready: true }],
+      }),
+    });
+    expect(edge.status).to.equal(201);
+    await page.waitForSelector('#history tbody tr:has-text("Reporting")', { timeout: 30_000 });
+    await waitFor(
+      async () => ((await readHistory(early)).some((h) => h.reason === 'Reporting') ? true : undefined),
+      10_000,
+      undefined,
+      'the transition stored',
+    );
+    // The page reads the stored history again half a second after a live transition.
+    await page.waitForTimeout(1500);
+    const after = (await cells()).map(([, type, status, reason]) => `${type} ${status} ${reason}`);
+    expect(after[0], after.join('\n')).to.equal('EdgeReporting True Reporting');
+    expect(
+      after.filter((x) => x === 'EdgeReporting True Reporting'),
+      after.join('\n'),
+    ).to.have.length(1);
+    expect(after.slice(1), 'the stored rows stay as they were').to.deep.equal(shown);
+    await page.screenshot({ path: join(out, 'cluster-history.png'), fullPage: true });
     expect(await shownError()).to.equal('');
     expect(problems, problems.join('\n')).to.deep.equal([]);
   });

@@ -6,7 +6,7 @@ import { HttpError } from '../../lib/http-errors.js';
 import type { Status } from '../../reconcile/status.js';
 import { classify } from '../../reconcile/failure.js';
 import { readStatus } from '../../reconcile/setup-status.js';
-import { byName, clusterSummary } from '../cluster-summary.js';
+import { byName, clusterRecord, clusterSummary } from '../cluster-summary.js';
 import type { ApiDeps } from '../deps.js';
 import { CHALLENGE } from '../authn.js';
 import { clusterParam, principalOf } from '../params.js';
@@ -73,6 +73,12 @@ export function clusterRoutes(d: ApiDeps): Router {
     ctx.body = await m.controller.redeploy(cluster).catch((e: unknown) => {
       throw redeployFailed(cluster, e);
     });
+  });
+
+  r.get('/v1/cluster/:uuid', async (ctx) => {
+    const cluster = clusterParam(ctx);
+    await d.acl.require(principalOf(ctx), manage, cluster, `see cluster ${cluster}`);
+    ctx.body = clusterRecord(cluster, await known(cluster));
   });
 
   r.get('/v1/cluster/:uuid/status', async (ctx) => {

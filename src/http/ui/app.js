@@ -11,7 +11,11 @@ const state = {
   /** uuid -> the cluster as the event stream last sent it */
   clusters: new Map(),
   synced: false,
-  /** uuid -> condition changes seen while the page is open, newest first */
+  /**
+   * uuid -> its conditions history: `stored`, as GET /v1/cluster/{uuid} last
+   * gave it (oldest first) when the live sequence number was `since`, and
+   * `live`, the transitions seen on the event stream, each numbered
+   */
   history: new Map(),
   abort: null,
   retryMs: 1000,
@@ -167,8 +171,10 @@ function renderDetail() {
       ),
     ),
   );
-  const log = state.history.get(c.uuid) ?? [];
-  $('history-note').textContent = log.length ? '' : 'No change since this page loaded.';
+  const h = historyOf(c.uuid);
+  if (!h.asked) void loadHistory(c.uuid);
+  const log = mergedHistory(h);
+  $('history-note').textContent = log.length ? '' : h.stored ? 'No transitions recorded.' : 'Loading…';
   $('history').tBodies[0].replaceChildren(
     ...log.map((h) =>
       el(
@@ -257,18 +263,83 @@ async function makeBootstrapUrl() {
 }
 
 const HISTORY = 50;
+let liveSeq = 0;
 
-/** Records each condition whose status or reason changed between two states of a cluster. */
+function historyOf(uuid) {
+  let h = state.history.get(uuid);
+  if (!h) state.history.set(uuid, (h = { stored: null, since: -1, asked: false, live: [] }));
+  return h;
+}
+
+/**
+ * Reads the history the service keeps in the setup status, which holds the
+ * transitions made before this page loaded. Live transitions numbered up to
+ * the moment of asking are in the answer; later ones are shown beside it.
+ */
+async function loadHistory(uuid) {
+  const h = historyOf(uuid);
+  h.asked = true;
+  const since = liveSeq;
+  try {
+    const { body } = await api('GET', `/v1/cluster/${uuid}`);
+    // Answers can cross: the one asked for last wins.
+    if (since < h.since) return;
+    h.stored = body.history;
+    h.since = since;
+    if (detailUuid() === uuid) scheduleRender();
+  } catch (e) {
+    // Not asked again at every render: the next live transition, or opening the cluster again, asks again.
+    if (detailUuid() !== uuid || e.status === 404) return;
+    showError(`History: ${e.message}`);
+  }
+}
+
+let historyReload = null;
+
+/**
+ * The stored history followed by the live transitions that came after it was
+ * read, newest first. A live one that the stored history already ends with
+ * for its condition (read while the event was on its way) is not repeated.
+ */
+function mergedHistory(h) {
+  const merged = h.stored ? [...h.stored] : [];
+  for (const x of h.live) {
+    if (x.seq <= h.since) continue;
+    const last = merged.findLast((y) => y.type === x.type);
+    if (last && last.status === x.status && last.reason === x.reason) continue;
+    merged.push(x);
+  }
+  return merged.reverse();
+}
+
+/**
+ * Records each transition between two states of a cluster, by the service's
+ * rule: a condition that appears, changes status or reason, or is cleared.
+ */
 function noteTransitions(before, after) {
   if (!before) return;
+  const at = new Date().toISOString();
   const old = new Map(before.conditions.map((c) => [c.type, c]));
-  const log = state.history.get(after.uuid) ?? [];
+  const now = new Set(after.conditions.map((c) => c.type));
+  const seen = [];
   for (const c of after.conditions) {
     const o = old.get(c.type);
     if (o && o.status === c.status && o.reason === c.reason) continue;
-    log.unshift({ at: new Date().toISOString(), type: c.type, status: c.status, reason: c.reason, message: c.message });
+    seen.push({ at, type: c.type, status: c.status, reason: c.reason, message: c.message });
   }
-  state.history.set(after.uuid, log.slice(0, HISTORY));
+  for (const type of old.keys())
+    if (!now.has(type)) seen.push({ at, type, status: 'Cleared', reason: '', message: '' });
+  if (!seen.length) return;
+  const h = historyOf(after.uuid);
+  for (const x of seen) h.live.push({ ...x, seq: ++liveSeq });
+  h.live.splice(0, h.live.length - HISTORY);
+  // The open cluster's stored history is read again, shortly, so the page ends with what the service keeps.
+  if (detailUuid() === after.uuid && !historyReload) {
+    historyReload = setTimeout(() => {
+      historyReload = null;
+      if (detailUuid() === after.uuid && state.token) void loadHistory(after.uuid);
+    }, 500);
+  }
 }
 
 let renderQueued = false;
@@ -393,6 +464,8 @@ $('bootstrap').addEventListener('click', makeBootstrapUrl);
 addEventListener('hashchange', () => {
   $('bootstrap-out').hidden = true;
   shownSecrets = null;
+  // A cluster opened again reads its stored history again.
+  if (detailUuid()) historyOf(detailUuid()).asked = false;
   render();
 });
 // Relative times ("in 12 s") move on without events.
