@@ -21,6 +21,26 @@ export const keepAliveAgents = {
   'https:': new HttpsAgent({ keepAlive: true, maxSockets: 64 }),
 };
 
+const STALE = Symbol('stale kept-alive connection');
+
+/** The error, marked when it is a reset of a reused kept-alive connection (see `isStaleConnection`). */
+export function markStale(e: Error, reusedSocket: boolean): Error {
+  if (reusedSocket && (e as NodeJS.ErrnoException).code === 'ECONNRESET')
+    (e as Error & { [STALE]?: boolean })[STALE] = true;
+  return e;
+}
+
+/**
+ * Whether a request failed only because the kept-alive connection it was
+ * sent on had just been closed by the server as idle: the server saw
+ * nothing, so a request that only reads (or is idempotent) can be sent again.
+ */
+export function isStaleConnection(e: unknown): boolean {
+  return e instanceof Error && (e as Error & { [STALE]?: boolean })[STALE] === true;
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
 function toHeaders(res: IncomingMessage): Headers {
   const h = new Headers();
   for (const [k, v] of Object.entries(res.headers)) {
@@ -30,8 +50,22 @@ function toHeaders(res: IncomingMessage): Headers {
   return h;
 }
 
-/** One HTTP exchange with the whole answer read as text; rejects on a network error or the timeout. */
-export function send(url: URL, o: SendOptions): Promise<Sent> {
+/**
+ * One HTTP exchange with the whole answer read as text; rejects on a network
+ * error or the timeout. An idempotent request that meets a kept-alive
+ * connection closed under it is sent again (twice at most).
+ */
+export async function send(url: URL, o: SendOptions): Promise<Sent> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await sendOnce(url, o);
+    } catch (e) {
+      if (!(IDEMPOTENT.has(o.method.toUpperCase()) && attempt < 3 && isStaleConnection(e))) throw e;
+    }
+  }
+}
+
+function sendOnce(url: URL, o: SendOptions): Promise<Sent> {
   const https = url.protocol === 'https:';
   if (!https && url.protocol !== 'http:') return Promise.reject(new Error(`unsupported protocol ${url.protocol}`));
   return new Promise((resolve, reject) => {
@@ -54,7 +88,7 @@ export function send(url: URL, o: SendOptions): Promise<Sent> {
       },
     );
     req.setTimeout(o.timeoutMs, () => req.destroy(new Error(`no answer within ${o.timeoutMs} ms`)));
-    req.on('error', reject);
+    req.on('error', (e) => reject(markStale(e, req.reusedSocket)));
     req.end(o.body);
   });
 }

@@ -344,7 +344,15 @@ export class Commissioner {
         specHash: hash,
         phase: 'address',
         ready: false,
-        ...this.conditionsPatch(cluster, (c) => clearConditions(c, 'Ready')),
+        // As a Flux controller marks an object it has started on: Ready is
+        // Unknown while the steps run, so the history says a new attempt began.
+        ...this.conditionsPatch(cluster, (c) =>
+          setCondition(
+            c,
+            { type: 'Ready', status: 'Unknown', reason: 'Progressing', message: 'commissioning the current spec' },
+            this.now(),
+          ),
+        ),
       });
     }
     const ctx: StepContext = { cluster, spec, inputs, log, force: opts.force === true };

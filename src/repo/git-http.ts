@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
-import { keepAliveAgents } from '../lib/http-client.js';
+import { isStaleConnection, keepAliveAgents, markStale } from '../lib/http-client.js';
 
 /** A Git server that stops answering is a failure, not a wait without end. */
 export class GitHttpTimeout extends Error {
@@ -55,7 +55,31 @@ export async function gitRequest(opts: {
   return sendGitRequest({ ...opts, headers: { ...opts.headers, ...(await opts.auth(true)) } });
 }
 
-function sendGitRequest(opts: {
+/**
+ * A kept-alive connection the server closes as idle just when a request is
+ * sent on it fails with ECONNRESET before the server saw anything; the
+ * request is then sent again on another (as Node's documentation of
+ * `request.reusedSocket` advises), if it only reads: the ref advertisement,
+ * the status list, a fetch's upload-pack.
+ */
+async function sendGitRequest(opts: {
+  url: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: Buffer;
+  timeoutMs: number;
+}): Promise<GitResponse> {
+  const reads = (opts.method ?? 'GET') === 'GET' || opts.url.endsWith('/git-upload-pack');
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await sendGitRequestOnce(opts);
+    } catch (e) {
+      if (!(reads && attempt < 3 && isStaleConnection(e))) throw e;
+    }
+  }
+}
+
+function sendGitRequestOnce(opts: {
   url: string;
   method?: string;
   headers?: Record<string, string>;
@@ -76,7 +100,7 @@ function sendGitRequest(opts: {
       resolve({ statusCode: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', headers: flat, body: res });
     });
     req.setTimeout(opts.timeoutMs, () => req.destroy(new GitHttpTimeout(`${u.origin}${u.pathname}`, opts.timeoutMs)));
-    req.on('error', reject);
+    req.on('error', (e) => reject(markStale(e, req.reusedSocket)));
     req.end(opts.body);
   });
 }

@@ -73,11 +73,12 @@ describe('conditions history', function () {
     const steps = brief(h).filter((x) => !x.startsWith('EdgeReporting'));
     expect(steps, brief(h).join('\n')).to.deep.equal([
       'Ready False InvalidNamespace',
-      // Commissioning of the fixed entry starts without a Ready condition.
-      'Ready Cleared',
+      // Commissioning of the fixed entry starts: Ready is Unknown while it runs.
+      'Ready Unknown Progressing',
       // Three attempts or more, one transition each for the step and for Ready.
-      'Repo False GitUnavailable',
+      // (Ready, already in the list, is listed first; both in one write.)
       'Ready False GitUnavailable',
+      'Repo False GitUnavailable',
       'Repo Cleared',
       'Ready True Commissioned',
     ]);
