@@ -25,29 +25,25 @@ export interface GitResponse {
 }
 
 /**
- * One request to a Git server over a kept-alive connection. The timeout is
- * for silence: it fires when nothing moves on the connection for that long,
- * so a large pack that keeps streaming is not cut off.
- */
-/**
  * Credentials for a Git server: headers to send, and fresh ones after a 401.
  * A bearer token dies with the token store of the server that issued it (a
  * restarted Git server), so a 401 is answered once with a new token.
  */
 export type GitAuth = (fresh: boolean) => Promise<Record<string, string>>;
 
-/**
- * One request, with `auth`'s headers; a 401 gets new credentials and the
- * request is sent again, once.
- */
-export async function gitRequest(opts: {
+interface GitRequestOptions {
   url: string;
   method?: string;
   headers?: Record<string, string>;
   body?: Buffer;
   timeoutMs: number;
-  auth?: GitAuth;
-}): Promise<GitResponse> {
+}
+
+/**
+ * One request, with `auth`'s headers; a 401 gets new credentials and the
+ * request is sent again, once.
+ */
+export async function gitRequest(opts: GitRequestOptions & { auth?: GitAuth }): Promise<GitResponse> {
   if (!opts.auth) return sendGitRequest(opts);
   const first = await sendGitRequest({ ...opts, headers: { ...opts.headers, ...(await opts.auth(false)) } });
   if (first.statusCode !== 401) return first;
@@ -62,13 +58,7 @@ export async function gitRequest(opts: {
  * `request.reusedSocket` advises), if it only reads: the ref advertisement,
  * the status list, a fetch's upload-pack.
  */
-async function sendGitRequest(opts: {
-  url: string;
-  method?: string;
-  headers?: Record<string, string>;
-  body?: Buffer;
-  timeoutMs: number;
-}): Promise<GitResponse> {
+async function sendGitRequest(opts: GitRequestOptions): Promise<GitResponse> {
   const reads = (opts.method ?? 'GET') === 'GET' || opts.url.endsWith('/git-upload-pack');
   for (let attempt = 1; ; attempt++) {
     try {
@@ -79,13 +69,12 @@ async function sendGitRequest(opts: {
   }
 }
 
-function sendGitRequestOnce(opts: {
-  url: string;
-  method?: string;
-  headers?: Record<string, string>;
-  body?: Buffer;
-  timeoutMs: number;
-}): Promise<GitResponse> {
+/**
+ * One request to a Git server over a kept-alive connection. The timeout is
+ * for silence: it fires when nothing moves on the connection for that long,
+ * so a large pack that keeps streaming is not cut off.
+ */
+function sendGitRequestOnce(opts: GitRequestOptions): Promise<GitResponse> {
   const u = new URL(opts.url);
   const lib = u.protocol === 'https:' ? https : http;
   const agent = keepAliveAgents[u.protocol as keyof typeof keepAliveAgents];

@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from '../../src/lib/log.js';
 import { startManager, type Manager } from '../../src/manager.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from './core.js';
 import { waitFor } from './processes.js';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 export interface ApiStack {
   t: TestCore;
@@ -25,26 +26,26 @@ export interface ApiStack {
   stop(): Promise<void>;
 }
 
+export interface ApiStackOptions {
+  now?: () => number;
+  config?: Record<string, unknown>;
+  /** Service URLs the manager should use instead of the Directory's (e.g. a proxy's), given the core's endpoints. */
+  serviceUrls?: (
+    core: TestCore['core']['endpoints'],
+  ) => Promise<{ configdbUrl?: string; gitUrl?: string; authUrl?: string }>;
+  /** An MQTT 5 broker to use instead of the embedded one (TEST_MQTT_URL by default). */
+  mqttUrl?: string;
+  /** The manager's logger (silent by default). */
+  log?: Logger;
+  /** Timings of GET /v1/events (heartbeat, ACL recheck, coalescing). */
+  eventStream?: ApiDeps['eventStream'];
+}
+
 /**
  * The embedded core, the manager and its HTTP API on loopback, in this
  * process. `now` replaces the clock of tokens and bootstrap URLs.
  */
-export async function startApiStack(
-  opts: {
-    now?: () => number;
-    config?: Record<string, unknown>;
-    /** Service URLs the manager should use instead of the Directory's (e.g. a proxy's), given the core's endpoints. */
-    serviceUrls?: (
-      core: TestCore['core']['endpoints'],
-    ) => Promise<{ configdbUrl?: string; gitUrl?: string; authUrl?: string }>;
-    /** An MQTT 5 broker to use instead of the embedded one (TEST_MQTT_URL by default). */
-    mqttUrl?: string;
-    /** The manager's logger (silent by default). */
-    log?: Logger;
-    /** Timings of GET /v1/events (heartbeat, ACL recheck, coalescing). */
-    eventStream?: ApiDeps['eventStream'];
-  } = {},
-): Promise<ApiStack> {
+export async function startApiStack(opts: ApiStackOptions = {}): Promise<ApiStack> {
   const t = await startTestCore({ mqttUrl: opts.mqttUrl });
   const factoryplus = opts.serviceUrls ? { factoryplus: await opts.serviceUrls(t.core.endpoints) } : {};
   const config = loadConfig({
@@ -103,4 +104,27 @@ export async function startApiStack(
       await t.stop();
     },
   };
+}
+
+/** Retries after 200 ms to 1 s, so a failing step shows its attempts within seconds; no timer resync. */
+export const FAST_RETRIES = {
+  reconcile: { resyncSeconds: 600, backoffBaseMs: 200, backoffMaxMs: 1000, concurrency: 8 },
+};
+
+/**
+ * A stack whose manager reaches the Git server through a TCP relay, so Git
+ * can be made unreachable for the manager alone (`git.set('refuse')`).
+ */
+export async function startApiStackWithGitRelay(
+  opts: Omit<ApiStackOptions, 'serviceUrls'> = {},
+): Promise<{ s: ApiStack; git: TcpProxy }> {
+  let git!: TcpProxy;
+  const s = await startApiStack({
+    ...opts,
+    serviceUrls: async (e) => {
+      git = await startTcpProxy(e.git);
+      return { gitUrl: git.url };
+    },
+  });
+  return { s, git };
 }

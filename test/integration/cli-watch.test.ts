@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { getCondition, readStatus } from '../../src/reconcile/setup-status.js';
-import { startApiStack, type ApiStack } from '../helpers/api.js';
+import { FAST_RETRIES, startApiStackWithGitRelay, type ApiStack } from '../helpers/api.js';
 import { tempDir } from '../helpers/core.js';
 import { waitFor } from '../helpers/processes.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -95,15 +95,11 @@ describe('cluster-manager status --watch (GET /v1/events)', function () {
   };
 
   before(async () => {
-    s = await startApiStack({
-      config: { reconcile: { resyncSeconds: 600, backoffBaseMs: 200, backoffMaxMs: 1000, concurrency: 8 } },
-      serviceUrls: async (e) => {
-        git = await startTcpProxy(e.git);
-        return { gitUrl: git.url };
-      },
+    ({ s, git } = await startApiStackWithGitRelay({
+      config: FAST_RETRIES,
       // A dropped stream is taken up again after 200 ms rather than the default 5 s.
       eventStream: { retryMs: 200 },
-    });
+    }));
     cm = await startTcpProxy(s.url);
     older = createServer((req, res) => {
       if (req.url?.split('?')[0] === '/v1/events') {

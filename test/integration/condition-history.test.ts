@@ -9,9 +9,9 @@ import { expect } from 'chai';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
 import type { ClusterRecord } from '../../src/http/cluster-summary.js';
 import { getCondition, readStatus, type HistoryEntry } from '../../src/reconcile/setup-status.js';
-import { startApiStack, type ApiStack } from '../helpers/api.js';
+import { FAST_RETRIES, startApiStackWithGitRelay, type ApiStack } from '../helpers/api.js';
 import { waitFor } from '../helpers/processes.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import type { TcpProxy } from '../helpers/tcp-proxy.js';
 
 describe('conditions history', function () {
   this.timeout(120_000);
@@ -34,13 +34,7 @@ describe('conditions history', function () {
   const brief = (h: HistoryEntry[]) => h.map((x) => `${x.type} ${x.status} ${x.reason}`.trim());
 
   before(async () => {
-    s = await startApiStack({
-      config: { reconcile: { resyncSeconds: 600, backoffBaseMs: 200, backoffMaxMs: 1000, concurrency: 8 } },
-      serviceUrls: async (e) => {
-        git = await startTcpProxy(e.git);
-        return { gitUrl: git.url };
-      },
-    });
+    ({ s, git } = await startApiStackWithGitRelay({ config: FAST_RETRIES }));
   });
   after(async () => {
     await s?.stop();

@@ -12,10 +12,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { getCondition, readStatus } from '../../src/reconcile/setup-status.js';
-import { startApiStack, type ApiStack } from '../helpers/api.js';
+import { FAST_RETRIES, startApiStackWithGitRelay, type ApiStack } from '../helpers/api.js';
 import { clone as cloneRepo, repoUrl } from '../helpers/git.js';
 import { waitFor } from '../helpers/processes.js';
-import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import type { TcpProxy } from '../helpers/tcp-proxy.js';
 
 const run = promisify(execFile);
 
@@ -46,13 +46,7 @@ describe('conditions, names and redeploys', function () {
 
   before(async () => {
     // The manager reaches Git through a relay, so the Git server can be made unreachable for it alone.
-    s = await startApiStack({
-      config: { reconcile: { resyncSeconds: 600, backoffBaseMs: 200, backoffMaxMs: 1000, concurrency: 8 } },
-      serviceUrls: async (e) => {
-        git = await startTcpProxy(e.git);
-        return { gitUrl: git.url };
-      },
-    });
+    ({ s, git } = await startApiStackWithGitRelay({ config: FAST_RETRIES }));
   });
   afterEach(() => git.set('pass'));
   after(async () => {

@@ -1,13 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { testCert } from '../helpers/certs.js';
 import { tempDir } from '../helpers/core.js';
 import { waitFor } from '../helpers/processes.js';
-import { requireTool } from '../helpers/tools.js';
 
 /*
  * The status page in a real browser: Debian's chromium, headless, against
@@ -22,17 +22,6 @@ import { requireTool } from '../helpers/tools.js';
  */
 
 const VALUE = 'ui-test-sealed-value-8f1c';
-
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 describe('status page in headless Chromium', function () {
   this.timeout(120_000);
@@ -69,8 +58,7 @@ describe('status page in headless Chromium', function () {
     await waitFor(() => s.m.status.get(early)?.phase === 'failed', 30_000, undefined, 'Ui_Early failed');
     expect((await putConfig(early, { name: 'Ui_Early', namespace: 'fplus-edge' })).status).to.equal(204);
     await waitFor(() => s.m.status.get(early)?.ready === true, 30_000, undefined, 'Ui_Early ready');
-    // Playwright gives each launch a fresh temporary profile (user data directory).
-    browser = await chromium.launch({ executablePath: requireTool('chromium'), args: ARGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
     page.on('console', (m) => {
       if (m.type() === 'error') problems.push(`console: ${m.text()}`);

@@ -5,10 +5,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { tempDir } from '../helpers/core.js';
-import { requireTool } from '../helpers/tools.js';
 
 /*
  * The status page's OIDC path in a real browser (Debian's chromium,
@@ -23,16 +23,6 @@ import { requireTool } from '../helpers/tools.js';
 
 const ISS = 'https://sso.factoryplus.test/realms/factory_plus';
 const AUD = 'cluster-manager';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 describe('status page login with an OIDC token, in headless Chromium', function () {
   this.timeout(120_000);
@@ -86,7 +76,7 @@ describe('status page login with an OIDC token, in headless Chromium', function 
       plural: false,
     });
 
-    browser = await chromium.launch({ executablePath: requireTool('chromium'), args: ARGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 600 } });
     page.on('console', (m) => {
       if (m.type() === 'error') problems.push(`console: ${m.text()}`);
