@@ -41,13 +41,8 @@ export type { ServiceConfig } from './templates.js';
 
 export const FLUX_VERSION = '2.7.5';
 
-/** The files of a cluster repo that the service owns; everything else (`by-hand/`, ...) is never touched. */
-export function isManagedPath(path: string): boolean {
-  return path === 'README.md' || path.startsWith('edo/cluster/');
-}
-
 /** Makes the managed files exactly the rendered ones: written, and those no longer rendered removed. */
-export async function restoreManagedFiles(files: FileSet, rendered: ReadonlyMap<string, string>): Promise<void> {
+async function restoreManagedFiles(files: FileSet, rendered: ReadonlyMap<string, string>): Promise<void> {
   await files.write('README.md', REPO_README);
   for (const p of files.list('edo/cluster')) if (!rendered.has(p)) files.remove(p);
   for (const [p, text] of rendered) await files.write(p, text);
@@ -118,7 +113,7 @@ export function specHash(spec: ClusterSpec, inputs: RenderInputs): string {
 }
 
 /** True when the recorded status says the cluster is already commissioned as `hash` describes. */
-export function isCurrent(status: SetupStatus | undefined, hash: string): boolean {
+function isCurrent(status: SetupStatus | undefined, hash: string): boolean {
   // A ready status in another phase is one whose run was cut short: it is looked at again.
   return (
     status?.ready === true &&

@@ -76,7 +76,7 @@ export class WorkAbortedError extends Error {
 }
 
 /** Relative jitter applied to every retry delay. */
-export const JITTER = 0.1;
+const JITTER = 0.1;
 
 /**
  * Retry delay before jitter for the n-th consecutive failure (n >= 1):

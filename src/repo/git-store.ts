@@ -13,8 +13,6 @@ import {
 import { GitHttpError, parsePktLines, receivePack } from './git-push.js';
 import { MemFs } from './mem-fs.js';
 
-export { PushRejected, GitHttpError } from './git-push.js';
-export { GitHttpTimeout } from './git-http.js';
 
 /** Every working store lives here: they are caches of the Git server, not state. */
 const memory = new MemFs();
@@ -65,7 +63,7 @@ export interface Snapshot {
   trees: Set<string>;
 }
 
-export const BRANCH = 'main';
+const BRANCH = 'main';
 
 /**
  * A bare copy of one remote repo, in memory: fetches the branch head, reads and

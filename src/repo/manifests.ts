@@ -63,7 +63,7 @@ export interface SpecLimits {
   valuesBytes: number;
 }
 
-export const DEFAULT_SPEC_LIMITS: SpecLimits = { valuesDepth: 64, valuesBytes: 256 * 1024 };
+const DEFAULT_SPEC_LIMITS: SpecLimits = { valuesDepth: 64, valuesBytes: 256 * 1024 };
 
 /**
  * A field's value for a message: strings quoted and cut short, anything else

@@ -8,13 +8,11 @@ import {
   dropStore,
   fetchHead,
   historyContains,
-  GitHttpTimeout,
   makeCommit,
   openStore,
   packCount,
   pruneLoose,
   pushCommit,
-  PushRejected,
   readBlobText,
   snapshot,
   storeObject,
@@ -23,6 +21,8 @@ import {
   type Remote,
   type Snapshot,
 } from './git-store.js';
+import { GitHttpTimeout } from './git-http.js';
+import { PushRejected } from './git-push.js';
 import { TextCache } from './text-cache.js';
 
 const REGULAR: FileMode = '100644';
@@ -185,7 +185,7 @@ function sameEntries(a: ReadonlyMap<string, FileEntry>, b: ReadonlyMap<string, F
   return true;
 }
 
-export function batchMessage(messages: string[]): string {
+function batchMessage(messages: string[]): string {
   if (messages.length === 1) return messages[0];
   return `${messages.length} changes\n\n${messages.map((m) => `* ${m}`).join('\n')}`;
 }

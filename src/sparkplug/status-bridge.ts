@@ -5,7 +5,7 @@ import type { SparkplugNode } from './node.js';
 import { CLUSTER_PHASES } from './model.js';
 
 /** A setup status as the cluster's Sparkplug device shows it. */
-export function deviceState(status: Status): ClusterDeviceState {
+function deviceState(status: Status): ClusterDeviceState {
   const st = readStatus(status)!;
   const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
   const ready = getCondition(st, 'Ready');
