@@ -36,6 +36,7 @@
  */
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { LAST_CHANGED_APPLICATION } from '../factoryplus/configdb.js';
 import type { Logger } from '../lib/log.js';
 import {
   decodePayload,
@@ -45,9 +46,6 @@ import {
   type SparkplugPayload,
   type UInt64Like,
 } from '../lib/sparkplug/index.js';
-
-/** Metric the Config Store publishes in NDATA when an application's entries change. */
-export const LAST_CHANGED_APPLICATION = 'Last_Changed/Application';
 
 export type ResyncReason = 'start' | 'birth' | 'reconnect' | 'timer' | 'gap';
 export type FeedState = 'connected' | 'disconnected';

@@ -1,6 +1,5 @@
 export {
   ChangeFeed,
-  LAST_CHANGED_APPLICATION,
   type ChangeFeedEvents,
   type ChangeFeedOptions,
   type FeedState,
