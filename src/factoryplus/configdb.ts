@@ -3,6 +3,12 @@ import type { FplusHttp } from './http.js';
 
 export type BaseUrl = () => Promise<string>;
 
+/**
+ * The metric of the Config Store's Sparkplug node whose NDATA names an
+ * application (by UUID) whose entries changed ("Last_Changed", notify v0).
+ */
+export const LAST_CHANGED_APPLICATION = 'Last_Changed/Application';
+
 /** Client of the Config Store's v2 API, as the Factory+ service client uses it. */
 export class ConfigDbClient {
   constructor(

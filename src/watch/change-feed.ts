@@ -34,9 +34,10 @@
  * errors thrown by listeners are logged rather than propagated into the MQTT
  * client. All timers are unref'd so the feed never keeps the process alive.
  */
-import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { LAST_CHANGED_APPLICATION } from '../factoryplus/configdb.js';
 import type { Logger } from '../lib/log.js';
+import { refusalText, subscribeChecked } from '../lib/mqtt-subscribe.js';
 import {
   decodePayload,
   parseTopic,
@@ -45,23 +46,9 @@ import {
   type SparkplugPayload,
   type UInt64Like,
 } from '../lib/sparkplug/index.js';
+import { Feed, type FeedTiming } from './feed.js';
 
-/** Metric the Config Store publishes in NDATA when an application's entries change. */
-export const LAST_CHANGED_APPLICATION = 'Last_Changed/Application';
-
-export type ResyncReason = 'start' | 'birth' | 'reconnect' | 'timer' | 'gap';
-export type FeedState = 'connected' | 'disconnected';
-
-export type UnavailableReason = 'refused' | 'unreachable';
-
-export interface ChangeFeedEvents {
-  changed: [app: string];
-  resync: [reason: ResyncReason];
-  state: [state: FeedState];
-  unavailable: [reason: UnavailableReason];
-}
-
-export interface ChangeFeedOptions {
+export interface ChangeFeedOptions extends FeedTiming {
   mqttUrl: string;
   /** Omitted (or empty) for brokers that allow anonymous access. */
   username?: string;
@@ -74,10 +61,6 @@ export interface ChangeFeedOptions {
   apps: string[];
   /** MQTT protocol version: 4 (3.1.1, default; the embedded broker speaks only this) or 5. */
   protocolVersion?: 4 | 5;
-  /** Periodic full resync; 0 disables it. */
-  resyncIntervalMs: number;
-  /** Window in which notifications for the same application are coalesced (default 20 ms; 0 emits each at once). */
-  debounceMs?: number;
   /** Delay between reconnection attempts (default 2000 ms). */
   reconnectPeriodMs?: number;
   /** How long a connection attempt may wait for CONNACK (default 10000 ms). */
@@ -89,12 +72,9 @@ export interface ChangeFeedOptions {
   log: Logger;
 }
 
-const DEFAULT_DEBOUNCE_MS = 20;
 const DEFAULT_RECONNECT_PERIOD_MS = 2000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10000;
 const DEFAULT_RESUBSCRIBE_MS = 60000;
-/** SUBACK return codes from here up refuse a subscription (0x80 in MQTT 3.1.1, 0x80-0xA2 in MQTT 5). */
-const SUBACK_FAILURE = 0x80;
 
 function toNumber(v: UInt64Like | undefined): number | undefined {
   if (typeof v === 'number') return v;
@@ -112,31 +92,15 @@ function aliasKey(alias: UInt64Like): string {
   return BigInt(alias).toString();
 }
 
-export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
+export class ChangeFeed extends Feed {
   private readonly opts: ChangeFeedOptions;
-  private readonly log: Logger;
   private readonly topics: { birth: string; data: string; death: string };
   /** Lower-cased application UUID -> the caller's spelling. */
   private readonly apps: Map<string, string>;
-  private readonly debounceMs: number;
 
   private client: MqttClient | undefined;
-  private starting: Promise<void> | undefined;
-  private stopping: Promise<void> | undefined;
-  private stopped = false;
-  private isConnected = false;
-  /** Whether resync('start') has been emitted. */
-  private started = false;
-  /** Whether a connection has ever been established. */
-  private everConnected = false;
-  /** Incremented on every connect and close, so stale async work can tell. */
-  private generation = 0;
-  private resolveStart: (() => void) | undefined;
   /** Whether an MQTT error has been logged at warn level since the last connection. */
   private errorLogged = false;
-
-  private resyncTimer: NodeJS.Timeout | undefined;
-  private readonly pending = new Map<string, NodeJS.Timeout>();
 
   /** State learned from the Config Store's latest NBIRTH. */
   private aliases: Map<string, string> | undefined;
@@ -144,17 +108,8 @@ export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
   private lastSeq: number | undefined;
 
   constructor(opts: ChangeFeedOptions) {
-    super();
-    if (!Number.isFinite(opts.resyncIntervalMs) || opts.resyncIntervalMs < 0) {
-      throw new Error(`resyncIntervalMs must be a non-negative number, got ${String(opts.resyncIntervalMs)}`);
-    }
-    const debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
-    if (!Number.isFinite(debounceMs) || debounceMs < 0) {
-      throw new Error(`debounceMs must be a non-negative number, got ${String(opts.debounceMs)}`);
-    }
+    super(opts, opts.log.child({ component: 'change-feed', sparkplug: `${opts.group}/${opts.node}` }));
     this.opts = opts;
-    this.debounceMs = debounceMs;
-    this.log = opts.log.child({ component: 'change-feed', sparkplug: `${opts.group}/${opts.node}` });
     this.topics = {
       birth: topic(opts.group, 'NBIRTH', opts.node),
       data: topic(opts.group, 'NDATA', opts.node),
@@ -163,61 +118,20 @@ export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
     this.apps = new Map(opts.apps.map((a) => [a.toLowerCase(), a]));
   }
 
-  /** True while the MQTT session is up and subscribed. */
-  get connected(): boolean {
-    return this.isConnected;
-  }
-
-  /**
-   * Starts connecting. Resolves once `resync('start')` has been emitted:
-   * after the first connection and subscription, or after the first
-   * connection attempt failed (reconnection then continues in the
-   * background). Attach listeners before calling. Idempotent.
-   */
-  start(): Promise<void> {
-    if (this.stopped) return Promise.reject(new Error('ChangeFeed has been stopped'));
-    this.starting ??= new Promise<void>((resolve) => {
-      this.resolveStart = resolve;
-      this.connect();
-    });
-    return this.starting;
-  }
-
-  /**
-   * Disconnects and cancels all timers, including pending `changed`
-   * emissions. If connected, a final `state('disconnected')` is emitted;
-   * nothing follows it. Idempotent.
-   */
-  stop(): Promise<void> {
-    this.stopping ??= (async () => {
-      this.stopped = true;
-      this.generation++;
-      this.clearResyncTimer();
-      for (const t of this.pending.values()) clearTimeout(t);
-      this.pending.clear();
-      this.resolveStart?.();
-      this.resolveStart = undefined;
-      const client = this.client;
-      if (this.isConnected) {
-        this.isConnected = false;
-        this.safeEmit('state', 'disconnected');
-      }
-      if (client) {
-        try {
-          await client.endAsync(!client.connected);
-        } catch (err) {
-          this.log.debug({ err }, 'Error closing MQTT connection');
-        }
-      }
-      this.log.info('Change feed stopped');
-    })();
-    return this.stopping;
+  protected async end(): Promise<void> {
+    const client = this.client;
+    if (!client) return;
+    try {
+      await client.endAsync(!client.connected);
+    } catch (err) {
+      this.log.debug({ err }, 'Error closing MQTT connection');
+    }
   }
 
   // -------------------------------------------------------------------------
   // Connection
 
-  private connect(): void {
+  protected begin(): void {
     const o = this.opts;
     const clientOpts: IClientOptions = {
       protocolVersion: o.protocolVersion ?? 4,
@@ -259,72 +173,37 @@ export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
   }
 
   private async onConnect(client: MqttClient, gen: number): Promise<void> {
-    const topics = [this.topics.birth, this.topics.data, this.topics.death];
-    let granted: Array<{ topic: string; qos: number }>;
-    try {
-      granted = await client.subscribeAsync(topics, { qos: 1 });
-    } catch (err) {
-      // mqtt.js rejects a SUBACK that carries a failure code, in 3.1.1 and 5
-      // alike, with the SUBACK attached (or, in older versions, its code).
-      const codes = (err as { packet?: { granted?: unknown } }).packet?.granted;
-      const code = (err as { code?: unknown }).code;
-      if (Array.isArray(codes) && codes.length === topics.length && codes.every((c) => typeof c === 'number')) {
-        granted = topics.map((topic, i) => ({ topic, qos: codes[i] as number }));
-      } else if (typeof code === 'number' && code >= SUBACK_FAILURE) {
-        granted = topics.map((topic) => ({ topic, qos: code }));
-      } else throw err;
-    }
+    const refused = await subscribeChecked(client, [this.topics.birth, this.topics.data, this.topics.death], 1);
     if (gen !== this.generation || this.stopped) return;
-    const refused = granted.filter((g) => g.qos >= SUBACK_FAILURE).map((g) => g.topic);
     if (refused.length > 0) {
-      this.log.error(
-        { refused, code: granted.find((g) => g.qos >= SUBACK_FAILURE)?.qos },
-        'Config Store notification subscriptions refused',
-      );
+      this.log.error({ refused: refused.map(refusalText) }, 'Config Store notification subscriptions refused');
       this.safeEmit('unavailable', 'refused');
       this.firstAttemptDone();
-      const retry = setTimeout(() => {
-        if (gen !== this.generation || this.stopped) return;
+      this.retryIn(this.opts.resubscribeMs ?? DEFAULT_RESUBSCRIBE_MS, () => {
+        if (gen !== this.generation) return;
         this.onConnect(client, gen).catch((e: unknown) => this.log.warn({ err: e }, 'Change feed subscription failed'));
-      }, this.opts.resubscribeMs ?? DEFAULT_RESUBSCRIBE_MS);
-      retry.unref();
+      });
       return;
     }
     // Sequence tracking only holds within one session.
     this.lastSeq = undefined;
     this.errorLogged = false;
-    const first = !this.everConnected;
-    this.everConnected = true;
-    this.isConnected = true;
     this.log.info('Change feed connected');
-    this.safeEmit('state', 'connected');
-    if (first && !this.started) this.firstAttemptDone();
-    else this.resync('reconnect');
+    this.connectedNow();
   }
 
   private onClose(): void {
     if (this.stopped) return;
     this.generation++;
     this.lastSeq = undefined;
-    if (this.isConnected) {
-      this.isConnected = false;
+    if (this.disconnectedNow()) {
       this.log.warn('Change feed disconnected');
-      this.safeEmit('state', 'disconnected');
       this.safeEmit('unavailable', 'unreachable');
     } else if (!this.started) {
       this.log.warn({ url: this.opts.mqttUrl }, 'Change feed cannot connect; resyncing without notifications');
       this.safeEmit('unavailable', 'unreachable');
     }
     this.firstAttemptDone();
-  }
-
-  /** Emits resync('start') and settles start(), the first time it is called. */
-  private firstAttemptDone(): void {
-    if (this.started || this.stopped) return;
-    this.started = true;
-    this.resync('start');
-    this.resolveStart?.();
-    this.resolveStart = undefined;
   }
 
   // -------------------------------------------------------------------------
@@ -429,53 +308,5 @@ export class ChangeFeed extends EventEmitter<ChangeFeedEvents> {
     if (m.alias === undefined) return '';
     if (this.aliases === undefined) return undefined;
     return this.aliases.get(aliasKey(m.alias)) ?? '';
-  }
-
-  // -------------------------------------------------------------------------
-  // Emission
-
-  private notify(app: string): void {
-    if (this.debounceMs === 0) {
-      this.safeEmit('changed', app);
-      return;
-    }
-    if (this.pending.has(app)) return;
-    const timer = setTimeout(() => {
-      this.pending.delete(app);
-      if (!this.stopped) this.safeEmit('changed', app);
-    }, this.debounceMs);
-    timer.unref();
-    this.pending.set(app, timer);
-  }
-
-  private resync(reason: ResyncReason): void {
-    if (this.stopped) return;
-    this.armResyncTimer();
-    this.log.debug({ reason }, 'Resync');
-    this.safeEmit('resync', reason);
-  }
-
-  private armResyncTimer(): void {
-    this.clearResyncTimer();
-    if (this.opts.resyncIntervalMs === 0 || this.stopped) return;
-    this.resyncTimer = setTimeout(() => {
-      this.resyncTimer = undefined;
-      this.resync('timer');
-    }, this.opts.resyncIntervalMs);
-    this.resyncTimer.unref();
-  }
-
-  private clearResyncTimer(): void {
-    if (this.resyncTimer !== undefined) clearTimeout(this.resyncTimer);
-    this.resyncTimer = undefined;
-  }
-
-  /** Emits, logging (not propagating) anything a listener throws. */
-  private safeEmit<K extends keyof ChangeFeedEvents>(event: K, ...args: ChangeFeedEvents[K]): void {
-    try {
-      (this.emit as (e: K, ...a: ChangeFeedEvents[K]) => boolean)(event, ...args);
-    } catch (err) {
-      this.log.error({ err, event }, 'Change feed listener failed');
-    }
   }
 }

@@ -1,9 +1,2 @@
-export {
-  ChangeFeed,
-  LAST_CHANGED_APPLICATION,
-  type ChangeFeedEvents,
-  type ChangeFeedOptions,
-  type FeedState,
-  type ResyncReason,
-  type UnavailableReason,
-} from './change-feed.js';
+export { ChangeFeed, type ChangeFeedOptions } from './change-feed.js';
+export type { ChangeFeedEvents, FeedState, ResyncReason } from './feed.js';

@@ -19,7 +19,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../lib/log.js';
-import type { ChangeFeedEvents, ResyncReason } from './change-feed.js';
+import type { ChangeFeedEvents, ResyncReason } from './feed.js';
 
 export type FeedMode = 'mqtt' | 'notify' | 'auto';
 export type FeedSource = 'mqtt' | 'notify';

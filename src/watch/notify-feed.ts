@@ -21,21 +21,17 @@
  * 401 is retried at once with a fresh token, as the Factory+ clients do.
  */
 import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import type { Logger } from '../lib/log.js';
-import type { ChangeFeedEvents, ResyncReason } from './change-feed.js';
+import { Feed, type FeedTiming } from './feed.js';
 import { NotifyAuthError, openNotify, type NotifySocket, type NotifyUpdate } from './notify-v2-client.js';
 
-export interface NotifyFeedOptions {
+export interface NotifyFeedOptions extends FeedTiming {
   /** The Config Store's base URL (looked up again on every connection). */
   baseUrl: () => Promise<string>;
   /** A bearer token for the Config Store; `fresh` after one was refused. */
   token: (baseUrl: string, fresh: boolean) => Promise<string>;
   /** Application UUIDs whose changes are reported. */
   apps: string[];
-  /** Periodic full resync; 0 disables it. */
-  resyncIntervalMs: number;
-  debounceMs?: number;
   backoffBaseMs?: number;
   backoffMaxMs?: number;
   /** Connecting and authenticating must finish in this time (default 10000 ms). */
@@ -45,58 +41,25 @@ export interface NotifyFeedOptions {
   log: Logger;
 }
 
-export class NotifyFeed extends EventEmitter<ChangeFeedEvents> {
-  private readonly log: Logger;
+export class NotifyFeed extends Feed {
   private socket: NotifySocket | undefined;
   /** Subscription UUID -> application, for the current socket. */
   private subs = new Map<string, string>();
   private waitingInitial = new Set<string>();
-  private isConnected = false;
-  private started = false;
-  private stopped = false;
-  private starting: Promise<void> | undefined;
-  private resolveStart: (() => void) | undefined;
   private attempt = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
-  private readonly pending = new Map<string, NodeJS.Timeout>();
-  /** Incremented per socket so that late events of an old one are ignored. */
-  private generation = 0;
 
   constructor(private readonly opts: NotifyFeedOptions) {
-    super();
-    this.log = opts.log.child({ component: 'change-feed', source: 'notify/v2' });
+    super(opts, opts.log.child({ component: 'change-feed', source: 'notify/v2' }));
   }
 
-  get connected(): boolean {
-    return this.isConnected;
+  protected begin(): void {
+    void this.connect();
   }
 
-  /** Resolves once `resync('start')` has been emitted (first connection ready, or failed). Idempotent. */
-  start(): Promise<void> {
-    if (this.stopped) return Promise.reject(new Error('NotifyFeed has been stopped'));
-    this.starting ??= new Promise<void>((resolve) => {
-      this.resolveStart = resolve;
-      void this.connect();
-    });
-    return this.starting;
-  }
-
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.generation++;
-    for (const t of [this.retryTimer, this.resyncTimer, ...this.pending.values()]) if (t) clearTimeout(t);
-    this.pending.clear();
-    this.resolveStart?.();
-    this.resolveStart = undefined;
-    if (this.isConnected) {
-      this.isConnected = false;
-      this.safeEmit('state', 'disconnected');
-    }
+  protected end(): Promise<void> {
     this.socket?.close();
     this.socket = undefined;
-    this.log.info('Change feed stopped');
+    return Promise.resolve();
   }
 
   private async connect(fresh = false): Promise<void> {
@@ -159,11 +122,8 @@ export class NotifyFeed extends EventEmitter<ChangeFeedEvents> {
 
   private ready(): void {
     this.attempt = 0;
-    this.isConnected = true;
     this.log.info({ apps: this.subs.size }, 'Change feed connected (notify/v2)');
-    this.safeEmit('state', 'connected');
-    if (!this.started) this.firstAttemptDone();
-    else this.resync('reconnect');
+    this.connectedNow();
   }
 
   private lost(reason: string): void {
@@ -171,11 +131,7 @@ export class NotifyFeed extends EventEmitter<ChangeFeedEvents> {
     this.generation++;
     this.socket?.close();
     this.socket = undefined;
-    const wasConnected = this.isConnected;
-    if (wasConnected) {
-      this.isConnected = false;
-      this.safeEmit('state', 'disconnected');
-    }
+    const wasConnected = this.disconnectedNow();
     const base = this.opts.backoffBaseMs ?? 500;
     const delay = Math.min(this.opts.backoffMaxMs ?? 30000, base * 2 ** this.attempt) * (0.75 + Math.random() * 0.5);
     this.attempt = Math.min(this.attempt + 1, 16);
@@ -186,51 +142,6 @@ export class NotifyFeed extends EventEmitter<ChangeFeedEvents> {
     );
     if (wasConnected || !this.started) this.safeEmit('unavailable', 'unreachable');
     this.firstAttemptDone();
-    this.retryTimer = setTimeout(() => {
-      void this.connect();
-    }, delay);
-    this.retryTimer.unref();
-  }
-
-  private firstAttemptDone(): void {
-    if (this.started || this.stopped) return;
-    this.started = true;
-    this.resync('start');
-    this.resolveStart?.();
-    this.resolveStart = undefined;
-  }
-
-  private notify(app: string): void {
-    const debounceMs = this.opts.debounceMs ?? 20;
-    if (debounceMs === 0) {
-      this.safeEmit('changed', app);
-      return;
-    }
-    if (this.pending.has(app)) return;
-    const timer = setTimeout(() => {
-      this.pending.delete(app);
-      if (!this.stopped) this.safeEmit('changed', app);
-    }, debounceMs);
-    timer.unref();
-    this.pending.set(app, timer);
-  }
-
-  private resync(reason: ResyncReason): void {
-    if (this.stopped) return;
-    if (this.resyncTimer) clearTimeout(this.resyncTimer);
-    this.resyncTimer = undefined;
-    if (this.opts.resyncIntervalMs > 0) {
-      this.resyncTimer = setTimeout(() => this.resync('timer'), this.opts.resyncIntervalMs);
-      this.resyncTimer.unref();
-    }
-    this.safeEmit('resync', reason);
-  }
-
-  private safeEmit<K extends keyof ChangeFeedEvents>(event: K, ...args: ChangeFeedEvents[K]): void {
-    try {
-      (this.emit as (e: K, ...a: ChangeFeedEvents[K]) => boolean)(event, ...args);
-    } catch (err) {
-      this.log.error({ err, event }, 'Change feed listener failed');
-    }
+    this.retryIn(delay, () => void this.connect());
   }
 }

@@ -24,7 +24,7 @@ export class NotifyAuthError extends Error {
 }
 
 /** `notify/v2` resolved under a service's base URL, in the ws/wss scheme. */
-export function notifyUrl(base: string): string {
+function notifyUrl(base: string): string {
   const u = new URL('notify/v2', base.endsWith('/') ? base : `${base}/`);
   u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
   return u.href;

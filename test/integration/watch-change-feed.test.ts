@@ -4,15 +4,10 @@ import { expect } from 'chai';
 import type { MqttClient } from 'mqtt';
 import { startBroker, type EmbeddedBroker } from '../../src/embedded/broker/index.js';
 import { startConfigDbNode, type ConfigDbNode } from '../../src/embedded/notify/configdb-node.js';
+import { LAST_CHANGED_APPLICATION } from '../../src/factoryplus/configdb.js';
 import { encodePayload, type SparkplugPayload } from '../../src/lib/sparkplug/index.js';
 import { silentLogger } from '../../src/lib/log.js';
-import {
-  ChangeFeed,
-  LAST_CHANGED_APPLICATION,
-  type ChangeFeedOptions,
-  type FeedState,
-  type ResyncReason,
-} from '../../src/watch/index.js';
+import { ChangeFeed, type ChangeFeedOptions, type FeedState, type ResyncReason } from '../../src/watch/index.js';
 import { ChangeEmitter, connectClient, subscribe, type Subscriber } from '../helpers/mqtt.js';
 
 /** CI sets this to run against mosquitto (anonymous access); otherwise an embedded broker is started. */

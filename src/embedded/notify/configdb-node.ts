@@ -20,6 +20,7 @@
  * - stop(): publishes NDEATH (QoS 1) before disconnecting cleanly.
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { LAST_CHANGED_APPLICATION } from '../../factoryplus/configdb.js';
 import type { Logger } from '../../lib/log.js';
 import {
   decodePayload,
@@ -36,8 +37,7 @@ export const SERVICE_SCHEMA_UUID = '05688a03-730e-4cda-9932-172e2c62e45c';
 /** `Service_UUID` of the ConfigDB service function. */
 export const CONFIGDB_SERVICE_UUID = 'af15f175-78a0-4e05-97c0-2a0bb82b9f3b';
 
-export const REBIRTH_METRIC = 'Node Control/Rebirth';
-export const LAST_CHANGED_APPLICATION = 'Last_Changed/Application';
+const REBIRTH_METRIC = 'Node Control/Rebirth';
 
 export interface ConfigDbNodeOptions {
   mqttUrl: string;
