@@ -8,6 +8,7 @@ import { authNotify } from './auth/notify.js';
 import { startBroker, type EmbeddedBroker, type PacketLimits } from './broker/index.js';
 import { topicAcl } from './broker/topic-acl.js';
 import type { PasswordLimitConfig } from '../lib/failure-limit.js';
+import type { Json } from '../lib/merge-patch.js';
 import { ConfigStore } from './configdb/store.js';
 import { createConfigDbApp } from './configdb/index.js';
 import { configDbNotify } from './configdb/notify.js';
@@ -126,6 +127,14 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
   const store = new ConfigStore(db, objects, { log: log.child({ svc: 'configdb' }) });
   const git = new GitStorage(join(dataDir, 'git'));
   const { uuids: u } = opts;
+  /** What `derive` makes of one application's entries, made again after a change to one of them. */
+  const fromEntries = <T>(app: string, derive: (entries: Array<[string, Json]>) => T): (() => T) => {
+    let value: { of: T } | undefined;
+    store.onChange((changed) => {
+      if (changed === app) value = undefined;
+    });
+    return () => (value ??= { of: derive(store.entries(app)) }).of;
+  };
 
   const servers: Listening[] = [];
   let broker: EmbeddedBroker | undefined;
@@ -232,6 +241,15 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
       'EMBEDDED_AUTH_PORT',
       authNotify({ auth, authenticate: byToken(authTokens), log: authLog }) as NotifyV2Server<unknown>,
     );
+    // Repos by their `group/name` path, read at every Git request made by path.
+    const repoPaths = fromEntries(u.app.gitRepoConfig, (entries) => {
+      const byPath = new Map<string, string | null>();
+      for (const [uuid, v] of entries) {
+        const path = (v as { path?: unknown } | null)?.path;
+        if (typeof path === 'string') byPath.set(path, byPath.has(path) ? null : uuid);
+      }
+      return byPath;
+    });
     const gitApp = createGitApp({
       storage: git,
       auth,
@@ -241,12 +259,8 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
         const e = store.get(u.app.gitRepoConfig, uuid)?.json as { path?: unknown } | undefined;
         return e && typeof e.path === 'string' ? { path: e.path } : undefined;
       },
-      resolvePath: (path) => {
-        const hits = store
-          .entries(u.app.gitRepoConfig)
-          .filter(([, v]) => (v as { path?: unknown } | null)?.path === path);
-        return hits.length === 1 ? hits[0][0] : undefined;
-      },
+      // A path two repos claim names neither (null).
+      resolvePath: (path) => repoPaths().get(path) ?? undefined,
     });
     gitBackend = gitApp.backend;
     const gitUrl = await serve(gitApp.app, opts.ports.git, 'Git server', 'EMBEDDED_GIT_PORT');
@@ -254,22 +268,19 @@ export async function startEmbeddedCore(opts: EmbeddedCoreOptions): Promise<Embe
 
     let mqttUrl = opts.externalMqttUrl;
     if (!mqttUrl) {
-      // Node addresses by group and node id, from the Sparkplug address entries; rebuilt after a change of one.
-      let owners: Map<string, string> | undefined;
-      store.onChange((app) => {
-        if (app === u.app.sparkplugAddress) owners = undefined;
-      });
-      const addressOwners = () => {
-        owners ??= new Map(
-          store.entries(u.app.sparkplugAddress).flatMap(([uuid, a]) => {
-            const addr = a as { group_id?: unknown; node_id?: unknown } | null;
-            return typeof addr?.group_id === 'string' && typeof addr.node_id === 'string'
-              ? [[`${addr.group_id}/${addr.node_id}`, uuid] as [string, string]]
-              : [];
-          }),
-        );
-        return owners;
-      };
+      // Node addresses by group and node id, from the Sparkplug address entries.
+      const addressOwners = fromEntries(
+        u.app.sparkplugAddress,
+        (entries) =>
+          new Map(
+            entries.flatMap(([uuid, a]) => {
+              const addr = a as { group_id?: unknown; node_id?: unknown } | null;
+              return typeof addr?.group_id === 'string' && typeof addr.node_id === 'string'
+                ? [[`${addr.group_id}/${addr.node_id}`, uuid] as [string, string]]
+                : [];
+            }),
+          ),
+      );
       broker = await startBroker({
         host: opts.host,
         port: opts.ports.mqtt,

@@ -24,7 +24,7 @@ export interface ServiceAppOptions {
   isPublic?: (ctx: Context) => boolean;
 }
 
-export const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Basic realm="Factory+"' };
+const UNAUTHORIZED_HEADERS = { 'WWW-Authenticate': 'Basic realm="Factory+"' };
 
 /**
  * The address failed password checks are counted against. A local caller

@@ -88,7 +88,7 @@ export interface PasswordLimitConfig {
 }
 
 /** The defaults, chosen and explained in the README ("Hardening limits"). */
-export const DEFAULT_PASSWORD_LIMITS: PasswordLimitConfig = {
+const DEFAULT_PASSWORD_LIMITS: PasswordLimitConfig = {
   failuresPerUser: 10,
   failuresPerAddress: 30,
   windowSeconds: 60,

@@ -253,6 +253,29 @@ describe('embedded Factory+ core', function () {
     expect(branches.main).to.match(/^[0-9a-f]{40}$/);
   });
 
+  it('resolves a repo path from the current configuration entries, and a path two repos claim to neither', async () => {
+    const { configdb, git: gitBase } = t.core.endpoints;
+    const refs = async (path: string) =>
+      (await req(gitBase, 'GET', `/git/${path}/info/refs?service=git-upload-pack`)).status;
+    const setPath = async (repo: string, path: string) =>
+      expect(
+        (await req(configdb, 'PUT', `/v2/app/${u.app.gitRepoConfig}/object/${repo}`, { path })).status,
+      ).to.be.oneOf([201, 204]);
+    const newRepo = async () =>
+      (await (await req(configdb, 'POST', '/v2/object', { class: CLUSTER_CLASS })).json()).uuid;
+
+    expect(await refs('cluster/Path_One')).to.equal(404);
+    const one = await newRepo();
+    await setPath(one, 'cluster/Path_One');
+    expect(await refs('cluster/Path_One')).to.equal(200);
+    const two = await newRepo();
+    await setPath(two, 'cluster/Path_One');
+    expect(await refs('cluster/Path_One')).to.equal(404);
+    await setPath(two, 'cluster/Path_Two');
+    expect(await refs('cluster/Path_One')).to.equal(200);
+    expect(await refs('cluster/Path_Two')).to.equal(200);
+  });
+
   it('has the shared Helm repo with flux-system/flux-system.yaml', async () => {
     const wd = tempDir('helm-');
     await git(

@@ -7,9 +7,6 @@ import { mountRouter } from './router-kit.js';
 import { authRouter } from './routes.js';
 import { AUTH_SERVICE } from './validate.js';
 
-export { AUTH_SERVICE } from './validate.js';
-export { AuthPerm } from './routes.js';
-
 export interface AuthAppDeps {
   auth: AuthModel;
   /** The class graph the ACL expansion reads; the model listens to its changes. */

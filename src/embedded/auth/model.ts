@@ -545,14 +545,7 @@ export class AuthModel {
    * - target Self is the principal itself; target Mine every object it owns.
    */
   private expand(principal: string): AclEntry[] {
-    const subjects = [principal, ...this.objects.classesOf(principal)];
-    const grants = (
-      this.db
-        .prepare(
-          `SELECT * FROM grants WHERE principal IN (${subjects.map(() => '?').join(',')}) ORDER BY permission, target`,
-        )
-        .all(...subjects) as GrantRow[]
-    ).map(toGrant);
+    const grants = this.subjectGrants(principal);
     const members = new Map<string, string[]>();
     const membersOf = (cls: string): string[] => {
       let m = members.get(cls);

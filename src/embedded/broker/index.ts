@@ -31,7 +31,7 @@ import type { TopicAcl } from './topic-acl.js';
 export type { PacketLimits } from './packet-guard.js';
 
 /** 64 KiB before authentication, 1 MiB per packet afterwards; see the README ("Hardening limits"). */
-export const DEFAULT_PACKET_LIMITS: PacketLimits = { beforeAuth: 64 * 1024, afterAuth: 1024 * 1024 };
+const DEFAULT_PACKET_LIMITS: PacketLimits = { beforeAuth: 64 * 1024, afterAuth: 1024 * 1024 };
 
 export interface BrokerOptions {
   /** Interface to listen on, normally loopback. */

@@ -8,17 +8,9 @@ import type { ObjectRegistry } from './objects.js';
 import { configDbRoutes } from './routes.js';
 import type { ConfigStore } from './store.js';
 
-export { ConfigStore, ConfigApp } from './store.js';
-export type { ConfigEntry, ConfigChangeListener, WriteOptions, WriteResult } from './store.js';
-export { ConfigDbPerm, configDbRoutes } from './routes.js';
-export { CONFIGDB_SERVICE, loadDump, parseDump } from './load.js';
-export type { ConfigDump, DumpObject, LoadSummary } from './load.js';
-export { parseSearchQuery, evaluateSearch } from './search.js';
-export type { SearchQuery, SearchResult } from './search.js';
-export { parsePreconditions, evaluatePreconditions } from './preconditions.js';
-export type { Preconditions } from './preconditions.js';
+export { ConfigDbPerm } from './routes.js';
 
-export const CONFIGDB_VERSION = '2.0.0';
+const CONFIGDB_VERSION = '2.0.0';
 
 export interface ConfigDbDeps {
   db: Db;

@@ -136,7 +136,7 @@ const LOAD_LIMIT = 32 * 1024 * 1024;
  * run out of stack, which was a 500. Factory+ entries (schemas included)
  * nest a few dozen levels at most, so 256 refuses nothing real.
  */
-export const MAX_ENTRY_DEPTH = 256;
+const MAX_ENTRY_DEPTH = 256;
 
 /** A JSON body no deeper than `limit` levels; 422 otherwise, before anything reads it recursively. */
 function shallow(body: Json, limit: number, what: string): Json {

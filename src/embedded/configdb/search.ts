@@ -37,7 +37,7 @@ export interface SearchQuery {
 /** Without `@` pairs: matching object UUIDs; with them: `{uuid: {NAME: value}}`. */
 export type SearchResult = string[] | Record<string, Record<string, Json>>;
 
-export class SearchQueryError extends HttpError {
+class SearchQueryError extends HttpError {
   constructor(message: string) {
     super(400, `bad search query: ${message}`);
   }

@@ -52,7 +52,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 /** Validates a Directory dump; returns the reason when it is invalid or empty. */
-export function parseDirectoryDump(body: unknown): DirectoryDump | string {
+function parseDirectoryDump(body: unknown): DirectoryDump | string {
   if (!isObject(body)) return 'a dump must be a JSON object';
   if (body.service !== DIRECTORY_SERVICE) return `dump "service" must be ${DIRECTORY_SERVICE}`;
   if (body.version !== 1) return 'only dump version 1 is supported';
@@ -76,7 +76,7 @@ export function parseDirectoryDump(body: unknown): DirectoryDump | string {
 }
 
 /** Loaded service advertisements, at most one provider per service as in the Factory+ Directory. */
-export class AdvertStore {
+class AdvertStore {
   constructor(private readonly db: Db) {
     db.exec(`CREATE TABLE IF NOT EXISTS directory_advert (
       service TEXT PRIMARY KEY, url TEXT, device TEXT, updated TEXT NOT NULL)`);

@@ -7,7 +7,7 @@ import { createServiceApp, principalOf, type Ctx, type TokenStore } from '../htt
 import { BackendProcess } from './backend-process.js';
 import { GitStorage } from './storage.js';
 
-export const GIT_SERVICE = '7adf4db0-2e7b-4a68-ab9d-376f4c5ce14b';
+const GIT_SERVICE = '7adf4db0-2e7b-4a68-ab9d-376f4c5ce14b';
 export const GitPerm = {
   pull: '12ecb694-b4b9-4d2a-927e-d100019f7ebe',
   push: 'b2d8d437-5060-4202-bcc2-bd2beda09651',

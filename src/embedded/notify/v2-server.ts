@@ -32,7 +32,7 @@ import type { Logger } from '../../lib/log.js';
 import { applyMergePatch, canonicalJson, isJsonObject, jsonEqual, type Json } from '../../lib/merge-patch.js';
 import type { Principal } from '../auth/model.js';
 
-export const NOTIFY_V2_PATH = '/notify/v2';
+const NOTIFY_V2_PATH = '/notify/v2';
 
 /** An HTTP answer as it travels inside an update. */
 export interface HttpAnswer {
@@ -87,7 +87,7 @@ export interface NotifyLimits {
   bufferedBytes: number;
 }
 
-export const DEFAULT_NOTIFY_LIMITS: NotifyLimits = {
+const DEFAULT_NOTIFY_LIMITS: NotifyLimits = {
   sockets: 256,
   subscriptions: 1000,
   messageBytes: 64 * 1024,

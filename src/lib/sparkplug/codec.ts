@@ -32,7 +32,7 @@ import {
   type SparkplugTemplateParameter,
 } from './types.js';
 
-export class SparkplugError extends Error {
+class SparkplugError extends Error {
   override name = 'SparkplugError';
 }
 
@@ -114,7 +114,7 @@ const SCALAR_TYPES = new Set<DataTypeName>([
 ]);
 
 /** The name of a Sparkplug DataType number, or undefined if not defined by the specification. */
-export function dataTypeName(n: number): DataTypeName | undefined {
+function dataTypeName(n: number): DataTypeName | undefined {
   return DATA_TYPE_NAMES.get(n);
 }
 

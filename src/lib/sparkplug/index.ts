@@ -4,12 +4,10 @@
  */
 export * from './types.js';
 export {
-  SparkplugError,
   SparkplugEncodeError,
   SparkplugDecodeError,
   encodePayload,
   decodePayload,
-  dataTypeName,
   isScalarType,
   findSparkplugProto,
   loadSparkplugSchema,

@@ -2,8 +2,8 @@
 
 export const SPARKPLUG_NAMESPACE = 'spBv1.0';
 
-export const NODE_MESSAGE_TYPES = ['NBIRTH', 'NDEATH', 'NDATA', 'NCMD'] as const;
-export const DEVICE_MESSAGE_TYPES = ['DBIRTH', 'DDEATH', 'DDATA', 'DCMD'] as const;
+const NODE_MESSAGE_TYPES = ['NBIRTH', 'NDEATH', 'NDATA', 'NCMD'] as const;
+const DEVICE_MESSAGE_TYPES = ['DBIRTH', 'DDEATH', 'DDATA', 'DCMD'] as const;
 
 export type NodeMessageType = (typeof NODE_MESSAGE_TYPES)[number];
 export type DeviceMessageType = (typeof DEVICE_MESSAGE_TYPES)[number];
