@@ -4,15 +4,14 @@ import { pino } from 'pino';
 // Namespace import: the package is CommonJS with __esModule set, so its default export is not reliable.
 import * as spPayload from 'sparkplug-payload';
 import { startBroker, type EmbeddedBroker } from '../../src/embedded/broker/index.js';
+import { CONFIGDB_SERVICE as CONFIGDB_SERVICE_UUID } from '../../src/embedded/configdb/load.js';
 import {
-  CONFIGDB_SERVICE_UUID,
-  FACTORYPLUS_PAYLOAD_UUID,
-  SERVICE_SCHEMA_UUID,
   startConfigDbNode,
   type ConfigDbNode,
   type ConfigDbNodeOptions,
 } from '../../src/embedded/notify/configdb-node.js';
 import { encodePayload, type SparkplugMetric } from '../../src/lib/sparkplug/index.js';
+import { FACTORYPLUS_PAYLOAD_UUID, SERVICE_SCHEMA_UUID } from '../../src/sparkplug/model.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { ChangeEmitter, connectClient, subscribe, type Received, type Subscriber } from '../helpers/mqtt.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';

@@ -21,6 +21,8 @@
  */
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { LAST_CHANGED_APPLICATION } from '../../factoryplus/configdb.js';
+import { FACTORYPLUS_PAYLOAD_UUID, REBIRTH_METRIC, SERVICE_SCHEMA_UUID } from '../../sparkplug/model.js';
+import { CONFIGDB_SERVICE } from '../configdb/load.js';
 import type { Logger } from '../../lib/log.js';
 import {
   decodePayload,
@@ -29,15 +31,6 @@ import {
   type SparkplugMetric,
   type SparkplugPayload,
 } from '../../lib/sparkplug/index.js';
-
-/** Payload `uuid` marking a Factory+ birth certificate. */
-export const FACTORYPLUS_PAYLOAD_UUID = '11ad7b32-1d32-4c4a-b0c9-fa049208939a';
-/** `Schema_UUID` of a Factory+ service node. */
-export const SERVICE_SCHEMA_UUID = '05688a03-730e-4cda-9932-172e2c62e45c';
-/** `Service_UUID` of the ConfigDB service function. */
-export const CONFIGDB_SERVICE_UUID = 'af15f175-78a0-4e05-97c0-2a0bb82b9f3b';
-
-const REBIRTH_METRIC = 'Node Control/Rebirth';
 
 export interface ConfigDbNodeOptions {
   mqttUrl: string;
@@ -145,7 +138,7 @@ export async function startConfigDbNode(opts: ConfigDbNodeOptions): Promise<Conf
       { name: 'Device_Information/Serial', type: 'String', value: info.serial },
       { name: 'Schema_UUID', type: 'UUID', value: SERVICE_SCHEMA_UUID },
       { name: 'Instance_UUID', type: 'UUID', value: opts.instanceUuid },
-      { name: 'Service_UUID', type: 'UUID', value: CONFIGDB_SERVICE_UUID },
+      { name: 'Service_UUID', type: 'UUID', value: CONFIGDB_SERVICE },
       { name: LAST_CHANGED_APPLICATION, type: 'UUID', value: '' },
       { name: 'Last_Changed/Device', type: 'UUID', value: '' },
       { name: 'Last_Changed/Schema', type: 'UUID', value: '' },
