@@ -26,7 +26,7 @@ import { clusterParam, isDryRun, principalOf } from '../params.js';
  * anything is written. A client thus hears within seconds, never hangs.
  */
 export const MAX_WAITING_PER_REPO = 256;
-export const MAX_WAITING_TOTAL = 4096;
+const MAX_WAITING_TOTAL = 4096;
 export const MAX_QUEUE_WAIT_MS = 10_000;
 /**
  * A change not pushed (or a listing not read) this long after it was
@@ -34,9 +34,9 @@ export const MAX_QUEUE_WAIT_MS = 10_000;
  * hanging Git server costs a client at most this long, not a queue wait
  * plus a Git timeout or two.
  */
-export const MAX_WRITE_MS = 15_000;
+const MAX_WRITE_MS = 15_000;
 /** How long a listing waits for the cluster's certificate before showing it as null. */
-export const CERTIFICATE_LOOKUP_MS = 1_000;
+const CERTIFICATE_LOOKUP_MS = 1_000;
 
 /** Sealing secrets into a cluster's repo, removing them, and listing what is sealed. */
 export function secretRoutes(d: ApiDeps): Router {
