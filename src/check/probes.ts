@@ -5,7 +5,7 @@ import { send } from '../lib/http-client.js';
 import { subscribeChecked, type Refusal } from '../lib/mqtt-subscribe.js';
 
 /** Text of a network error; Node's AggregateError (IPv4 + IPv6 attempts) has an empty message. */
-export function errorText(e: unknown): string {
+function errorText(e: unknown): string {
   if (!(e instanceof Error)) return String(e);
   const code = (e as NodeJS.ErrnoException).code;
   if (e.message) return e.message;
@@ -149,7 +149,7 @@ function bounded<T>(client: MqttClient, ms: number, what: string, work: Promise<
 }
 
 /** The broker closed the connection while a probe waited for its answer. */
-export class ClosedError extends MqttProbeError {
+class ClosedError extends MqttProbeError {
   constructor(message: string) {
     super(message, false);
     this.name = 'ClosedError';
@@ -215,5 +215,3 @@ export async function probePublish(
     throw new MqttProbeError(errorText(e), false);
   }
 }
-
-export { ServiceError };

@@ -6,7 +6,7 @@ import { renderTemplate } from '../repo/template.js';
 export type TemplateKind = 'flux' | 'helmRelease' | 'chart' | 'bootstrap';
 
 /** A cluster that exists only to render the templates with. */
-export const SAMPLE_CLUSTER = {
+const SAMPLE_CLUSTER = {
   uuid: '00000000-0000-4000-8000-00000000c4ec',
   entry: { name: 'Check_Config_Sample', namespace: 'fplus-edge' },
 };

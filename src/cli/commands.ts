@@ -78,7 +78,7 @@ function readValueFile(path: string): Buffer {
   }
 }
 
-export function buildProgram(io: Io, runServer: (c: ServerCommand) => Promise<void>): Command {
+function buildProgram(io: Io, runServer: (c: ServerCommand) => Promise<void>): Command {
   const program = new Command('cluster-manager');
   const out = (s: string) => io.stdout.write(s.endsWith('\n') ? s : `${s}\n`);
   const paint: Paint = painter(io.stdout.isTTY, io.env);

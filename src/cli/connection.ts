@@ -86,7 +86,7 @@ export function readToken(env: Env): StoredToken | undefined {
 }
 
 /** The embedded default's endpoints file, in DATA_DIR or ./data, if there is one. */
-export function readEndpoints(env: Env, cwd = process.cwd()): Endpoints | undefined {
+function readEndpoints(env: Env, cwd = process.cwd()): Endpoints | undefined {
   const file = join(resolve(cwd, env.DATA_DIR || 'data'), 'endpoints.json');
   if (!existsSync(file)) return undefined;
   try {

@@ -17,7 +17,7 @@ export function painter(isTTY: boolean | undefined, env: Record<string, string |
 }
 
 /** "5s", "3m", "2h", "4d": the largest unit that is at least one. */
-export function span(ms: number): string {
+function span(ms: number): string {
   const s = Math.round(Math.abs(ms) / 1000);
   if (s < 90) return `${s}s`;
   if (s < 90 * 60) return `${Math.round(s / 60)}m`;
@@ -51,7 +51,7 @@ const conditionStatus = (c: Condition | HistoryEntry, paint: Paint) =>
       ? paint('red', c.status)
       : paint('yellow', c.status);
 
-export function edgeText(e: ClusterSummary['edge'] | undefined): string {
+function edgeText(e: ClusterSummary['edge'] | undefined): string {
   if (!e) return '-';
   if (!e.reported) return 'not reported';
   return `${e.readyHosts}/${e.hosts} hosts ready`;

@@ -26,7 +26,7 @@ export interface WatchOutput {
 }
 
 /** How often the status is read from a Cluster Manager without the event stream. */
-export const POLL_MS = 1000;
+const POLL_MS = 1000;
 
 type Outcome = 'ready' | 'failed' | undefined;
 

@@ -1,3 +1,2 @@
 export * from './types.js';
-export { loadConfig, ConfigError, overlay, configDir } from './load.js';
-export { envBindings } from './env.js';
+export { loadConfig, ConfigError } from './load.js';

@@ -13,7 +13,7 @@ export class ConfigError extends Error {
   }
 }
 
-export const configDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../config');
+const configDir = resolve(dirname(fileURLToPath(import.meta.url)), '../../config');
 
 type Json = Record<string, unknown>;
 
@@ -22,7 +22,7 @@ function isObject(v: unknown): v is Json {
 }
 
 /** Deep merge where objects merge and everything else replaces. */
-export function overlay(base: Json, over: Json): Json {
+function overlay(base: Json, over: Json): Json {
   const out: Json = { ...base };
   for (const [k, v] of Object.entries(over)) {
     out[k] = isObject(v) && isObject(out[k]) ? overlay(out[k] as Json, v) : v;

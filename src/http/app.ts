@@ -1,8 +1,8 @@
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
-import { ServiceError } from '../factoryplus/http.js';
 import { HttpError, jsonErrors } from '../lib/http-errors.js';
 import type { ApiDeps } from './deps.js';
+import { errorAnswers } from './errors.js';
 import { clusterRoutes } from './routes/clusters.js';
 import { secretRoutes } from './routes/secrets.js';
 import { serviceRoutes } from './routes/service.js';
@@ -11,23 +11,6 @@ import { UI_PATHS, uiRoutes } from './ui.js';
 
 // The status page's files hold no data: everything it shows comes from the authenticated API.
 const PUBLIC = [/^\/v1\/cluster\/[^/]+\/bootstrap$/, /^\/health$/, UI_PATHS];
-
-/**
- * A Factory+ service that cannot be reached or answers with an error while
- * a request needs it makes that request a 503 the client may retry, never a
- * 500.
- */
-async function dependencyErrors(ctx: Context, next: () => Promise<unknown>): Promise<void> {
-  try {
-    await next();
-  } catch (e) {
-    if (!(e instanceof ServiceError)) throw e;
-    throw new HttpError(
-      503,
-      e.status === 0 ? `a Factory+ service cannot be reached: ${e.message}` : `a Factory+ service failed: ${e.message}`,
-    );
-  }
-}
 
 /** Answers 405 with `Allow` for a known path and a method it does not take. */
 function methodNotAllowed(routers: Router[]) {
@@ -84,7 +67,7 @@ export function createApp(d: ApiDeps): Koa {
     }
     await next();
   });
-  app.use(dependencyErrors);
+  app.use(errorAnswers);
   app.use(d.authn.middleware((ctx) => PUBLIC.some((re) => re.test(ctx.path))));
   // An empty segment is a missing namespace, name or key, not another route.
   app.use(async (ctx, next) => {

@@ -29,7 +29,7 @@ export interface EventStreamOptions {
 }
 
 /** One `text/event-stream` frame; JSON has no raw newlines, so `data` is one line. */
-export function sseFrame(event: string, data: unknown): string {
+function sseFrame(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 

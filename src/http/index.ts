@@ -12,7 +12,7 @@ import { Metrics } from './metrics.js';
 import { TokenStore } from '../lib/tokens.js';
 import { dependencyHealth } from './routes/service.js';
 
-export const VERSION = '0.1.0';
+const VERSION = '0.1.0';
 
 /** Builds the HTTP API over a running manager; `externalUrl` is used when none is configured. */
 export function createApi(

@@ -62,7 +62,7 @@ export function looksLikeJwt(s: string): boolean {
 }
 
 /** Where the discovery document of `url` is: the URL itself when it names one, else under the issuer. */
-export function discoveryDocumentUrl(url: string): URL {
+function discoveryDocumentUrl(url: string): URL {
   const u = new URL(url);
   if (!u.pathname.endsWith(WELL_KNOWN)) u.pathname = `${u.pathname.replace(/\/+$/, '')}${WELL_KNOWN}`;
   return u;
@@ -78,7 +78,7 @@ function isHttpUrl(v: unknown): v is string {
 }
 
 /** The `issuer` and `jwks_uri` of an OpenID Provider's discovery document. */
-export async function discover(url: string, timeoutMs: number): Promise<{ issuer: string; jwksUri: string }> {
+async function discover(url: string, timeoutMs: number): Promise<{ issuer: string; jwksUri: string }> {
   const doc = discoveryDocumentUrl(url);
   const where = `OIDC_DISCOVERY_URL: ${doc.href}`;
   let res;

@@ -18,7 +18,7 @@ const TYPES: Record<string, string> = {
  * talks to this service alone; it is never framed (clickjacking of the
  * bootstrap button) and sends no Referer.
  */
-export const UI_CSP = [
+const UI_CSP = [
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { expect } from 'chai';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
+import type { ClusterDetail } from '../../src/http/cluster-summary.js';
 import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { basic } from '../helpers/core.js';
 import { waitFor } from '../helpers/processes.js';
@@ -14,20 +15,6 @@ import { json, openEvents, type SseEvent, type SseStream } from '../helpers/sse.
  * filtering (and a grant given or taken while the stream is open), removal,
  * heartbeats, 401, the cap on open streams and each caller's share of them.
  */
-
-interface ClusterEvent {
-  uuid: string;
-  name: string | null;
-  phase: string;
-  ready: boolean;
-  reason: string | null;
-  message: string | null;
-  edge: unknown;
-  conditions: Array<{ type: string; status: string; reason: string; attempts?: number }>;
-  repo: { head: string | null };
-  secrets: { count: number };
-  bootstrap: { fetches: number; lastFetch: string | null };
-}
 
 const MAX = 4;
 const PER_CALLER = 3;
@@ -44,7 +31,7 @@ describe('GET /v1/events', function () {
     open.push(st);
     return st;
   };
-  const of = (uuid: string) => (e: SseEvent) => e.event === 'cluster' && json<ClusterEvent>(e).uuid === uuid;
+  const of = (uuid: string) => (e: SseEvent) => e.event === 'cluster' && json<ClusterDetail>(e).uuid === uuid;
   const configure = async (name: string, namespace = 'fplus-edge') => {
     const u = s.config.uuids;
     const uuid = s.t.core.objects.create({ class: u.class.edgeCluster, owner: Local.account.admin }).registration.uuid;
@@ -98,7 +85,7 @@ describe('GET /v1/events', function () {
     expect(st.contentType).to.match(/^text\/event-stream/);
     const synced = await st.next((e) => e.event === 'synced');
     const before = st.events.slice(0, st.events.indexOf(synced));
-    const a = json<ClusterEvent>(before.find(of(A))!);
+    const a = json<ClusterDetail>(before.find(of(A))!);
     expect(a).to.include({ uuid: A, name: 'Events_A', phase: 'ready', ready: true, reason: null, message: null });
     expect(a.repo.head).to.match(/^[0-9a-f]{40}$/);
     expect(a.secrets).to.deep.equal({ count: 0 });
@@ -120,7 +107,7 @@ describe('GET /v1/events', function () {
     // First an entry it cannot commission (a bad namespace), so that a not-ready
     // state is there to be seen however fast commissioning is; then the fix.
     const B = await configure('Events_B', 'Not_A_Namespace');
-    await st.next((e) => of(B)(e) && json<ClusterEvent>(e).phase === 'failed', 30_000);
+    await st.next((e) => of(B)(e) && json<ClusterDetail>(e).phase === 'failed', 30_000);
     const u = s.config.uuids;
     const fixed = await fetch(`${s.t.core.endpoints.configdb}/v2/app/${u.app.clusterConfig}/object/${B}`, {
       method: 'PUT',
@@ -128,11 +115,11 @@ describe('GET /v1/events', function () {
       body: JSON.stringify({ name: 'Events_B', namespace: 'fplus-edge' }),
     });
     expect(fixed.status).to.equal(204);
-    const ready = await st.next((e) => of(B)(e) && json<ClusterEvent>(e).ready, 30_000);
-    const seen = st.events.filter(of(B)).map((e) => json<ClusterEvent>(e));
+    const ready = await st.next((e) => of(B)(e) && json<ClusterDetail>(e).ready, 30_000);
+    const seen = st.events.filter(of(B)).map((e) => json<ClusterDetail>(e));
     expect(seen[0].ready, 'first seen before it was ready').to.equal(false);
     expect(seen.map((c) => c.phase)).to.include('ready');
-    expect(json<ClusterEvent>(ready)).to.include({ name: 'Events_B', phase: 'ready', reason: null });
+    expect(json<ClusterDetail>(ready)).to.include({ name: 'Events_B', phase: 'ready', reason: null });
   });
 
   it('coalesces a burst of changes to one cluster into few events with the last state', async () => {
@@ -140,7 +127,7 @@ describe('GET /v1/events', function () {
     await st.next((e) => e.event === 'synced');
     const from = st.events.length;
     for (let i = 1; i <= 200; i++) void s.m.status.update(A, { bootstrap: { fetches: i } });
-    await st.next((e) => of(A)(e) && json<ClusterEvent>(e).bootstrap.fetches === 200, 10_000, from);
+    await st.next((e) => of(A)(e) && json<ClusterDetail>(e).bootstrap.fetches === 200, 10_000, from);
     const sent = st.events.slice(from).filter(of(A));
     expect(sent.length).to.be.at.most(3);
     await s.m.status.update(A, { bootstrap: null });
@@ -158,7 +145,7 @@ describe('GET /v1/events', function () {
     expect(st.status).to.equal(200);
     const synced = await st.next((e) => e.event === 'synced');
     expect(json(synced)).to.deep.equal({ clusters: 1 });
-    expect(st.events.filter((e) => e.event === 'cluster').map((e) => json<ClusterEvent>(e).uuid)).to.deep.equal([A]);
+    expect(st.events.filter((e) => e.event === 'cluster').map((e) => json<ClusterDetail>(e).uuid)).to.deep.equal([A]);
 
     // A change to a cluster it may not see is not sent; one to its own is.
     let from = st.events.length;
@@ -170,7 +157,7 @@ describe('GET /v1/events', function () {
     // Granted while the stream is open: the cluster is sent; revoked: removed.
     from = st.events.length;
     const g = auth.addGrant({ principal: who, permission: perm, target: B, plural: false });
-    expect(json<ClusterEvent>(await st.next(of(B), 5000, from)).bootstrap.fetches).to.equal(7);
+    expect(json<ClusterDetail>(await st.next(of(B), 5000, from)).bootstrap.fetches).to.equal(7);
     from = st.events.length;
     auth.deleteGrant(g.uuid);
     const removed = await st.next((e) => e.event === 'removed', 5000, from);

@@ -250,6 +250,34 @@ describe('HTTP API', function () {
       expect(script.phase).to.equal('failed');
     });
 
+    it('answers 503 with the cause while the Bootstrap script template cannot be used', async () => {
+      const app = s.config.uuids.app.bootstrapTemplate;
+      const entry = `${s.t.core.endpoints.configdb}/v2/app/${app}/object/${app}`;
+      const put = (body: unknown) =>
+        fetch(entry, {
+          method: 'PUT',
+          headers: { Authorization: s.admin, 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const original = (await (await fetch(entry, { headers: { Authorization: s.admin } })).json()) as {
+        files: object;
+      };
+      const url = await bootstrapUrl(A);
+      try {
+        const broken = { ...original, files: { ...original.files, 'a b': '' } };
+        expect((await put(broken)).ok, 'template with a file name that is not plain stored').to.equal(true);
+        s.m.templates.invalidate(app);
+        const body = await expectError(await fetch(url), 503, 'bootstrap with an unusable template');
+        expect(body.message).to.equal(
+          'the Bootstrap script template cannot be used: bootstrap file name "a b" is not a plain file name',
+        );
+      } finally {
+        expect((await put(original)).ok, 'template restored').to.equal(true);
+        s.m.templates.invalidate(app);
+      }
+      expect((await fetch(url)).status, 'bootstrap once the template is restored').to.equal(200);
+    });
+
     it('serves a script that passes shellcheck -s sh and dash -n', async () => {
       const script = await (await fetch(await bootstrapUrl(A))).text();
       const dir = mkdtempSync(join(tmpdir(), 'cm-bootstrap-'));

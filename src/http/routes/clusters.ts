@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { FluxSystemFile, FLUX_SYSTEM_PATH } from '../../bootstrap/flux-system.js';
-import { assembleBootstrapScript, BootstrapTemplateError, renderBootstrap } from '../../bootstrap/script.js';
+import { assembleBootstrapScript, renderBootstrap } from '../../bootstrap/script.js';
 import { HttpError } from '../../lib/http-errors.js';
 import type { Status } from '../../reconcile/status.js';
 import { classify } from '../../reconcile/failure.js';
@@ -123,22 +123,15 @@ export function clusterRoutes(d: ApiDeps): Router {
       throw new HttpError(503, `the shared Helm repo cannot be read from the Git server: ${e.message}`);
     });
     if (fluxSystemYaml === undefined) throw new HttpError(503, `the shared Helm repo has no ${FLUX_SYSTEM_PATH}`);
-    let script: string;
-    try {
-      const fp = m.config.factoryplus;
-      const rendered = renderBootstrap(template, {
-        name: spec.name,
-        namespace: spec.namespace,
-        realm: fp.realm,
-        domain: fp.externalDomain,
-        krbkeys: fp.krbkeysImage,
-      });
-      script = assembleBootstrapScript({ rendered, fluxSystemYaml, selfLink: String(st.self_link ?? '') });
-    } catch (e) {
-      if (e instanceof BootstrapTemplateError)
-        throw new HttpError(503, `the Bootstrap script template cannot be used: ${e.message}`);
-      throw e;
-    }
+    const fp = m.config.factoryplus;
+    const rendered = renderBootstrap(template, {
+      name: spec.name,
+      namespace: spec.namespace,
+      realm: fp.realm,
+      domain: fp.externalDomain,
+      krbkeys: fp.krbkeysImage,
+    });
+    const script = assembleBootstrapScript({ rendered, fluxSystemYaml, selfLink: String(st.self_link ?? '') });
     // Read again: other fetches may have been counted while this one was assembled.
     const fetches = (readStatus(m.status.get(cluster))?.bootstrap?.fetches ?? 0) + 1;
     void m.status.update(cluster, { bootstrap: { fetches, lastFetch: (d.now?.() ?? new Date()).toISOString() } });

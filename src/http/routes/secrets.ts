@@ -3,20 +3,20 @@ import type { Context } from 'koa';
 import { readRawBody } from '../../lib/body.js';
 import { HttpError } from '../../lib/http-errors.js';
 import {
-  CertificateError,
   describeCertificate,
   parseSealingCertificate,
   type CertificateDescription,
   type SealingCertificate,
 } from '../../sealing/certificate.js';
-import { sealedSecretPath, SealingConflict } from '../../sealing/manifest.js';
-import { assertSecretAddress, InvalidSecretAddress } from '../../sealing/names.js';
+import { sealedSecretPath } from '../../sealing/manifest.js';
+import { assertSecretAddress } from '../../sealing/names.js';
 import { listSealed, removeEdit, sealEdit, type SecretAddress } from '../../sealing/repo-secrets.js';
-import { PathConflict, WriteQueueTimeout, type Edit } from '../../repo/writer.js';
+import { WriteQueueTimeout, type Edit } from '../../repo/writer.js';
 import { isSealingScope, type SealingScope } from '../../sealing/seal.js';
-import { MAX_SECRET_BYTES, SecretLimitExceeded } from '../../sealing/limits.js';
+import { MAX_SECRET_BYTES } from '../../sealing/limits.js';
 import { readStatus } from '../../reconcile/setup-status.js';
 import type { ApiDeps } from '../deps.js';
+import { refusalOf } from '../errors.js';
 import { clusterParam, isDryRun, principalOf } from '../params.js';
 
 /**
@@ -26,7 +26,7 @@ import { clusterParam, isDryRun, principalOf } from '../params.js';
  * anything is written. A client thus hears within seconds, never hangs.
  */
 export const MAX_WAITING_PER_REPO = 256;
-export const MAX_WAITING_TOTAL = 4096;
+const MAX_WAITING_TOTAL = 4096;
 export const MAX_QUEUE_WAIT_MS = 10_000;
 /**
  * A change not pushed (or a listing not read) this long after it was
@@ -34,9 +34,9 @@ export const MAX_QUEUE_WAIT_MS = 10_000;
  * hanging Git server costs a client at most this long, not a queue wait
  * plus a Git timeout or two.
  */
-export const MAX_WRITE_MS = 15_000;
+const MAX_WRITE_MS = 15_000;
 /** How long a listing waits for the cluster's certificate before showing it as null. */
-export const CERTIFICATE_LOOKUP_MS = 1_000;
+const CERTIFICATE_LOOKUP_MS = 1_000;
 
 /** Sealing secrets into a cluster's repo, removing them, and listing what is sealed. */
 export function secretRoutes(d: ApiDeps): Router {
@@ -52,12 +52,7 @@ export function secretRoutes(d: ApiDeps): Router {
   };
   const address = (ctx: Context): SecretAddress => {
     const p = (ctx as Context & { params: Record<string, string> }).params;
-    try {
-      assertSecretAddress(p.namespace, p.name, p.key);
-    } catch (e) {
-      if (e instanceof InvalidSecretAddress) throw new HttpError(400, e.message);
-      throw e;
-    }
+    assertSecretAddress(p.namespace, p.name, p.key);
     return { namespace: p.namespace!, name: p.name!, key: p.key! };
   };
   /** The cluster must be commissioned: its repo is where secrets go. */
@@ -88,21 +83,14 @@ export function secretRoutes(d: ApiDeps): Router {
         { reason: 'no-certificate' },
       );
     }
-    try {
-      const now = d.now?.() ?? new Date();
-      // Parsing X.509 costs more than the rest of a seal; the expiry is checked every time.
-      const hit = parsed.get(e.kubeseal_cert);
-      if (hit && now <= hit.notAfter) return hit;
-      const cert = parseSealingCertificate(e.kubeseal_cert, now);
-      if (parsed.size >= 1000) parsed.clear();
-      parsed.set(e.kubeseal_cert, cert);
-      return cert;
-    } catch (err) {
-      // The edge reported a certificate that cannot be used: a fact about the
-      // cluster, not an outage, so not worth retrying until it reports again.
-      if (err instanceof CertificateError) throw new HttpError(422, err.message, {}, { reason: err.code });
-      throw err;
-    }
+    const now = d.now?.() ?? new Date();
+    // Parsing X.509 costs more than the rest of a seal; the expiry is checked every time.
+    const hit = parsed.get(e.kubeseal_cert);
+    if (hit && now <= hit.notAfter) return hit;
+    const cert = parseSealingCertificate(e.kubeseal_cert, now);
+    if (parsed.size >= 1000) parsed.clear();
+    parsed.set(e.kubeseal_cert, cert);
+    return cert;
   };
   /**
    * The cluster's sealing certificate. A refusal is never based on a cached
@@ -160,10 +148,7 @@ export function secretRoutes(d: ApiDeps): Router {
       return res;
     } catch (e) {
       d.metrics.secretWrites.inc({ op, result: 'failed' });
-      if (e instanceof SealingConflict) throw new HttpError(409, e.message, {}, { reason: e.code });
-      if (e instanceof PathConflict) throw new HttpError(409, e.message, {}, { reason: 'path-conflict' });
-      if (e instanceof SecretLimitExceeded) throw new HttpError(413, e.message, {}, { reason: e.reason });
-      if (e instanceof HttpError) throw e;
+      if (e instanceof HttpError || refusalOf(e)) throw e;
       if (e instanceof WriteQueueTimeout)
         throw new HttpError(503, `${e.message}: the cluster's repo is busy; try again shortly`, { 'Retry-After': '5' });
       throw new HttpError(503, `the change could not be pushed to the cluster's repo: ${(e as Error).message}`, {
@@ -197,13 +182,7 @@ export function secretRoutes(d: ApiDeps): Router {
     if (isDryRun(ctx)) {
       const s = await seal();
       const existing = await readCurrent(cluster, s.path);
-      try {
-        ctx.body = s.render(existing);
-      } catch (e) {
-        if (e instanceof SealingConflict) throw new HttpError(409, e.message, {}, { reason: e.code });
-        if (e instanceof SecretLimitExceeded) throw new HttpError(413, e.message, {}, { reason: e.reason });
-        throw e;
-      }
+      ctx.body = s.render(existing);
       ctx.type = 'application/yaml';
       return;
     }
@@ -283,12 +262,7 @@ export function secretRoutes(d: ApiDeps): Router {
   r.get('/v1/cluster/:uuid/secret/:namespace/:name', async (ctx) => {
     const cluster = await authorise(ctx);
     const p = (ctx as Context & { params: Record<string, string> }).params;
-    try {
-      assertSecretAddress(p.namespace, p.name);
-    } catch (e) {
-      if (e instanceof InvalidSecretAddress) throw new HttpError(400, e.message);
-      throw e;
-    }
+    assertSecretAddress(p.namespace, p.name);
     commissioned(cluster);
     const found = (await described(cluster)).find((s) => s.path === sealedSecretPath(p.namespace!, p.name!));
     if (!found) throw new HttpError(404, `no sealed secret ${p.namespace}/${p.name}`);
