@@ -12,7 +12,7 @@ import { readsAsItselfPlain } from '../repo/yaml-compat.js';
  */
 
 /** What the wrapper's `{{files}}` renders to; replaced by the unpacking commands. */
-export const FILES_MARKER = '@@@@@';
+const FILES_MARKER = '@@@@@';
 
 /** The *Bootstrap script* template entry after rendering. */
 export interface RenderedBootstrap {

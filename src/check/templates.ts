@@ -1,3 +1,4 @@
+import { assembleBootstrapScript, BootstrapTemplateError, renderBootstrap } from '../bootstrap/script.js';
 import { isJsonObject, type Json } from '../lib/merge-patch.js';
 import { renderClusterRepo, SpecError, validateSpec } from '../repo/manifests.js';
 import { renderTemplate } from '../repo/template.js';
@@ -34,37 +35,29 @@ export function entryProblem(
   }
 }
 
-/** What `{{files}}` renders to in the bootstrap wrapper (as the bootstrap script builder uses it). */
-const FILES_MARKER = '@@@@@';
-const FILE_NAME = /^[A-Za-z0-9._-]+$/;
-
 /**
- * The Bootstrap script entry must render to `{files: {name: text}, wrapper: text}`
- * with plain file names and a `{{files}}` placeholder in the wrapper.
+ * The Bootstrap script entry checked by what the bootstrap route does with
+ * it: rendered with the sample cluster's values and assembled into a script
+ * (with empty stand-ins for the two files the service adds).
  */
 function bootstrapProblem(
   value: Json,
   ctx: { realm: string; domain: string; krbkeysImage: string },
 ): string | undefined {
-  const out = renderTemplate(value, {
-    name: SAMPLE_CLUSTER.entry.name,
-    namespace: SAMPLE_CLUSTER.entry.namespace,
-    realm: ctx.realm,
-    domain: ctx.domain,
-    krbkeys: ctx.krbkeysImage,
-    files: FILES_MARKER,
-  });
-  if (!isJsonObject(out as Json)) return 'does not render to a JSON object';
-  const { files, wrapper } = out as Record<string, unknown>;
-  if (typeof wrapper !== 'string') return 'has no "wrapper" text';
-  if (!wrapper.includes(FILES_MARKER)) return 'has a wrapper without the {{files}} placeholder';
-  if (!isJsonObject(files as Json)) return 'has no "files" object';
-  for (const [name, text] of Object.entries(files as Record<string, unknown>)) {
-    if (!FILE_NAME.test(name) || name === '.' || name === '..')
-      return `names a file ${JSON.stringify(name)} that is not a plain file name`;
-    if (typeof text !== 'string') return `has a file ${name} that is not text`;
+  try {
+    const rendered = renderBootstrap(value, {
+      name: SAMPLE_CLUSTER.entry.name,
+      namespace: SAMPLE_CLUSTER.entry.namespace,
+      realm: ctx.realm,
+      domain: ctx.domain,
+      krbkeys: ctx.krbkeysImage,
+    });
+    assembleBootstrapScript({ rendered, fluxSystemYaml: '', selfLink: '' });
+    return undefined;
+  } catch (e) {
+    if (e instanceof BootstrapTemplateError) return `cannot be used: ${e.message}`;
+    throw e;
   }
-  return undefined;
 }
 
 /** The entry a renderClusterRepo error is about, from its message. */

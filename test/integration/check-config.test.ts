@@ -287,6 +287,19 @@ describe('check-config', function () {
     expect(byName(results, 'Bootstrap template').detail).to.contain('{{files}}');
   });
 
+  it('fails a Bootstrap template the bootstrap script could not be made from: a file name that is not plain', async () => {
+    const results = await replaced(
+      u.app.bootstrapTemplate,
+      u.app.bootstrapTemplate,
+      (v) => ({ ...v, files: { ...(v.files as object), '../escape.sh': 'echo out\n' } }),
+      () => runChecks(configFor()),
+    );
+    expect(failed(results)).to.deep.equal(['Bootstrap template']);
+    expect(byName(results, 'Bootstrap template').detail)
+      .to.contain('cannot be used')
+      .and.contain('"../escape.sh" is not a plain file name');
+  });
+
   it('reports a missing ServiceConfig entry and skips the chart that needs it', async () => {
     const results = await without(u.app.serviceConfig, u.service.clusterManager, () => runChecks(configFor()));
     expect(failed(results)).to.deep.equal(['ServiceConfig']);
