@@ -2,10 +2,10 @@ import { expect } from 'chai';
 import jsyaml from 'js-yaml';
 import { execFileSync } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
-import { clusterChartTemplate, fluxTemplate, helmReleaseTemplate } from '../../src/embedded/seed/templates.js';
 import { renderClusterRepo } from '../../src/repo/manifests.js';
 import { toMultiDoc } from '../../src/repo/yaml.js';
 import { isK8sName, isNamespace, isSecretKey, upsertSealedKey } from '../../src/sealing/index.js';
+import { embeddedTemplates } from '../helpers/templates.js';
 
 /*
  * Everything the service writes must read back the same in YAML 1.2 and in
@@ -346,14 +346,7 @@ describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
   });
 
   it('writes cluster manifests from templates with a tricky namespace and Helm values from the corpus', () => {
-    const chart = clusterChartTemplate({
-      realm: 'R.LOCAL',
-      domain: 'd.local',
-      directoryUrl: 'http://dir',
-      edgeAccountClass: 'a',
-      edgeSyncRole: 'b',
-      edgeMonitorRole: 'c',
-    });
+    const templates = embeddedTemplates();
     const cases = [];
     for (let i = 0; i < 30; i++) {
       const values = Object.fromEntries(
@@ -363,7 +356,7 @@ describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
       const out = renderClusterRepo({
         uuid: '0b9e2c1e-6a0f-4a8e-9d3c-2f4b5a6c7d8e',
         spec: { name: 'Line_7', namespace, values: values as never },
-        templates: { flux: fluxTemplate, helmRelease: helmReleaseTemplate, chart },
+        templates,
         gitBase: 'http://127.0.0.1:1/',
         helmRepo: 'h',
       });
