@@ -5,6 +5,7 @@ import { parseAllDocuments } from 'yaml';
 import { renderClusterRepo } from '../../src/repo/manifests.js';
 import { toMultiDoc } from '../../src/repo/yaml.js';
 import { isK8sName, isNamespace, isSecretKey, upsertSealedKey } from '../../src/sealing/index.js';
+import { prng } from '../helpers/random.js';
 import { embeddedTemplates } from '../helpers/templates.js';
 
 /*
@@ -182,18 +183,6 @@ const TRICKY = [
   'NaN',
 ];
 const NUMBERS = [0, 1, -1, 42, 0.5, -2.5, 3.14, 1e21, -1e21, 1e-7, 1.5e-7, 1e300, 5e-324, 123456789012, 2 ** 53];
-
-/** mulberry32: a small seeded PRNG, so that a failing run can be repeated with its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = Number(process.env.YAML_TEST_SEED) || Math.floor(Math.random() * 2 ** 32);
 const random = prng(SEED);
