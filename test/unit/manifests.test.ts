@@ -3,7 +3,7 @@ import { parseAllDocuments } from 'yaml';
 import type { Json } from '../../src/lib/merge-patch.js';
 import { REPO_README, renderClusterRepo, SpecError, validateSpec } from '../../src/repo/manifests.js';
 import { readFixture, renderFixtureRepo } from '../fixtures/cluster-repo.js';
-import { embeddedTemplates } from '../helpers/templates.js';
+import { embeddedTemplates } from '../helpers/seed.js';
 
 const CLUSTER = '0b9e2c1e-6a0f-4a8e-9d3c-2f4b5a6c7d8e';
 const HELM_REPO = '11111111-2222-4333-8444-555555555504';

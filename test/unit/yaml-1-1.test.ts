@@ -6,7 +6,7 @@ import { renderClusterRepo } from '../../src/repo/manifests.js';
 import { toMultiDoc } from '../../src/repo/yaml.js';
 import { isK8sName, isNamespace, isSecretKey, upsertSealedKey } from '../../src/sealing/index.js';
 import { prng } from '../helpers/random.js';
-import { embeddedTemplates } from '../helpers/templates.js';
+import { embeddedTemplates } from '../helpers/seed.js';
 
 /*
  * Everything the service writes must read back the same in YAML 1.2 and in
