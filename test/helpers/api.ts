@@ -44,6 +44,21 @@ export interface ApiStackOptions {
   eventStream?: ApiDeps['eventStream'];
 }
 
+/** The manager on the test core's services, as its cluster manager account; MQTT 3.1.1 unless told. */
+export function startTestManager(
+  t: TestCore,
+  config: Config,
+  opts: { mqttProtocol?: 4 | 5; log?: Logger } = {},
+): Promise<Manager> {
+  return startManager({
+    config,
+    directoryUrl: t.core.endpoints.directory,
+    credentials: t.core.credentials.clusterManager,
+    mqttProtocol: opts.mqttProtocol ?? 4,
+    log: opts.log ?? silentLogger,
+  });
+}
+
 /**
  * The embedded core, the manager and its HTTP API on loopback, in this
  * process. `now` replaces the clock of tokens and bootstrap URLs.
@@ -57,12 +72,9 @@ export async function startApiStack(opts: ApiStackOptions = {}): Promise<ApiStac
   });
   const u = config.uuids;
   const start = async () => {
-    const m = await startManager({
-      config,
-      directoryUrl: t.core.endpoints.directory,
-      credentials: t.core.credentials.clusterManager,
+    const m = await startTestManager(t, config, {
       mqttProtocol: opts.mqttUrl || process.env.TEST_MQTT_URL ? 5 : 4,
-      log: opts.log ?? silentLogger,
+      log: opts.log,
     });
     let base = '';
     const { app, deps } = createApi(m, silentLogger, {
