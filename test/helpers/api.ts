@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../../src/config/index.js';
 import type { Config } from '../../src/config/types.js';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
@@ -21,6 +22,8 @@ export interface ApiStack {
   admin: string;
   /** Creates a cluster through the Config Store and waits until it is ready. */
   createCluster(name: string, spec?: Record<string, unknown>): Promise<string>;
+  /** A new principal holding Manage clusters on the one cluster `target`; returns its UUID. */
+  operatorOf(target: string): string;
   /** Stops the manager and its API and starts them again on the same core and data dir (`m`, `deps`, `url` change). */
   restartManager(): Promise<void>;
   stop(): Promise<void>;
@@ -41,6 +44,21 @@ export interface ApiStackOptions {
   eventStream?: ApiDeps['eventStream'];
 }
 
+/** The manager on the test core's services, as its cluster manager account; MQTT 3.1.1 unless told. */
+export function startTestManager(
+  t: TestCore,
+  config: Config,
+  opts: { mqttProtocol?: 4 | 5; log?: Logger } = {},
+): Promise<Manager> {
+  return startManager({
+    config,
+    directoryUrl: t.core.endpoints.directory,
+    credentials: t.core.credentials.clusterManager,
+    mqttProtocol: opts.mqttProtocol ?? 4,
+    log: opts.log ?? silentLogger,
+  });
+}
+
 /**
  * The embedded core, the manager and its HTTP API on loopback, in this
  * process. `now` replaces the clock of tokens and bootstrap URLs.
@@ -54,12 +72,9 @@ export async function startApiStack(opts: ApiStackOptions = {}): Promise<ApiStac
   });
   const u = config.uuids;
   const start = async () => {
-    const m = await startManager({
-      config,
-      directoryUrl: t.core.endpoints.directory,
-      credentials: t.core.credentials.clusterManager,
+    const m = await startTestManager(t, config, {
       mqttProtocol: opts.mqttUrl || process.env.TEST_MQTT_URL ? 5 : 4,
-      log: opts.log ?? silentLogger,
+      log: opts.log,
     });
     let base = '';
     const { app, deps } = createApi(m, silentLogger, {
@@ -97,6 +112,12 @@ export async function startApiStack(opts: ApiStackOptions = {}): Promise<ApiStac
       if (r.status !== 201) throw new Error(`creating cluster ${name}: ${r.status}`);
       await waitFor(() => running.m.status.get(uuid)?.ready === true, 30_000, undefined, `cluster ${name} ready`);
       return uuid;
+    },
+    operatorOf(target) {
+      const principal = randomUUID();
+      t.core.auth.ensurePrincipal(principal);
+      t.core.auth.addGrant({ principal, permission: u.perm.manageClusters, target, plural: false });
+      return principal;
     },
     async stop() {
       await running.server.close();

@@ -8,8 +8,11 @@ import { silentLogger } from '../../src/lib/log.js';
 export interface TestCore {
   core: EmbeddedCore;
   dataDir: string;
-  /** Stops and starts the core on the same data; `samePorts` keeps every service's port. */
-  restart(opts?: { samePorts?: boolean }): Promise<EmbeddedCore>;
+  /**
+   * Stops and starts the core on the same data; `samePorts` keeps every service's port, and
+   * `whileStopped` runs between the two.
+   */
+  restart(opts?: { samePorts?: boolean; whileStopped?: () => Promise<void> }): Promise<EmbeddedCore>;
   stop(): Promise<void>;
 }
 
@@ -54,27 +57,20 @@ export async function startTestCore(
     async restart(o = {}) {
       const e = t.core.endpoints;
       const port = (url: string) => Number(new URL(url).port);
-      const ports =
-        o.samePorts && (opts.embeddedBroker || !(opts.mqttUrl || process.env.TEST_MQTT_URL))
-          ? {
-              directory: port(e.directory),
-              configdb: port(e.configdb),
-              auth: port(e.auth),
-              git: port(e.git),
-              mqtt: port(e.mqtt),
-              cmdesc: port(e.cmdesc),
-            }
-          : o.samePorts
-            ? {
-                directory: port(e.directory),
-                configdb: port(e.configdb),
-                auth: port(e.auth),
-                git: port(e.git),
-                mqtt: 0,
-                cmdesc: port(e.cmdesc),
-              }
-            : anyPorts;
+      // Another broker's port is not the core's to keep.
+      const ownBroker = opts.embeddedBroker || !(opts.mqttUrl || process.env.TEST_MQTT_URL);
+      const ports = o.samePorts
+        ? {
+            directory: port(e.directory),
+            configdb: port(e.configdb),
+            auth: port(e.auth),
+            git: port(e.git),
+            mqtt: ownBroker ? port(e.mqtt) : 0,
+            cmdesc: port(e.cmdesc),
+          }
+        : anyPorts;
       await t.core.stop();
+      await o.whileStopped?.();
       t.core = await start(ports);
       return t.core;
     },

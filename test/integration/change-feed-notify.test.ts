@@ -6,10 +6,11 @@ import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { createApi } from '../../src/http/index.js';
 import { listen, type Listening } from '../../src/lib/listen.js';
 import { silentLogger } from '../../src/lib/log.js';
-import { startManager, type Manager } from '../../src/manager.js';
+import type { Manager } from '../../src/manager.js';
 import { ChangeFeed } from '../../src/watch/change-feed.js';
 import { LiveFeed } from '../../src/watch/live-feed.js';
 import { NotifyFeed } from '../../src/watch/notify-feed.js';
+import { startTestManager } from '../helpers/api.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 import { serviceToken } from '../helpers/notify-v2.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -218,13 +219,7 @@ describe('the Cluster Manager with its MQTT subscription refused', function () {
       overrides: { dataDir: tempDir('cm-feed-'), reconcile: { resyncSeconds: 600 } },
     });
     const begun = Date.now();
-    const m = await startManager({
-      config,
-      directoryUrl: t.core.endpoints.directory,
-      credentials: t.core.credentials.clusterManager,
-      mqttProtocol: 4,
-      log: silentLogger,
-    });
+    const m = await startTestManager(t, config);
     const startMs = Date.now() - begun;
     const { app } = createApi(m, silentLogger, { externalUrl: () => 'http://127.0.0.1' });
     const server = await listen(app.callback(), '127.0.0.1', 0);

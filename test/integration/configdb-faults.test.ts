@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config/index.js';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
-import { silentLogger } from '../../src/lib/log.js';
-import { startManager, type Manager } from '../../src/manager.js';
+import type { Manager } from '../../src/manager.js';
+import { startTestManager } from '../helpers/api.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { waitFor } from '../helpers/processes.js';
@@ -36,13 +36,7 @@ describe('the Config Store answering 500 to a third of requests', function () {
       if (seq.at(-1) !== phase) seq.push(phase);
       phases.set(obj, seq);
     });
-    m = await startManager({
-      config,
-      directoryUrl: t.core.endpoints.directory,
-      credentials: t.core.credentials.clusterManager,
-      mqttProtocol: 4,
-      log: silentLogger,
-    });
+    m = await startTestManager(t, config);
   });
   after(async () => {
     await m?.stop();

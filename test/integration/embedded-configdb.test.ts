@@ -8,26 +8,12 @@ import { ObjectRegistry, RankClass } from '../../src/embedded/configdb/objects.j
 import { ConfigApp, ConfigStore } from '../../src/embedded/configdb/store.js';
 import { openDatabase, type Db } from '../../src/embedded/db.js';
 import { listen, TokenStore, type Listening } from '../../src/embedded/http-kit.js';
-import { appSchemas } from '../../src/embedded/seed/schemas.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { newUuid, WILDCARD } from '../../src/lib/uuid.js';
+import { seededClusterConfigSchema } from '../helpers/seed.js';
 
-/** The Edge cluster configuration schema the embedded core seeds (src/embedded/seed/schemas.ts). */
-const EDGE_CONFIG_SCHEMA = JSON.stringify(
-  appSchemas({
-    clusterConfig: 'clusterConfig',
-    setupStatus: 's',
-    fluxTemplate: 'f',
-    bootstrapTemplate: 'b',
-    gitRepoConfig: 'g',
-    helmChartTemplate: 'h',
-    k8sTemplate: 'k',
-    info: 'i',
-    sparkplugAddress: 'p',
-  }).clusterConfig,
-  null,
-  2,
-);
+/** The Edge cluster configuration schema the embedded core seeds. */
+const EDGE_CONFIG_SCHEMA = JSON.stringify(seededClusterConfigSchema(), null, 2);
 
 const PERM = {
   ReadConfig: '4a339562-cd57-408d-9d1a-6529a383ea4b',

@@ -408,9 +408,7 @@ describe('HTTP API', function () {
     ) => `Bearer ${jwt(c, key, header)}`;
 
     before(() => {
-      principal = randomUUID();
-      s.t.core.auth.ensurePrincipal(principal);
-      s.t.core.auth.addGrant({ principal, permission: s.config.uuids.perm.manageClusters, target: A, plural: false });
+      principal = s.operatorOf(A);
     });
 
     it("accepts a valid RS256 token for the principal in fp_principal_uuid, with that principal's ACL", async () => {

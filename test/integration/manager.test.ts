@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config/index.js';
 import { Local } from '../../src/embedded/seed/local-uuids.js';
-import { silentLogger } from '../../src/lib/log.js';
-import { startManager, type Manager } from '../../src/manager.js';
+import type { Manager } from '../../src/manager.js';
+import { startTestManager } from '../helpers/api.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 
 async function until<T>(fn: () => T | Promise<T>, ms: number): Promise<T> {
@@ -30,13 +30,7 @@ describe('the Cluster Manager on the embedded core', function () {
 
   before(async () => {
     t = await startTestCore();
-    m = await startManager({
-      config,
-      directoryUrl: t.core.endpoints.directory,
-      credentials: t.core.credentials.clusterManager,
-      mqttProtocol: 4,
-      log: silentLogger,
-    });
+    m = await startTestManager(t, config);
     await until(() => m.controller.ready, 5000);
   });
   after(async () => {

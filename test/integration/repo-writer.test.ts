@@ -8,17 +8,10 @@ import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { RepoWriter } from '../../src/repo/writer.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 import { startFaultProxy } from '../helpers/fault-proxy.js';
+import { clone, git, gitEnv, repoUrl } from '../helpers/git.js';
 
 const run = promisify(execFile);
 const u = loadConfig({ env: {} }).uuids;
-const gitEnv = {
-  ...process.env,
-  GIT_TERMINAL_PROMPT: '0',
-  GIT_AUTHOR_NAME: 'h',
-  GIT_AUTHOR_EMAIL: 'h@h',
-  GIT_COMMITTER_NAME: 'h',
-  GIT_COMMITTER_EMAIL: 'h@h',
-};
 
 describe('repo writer over smart HTTP', function () {
   this.timeout(60_000);
@@ -62,17 +55,28 @@ describe('repo writer over smart HTTP', function () {
     );
   };
 
-  const log = async (dir: string) =>
-    (await run('git', ['-C', dir, 'log', '--format=%s'], { env: gitEnv })).stdout.trim().split('\n');
+  const log = async (dir: string) => (await git(['-C', dir, 'log', '--format=%s'])).trim().split('\n');
+
+  /**
+   * Pushes a commit made by hand to the repo `uuid`: `edit` changes a fresh
+   * clone's work tree and `gitlink` names a submodule entry to add, pointing
+   * at the clone's head. Resolves with that head.
+   */
+  const pushByHand = async (uuid: string, edit: (dir: string) => void, gitlink?: string): Promise<string> => {
+    const dir = await clone(repoUrl(t.core.endpoints.git, uuid, t.core.credentials.admin));
+    edit(dir);
+    await git(['-C', dir, 'add', '-A']);
+    const head = (await git(['-C', dir, 'rev-parse', 'HEAD'])).trim();
+    if (gitlink) await git(['-C', dir, 'update-index', '--add', '--cacheinfo', `160000,${head},${gitlink}`]);
+    await git(['-C', dir, 'commit', '-qm', 'by hand']);
+    await git(['-C', dir, 'push', '-q', 'origin', 'HEAD:main']);
+    return head;
+  };
 
   before(async () => {
     t = await startTestCore();
     repo = await newRepo('cluster/Writer_Test');
-    const a = t.core.credentials.admin;
-    const url = new URL(`/uuid/${repo}`, t.core.endpoints.git);
-    url.username = a.username;
-    url.password = a.password;
-    cloneUrl = url.href;
+    cloneUrl = repoUrl(t.core.endpoints.git, repo, t.core.credentials.admin);
   });
   after(async () => {
     await t.stop();
@@ -96,10 +100,9 @@ describe('repo writer over smart HTTP', function () {
     });
     expect(same.committed).to.equal(false);
     expect(same.head).to.equal(first.head);
-    const wd = tempDir('clone-');
-    await run('git', ['clone', '-q', cloneUrl, 'c'], { cwd: wd, env: gitEnv });
-    expect(readFileSync(join(wd, 'c', 'edo/cluster/a.yaml'), 'utf8')).to.equal('a: 1\n');
-    expect(await log(join(wd, 'c'))).to.deep.equal(['Cluster flux update']);
+    const c = await clone(cloneUrl);
+    expect(readFileSync(join(c, 'edo/cluster/a.yaml'), 'utf8')).to.equal('a: 1\n');
+    expect(await log(c)).to.deep.equal(['Cluster flux update']);
   });
 
   it('coalesces concurrent edits into one commit that lists each change', async () => {
@@ -122,11 +125,10 @@ describe('repo writer over smart HTTP', function () {
     expect(results.every((r) => r.committed)).to.equal(true);
     const heads = new Set(results.map((r) => r.head));
     expect(heads.size).to.be.lessThan(5);
-    const wd = tempDir('clone-');
-    await run('git', ['clone', '-q', cloneUrl, 'c'], { cwd: wd, env: gitEnv });
+    const c = await clone(cloneUrl);
     for (let i = 0; i < 20; i++)
-      expect(readFileSync(join(wd, 'c', `edo/secrets/ns/s${i}.yaml`), 'utf8')).to.equal(`n: ${i}\n`);
-    const subjects = await log(join(wd, 'c'));
+      expect(readFileSync(join(c, `edo/secrets/ns/s${i}.yaml`), 'utf8')).to.equal(`n: ${i}\n`);
+    const subjects = await log(c);
     expect(subjects.length).to.be.lessThan(2 + 20);
     expect(subjects.some((s) => /^\d+ changes$/.test(s))).to.equal(true);
   });
@@ -157,13 +159,10 @@ describe('repo writer over smart HTTP', function () {
         await f.write('before.txt', 'x');
       },
     });
-    const wd = tempDir('hand-');
-    await run('git', ['clone', '-q', cloneUrl, 'h'], { cwd: wd, env: gitEnv });
-    mkdirSync(join(wd, 'h', 'by-hand'), { recursive: true });
-    writeFileSync(join(wd, 'h', 'by-hand', 'extra.yaml'), 'kind: ConfigMap\n');
-    await run('git', ['-C', join(wd, 'h'), 'add', '-A'], { env: gitEnv });
-    await run('git', ['-C', join(wd, 'h'), 'commit', '-qm', 'by hand'], { env: gitEnv });
-    await run('git', ['-C', join(wd, 'h'), 'push', '-q', 'origin', 'HEAD:main'], { env: gitEnv });
+    await pushByHand(repo, (h) => {
+      mkdirSync(join(h, 'by-hand'), { recursive: true });
+      writeFileSync(join(h, 'by-hand', 'extra.yaml'), 'kind: ConfigMap\n');
+    });
     // The writer still believes its own last head; its push is refused and redone.
     const r = await w.submit({
       message: 'after',
@@ -172,10 +171,9 @@ describe('repo writer over smart HTTP', function () {
       },
     });
     expect(r.committed).to.equal(true);
-    const wd2 = tempDir('clone-');
-    await run('git', ['clone', '-q', cloneUrl, 'c'], { cwd: wd2, env: gitEnv });
-    expect(readFileSync(join(wd2, 'c', 'by-hand/extra.yaml'), 'utf8')).to.equal('kind: ConfigMap\n');
-    expect(readFileSync(join(wd2, 'c', 'after.txt'), 'utf8')).to.equal('y');
+    const c = await clone(cloneUrl);
+    expect(readFileSync(join(c, 'by-hand/extra.yaml'), 'utf8')).to.equal('kind: ConfigMap\n');
+    expect(readFileSync(join(c, 'after.txt'), 'utf8')).to.equal('y');
   });
 
   it('pushes objects git itself accepts as well-formed (git fsck --strict), with trees in git order', async () => {
@@ -206,15 +204,11 @@ describe('repo writer over smart HTTP', function () {
     const bare = t.core.git.dir(fresh);
     const fsck = await run('git', ['-C', bare, 'fsck', '--strict', '--no-dangling', '--full'], { env: gitEnv });
     expect(fsck.stderr.trim(), 'git fsck findings').to.equal('');
-    const listed = (
-      await run('git', ['-C', bare, '-c', 'core.quotepath=off', 'ls-tree', '-r', '--name-only', 'main'], {
-        env: gitEnv,
-      })
-    ).stdout
+    const listed = (await git(['-C', bare, '-c', 'core.quotepath=off', 'ls-tree', '-r', '--name-only', 'main']))
       .trim()
       .split('\n');
     expect(listed).to.deep.equal(['a-b', 'a.b', 'a/b/c/d.txt', 'a/x.yaml', 'ünï/cødé.txt']);
-    const content = (await run('git', ['-C', bare, 'show', 'main:a/b/c/d.txt'], { env: gitEnv })).stdout;
+    const content = await git(['-C', bare, 'show', 'main:a/b/c/d.txt']);
     expect(content).to.equal('4b\n');
   });
 
@@ -227,20 +221,15 @@ describe('repo writer over smart HTTP', function () {
         await f.write('README.md', 'r\n');
       },
     });
-    const url = new URL(`/uuid/${fresh}`, t.core.endpoints.git);
-    url.username = t.core.credentials.admin.username;
-    url.password = t.core.credentials.admin.password;
-    const wd = tempDir('hand-');
-    const h = join(wd, 'h');
-    await run('git', ['clone', '-q', url.href, 'h'], { cwd: wd, env: gitEnv });
-    writeFileSync(join(h, 'tool.sh'), '#!/bin/sh\n');
-    chmodSync(join(h, 'tool.sh'), 0o755);
-    symlinkSync('README.md', join(h, 'link.yaml'));
-    await run('git', ['-C', h, 'add', '-A'], { env: gitEnv });
-    const head = (await run('git', ['-C', h, 'rev-parse', 'HEAD'], { env: gitEnv })).stdout.trim();
-    await run('git', ['-C', h, 'update-index', '--add', '--cacheinfo', `160000,${head},mod`], { env: gitEnv });
-    await run('git', ['-C', h, 'commit', '-qm', 'by hand'], { env: gitEnv });
-    await run('git', ['-C', h, 'push', '-q', 'origin', 'HEAD:main'], { env: gitEnv });
+    await pushByHand(
+      fresh,
+      (h) => {
+        writeFileSync(join(h, 'tool.sh'), '#!/bin/sh\n');
+        chmodSync(join(h, 'tool.sh'), 0o755);
+        symlinkSync('README.md', join(h, 'link.yaml'));
+      },
+      'mod',
+    );
     const seen = await w.read(async (f) => ({
       link: await f.read('link.yaml'),
       mod: await f.read('mod'),
@@ -259,7 +248,7 @@ describe('repo writer over smart HTTP', function () {
         for (const p of ['tool.sh', 'link.yaml', 'mod']) await f.write(p, `${p}\n`);
       },
     });
-    const tree = (await run('git', ['-C', t.core.git.dir(fresh), 'ls-tree', 'main'], { env: gitEnv })).stdout;
+    const tree = await git(['-C', t.core.git.dir(fresh), 'ls-tree', 'main']);
     const modes = Object.fromEntries(
       tree
         .trim()
@@ -278,48 +267,24 @@ describe('repo writer over smart HTTP', function () {
         await f.write('d/inner.txt', 'i\n');
       },
     });
-    const url = new URL(`/uuid/${fresh}`, t.core.endpoints.git);
-    url.username = t.core.credentials.admin.username;
-    url.password = t.core.credentials.admin.password;
-    const wd = tempDir('hand-');
-    const h = join(wd, 'h');
-    await run('git', ['clone', '-q', url.href, 'h'], { cwd: wd, env: gitEnv });
-    writeFileSync(join(h, 'plain'), 'p\n');
-    const head = (await run('git', ['-C', h, 'rev-parse', 'HEAD'], { env: gitEnv })).stdout.trim();
-    await run('git', ['-C', h, 'add', '-A'], { env: gitEnv });
-    await run('git', ['-C', h, 'update-index', '--add', '--cacheinfo', `160000,${head},mod`], { env: gitEnv });
-    await run('git', ['-C', h, 'commit', '-qm', 'by hand'], { env: gitEnv });
-    await run('git', ['-C', h, 'push', '-q', 'origin', 'HEAD:main'], { env: gitEnv });
+    const head = await pushByHand(fresh, (h) => writeFileSync(join(h, 'plain'), 'p\n'), 'mod');
     const bare = t.core.git.dir(fresh);
-    const before = (await run('git', ['-C', bare, 'rev-parse', 'main'], { env: gitEnv })).stdout.trim();
-    await expectRejected(
-      w.submit({
-        message: 'under a submodule',
-        apply: async (f) => {
-          await f.write('mod/x.yaml', 'x\n');
-        },
-      }),
-      /mod is a submodule/,
-    );
-    await expectRejected(
-      w.submit({
-        message: 'under a file',
-        apply: async (f) => {
-          await f.write('plain/x.yaml', 'x\n');
-        },
-      }),
-      /plain is a file/,
-    );
-    await expectRejected(
-      w.submit({
-        message: 'over a directory',
-        apply: async (f) => {
-          await f.write('d', 'x\n');
-        },
-      }),
-      /d is a directory/,
-    );
-    expect((await run('git', ['-C', bare, 'rev-parse', 'main'], { env: gitEnv })).stdout.trim()).to.equal(before);
+    const before = (await git(['-C', bare, 'rev-parse', 'main'])).trim();
+    for (const [message, path, refusal] of [
+      ['under a submodule', 'mod/x.yaml', /mod is a submodule/],
+      ['under a file', 'plain/x.yaml', /plain is a file/],
+      ['over a directory', 'd', /d is a directory/],
+    ] as const)
+      await expectRejected(
+        w.submit({
+          message,
+          apply: async (f) => {
+            await f.write(path, 'x\n');
+          },
+        }),
+        refusal,
+      );
+    expect((await git(['-C', bare, 'rev-parse', 'main'])).trim()).to.equal(before);
     // Writes beside them still land, and git finds the result well-formed.
     expect(
       (
@@ -331,8 +296,8 @@ describe('repo writer over smart HTTP', function () {
         })
       ).committed,
     ).to.equal(true);
-    await run('git', ['-C', bare, 'fsck', '--strict', '--no-dangling', '--full'], { env: gitEnv });
-    const tree = (await run('git', ['-C', bare, 'ls-tree', '-r', 'main'], { env: gitEnv })).stdout;
+    await git(['-C', bare, 'fsck', '--strict', '--no-dangling', '--full']);
+    const tree = await git(['-C', bare, 'ls-tree', '-r', 'main']);
     expect(tree)
       .to.include(`160000 commit ${head}\tmod\n`)
       .and.to.include('\tplain\n')
@@ -361,15 +326,7 @@ describe('repo writer over smart HTTP', function () {
       expect(proxy.seen).to.deep.equal([`POST /uuid/${fresh}/git-receive-pack`]);
 
       // Someone else moves the branch; the writer's next push names the old head and is refused.
-      const url = new URL(`/uuid/${fresh}`, t.core.endpoints.git);
-      url.username = t.core.credentials.admin.username;
-      url.password = t.core.credentials.admin.password;
-      const wd = tempDir('hand-');
-      await run('git', ['clone', '-q', url.href, 'h'], { cwd: wd, env: gitEnv });
-      writeFileSync(join(wd, 'h', 'hand.txt'), 'h');
-      await run('git', ['-C', join(wd, 'h'), 'add', '-A'], { env: gitEnv });
-      await run('git', ['-C', join(wd, 'h'), 'commit', '-qm', 'by hand'], { env: gitEnv });
-      await run('git', ['-C', join(wd, 'h'), 'push', '-q', 'origin', 'HEAD:main'], { env: gitEnv });
+      await pushByHand(fresh, (h) => writeFileSync(join(h, 'hand.txt'), 'h'));
       proxy.seen.length = 0;
       const r = await w.submit({
         message: 'third',
@@ -386,11 +343,7 @@ describe('repo writer over smart HTTP', function () {
         proxy.seen.some((l) => l.includes('service=git-upload-pack')),
         'a fetch between them',
       ).to.equal(true);
-      const tree = (
-        await run('git', ['-C', t.core.git.dir(fresh), 'ls-tree', '--name-only', 'main'], { env: gitEnv })
-      ).stdout
-        .trim()
-        .split('\n');
+      const tree = (await git(['-C', t.core.git.dir(fresh), 'ls-tree', '--name-only', 'main'])).trim().split('\n');
       expect(tree).to.deep.equal(['hand.txt', 'one.txt', 'three.txt', 'two.txt']);
     } finally {
       await proxy.close();

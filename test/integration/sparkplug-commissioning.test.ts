@@ -18,6 +18,7 @@ import { startApiStack, type ApiStack } from '../helpers/api.js';
 import { testCert } from '../helpers/certs.js';
 import { subscribe, type Received, type Subscriber } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/processes.js';
+import { DEVICE_METRICS } from '../helpers/sparkplug.js';
 import { CLUSTER_DEVICE_SCHEMA_UUID } from '../../src/sparkplug/index.js';
 
 const tahu = spPayload.get('spBv1.0')!;
@@ -25,26 +26,6 @@ type TahuPayload = ReturnType<typeof tahu.decodePayload>;
 
 /** The commissioning phases in the order a cluster goes through them. */
 const FORWARD = ['pending', 'address', 'accounts', 'repo', 'ready'];
-const DEVICE_METRICS: [string, string][] = [
-  ['Device Control/Rebirth', 'Boolean'],
-  ['Schema_UUID', 'UUID'],
-  ['Instance_UUID', 'UUID'],
-  ['Name', 'String'],
-  ['Cluster_UUID', 'UUID'],
-  ['Phase', 'String'],
-  ['Ready', 'Boolean'],
-  ['Conditions', 'String'],
-  ['Repo_Head', 'String'],
-  ['Sealed_Secrets', 'UInt64'],
-  ['Bootstrap_Fetches', 'UInt64'],
-  ['Failure_Reason', 'String'],
-  ['Failure_Message', 'String'],
-  ['Edge/Reported', 'Boolean'],
-  ['Edge/Hosts', 'UInt64'],
-  ['Edge/Ready_Hosts', 'UInt64'],
-  ['Edge/Kubernetes_Versions', 'String'],
-];
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Long/number/bigint (either decoder) as a bigint. */

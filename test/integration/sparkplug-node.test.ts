@@ -19,6 +19,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import * as spPayload from 'sparkplug-payload';
 import { startBroker, type EmbeddedBroker } from '../../src/embedded/broker/index.js';
 import { silentLogger } from '../../src/lib/log.js';
+import { clusterState, DEVICE_METRICS } from '../helpers/sparkplug.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { freePort, spawnMosquitto, type RestartableBroker } from '../helpers/mosquitto.js';
 import {
@@ -27,7 +28,6 @@ import {
   FACTORYPLUS_PAYLOAD_UUID,
   SERVICE_SCHEMA_UUID,
   SparkplugNode,
-  type ClusterDeviceState,
   type SparkplugNodeOptions,
 } from '../../src/sparkplug/index.js';
 
@@ -62,43 +62,6 @@ const NODE_METRICS: [string, string][] = [
   ['Clusters/total', 'UInt64'],
   ['Last_Error', 'String'],
 ];
-const DEVICE_METRICS: [string, string][] = [
-  ['Device Control/Rebirth', 'Boolean'],
-  ['Schema_UUID', 'UUID'],
-  ['Instance_UUID', 'UUID'],
-  ['Name', 'String'],
-  ['Cluster_UUID', 'UUID'],
-  ['Phase', 'String'],
-  ['Ready', 'Boolean'],
-  ['Conditions', 'String'],
-  ['Repo_Head', 'String'],
-  ['Sealed_Secrets', 'UInt64'],
-  ['Bootstrap_Fetches', 'UInt64'],
-  ['Failure_Reason', 'String'],
-  ['Failure_Message', 'String'],
-  ['Edge/Reported', 'Boolean'],
-  ['Edge/Hosts', 'UInt64'],
-  ['Edge/Ready_Hosts', 'UInt64'],
-  ['Edge/Kubernetes_Versions', 'String'],
-];
-
-function clusterState(over: Partial<ClusterDeviceState> = {}): ClusterDeviceState {
-  return {
-    name: 'Line 1/Cell #2',
-    phase: 'pending',
-    ready: false,
-    conditions: [],
-    repoHead: null,
-    sealedSecrets: 0,
-    bootstrapFetches: 0,
-    edgeReported: false,
-    edgeHosts: 0,
-    edgeReadyHosts: 0,
-    edgeKubernetesVersions: [],
-    ...over,
-  };
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------

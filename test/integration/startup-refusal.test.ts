@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/lib/log.js';
-import { startManager } from '../../src/manager.js';
 import { SparkplugNode, SubscriptionRefusedError, type SparkplugNodeOptions } from '../../src/sparkplug/index.js';
+import { startTestManager } from '../helpers/api.js';
 import { startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 import { runMain } from '../helpers/processes.js';
 import { startRefusingBroker, type RefusingBroker } from '../helpers/refusing-broker.js';
@@ -139,16 +139,9 @@ describe('serve in Factory+ mode with a broker that refuses the command subscrip
   });
 
   it('startManager rejects within 10 s naming the topic', async () => {
-    const cm = t.core.credentials.clusterManager;
     const config = loadConfig({ env: { MQTT_PROTOCOL: '4' }, overrides: { dataDir: tempDir() } });
     const started = Date.now();
-    const err = await startManager({
-      config,
-      directoryUrl: t.core.endpoints.directory,
-      credentials: cm,
-      mqttProtocol: 4,
-      log: silentLogger,
-    }).then(
+    const err = await startTestManager(t, config).then(
       (m) => m.stop().then(() => undefined),
       (e: unknown) => e,
     );

@@ -1,9 +1,7 @@
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config/index.js';
-import { startEmbeddedCore } from '../../src/embedded/core.js';
 import { ConfigDbClient } from '../../src/factoryplus/configdb.js';
 import { FplusHttp } from '../../src/factoryplus/http.js';
-import { silentLogger } from '../../src/lib/log.js';
 import type { Json } from '../../src/lib/merge-patch.js';
 import { readStatus, setCondition, type Condition } from '../../src/reconcile/setup-status.js';
 import { StatusStore } from '../../src/reconcile/status.js';
@@ -108,36 +106,15 @@ describe('setup status store', function () {
       errors++;
     };
     await s.load();
-    const e = t.core.endpoints;
-    const port = (url: string) => Number(new URL(url).port);
-    const ports = {
-      directory: port(e.directory),
-      configdb: port(e.configdb),
-      auth: port(e.auth),
-      git: port(e.git),
-      mqtt: 0,
-      cmdesc: port(e.cmdesc),
-    };
-    await t.core.stop();
-
     const writes: Promise<void>[] = [];
-    for (let i = 0; i < 20; i++) writes.push(s.update(A, { counter: i, [`k${i}`]: i % 3 === 0 ? null : i }));
-    for (let i = 0; i < 60 && !s.degraded; i++) await new Promise((r) => setTimeout(r, 50));
-    expect(s.degraded).to.equal(true);
-    expect(s.pending).to.be.greaterThan(0);
-
-    const config = loadConfig({ env: {} });
-    t.core = await startEmbeddedCore({
-      dataDir: t.dataDir,
-      host: '127.0.0.1',
-      ports,
-      uuids: config.uuids,
-      organisation: 'AMRC',
-      realm: config.factoryplus.realm,
-      domain: config.factoryplus.externalDomain,
-      adminUsername: 'admin',
-      externalMqttUrl: process.env.TEST_MQTT_URL || undefined,
-      log: silentLogger,
+    await t.restart({
+      samePorts: true,
+      whileStopped: async () => {
+        for (let i = 0; i < 20; i++) writes.push(s.update(A, { counter: i, [`k${i}`]: i % 3 === 0 ? null : i }));
+        for (let i = 0; i < 60 && !s.degraded; i++) await new Promise((r) => setTimeout(r, 50));
+        expect(s.degraded).to.equal(true);
+        expect(s.pending).to.be.greaterThan(0);
+      },
     });
     await Promise.all(writes);
     await s.flush();

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -67,14 +66,7 @@ describe('status page login with an OIDC token, in headless Chromium', function 
     mine = await s.createCluster('Oidc_Page_Mine');
     other = await s.createCluster('Oidc_Page_Other');
     // The operator as Factory+ knows it: a principal holding Manage clusters on one cluster only.
-    principal = randomUUID();
-    s.t.core.auth.ensurePrincipal(principal);
-    s.t.core.auth.addGrant({
-      principal,
-      permission: s.config.uuids.perm.manageClusters,
-      target: mine,
-      plural: false,
-    });
+    principal = s.operatorOf(mine);
 
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1400, height: 600 } });

@@ -8,7 +8,6 @@ import { ObjectRegistry, RankClass } from '../../src/embedded/configdb/objects.j
 import { loadDump, parseDump } from '../../src/embedded/configdb/load.js';
 import { ConfigApp, ConfigStore } from '../../src/embedded/configdb/store.js';
 import { openDatabase, type Db } from '../../src/embedded/db.js';
-import { appSchemas } from '../../src/embedded/seed/schemas.js';
 import { bootstrapTemplate } from '../../src/embedded/seed/templates.js';
 import type { Json } from '../../src/lib/merge-patch.js';
 import { newUuid } from '../../src/lib/uuid.js';
@@ -16,6 +15,7 @@ import { REPO_README, renderClusterRepo } from '../../src/repo/manifests.js';
 import { parseMultiDoc, toMultiDoc } from '../../src/repo/yaml.js';
 import { CERT_ANNOTATION, upsertSealedKey } from '../../src/sealing/index.js';
 import { readFluxSystemYaml } from '../fixtures/flux-system.js';
+import { seededClusterConfigSchema } from '../helpers/seed.js';
 
 /**
  * The comparisons with the Factory+ reference material (ACS dumps, examples
@@ -171,17 +171,7 @@ describe('reference: Config Store', () => {
   });
 
   it('the seeded Edge cluster configuration schema accepts and refuses what the reference schema does', () => {
-    const seeded = appSchemas({
-      clusterConfig: 'c',
-      setupStatus: 's',
-      fluxTemplate: 'f',
-      bootstrapTemplate: 'b',
-      gitRepoConfig: 'g',
-      helmChartTemplate: 'h',
-      k8sTemplate: 'k',
-      info: 'i',
-      sparkplugAddress: 'p',
-    }).c;
+    const seeded = seededClusterConfigSchema();
     const verdicts = (schema: Json) => {
       const app = s.objects.create({ class: RankClass.r1, owner: s.owner }).registration.uuid;
       s.store.put(ConfigApp.ConfigSchema, app, schema);

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, SignJWT } from 'jose';
@@ -103,14 +103,7 @@ describe('OIDC bearer tokens (jose, discovery, token lifetime)', function () {
       config: { http: { aclCacheSeconds: 0, oidc: { discoveryUrl: `${issuer.url}/realms/fp`, audience: AUD } } },
     });
     cluster = await s.createCluster('Oidc_A');
-    principal = randomUUID();
-    s.t.core.auth.ensurePrincipal(principal);
-    s.t.core.auth.addGrant({
-      principal,
-      permission: s.config.uuids.perm.manageClusters,
-      target: cluster,
-      plural: false,
-    });
+    principal = s.operatorOf(cluster);
   });
   after(async () => {
     await s?.stop();

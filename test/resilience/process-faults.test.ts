@@ -9,6 +9,7 @@ import { Local } from '../../src/embedded/seed/local-uuids.js';
 import { testCert } from '../helpers/certs.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 import { byIntensity, INTENSITY } from '../helpers/intensity.js';
+import { prng } from '../helpers/random.js';
 import { runMain, waitFor, type Proc } from '../helpers/processes.js';
 import { unsealValue } from '../helpers/unseal.js';
 
@@ -39,18 +40,6 @@ const REQUEST_BOUND_MS = 20_000;
 const cfg = loadConfig({ env: {} });
 const u = cfg.uuids;
 const REALM = cfg.factoryplus.realm;
-
-/** mulberry32: small, fast, seedable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

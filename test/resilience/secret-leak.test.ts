@@ -15,6 +15,7 @@ import { listen, type Listening } from '../../src/lib/listen.js';
 import { startManager, type Manager } from '../../src/manager.js';
 import { testCert } from '../helpers/certs.js';
 import { adminAuth, basic, tempDir } from '../helpers/core.js';
+import { gitEnv } from '../helpers/git.js';
 import { subscribe, type Subscriber } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/processes.js';
 
@@ -38,15 +39,6 @@ import { waitFor } from '../helpers/processes.js';
  */
 
 const run = promisify(execFile);
-const gitEnv = {
-  ...process.env,
-  GIT_TERMINAL_PROMPT: '0',
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_AUTHOR_NAME: 'h',
-  GIT_AUTHOR_EMAIL: 'h@h',
-  GIT_COMMITTER_NAME: 'h',
-  GIT_COMMITTER_EMAIL: 'h@h',
-};
 
 /** Every encoding of `marker` a leak could plausibly take. */
 function leakForms(marker: Buffer): Array<{ form: string; bytes: Buffer }> {
@@ -231,61 +223,34 @@ describe('resilience: secret values never leak', function () {
       expect(r.status, `${what}: ${r.text.slice(0, 300)}`).to.be.oneOf(Array.isArray(status) ? status : [status]);
       console.log(`    [leak] injected ${what} -> ${r.status}`);
     };
-    await want('ASCII value (strict)', 204, call('put ascii', 'PUT', secret(A, 'app', 'db', 'password'), ascii));
-    await want('binary value (strict)', 204, call('put binary', 'PUT', secret(A, 'app', 'db', 'blob'), binary));
-    await want(
-      'marker alone, namespace-wide',
-      204,
-      call('put ns-wide', 'PUT', secret(A, 'app', 'nsw', 'token', '?scope=namespace-wide'), marker),
-    );
-    await want(
-      '300 KB binary with the marker, cluster-wide',
-      204,
-      call('put big', 'PUT', secret(A, 'other', 'cw', 'data', '?scope=cluster-wide'), big),
-    );
-    await want(
-      'marker JSON, to be deleted',
-      204,
-      call('put doomed', 'PUT', secret(A, 'app', 'doomed', 'k', ''), JSON.stringify({ token: marker })),
-    );
-    await want(
-      'ASCII value, dry run',
-      200,
-      call('dryrun ascii', 'PUT', secret(A, 'app', 'db', 'password', '?dryrun'), ascii),
-    );
-    await want(
-      'binary value, dry run (new secret)',
-      200,
-      call('dryrun binary', 'PUT', secret(A, 'dry', 'only', 'k', '?dryrun'), binary),
-    );
-    await want(
-      'scope conflict (cluster-wide over strict)',
-      409,
-      call('conflict', 'PUT', secret(A, 'app', 'db', 'other', '?scope=cluster-wide'), ascii),
-    );
-    await want(
-      'scope conflict, dry run',
-      409,
-      call('conflict dryrun', 'PUT', secret(A, 'app', 'db', 'other', '?scope=cluster-wide&dryrun'), ascii),
-    );
-    await want('cluster without a certificate', 404, call('no cert', 'PUT', secret(B, 'app', 'db', 'password'), ascii));
-    await want(
-      'unknown cluster',
-      404,
-      call('unknown', 'PUT', secret('00000000-0000-4000-8000-000000000000', 'app', 'db', 'password'), ascii),
-    );
-    await want('bad scope', 400, call('bad scope', 'PUT', secret(A, 'app', 'db', 'password', '?scope=bogus'), ascii));
-    await want('bad key', 400, call('bad key', 'PUT', secret(A, 'app', 'db', 'bad%20key'), ascii));
-    await want(
-      'over 1 MiB',
-      413,
-      call(
-        'too big',
-        'PUT',
+    // Values put with the administrator's credential, each named in the report of what was sent and answered.
+    const puts: Array<[string, number, string, Buffer | string]> = [
+      ['ASCII value (strict)', 204, secret(A, 'app', 'db', 'password'), ascii],
+      ['binary value (strict)', 204, secret(A, 'app', 'db', 'blob'), binary],
+      ['marker alone, namespace-wide', 204, secret(A, 'app', 'nsw', 'token', '?scope=namespace-wide'), marker],
+      [
+        '300 KB binary with the marker, cluster-wide',
+        204,
+        secret(A, 'other', 'cw', 'data', '?scope=cluster-wide'),
+        big,
+      ],
+      ['marker JSON, to be deleted', 204, secret(A, 'app', 'doomed', 'k', ''), JSON.stringify({ token: marker })],
+      ['ASCII value, dry run', 200, secret(A, 'app', 'db', 'password', '?dryrun'), ascii],
+      ['binary value, dry run (new secret)', 200, secret(A, 'dry', 'only', 'k', '?dryrun'), binary],
+      ['scope conflict (cluster-wide over strict)', 409, secret(A, 'app', 'db', 'other', '?scope=cluster-wide'), ascii],
+      ['scope conflict, dry run', 409, secret(A, 'app', 'db', 'other', '?scope=cluster-wide&dryrun'), ascii],
+      ['cluster without a certificate', 404, secret(B, 'app', 'db', 'password'), ascii],
+      ['unknown cluster', 404, secret('00000000-0000-4000-8000-000000000000', 'app', 'db', 'password'), ascii],
+      ['bad scope', 400, secret(A, 'app', 'db', 'password', '?scope=bogus'), ascii],
+      ['bad key', 400, secret(A, 'app', 'db', 'bad%20key'), ascii],
+      [
+        'over 1 MiB',
+        413,
         secret(A, 'app', 'db', 'password'),
         Buffer.concat([Buffer.alloc(1024 * 1024), Buffer.from(marker)]),
-      ),
-    );
+      ],
+    ];
+    for (const [what, status, path, body] of puts) await want(what, status, call(what, 'PUT', path, body));
     await want(
       'marker as the body of POST /token',
       200,

@@ -2,27 +2,11 @@ import { expect } from 'chai';
 import { parseAllDocuments } from 'yaml';
 import type { Json } from '../../src/lib/merge-patch.js';
 import { REPO_README, renderClusterRepo, SpecError, validateSpec } from '../../src/repo/manifests.js';
-import { fluxTemplate, helmReleaseTemplate, clusterChartTemplate } from '../../src/embedded/seed/templates.js';
 import { readFixture, renderFixtureRepo } from '../fixtures/cluster-repo.js';
+import { embeddedTemplates } from '../helpers/seed.js';
 
 const CLUSTER = '0b9e2c1e-6a0f-4a8e-9d3c-2f4b5a6c7d8e';
 const HELM_REPO = '11111111-2222-4333-8444-555555555504';
-
-/** The embedded default templates, as a fresh embedded core seeds them. */
-function embeddedTemplates() {
-  return {
-    flux: fluxTemplate,
-    helmRelease: helmReleaseTemplate,
-    chart: clusterChartTemplate({
-      realm: 'R.LOCAL',
-      domain: 'd.local',
-      directoryUrl: 'http://dir',
-      edgeAccountClass: 'a',
-      edgeSyncRole: 'b',
-      edgeMonitorRole: 'c',
-    }),
-  };
-}
 
 describe('cluster repo manifests', () => {
   it('renders the embedded templates exactly as the checked-in cluster repo (test/fixtures/cluster-repo)', () => {
@@ -39,18 +23,7 @@ describe('cluster repo manifests', () => {
     const out = renderClusterRepo({
       uuid: CLUSTER,
       spec: { name: 'Line_7', namespace: 'edge-7', values: { cluster: { extra: true }, krb5: null } },
-      templates: {
-        flux: fluxTemplate,
-        helmRelease: helmReleaseTemplate,
-        chart: clusterChartTemplate({
-          realm: 'R.LOCAL',
-          domain: 'd.local',
-          directoryUrl: 'http://dir',
-          edgeAccountClass: 'a',
-          edgeSyncRole: 'b',
-          edgeMonitorRole: 'c',
-        }),
-      },
+      templates: embeddedTemplates(),
       gitBase: 'http://127.0.0.1:1/',
       helmRepo: HELM_REPO,
     });

@@ -13,6 +13,7 @@ import {
   type SparkplugMetric,
   type SparkplugPayload,
 } from '../../src/lib/sparkplug/index.js';
+import { prng } from '../helpers/random.js';
 
 /** The independent decoder/encoder (protobufjs 6 with its own bundled schema). */
 const independent = spPayload.get('spBv1.0')!;
@@ -342,15 +343,7 @@ describe('Sparkplug B codec', () => {
     });
 
     it('never throws anything but SparkplugDecodeError for random bytes', () => {
-      // Deterministic pseudo-random generator (mulberry32).
-      let state = 0x5eed;
-      const rand = (): number => {
-        state = (state + 0x6d2b79f5) | 0;
-        let t = state;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
+      const rand = prng(0x5eed);
       let rejected = 0;
       for (let i = 0; i < 2000; i++) {
         const bytes = Uint8Array.from({ length: 1 + Math.floor(rand() * 64) }, () => Math.floor(rand() * 256));

@@ -4,21 +4,10 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { silentLogger } from '../../src/lib/log.js';
 import { BdSeqStore } from '../../src/sparkplug/bdseq.js';
-import { NodeModel, type ClusterDeviceState } from '../../src/sparkplug/model.js';
+import { NodeModel } from '../../src/sparkplug/model.js';
+import { clusterState } from '../helpers/sparkplug.js';
 
-const STATE: ClusterDeviceState = {
-  name: 'a',
-  phase: 'pending',
-  ready: false,
-  conditions: [],
-  repoHead: null,
-  sealedSecrets: 0,
-  bootstrapFetches: 0,
-  edgeReported: false,
-  edgeHosts: 0,
-  edgeReadyHosts: 0,
-  edgeKubernetesVersions: [],
-};
+const STATE = clusterState({ name: 'a' });
 
 function model(): NodeModel {
   return new NodeModel({

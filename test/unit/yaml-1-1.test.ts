@@ -2,10 +2,11 @@ import { expect } from 'chai';
 import jsyaml from 'js-yaml';
 import { execFileSync } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
-import { clusterChartTemplate, fluxTemplate, helmReleaseTemplate } from '../../src/embedded/seed/templates.js';
 import { renderClusterRepo } from '../../src/repo/manifests.js';
 import { toMultiDoc } from '../../src/repo/yaml.js';
 import { isK8sName, isNamespace, isSecretKey, upsertSealedKey } from '../../src/sealing/index.js';
+import { prng } from '../helpers/random.js';
+import { embeddedTemplates } from '../helpers/seed.js';
 
 /*
  * Everything the service writes must read back the same in YAML 1.2 and in
@@ -183,18 +184,6 @@ const TRICKY = [
 ];
 const NUMBERS = [0, 1, -1, 42, 0.5, -2.5, 3.14, 1e21, -1e21, 1e-7, 1.5e-7, 1e300, 5e-324, 123456789012, 2 ** 53];
 
-/** mulberry32: a small seeded PRNG, so that a failing run can be repeated with its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const SEED = Number(process.env.YAML_TEST_SEED) || Math.floor(Math.random() * 2 ** 32);
 const random = prng(SEED);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
@@ -346,14 +335,7 @@ describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
   });
 
   it('writes cluster manifests from templates with a tricky namespace and Helm values from the corpus', () => {
-    const chart = clusterChartTemplate({
-      realm: 'R.LOCAL',
-      domain: 'd.local',
-      directoryUrl: 'http://dir',
-      edgeAccountClass: 'a',
-      edgeSyncRole: 'b',
-      edgeMonitorRole: 'c',
-    });
+    const templates = embeddedTemplates();
     const cases = [];
     for (let i = 0; i < 30; i++) {
       const values = Object.fromEntries(
@@ -363,7 +345,7 @@ describe('YAML output reads the same under YAML 1.1 and 1.2', () => {
       const out = renderClusterRepo({
         uuid: '0b9e2c1e-6a0f-4a8e-9d3c-2f4b5a6c7d8e',
         spec: { name: 'Line_7', namespace, values: values as never },
-        templates: { flux: fluxTemplate, helmRelease: helmReleaseTemplate, chart },
+        templates,
         gitBase: 'http://127.0.0.1:1/',
         helmRepo: 'h',
       });
