@@ -13,7 +13,6 @@ import {
 import { GitHttpError, parsePktLines, receivePack } from './git-push.js';
 import { MemFs } from './mem-fs.js';
 
-
 /** Every working store lives here: they are caches of the Git server, not state. */
 const memory = new MemFs();
 const fs = memory.client;

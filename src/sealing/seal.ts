@@ -1,3 +1,9 @@
+/*
+ * Native `kubeseal --raw` sealing. A typical write: `parseSealingCertificate(kubeseal_cert)`
+ * (certificate.ts) → `sealValue(cert.publicKey, body, scopeLabel(scope, ns, name))` →
+ * `upsertSealedKey(fileText, {..., certFingerprint: cert.fingerprint})` (manifest.ts) →
+ * commit the text at `sealedSecretPath(ns, name)`.
+ */
 import { constants, createCipheriv, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 
 /**

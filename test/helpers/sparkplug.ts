@@ -1,4 +1,4 @@
-import type { ClusterDeviceState } from '../../src/sparkplug/index.js';
+import type { ClusterDeviceState } from '../../src/sparkplug/model.js';
 
 /** The metrics of a cluster device's birth certificate, by name and Sparkplug type, in the order they are sent. */
 export const DEVICE_METRICS: [string, string][] = [

@@ -5,7 +5,7 @@ import { formatChecks, runChecks, CHECK_NAMES, type CheckResult } from '../../sr
 import { MqttProbeError, probeMqtt } from '../../src/check/probes.js';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { Known } from '../../src/embedded/seed/local-uuids.js';
-import { SparkplugNode } from '../../src/sparkplug/index.js';
+import { SparkplugNode } from '../../src/sparkplug/node.js';
 import { silentLogger } from '../../src/lib/log.js';
 import { adminAuth, startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 import { spawnMosquitto } from '../helpers/mosquitto.js';

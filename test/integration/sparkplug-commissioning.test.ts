@@ -19,7 +19,7 @@ import { testCert } from '../helpers/certs.js';
 import { subscribe, type Received, type Subscriber } from '../helpers/mqtt.js';
 import { waitFor } from '../helpers/processes.js';
 import { DEVICE_METRICS } from '../helpers/sparkplug.js';
-import { CLUSTER_DEVICE_SCHEMA_UUID } from '../../src/sparkplug/index.js';
+import { CLUSTER_DEVICE_SCHEMA_UUID } from '../../src/sparkplug/model.js';
 
 const tahu = spPayload.get('spBv1.0')!;
 type TahuPayload = ReturnType<typeof tahu.decodePayload>;

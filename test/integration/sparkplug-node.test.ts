@@ -27,9 +27,8 @@ import {
   CLUSTER_MANAGER_SERVICE_UUID,
   FACTORYPLUS_PAYLOAD_UUID,
   SERVICE_SCHEMA_UUID,
-  SparkplugNode,
-  type SparkplugNodeOptions,
-} from '../../src/sparkplug/index.js';
+} from '../../src/sparkplug/model.js';
+import { SparkplugNode, type SparkplugNodeOptions } from '../../src/sparkplug/node.js';
 
 const tahu = spPayload.get('spBv1.0')!;
 type TahuPayload = ReturnType<typeof tahu.decodePayload>;

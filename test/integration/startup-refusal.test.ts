@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { loadConfig } from '../../src/config/index.js';
 import { silentLogger } from '../../src/lib/log.js';
-import { SparkplugNode, SubscriptionRefusedError, type SparkplugNodeOptions } from '../../src/sparkplug/index.js';
+import { SparkplugNode, SubscriptionRefusedError, type SparkplugNodeOptions } from '../../src/sparkplug/node.js';
 import { startTestManager } from '../helpers/api.js';
 import { startTestCore, tempDir, type TestCore } from '../helpers/core.js';
 import { runMain } from '../helpers/processes.js';

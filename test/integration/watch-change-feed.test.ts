@@ -7,7 +7,8 @@ import { startConfigDbNode, type ConfigDbNode } from '../../src/embedded/notify/
 import { LAST_CHANGED_APPLICATION } from '../../src/factoryplus/configdb.js';
 import { encodePayload, type SparkplugPayload } from '../../src/lib/sparkplug/index.js';
 import { silentLogger } from '../../src/lib/log.js';
-import { ChangeFeed, type ChangeFeedOptions, type FeedState, type ResyncReason } from '../../src/watch/index.js';
+import { ChangeFeed, type ChangeFeedOptions } from '../../src/watch/change-feed.js';
+import { type FeedState, type ResyncReason } from '../../src/watch/feed.js';
 import { ChangeEmitter, connectClient, subscribe, type Subscriber } from '../helpers/mqtt.js';
 
 /** CI sets this to run against mosquitto (anonymous access); otherwise an embedded broker is started. */

@@ -13,7 +13,8 @@ import type { Json } from '../../src/lib/merge-patch.js';
 import { newUuid } from '../../src/lib/uuid.js';
 import { REPO_README, renderClusterRepo } from '../../src/repo/manifests.js';
 import { parseMultiDoc, toMultiDoc } from '../../src/repo/yaml.js';
-import { CERT_ANNOTATION, upsertSealedKey } from '../../src/sealing/index.js';
+import { CERT_ANNOTATION } from '../../src/sealing/cert-record.js';
+import { upsertSealedKey } from '../../src/sealing/manifest.js';
 import { readFluxSystemYaml } from '../fixtures/flux-system.js';
 import { seededClusterConfigSchema } from '../helpers/seed.js';
 

@@ -6,10 +6,9 @@ import {
   CertificateError,
   describeCertificate,
   parseSealingCertificate,
-  scopeLabel,
-  sealValue,
   type CertificateErrorCode,
-} from '../../src/sealing/index.js';
+} from '../../src/sealing/certificate.js';
+import { scopeLabel, sealValue } from '../../src/sealing/seal.js';
 import { openssl, scratchDir, testCert } from '../helpers/certs.js';
 import { unsealValue } from '../helpers/unseal.js';
 

@@ -1,16 +1,14 @@
 import { expect } from 'chai';
 import { randomBytes, X509Certificate } from 'node:crypto';
+import { describeSealedSecret, upsertSealedKey } from '../../src/sealing/manifest.js';
 import {
-  describeSealedSecret,
   MAX_KEYS_PER_SECRET,
   MAX_SECRET_BYTES,
-  scopeLabel,
   SecretLimitExceeded,
   sealedPlaintextBytes,
-  sealValue,
-  upsertSealedKey,
   type SecretLimitReason,
-} from '../../src/sealing/index.js';
+} from '../../src/sealing/limits.js';
+import { scopeLabel, sealValue } from '../../src/sealing/seal.js';
 import { testCert } from '../helpers/certs.js';
 import { unsealValue } from '../helpers/unseal.js';
 

@@ -1,22 +1,17 @@
 import { expect } from 'chai';
 import { parseMultiDoc, toMultiDoc } from '../../src/repo/yaml.js';
+import { CERT_ANNOTATION, KEY_CERTS_ANNOTATION } from '../../src/sealing/cert-record.js';
 import {
-  CERT_ANNOTATION,
   CLUSTER_WIDE_ANNOTATION,
   describeSealedSecret,
-  InvalidSecretAddress,
-  isK8sName,
-  isNamespace,
-  isSecretKey,
-  isSecretName,
-  KEY_CERTS_ANNOTATION,
   NAMESPACE_WIDE_ANNOTATION,
   removeSealedKey,
   SealingConflict,
   sealedSecretPath,
   upsertSealedKey,
   type SealedKeyWrite,
-} from '../../src/sealing/index.js';
+} from '../../src/sealing/manifest.js';
+import { InvalidSecretAddress, isK8sName, isNamespace, isSecretKey, isSecretName } from '../../src/sealing/names.js';
 
 const FP1 = 'a'.repeat(64);
 const FP2 = 'b'.repeat(64);

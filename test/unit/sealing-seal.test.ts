@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { scopeLabel, sealValue, SEALING_SCOPES, type SealingScope } from '../../src/sealing/index.js';
+import { scopeLabel, sealValue, SEALING_SCOPES, type SealingScope } from '../../src/sealing/seal.js';
 import { openssl, scratchDir, testCert } from '../helpers/certs.js';
 import { aesGcmOpen, splitSealed, unsealValue } from '../helpers/unseal.js';
 

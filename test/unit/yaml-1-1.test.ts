@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
 import { renderClusterRepo } from '../../src/repo/manifests.js';
 import { toMultiDoc } from '../../src/repo/yaml.js';
-import { isK8sName, isNamespace, isSecretKey, upsertSealedKey } from '../../src/sealing/index.js';
+import { isK8sName, isNamespace, isSecretKey } from '../../src/sealing/names.js';
+import { upsertSealedKey } from '../../src/sealing/manifest.js';
 import { prng } from '../helpers/random.js';
 import { embeddedTemplates } from '../helpers/seed.js';
 
