@@ -13,6 +13,11 @@ export interface Listening {
   close(graceMs?: number): Promise<void>;
 }
 
+/** A host as it goes into a URL: an IPv6 address in brackets. */
+export function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
 /** Listens on host:port (0 = ephemeral) and resolves with the base URL. */
 export async function listen(
   handler: Parameters<typeof createServer>[1],
@@ -35,7 +40,7 @@ export async function listen(
   return {
     server,
     port: actual,
-    url: `http://${host}:${actual}`,
+    url: `http://${urlHost(host)}:${actual}`,
     close: (graceMs = 0) =>
       new Promise<void>((resolve) => {
         const sweep = setInterval(() => server.closeIdleConnections(), 50);

@@ -27,6 +27,7 @@ import type { Logger } from '../../lib/log.js';
 import type { Principal } from '../auth/model.js';
 import { guardPacketSizes, type PacketGuard, type PacketLimits } from './packet-guard.js';
 import type { TopicAcl } from './topic-acl.js';
+import { urlHost } from '../../lib/listen.js';
 
 export type { PacketLimits } from './packet-guard.js';
 
@@ -66,10 +67,6 @@ const NOT_AUTHORIZED = 5;
 
 function notAuthorized(): AuthenticateError {
   return Object.assign(new Error('Not authorized'), { returnCode: NOT_AUTHORIZED }) as AuthenticateError;
-}
-
-function urlHost(host: string): string {
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 export async function startBroker(opts: BrokerOptions): Promise<EmbeddedBroker> {
